@@ -1,0 +1,25 @@
+"""probnn: probabilistic deep learning on TensorFlow Probability and Keras 3.
+
+Importing probnn registers every serializable probnn object with Keras (so
+`keras.models.load_model` finds them) but trains nothing, loads no data and
+starts no plotting backend: `probnn.datasets` and `probnn.plotting` are
+imported on first use.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+from probnn import heads, layers, losses, stats  # noqa: E402  (registers serializables)
+
+_LAZY_MODULES = ("datasets", "plotting", "cli")
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"probnn.{name}")
+    raise AttributeError(f"module 'probnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY_MODULES))

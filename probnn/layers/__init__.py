@@ -1,0 +1,1 @@
+"""Keras 3 layers: radial basis functions, learnable scaling, statistics."""

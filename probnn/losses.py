@@ -1,0 +1,1 @@
+"""Likelihood losses built from distribution heads."""

@@ -1,0 +1,1 @@
+"""scipy.stats rewritten as differentiable TensorFlow ops."""
