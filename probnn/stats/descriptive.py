@@ -1,0 +1,492 @@
+"""Descriptive statistics: scipy.stats's moments, means, spread and quantiles as TF ops.
+
+Every function reduces along `axis` (default 0, like scipy; `None` flattens),
+works on any leading shape, keeps float32 as float32, computes integer input in
+float64 (like scipy), runs eagerly and under `tf.function(jit_compile=True)`,
+and is differentiable with respect to its input. Quantile-based statistics
+(`median`, `quantile`, `iqr`) sort, so their gradient is the sub-gradient that
+flows to the order statistics they interpolate between.
+
+Edge cases follow scipy: a constant sample has nan skewness and kurtosis
+(scipy's test `m2 <= (eps * mean)**2`), nan z-scores, and a sample of size 1
+has nan variance with `ddof=1` (0 / 0).
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from probnn.stats import _common
+
+DescribeResult = collections.namedtuple(
+    "DescribeResult", ("nobs", "minmax", "mean", "variance", "skewness", "kurtosis")
+)
+
+
+def _prepare(fname, a, axis):
+    (a,) = _common.to_floats(a)
+    ndim = _common.rank(fname, a)
+    a, ax = _common.check_axis(fname, a, axis)
+    return a, ax, ndim
+
+
+def _central_moment(a, order, axis, mean):
+    """`mean((a - mean) ** order)` along `axis`; `mean` has kept dims."""
+    return tf.reduce_mean((a - mean) ** order, axis=axis)
+
+
+def _skew_kurt_moments(a, axis):
+    """Mean (reduced), m2, and a flag for scipy's 'numerically constant' test."""
+    mean = tf.reduce_mean(a, axis=axis, keepdims=True)
+    mean_reduced = tf.squeeze(mean, axis=axis)
+    m2 = _central_moment(a, 2, axis, mean)
+    eps = np.finfo(a.dtype.as_numpy_dtype).eps
+    constant = m2 <= (eps * mean_reduced) ** 2
+    return mean, m2, constant
+
+
+def _variance(a, axis, ddof):
+    """scipy's `_var`: the biased variance times `n / (n - ddof)`."""
+    mean = tf.reduce_mean(a, axis=axis, keepdims=True)
+    m2 = _central_moment(a, 2, axis, mean)
+    if ddof == 0:
+        return m2
+    n = _common.sample_size(a, axis)
+    return m2 * (n / (n - ddof))
+
+
+def moment(a, order=1, axis=0, nan_policy="propagate", *, center=None, keepdims=False):
+    """Central moment of a sample (about `center`, by default the mean), like `scipy.stats.moment`.
+
+    Args:
+        a: sample, any shape.
+        order: non-negative integer order. Order 0 is 1 and order 1 about the
+            mean is exactly 0, as in scipy.
+        axis: axis along which to compute; None flattens.
+        nan_policy: only "propagate".
+        center: the point the moment is taken about (broadcastable against
+            `a` with the axis removed); None means the sample mean.
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed.
+
+    Example:
+    >>> float(moment([1.0, 2.0, 3.0, 4.0], order=2))
+    1.25
+    """
+    _common.check_nan_policy("moment", nan_policy)
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
+        raise ValueError(f"moment: order must be a non-negative integer; got {order!r}.")
+    if center is None:
+        a, ax, ndim = _prepare("moment", a, axis)
+    else:
+        a, center = _common.to_floats(a, center)
+        ndim = _common.rank("moment", a)
+        a, ax = _common.check_axis("moment", a, axis)
+    if order == 0 or (order == 1 and center is None):
+        value = 1.0 if order == 0 else 0.0
+        result = tf.fill(tf.shape(tf.reduce_sum(a, axis=ax)), tf.constant(value, a.dtype))
+        result = result + 0.0 * tf.reduce_sum(a, axis=ax)  # keep a (zero) gradient path
+    else:
+        if center is None:
+            center = tf.reduce_mean(a, axis=ax, keepdims=True)
+        else:
+            center = tf.expand_dims(center, ax) if center.shape.rank else center
+        result = _central_moment(a, order, ax, center)
+    return _common.keep_dims(result, axis, ndim, keepdims)
+
+
+def skew(a, axis=0, bias=True, nan_policy="propagate", *, keepdims=False):
+    """Sample skewness `m3 / m2**1.5`, like `scipy.stats.skew`.
+
+    Args:
+        a: sample, any shape.
+        axis: axis along which to compute; None flattens.
+        bias: if False, apply the adjusted Fisher-Pearson correction
+            `sqrt(n (n-1)) / (n-2)` (only where `n > 2`, as scipy does).
+        nan_policy: only "propagate".
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed. nan for a (numerically) constant sample,
+        exactly where scipy gives nan.
+
+    Example:
+    >>> round(float(skew([2.0, 8.0, 0.0, 4.0, 1.0, 9.0, 9.0, 0.0])), 6)
+    0.265055
+    """
+    _common.check_nan_policy("skew", nan_policy)
+    a, ax, ndim = _prepare("skew", a, axis)
+    mean, m2, constant = _skew_kurt_moments(a, ax)
+    m3 = _central_moment(a, 3, ax, mean)
+    nan = tf.constant(np.nan, a.dtype)
+    vals = tf.where(constant, nan, m3 / m2**1.5)
+    if not bias:
+        n = _common.sample_size(a, ax)
+        corrected = tf.sqrt((n - 1.0) * n) / (n - 2.0) * m3 / m2**1.5
+        vals = tf.where(tf.logical_and(~constant, n > 2.0), corrected, vals)
+    return _common.keep_dims(vals, axis, ndim, keepdims)
+
+
+def kurtosis(a, axis=0, fisher=True, bias=True, nan_policy="propagate", *, keepdims=False):
+    """Sample kurtosis `m4 / m2**2` (minus 3 if `fisher`), like `scipy.stats.kurtosis`.
+
+    Args:
+        a: sample, any shape.
+        axis: axis along which to compute; None flattens.
+        fisher: if True (default) return excess kurtosis (normal -> 0.0).
+        bias: if False, apply the unbiased-estimator correction (only where
+            `n > 3`, as scipy does).
+        nan_policy: only "propagate".
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed; nan for a (numerically) constant sample.
+
+    Example:
+    >>> float(kurtosis([1.0, 2.0, 3.0, 4.0], fisher=False))
+    1.64
+    """
+    _common.check_nan_policy("kurtosis", nan_policy)
+    a, ax, ndim = _prepare("kurtosis", a, axis)
+    mean, m2, constant = _skew_kurt_moments(a, ax)
+    m4 = _central_moment(a, 4, ax, mean)
+    nan = tf.constant(np.nan, a.dtype)
+    vals = tf.where(constant, nan, m4 / m2**2)
+    if not bias:
+        n = _common.sample_size(a, ax)
+        corrected = 1.0 / (n - 2) / (n - 3) * ((n**2 - 1.0) * m4 / m2**2 - 3 * (n - 1) ** 2) + 3.0
+        vals = tf.where(tf.logical_and(~constant, n > 3.0), corrected, vals)
+    if fisher:
+        vals = vals - 3.0
+    return _common.keep_dims(vals, axis, ndim, keepdims)
+
+
+def describe(a, axis=0, ddof=1, bias=True, nan_policy="propagate"):
+    """Several descriptive statistics at once, like `scipy.stats.describe`.
+
+    Args:
+        a: sample, any shape (must not be empty).
+        axis: axis along which to compute; None flattens.
+        ddof: delta degrees of freedom of the variance (default 1).
+        bias: passed to `skew` and `kurtosis`.
+        nan_policy: only "propagate".
+
+    Returns:
+        `DescribeResult(nobs, minmax, mean, variance, skewness, kurtosis)`;
+        `nobs` is an int64 scalar, `minmax` a `(min, max)` tuple and kurtosis
+        is Fisher's (excess), as in scipy.
+
+    Example:
+    >>> r = describe([[1.0, 2.0], [3.0, 5.0], [5.0, 8.0]])
+    >>> r.mean.numpy().tolist(), r.variance.numpy().tolist()
+    ([3.0, 5.0], [4.0, 9.0])
+    """
+    _common.check_nan_policy("describe", nan_policy)
+    a, ax, _ = _prepare("describe", a, axis)
+    if a.shape.num_elements() == 0:
+        raise ValueError("describe: the input must not be empty.")
+    nobs = tf.shape(a, out_type=tf.int64)[ax]
+    minmax = (tf.reduce_min(a, axis=ax), tf.reduce_max(a, axis=ax))
+    mean = tf.reduce_mean(a, axis=ax)
+    variance = _variance(a, ax, ddof)
+    return DescribeResult(
+        nobs, minmax, mean, variance, skew(a, ax, bias=bias), kurtosis(a, ax, bias=bias)
+    )
+
+
+def sem(a, axis=0, ddof=1, nan_policy="propagate", *, keepdims=False):
+    """Standard error of the mean, `std(ddof) / sqrt(n)`, like `scipy.stats.sem`.
+
+    Args:
+        a: sample, any shape.
+        axis: axis along which to compute; None flattens.
+        ddof: delta degrees of freedom (default 1). A sample of size 1 gives nan.
+        nan_policy: only "propagate".
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed.
+
+    Example:
+    >>> round(float(sem([1.0, 2.0, 3.0, 4.0])), 6)
+    0.645497
+    """
+    _common.check_nan_policy("sem", nan_policy)
+    a, ax, ndim = _prepare("sem", a, axis)
+    n = _common.sample_size(a, ax)
+    result = tf.sqrt(_variance(a, ax, ddof)) / tf.sqrt(n)
+    return _common.keep_dims(result, axis, ndim, keepdims)
+
+
+def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
+    """Standardise a sample: `(a - mean) / std(ddof)`, like `scipy.stats.zscore`.
+
+    Args:
+        a: sample, any shape.
+        axis: axis along which mean and std are computed; None uses all values.
+        ddof: delta degrees of freedom of the std.
+        nan_policy: only "propagate".
+
+    Returns:
+        Tensor shaped like `a`; nan across a (numerically) constant slice, as
+        scipy gives (`std <= |eps * mean|`).
+
+    Example:
+    >>> zscore([1.0, 2.0, 3.0]).numpy().round(4).tolist()
+    [-1.2247, 0.0, 1.2247]
+    """
+    _common.check_nan_policy("zscore", nan_policy)
+    (a,) = _common.to_floats(a)
+    shape = tf.shape(a)
+    flat, ax, _ = _prepare("zscore", a, axis)
+    mean = tf.reduce_mean(flat, axis=ax, keepdims=True)
+    m2 = tf.reduce_mean((flat - mean) ** 2, axis=ax, keepdims=True)
+    if ddof:
+        n = _common.sample_size(flat, ax)
+        m2 = m2 * (n / (n - ddof))
+    std = tf.sqrt(m2)
+    eps = np.finfo(flat.dtype.as_numpy_dtype).eps
+    constant = std <= tf.abs(eps * mean)
+    z = tf.where(constant, tf.constant(np.nan, flat.dtype), (flat - mean) / std)
+    return tf.reshape(z, shape) if axis is None else z
+
+
+def variation(a, axis=0, nan_policy="propagate", ddof=0, *, keepdims=False):
+    """Coefficient of variation `std(ddof) / mean`, like `scipy.stats.variation`.
+
+    Args:
+        a: sample, any shape.
+        axis: axis along which to compute; None flattens.
+        nan_policy: only "propagate".
+        ddof: delta degrees of freedom of the std.
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed. As in scipy: a zero mean gives +-inf (or
+        nan for a constant zero sample), and `ddof == n` gives +-inf with
+        the sign of the mean where the std is positive, else nan.
+
+    Example:
+    >>> round(float(variation([1.0, 2.0, 3.0, 4.0, 5.0])), 6)
+    0.471405
+    """
+    _common.check_nan_policy("variation", nan_policy)
+    a, ax, ndim = _prepare("variation", a, axis)
+    n = _common.sample_size(a, ax)
+    mean = tf.reduce_mean(a, axis=ax)
+    std = tf.sqrt(_central_moment(a, 2, ax, tf.expand_dims(mean, ax)))
+    result = std * tf.sqrt(n / (n - ddof)) / mean
+    inf = tf.constant(np.inf, a.dtype)
+    signed_inf = tf.where(mean < 0, -inf, inf)
+    special = tf.where(std > 0, signed_inf, tf.constant(np.nan, a.dtype))
+    result = tf.where(tf.equal(n, float(ddof)), special, result)
+    return _common.keep_dims(result, axis, ndim, keepdims)
+
+
+def _weighted_mean(values, weights, axis):
+    if weights is None:
+        return tf.reduce_mean(values, axis=axis)
+    weights = tf.broadcast_to(weights, tf.shape(values))
+    return tf.reduce_sum(values * weights, axis=axis) / tf.reduce_sum(weights, axis=axis)
+
+
+def _means_prepare(fname, a, axis, dtype, weights):
+    if dtype is not None:
+        a = tf.cast(a, dtype) if isinstance(a, tf.Tensor) else np.asarray(a, dtype=dtype)
+    if weights is None:
+        (a,) = _common.to_floats(a)
+    else:
+        a, weights = _common.to_floats(a, weights)
+        weights = tf.broadcast_to(weights, tf.shape(a))
+    ndim = _common.rank(fname, a)
+    if axis is None and weights is not None:
+        weights = tf.reshape(weights, [-1])
+    a, ax = _common.check_axis(fname, a, axis)
+    return a, ax, ndim, weights
+
+
+def gmean(a, axis=0, dtype=None, weights=None, *, keepdims=False):
+    """Weighted geometric mean `exp(mean(log a))`, like `scipy.stats.gmean`.
+
+    Args:
+        a: non-negative sample, any shape (a zero gives 0; a negative value nan).
+        axis: axis along which to compute; None flattens.
+        dtype: cast `a` to this dtype first.
+        weights: optional weights broadcastable against `a`.
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed.
+
+    Example:
+    >>> float(gmean([1.0, 4.0]))
+    2.0
+    """
+    a, ax, ndim, weights = _means_prepare("gmean", a, axis, dtype, weights)
+    result = tf.exp(_weighted_mean(tf.math.log(a), weights, ax))
+    return _common.keep_dims(result, axis, ndim, keepdims)
+
+
+def hmean(a, axis=0, dtype=None, *, weights=None, keepdims=False):
+    """Weighted harmonic mean `1 / mean(1 / a)`, like `scipy.stats.hmean`.
+
+    Args:
+        a: non-negative sample, any shape. As in scipy, a zero gives 0 and a
+            slice containing a negative value gives nan (scipy also warns).
+        axis: axis along which to compute; None flattens.
+        dtype: cast `a` to this dtype first.
+        weights: optional weights broadcastable against `a`.
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed.
+
+    Example:
+    >>> float(hmean([1.0, 4.0]))
+    1.6
+    """
+    a, ax, ndim, weights = _means_prepare("hmean", a, axis, dtype, weights)
+    a = tf.where(a < 0, tf.constant(np.nan, a.dtype), a)
+    result = 1.0 / _weighted_mean(1.0 / a, weights, ax)
+    return _common.keep_dims(result, axis, ndim, keepdims)
+
+
+def _sorted_quantiles(sorted_last, p):
+    """Linear-interpolation quantiles of samples sorted along the last axis.
+
+    numpy's default method: virtual index `h = (n - 1) p`, interpolating
+    between the order statistics `floor(h)` and `floor(h) + 1` with numpy's
+    own two-sided lerp formula. `p` is a 1-D tensor; the result has a last
+    axis of length `len(p)`.
+    """
+    dtype = sorted_last.dtype
+    n = tf.shape(sorted_last)[-1]
+    h = tf.cast(n - 1, dtype) * p
+    lo = tf.floor(h)
+    gamma = h - lo
+    lo_i = tf.cast(lo, tf.int32)
+    hi_i = tf.minimum(lo_i + 1, n - 1)
+    below = tf.gather(sorted_last, lo_i, axis=-1)
+    above = tf.gather(sorted_last, hi_i, axis=-1)
+    diff = above - below
+    return tf.where(gamma >= 0.5, above - diff * (1.0 - gamma), below + diff * gamma)
+
+
+def _quantiles(fname, x, p, axis, keepdims):
+    """Quantiles of `x` at 1-D or scalar `p` along `axis`; shared by quantile/median/iqr."""
+    (x,) = _common.to_floats(x)
+    ndim = _common.rank(fname, x)
+    x, ax = _common.check_axis(fname, x, axis)
+    if x.shape[ax] == 0:
+        raise ValueError(f"{fname}: the input must not be empty along axis.")
+    p_arr = np.asarray(p, dtype=np.float64) if not isinstance(p, tf.Tensor) else None
+    if p_arr is not None and (np.any(p_arr < 0) or np.any(p_arr > 1)):
+        raise ValueError(f"{fname}: probabilities must be in [0, 1]; got {p_arr}.")
+    p_t = as_p = tf.cast(tf.convert_to_tensor(p_arr if p_arr is not None else p), x.dtype)
+    scalar = as_p.shape.rank == 0
+    if as_p.shape.rank not in (0, 1):
+        raise ValueError(f"{fname}: p must be a scalar or 1-D; got shape {as_p.shape}.")
+    sorted_last = tf.sort(_common.moveaxis_last(x, ax), axis=-1)
+    q = _sorted_quantiles(sorted_last, tf.reshape(p_t, [-1]))
+    if scalar:
+        q = q[..., 0]
+        return _common.keep_dims(q, axis, ndim, keepdims)
+    if axis is None:
+        return tf.reshape(q, [1] * (ndim - 1) + [-1]) if keepdims else q
+    return _common.moveaxis_from_last(q, ax)
+
+
+def quantile(x, p, *, method="linear", axis=0, nan_policy="propagate", keepdims=None):
+    """Sample quantiles with linear interpolation, like `scipy.stats.quantile`.
+
+    Sort-based: the gradient flows to the two order statistics each quantile
+    interpolates between (a sub-gradient where values tie).
+
+    Args:
+        x: sample, any shape.
+        p: probability in [0, 1], or a 1-D sequence of them.
+        method: only "linear" (numpy's and scipy's default).
+        axis: axis along which to compute; None flattens.
+        nan_policy: only "propagate".
+        keepdims: for scalar `p`, keep the reduced axis with length 1. For
+            1-D `p` the axis is always kept and has length `len(p)` (scipy's
+            result when `p` is shaped to broadcast against `x`).
+
+    Returns:
+        Tensor: `axis` removed for scalar `p`, replaced by `len(p)` otherwise.
+
+    Example:
+    >>> quantile([1.0, 2.0, 3.0, 4.0], [0.25, 0.5]).numpy().tolist()
+    [1.75, 2.5]
+    """
+    _common.check_nan_policy("quantile", nan_policy)
+    if method != "linear":
+        raise ValueError(f"quantile: only method='linear' is supported; got {method!r}.")
+    return _quantiles("quantile", x, p, axis, bool(keepdims))
+
+
+def median(a, axis=0, *, keepdims=False):
+    """Sample median (linear interpolation between the middle values).
+
+    Note the default `axis=0`, like the rest of `probnn.stats` and
+    `scipy.stats`; `numpy.median`'s default is `axis=None`.
+
+    Args:
+        a: sample, any shape.
+        axis: axis along which to compute; None flattens.
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed.
+
+    Example:
+    >>> float(median([3.0, 1.0, 4.0, 2.0]))
+    2.5
+    """
+    return _quantiles("median", a, 0.5, axis, keepdims)
+
+
+_NORMAL_IQR = 1.3489795003921634  # 2 * sqrt(2) * erfinv(1/2), scipy's 'normal' scale
+
+
+def iqr(x, axis=None, rng=(25, 75), scale=1.0, nan_policy="propagate",
+        interpolation="linear", keepdims=False):
+    """Interquartile range (or any percentile range), like `scipy.stats.iqr`.
+
+    Note scipy's default `axis=None` (all values), kept here.
+
+    Args:
+        x: sample, any shape.
+        axis: axis along which to compute; None (default) flattens.
+        rng: the two percentiles, in [0, 100].
+        scale: a divisor, or "normal" for the normal-consistent 1.349.
+        nan_policy: only "propagate".
+        interpolation: only "linear".
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        Tensor with `axis` removed.
+
+    Example:
+    >>> float(iqr([1.0, 2.0, 3.0, 4.0]))
+    1.5
+    """
+    _common.check_nan_policy("iqr", nan_policy)
+    if interpolation != "linear":
+        raise ValueError(f"iqr: only interpolation='linear' is supported; got {interpolation!r}.")
+    if len(rng) != 2:
+        raise ValueError(f"iqr: rng must be a pair of percentiles; got {rng!r}.")
+    if scale == "normal":
+        scale = _NORMAL_IQR
+    elif isinstance(scale, str):
+        raise ValueError(f"iqr: scale must be a number or 'normal'; got {scale!r}.")
+    lo, hi = sorted(rng)
+    (x,) = _common.to_floats(x)
+    ndim = _common.rank("iqr", x)
+    q = _quantiles("iqr", x, [lo / 100.0, hi / 100.0], axis, keepdims=False)
+    ax = 0 if axis is None else axis % ndim
+    result = (tf.gather(q, 1, axis=ax) - tf.gather(q, 0, axis=ax)) / scale
+    return _common.keep_dims(result, axis, ndim, keepdims)

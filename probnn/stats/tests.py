@@ -1,0 +1,252 @@
+"""Hypothesis tests: t-tests and one-way ANOVA as differentiable TF ops.
+
+p-values come from TFP's Student-t CDF (t-tests) and the regularised
+incomplete beta function (F test; TFP 0.25 has no F distribution), so they are
+differentiable with respect to the data: the gradient flows through the
+statistic. Gradients with respect to the degrees of freedom exist for the
+Student-t CDF (TFP's `betainc` has them) but not through `tf.math.betainc`'s
+`a`, `b` (the F test): for Welch's tests, where the degrees of freedom depend
+on the data, the F-test part of that path is dropped. `alternative` is
+handled once, in `_common.symmetric_pvalue`.
+
+Edge cases follow scipy: a constant sample gives t = nan (0/0) or +-inf
+(different means, zero spread), a sample of size 1 gives nan for
+`ttest_1samp`/`ttest_rel` (df = 0), an F test where every group is constant
+gives F = inf (or nan if all groups share one value).
+"""
+
+import collections
+
+import numpy as np
+import tensorflow as tf
+
+from probnn.stats import _common
+
+TtestResult = collections.namedtuple("TtestResult", ("statistic", "pvalue", "df"))
+F_onewayResult = collections.namedtuple("F_onewayResult", ("statistic", "pvalue"))
+
+
+def _mean_var(a, axis):
+    """Mean and unbiased (ddof=1) variance along `axis`, scipy's `n/(n-1) m2` form."""
+    mean = tf.reduce_mean(a, axis=axis, keepdims=True)
+    m2 = tf.reduce_mean((a - mean) ** 2, axis=axis)
+    n = _common.sample_size(a, axis)
+    return tf.squeeze(mean, axis), m2 * (n / (n - 1.0)), n
+
+
+def _t_result(t, df, alternative, axis, ndim, keepdims):
+    df = tf.broadcast_to(tf.cast(df, t.dtype), tf.shape(t))
+    p = _common.student_t_pvalue(t, df, alternative)
+    return TtestResult(*(_common.keep_dims(v, axis, ndim, keepdims) for v in (t, p, df)))
+
+
+def _check_common(fname, nan_policy, alternative):
+    _common.check_nan_policy(fname, nan_policy)
+    _common.check_alternative(fname, alternative)
+
+
+def ttest_1samp(a, popmean, axis=0, nan_policy="propagate", alternative="two-sided",
+                *, keepdims=False):
+    """One-sample t-test of H0: the mean of `a` is `popmean`, like `scipy.stats.ttest_1samp`.
+
+    Args:
+        a: sample, any shape.
+        popmean: hypothesised mean, broadcastable against `a` with `axis` removed.
+        axis: axis of the observations; None flattens.
+        nan_policy: only "propagate".
+        alternative: "two-sided", "less" or "greater".
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        `TtestResult(statistic, pvalue, df)`. Size-1 samples give nan (df 0);
+        a constant sample gives nan (mean equal to popmean) or +-inf.
+
+    Example:
+    >>> r = ttest_1samp([1.0, 2.0, 3.0, 4.0], 0.0)
+    >>> round(float(r.statistic), 6), round(float(r.pvalue), 6)
+    (3.872983, 0.030466)
+    """
+    _check_common("ttest_1samp", nan_policy, alternative)
+    a, popmean = _common.to_floats(a, popmean)
+    ndim = _common.rank("ttest_1samp", a)
+    a, ax = _common.check_axis("ttest_1samp", a, axis)
+    mean, var, n = _mean_var(a, ax)
+    t = (mean - popmean) / tf.sqrt(var / n)
+    return _t_result(t, n - 1.0, alternative, axis, ndim, keepdims)
+
+
+def _broadcast_except_axis(fname, a, b, axis):
+    """Broadcast `a` and `b` against each other in every dimension but `axis`."""
+    ndim = max(_common.rank(fname, a), _common.rank(fname, b))
+    a = tf.reshape(a, [1] * (ndim - a.shape.rank) + a.shape.as_list()) if a.shape.rank < ndim else a
+    b = tf.reshape(b, [1] * (ndim - b.shape.rank) + b.shape.as_list()) if b.shape.rank < ndim else b
+    if axis is None:
+        return tf.reshape(a, [-1]), tf.reshape(b, [-1]), 0, ndim
+    _, ax = _common.check_axis(fname, a, axis)
+    sa, sb = a.shape.as_list(), b.shape.as_list()
+    sa_, sb_ = sa[:ax] + sa[ax + 1:], sb[:ax] + sb[ax + 1:]
+    try:
+        batch = list(np.broadcast_shapes(tuple(sa_), tuple(sb_)))
+    except ValueError as err:
+        raise ValueError(
+            f"{fname}: the inputs must broadcast except along axis {axis}; "
+            f"got shapes {sa} and {sb}."
+        ) from err
+    a = tf.broadcast_to(a, batch[:ax] + [sa[ax]] + batch[ax:])
+    b = tf.broadcast_to(b, batch[:ax] + [sb[ax]] + batch[ax:])
+    return a, b, ax, ndim
+
+
+def ttest_ind(a, b, *, axis=0, equal_var=True, nan_policy="propagate",
+              alternative="two-sided", keepdims=False):
+    """Two-sample t-test (Student's, or Welch's if `equal_var=False`), like `scipy.stats.ttest_ind`.
+
+    Args:
+        a, b: samples; they may differ in length along `axis` and must
+            broadcast in every other dimension.
+        axis: axis of the observations; None flattens both.
+        equal_var: True for Student's pooled-variance test, False for Welch's.
+        nan_policy: only "propagate".
+        alternative: "two-sided", "less" or "greater" (mean of a vs b).
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        `TtestResult(statistic, pvalue, df)`. As scipy: a size-1 sample
+        counts as zero variance in the pooled test; Welch's df where both
+        variances are zero is set to 1.
+
+    Example:
+    >>> r = ttest_ind([1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0])
+    >>> round(float(r.statistic), 6), float(r.df)
+    (-3.872983, 5.0)
+    """
+    _check_common("ttest_ind", nan_policy, alternative)
+    a, b = _common.to_floats(a, b)
+    a, b, ax, ndim = _broadcast_except_axis("ttest_ind", a, b, axis)
+    m1, v1, n1 = _mean_var(a, ax)
+    m2, v2, n2 = _mean_var(b, ax)
+    if equal_var:
+        v1 = tf.where(tf.equal(n1, 1.0), tf.zeros_like(v1), v1)
+        v2 = tf.where(tf.equal(n2, 1.0), tf.zeros_like(v2), v2)
+        df = n1 + n2 - 2.0
+        pooled = ((n1 - 1.0) * v1 + (n2 - 1.0) * v2) / df
+        denom = tf.sqrt(pooled * (1.0 / n1 + 1.0 / n2))
+        df = tf.broadcast_to(df, tf.shape(denom))
+    else:
+        vn1, vn2 = v1 / n1, v2 / n2
+        df = (vn1 + vn2) ** 2 / (vn1**2 / (n1 - 1.0) + vn2**2 / (n2 - 1.0))
+        df = tf.where(tf.math.is_nan(df), tf.ones_like(df), df)
+        denom = tf.sqrt(vn1 + vn2)
+    t = (m1 - m2) / denom
+    return _t_result(t, df, alternative, axis, ndim, keepdims)
+
+
+def ttest_rel(a, b, axis=0, nan_policy="propagate", alternative="two-sided", *, keepdims=False):
+    """Paired t-test on `a - b`, like `scipy.stats.ttest_rel`.
+
+    Args:
+        a, b: paired samples of the same length along `axis` (otherwise a
+            ValueError), broadcastable in the other dimensions.
+        axis: axis of the observations; None flattens both.
+        nan_policy: only "propagate".
+        alternative: "two-sided", "less" or "greater".
+        keepdims: keep the reduced axis with length 1.
+
+    Returns:
+        `TtestResult(statistic, pvalue, df)`; identical pairs differences
+        (all zero) give nan, as scipy does.
+
+    Example:
+    >>> r = ttest_rel([1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 3.5, 5.0])
+    >>> float(r.df)
+    3.0
+    """
+    _check_common("ttest_rel", nan_policy, alternative)
+    a, b = _common.to_floats(a, b)
+    a, b, ax, ndim = _broadcast_except_axis("ttest_rel", a, b, axis)
+    if a.shape[ax] != b.shape[ax]:
+        raise ValueError(
+            f"ttest_rel: a and b must have the same length along axis {axis}; "
+            f"got {a.shape[ax]} and {b.shape[ax]}."
+        )
+    d = a - b
+    mean, var, n = _mean_var(d, ax)
+    t = mean / tf.sqrt(var / n)
+    return _t_result(t, n - 1.0, alternative, axis, ndim, keepdims)
+
+
+def f_oneway(*samples, axis=0, equal_var=True):
+    """One-way ANOVA F test (or Welch's ANOVA if `equal_var=False`), like `scipy.stats.f_oneway`.
+
+    Args:
+        *samples: two or more samples; lengths along `axis` may differ, the
+            other dimensions must match.
+        axis: axis of the observations; None flattens each sample.
+        equal_var: True for the classic F test, False for Welch's.
+
+    Returns:
+        `F_onewayResult(statistic, pvalue)`. As scipy: F = inf where every
+        group is constant, nan where all groups share one constant value,
+        and nan for empty groups or when every group has size 1.
+
+    Example:
+    >>> r = f_oneway([1.0, 2.0, 3.0], [2.0, 3.0, 4.0])
+    >>> float(r.statistic)
+    1.5
+    """
+    if len(samples) < 2:
+        raise TypeError(f"f_oneway: at least two samples are required; got {len(samples)}.")
+    if not isinstance(equal_var, bool):
+        raise TypeError("f_oneway: equal_var must be a boolean.")
+    samples = _common.to_floats(*samples)
+    ranks = {_common.rank("f_oneway", s) for s in samples}
+    if axis is None:
+        samples = [tf.reshape(s, [-1]) for s in samples]
+        ax = 0
+    else:
+        if len(ranks) != 1:
+            raise ValueError(f"f_oneway: the samples must have the same rank; got {sorted(ranks)}.")
+        ax = _common.check_axis("f_oneway", samples[0], axis)[1]
+        batch = [s.shape[:ax] + s.shape[ax + 1:] for s in samples]
+        if any(bs != batch[0] for bs in batch):
+            raise ValueError(
+                "f_oneway: the samples must have the same shape except along axis "
+                f"{axis}; got {[s.shape.as_list() for s in samples]}."
+            )
+    samples = [_common.moveaxis_last(s, ax) for s in samples]
+    lengths = [s.shape[-1] for s in samples]
+    alldata = tf.concat(samples, axis=-1)
+    dtype = alldata.dtype
+    if any(k == 0 for k in lengths) or all(k == 1 for k in lengths):
+        nan = tf.fill(tf.shape(alldata)[:-1], tf.constant(np.nan, dtype))
+        return F_onewayResult(nan, nan)
+    k = len(samples)
+    if equal_var:
+        bign = float(sum(lengths))
+        offset = tf.reduce_mean(alldata, axis=-1, keepdims=True)
+        centred = alldata - offset
+        normalized_ss = tf.reduce_sum(centred, axis=-1) ** 2 / bign
+        sstot = tf.reduce_sum(centred * centred, axis=-1) - normalized_ss
+        ssbn = -normalized_ss
+        for s, n in zip(samples, lengths):
+            ssbn = ssbn + tf.reduce_sum(s - offset, axis=-1) ** 2 / float(n)
+        sswn = sstot - ssbn
+        dfn, dfd = k - 1.0, bign - k
+        f = (ssbn / dfn) / (sswn / dfd)
+    else:
+        y = tf.stack([tf.reduce_mean(s, axis=-1) for s in samples])
+        n = tf.reshape(tf.constant(lengths, dtype), [-1] + [1] * (y.shape.rank - 1))
+        s2 = tf.stack([_mean_var(s, -1)[1] for s in samples])
+        w = n / s2
+        sw = tf.reduce_sum(w, axis=0)
+        y_hat = tf.reduce_sum(w * y, axis=0) / sw
+        numerator = tf.reduce_sum(w * (y - y_hat) ** 2, axis=0) / (k - 1.0)
+        lam = tf.reduce_sum((1.0 / (n - 1.0)) * (1.0 - w / sw) ** 2, axis=0)
+        f = numerator / (1.0 + 2.0 * (k - 2.0) / (k**2 - 1.0) * lam)
+        dfn, dfd = k - 1.0, (k**2 - 1.0) / (3.0 * lam)
+    is_const = [tf.reduce_max(s, axis=-1) == tf.reduce_min(s, axis=-1) for s in samples]
+    all_const = tf.reduce_all(tf.stack(is_const), axis=0)
+    all_same = tf.reduce_max(alldata, axis=-1) == tf.reduce_min(alldata, axis=-1)
+    f = tf.where(all_const, tf.constant(np.inf, dtype), f)
+    f = tf.where(all_same, tf.constant(np.nan, dtype), f)
+    return F_onewayResult(f, _common.f_sf(f, dfn, dfd))
