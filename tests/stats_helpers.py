@@ -1,0 +1,80 @@
+"""Shared pieces of the probnn.stats tests: data strategies, tolerances, a scipy caller.
+
+Tolerances (relative, with a small absolute floor for values that are zero
+up to rounding, such as the mean of centred data):
+
+* float64: rtol 1e-10. Both implementations sum at most a few hundred terms
+  of order one; their rounding errors are ~1e-14 relative, so 1e-10 is
+  loose enough for different summation orders and tight enough to catch
+  any formula difference (a wrong ddof or a missing correction changes the
+  result by > 1e-3).
+* float32: probnn computes in float32 and is compared with scipy's float64
+  answer on the same (float32-representable) data, so the whole difference
+  is probnn's float32 rounding: rtol 1e-5 (about 100 ulp, room for the
+  cancellation in fourth central moments of ~50 values).
+"""
+
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+RTOL = {tf.float64: 1e-10, tf.float32: 1e-5}
+ATOL = {tf.float64: 1e-12, tf.float32: 1e-6}
+
+# Hypothesis: modest example counts (the suite shares 2 CPU cores), no deadline
+# (TF's first call of an op is slow), no database of failing examples to keep.
+FAST = settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@st.composite
+def shapes_and_axes(draw, min_len=3, max_rank=3):
+    """A shape of rank 1..max_rank (sample axis length >= min_len) and an axis, possibly negative."""
+    ndim = draw(st.integers(1, max_rank))
+    shape = draw(st.lists(st.integers(1, 4), min_size=ndim, max_size=ndim))
+    axis = draw(st.integers(-ndim, ndim - 1))
+    shape[axis] = draw(st.integers(min_len, 12))
+    return tuple(shape), axis
+
+
+def sample(seed, shape, kind="normal"):
+    """Random float64 data, exactly representable in float32 (so both dtypes see the same data)."""
+    rng = np.random.default_rng(seed)
+    if kind == "positive":
+        x = rng.lognormal(size=shape)
+    else:
+        x = rng.normal(loc=0.3, size=shape) * rng.uniform(0.5, 2.0)
+    return x.astype(np.float32).astype(np.float64)
+
+
+def scipy_call(fn, *args, **kwargs):
+    """Call scipy with its warnings silenced (constant input, small samples...)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def assert_close(actual, expected, dtype, msg=""):
+    """Compare a probnn result (tensor or tuple of them) with scipy's, nan == nan, inf == inf."""
+    if isinstance(expected, tuple):
+        assert len(actual) >= len(expected), msg
+        for a, e in zip(actual, expected):
+            assert_close(a, e, dtype, msg)
+        return
+    actual = np.asarray(actual)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"{msg}: shape {actual.shape} != {expected.shape}"
+    np.testing.assert_allclose(
+        actual, expected, rtol=RTOL[dtype], atol=ATOL[dtype], equal_nan=True, err_msg=msg
+    )
+
+
+def as_dtype(x, dtype):
+    return tf.constant(x, dtype=dtype)

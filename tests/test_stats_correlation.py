@@ -1,0 +1,86 @@
+"""probnn.stats pearsonr, linregress, distances and norm_fit against scipy on random batches.
+
+Tolerances in stats_helpers (float64 rtol 1e-10, float32 rtol 1e-5).
+scipy's wasserstein/energy distances and norm.fit take 1-D samples, so the
+batched results are compared slice by slice.
+"""
+
+import numpy as np
+import pytest
+import scipy.stats
+import tensorflow as tf
+from hypothesis import given
+from hypothesis import strategies as st
+
+from probnn import stats
+from stats_helpers import FAST, as_dtype, assert_close, sample, shapes_and_axes
+
+DTYPES = [tf.float64, tf.float32]
+ALTERNATIVES = ["two-sided", "less", "greater"]
+
+
+def _correlated(seed, shape, strength):
+    x = sample(seed, shape)
+    y = strength * x + sample(seed + 1, shape)
+    return x, y.astype(np.float32).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@FAST
+@given(shape_axis=shapes_and_axes(), seed=st.integers(0, 2**31),
+       alternative=st.sampled_from(ALTERNATIVES), strength=st.floats(-2.0, 2.0))
+def test_pearsonr(dtype, shape_axis, seed, alternative, strength):
+    shape, axis = shape_axis
+    x, y = _correlated(seed, shape, strength)
+    expected = scipy.stats.pearsonr(x, y, axis=axis, alternative=alternative)
+    result = stats.pearsonr(as_dtype(x, dtype), as_dtype(y, dtype), axis=axis, alternative=alternative)
+    assert result._fields == ("statistic", "pvalue")
+    assert_close(tuple(result), (expected.statistic, expected.pvalue), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@FAST
+@given(shape_axis=shapes_and_axes(), seed=st.integers(0, 2**31),
+       alternative=st.sampled_from(ALTERNATIVES), strength=st.floats(-2.0, 2.0))
+def test_linregress(dtype, shape_axis, seed, alternative, strength):
+    shape, axis = shape_axis
+    x, y = _correlated(seed, shape, strength)
+    expected = scipy.stats.linregress(x, y, alternative=alternative, axis=axis)
+    result = stats.linregress(as_dtype(x, dtype), as_dtype(y, dtype), alternative=alternative, axis=axis)
+    assert result._fields == ("slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr")
+    for field in result._fields:  # scipy's result has intercept_stderr as an extra attribute
+        assert_close(getattr(result, field), getattr(expected, field), dtype, field)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize("name", ["wasserstein_distance", "energy_distance"])
+@FAST
+@given(batch=st.integers(1, 3), n_u=st.integers(1, 9), n_v=st.integers(1, 9),
+       seed=st.integers(0, 2**31), weighted=st.booleans(), ties=st.booleans())
+def test_distances(dtype, name, batch, n_u, n_v, seed, weighted, ties):
+    rng = np.random.default_rng(seed)
+    u = sample(seed, (batch, n_u))
+    v = sample(seed + 1, (batch, n_v)) + 0.5
+    if ties:  # repeated values within and across samples
+        u, v = np.round(u), np.round(v)
+    uw = rng.uniform(0.1, 2.0, size=u.shape) if weighted else None
+    vw = rng.uniform(0.1, 2.0, size=v.shape) if weighted else None
+    ours, theirs = getattr(stats, name), getattr(scipy.stats, name)
+    # Samples along axis 1 (rows are a batch), and the same data along axis 0.
+    result = ours(as_dtype(u, dtype), as_dtype(v, dtype), uw, vw, axis=1)
+    result_t = ours(as_dtype(u.T, dtype), as_dtype(v.T, dtype),
+                    None if uw is None else uw.T, None if vw is None else vw.T, axis=0)
+    expected = np.array([
+        theirs(u[i], v[i], None if uw is None else uw[i], None if vw is None else vw[i])
+        for i in range(batch)
+    ])
+    assert_close(result, expected, dtype, name)
+    assert_close(result_t, expected, dtype, name)
+
+
+def test_distances_axis_none_flattens(rng):
+    u, v = rng.normal(size=(3, 4)), rng.normal(size=(5, 2))
+    assert_close(stats.wasserstein_distance(u, v, axis=None),
+                 scipy.stats.wasserstein_distance(u.ravel(), v.ravel()), tf.float64)
+    assert_close(stats.energy_distance(u, v, axis=None),
+                 scipy.stats.energy_distance(u.ravel(), v.ravel()), tf.float64)
