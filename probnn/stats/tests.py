@@ -222,15 +222,17 @@ def f_oneway(*samples, axis=0, equal_var=True):
         return F_onewayResult(nan, nan)
     k = len(samples)
     if equal_var:
+        # Between- and within-group sums of squares summed directly (not
+        # scipy's total-minus-between difference): no cancellation, so a
+        # small F keeps its relative accuracy in float32 too.
         bign = float(sum(lengths))
-        offset = tf.reduce_mean(alldata, axis=-1, keepdims=True)
-        centred = alldata - offset
-        normalized_ss = tf.reduce_sum(centred, axis=-1) ** 2 / bign
-        sstot = tf.reduce_sum(centred * centred, axis=-1) - normalized_ss
-        ssbn = -normalized_ss
+        grand = tf.reduce_mean(alldata, axis=-1)
+        ssbn = tf.zeros_like(grand)
+        sswn = tf.zeros_like(grand)
         for s, n in zip(samples, lengths):
-            ssbn = ssbn + tf.reduce_sum(s - offset, axis=-1) ** 2 / float(n)
-        sswn = sstot - ssbn
+            mean = tf.reduce_mean(s, axis=-1)
+            ssbn = ssbn + float(n) * (mean - grand) ** 2
+            sswn = sswn + tf.reduce_sum((s - mean[..., None]) ** 2, axis=-1)
         dfn, dfd = k - 1.0, bign - k
         f = (ssbn / dfn) / (sswn / dfd)
     else:
