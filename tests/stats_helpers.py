@@ -78,3 +78,33 @@ def assert_close(actual, expected, dtype, msg=""):
 
 def as_dtype(x, dtype):
     return tf.constant(x, dtype=dtype)
+
+
+def assert_pvalue(pvalue, expected, dtype, pvalue_at_our_statistic, msg="pvalue"):
+    """Compare a p-value with scipy's.
+
+    float64: with scipy's p-value directly. float32: a p-value is a steep
+    function of its statistic (relative condition number up to ~t**2, and
+    unbounded for an F statistic near 0 with one numerator degree of
+    freedom), so the float32 rounding of the *statistic* alone can move p by
+    far more than 1e-5 relative. The statistic is checked against scipy's
+    separately; here the float32 p-value is checked (rtol 1e-5) against the
+    float64 p-value that scipy computes *at probnn's float32 statistic*,
+    which isolates the accuracy of probnn's p-value computation.
+    """
+    if dtype == tf.float32:
+        expected = pvalue_at_our_statistic()
+    assert_close(pvalue, expected, dtype, msg)
+
+
+def t_pvalue(t, df, alternative):
+    """scipy's p-value of a t statistic, in float64."""
+    import scipy.stats
+
+    t, df = np.asarray(t, np.float64), np.asarray(df, np.float64)
+    dist = scipy.stats.t(df)
+    if alternative == "less":
+        return dist.cdf(t)
+    if alternative == "greater":
+        return dist.sf(t)
+    return 2 * dist.sf(np.abs(t))

@@ -151,8 +151,9 @@ def f_sf(f, dfn, dfd):
 
     `P(F > f) = I_x(dfd/2, dfn/2)` with `x = dfd / (dfd + dfn f)`: computing
     the upper tail directly keeps small p-values accurate. (TFP 0.25 has no
-    F distribution.) Differentiable in `f` through `tf.math.betainc`'s
-    gradient in `x`; not in the degrees of freedom.
+    F distribution.) `tfp.math.betainc` has gradients in `x` and in the
+    parameters, so this is differentiable in `f` and in the degrees of
+    freedom (which depend on the data in Welch's ANOVA).
     """
     dfn = tf.cast(dfn, f.dtype)
     dfd = tf.cast(dfd, f.dtype)
@@ -160,7 +161,7 @@ def f_sf(f, dfn, dfd):
     x = tf.where(tf.math.is_nan(x), x, tf.clip_by_value(x, 0.0, 1.0))
     dfn = tf.broadcast_to(dfn, tf.shape(f))
     dfd = tf.broadcast_to(dfd, tf.shape(f))
-    return tf.math.betainc(dfd / 2.0, dfn / 2.0, x)
+    return tfp.math.betainc(dfd / 2.0, dfn / 2.0, x)
 
 
 def moveaxis_last(x, axis):

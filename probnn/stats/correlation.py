@@ -1,7 +1,7 @@
 """Pearson correlation and simple linear regression as differentiable TF ops.
 
 `pearsonr`'s p-value uses the exact null distribution scipy uses: r is
-Beta(n/2 - 1, n/2 - 1) on (-1, 1), evaluated with `tf.math.betainc`
+Beta(n/2 - 1, n/2 - 1) on (-1, 1), evaluated with `tfp.math.betainc`
 (differentiable in r, hence in the data). `linregress`'s p-value is the
 Student-t test of the slope, from TFP's Student-t CDF, as in scipy.
 
@@ -15,6 +15,7 @@ import collections
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from probnn.stats import _common
 from probnn.stats.tests import _broadcast_except_axis
@@ -88,7 +89,7 @@ def pearsonr(x, y, *, alternative="two-sided", method=None, axis=0):
     ab = tf.fill(tf.shape(r), n / 2.0 - 1.0)
 
     def beta_cdf(s):  # CDF of Beta(ab, ab) on (-1, 1), symmetric about 0
-        return tf.math.betainc(ab, ab, tf.clip_by_value((1.0 + s) / 2.0, 0.0, 1.0))
+        return tfp.math.betainc(ab, ab, tf.clip_by_value((1.0 + s) / 2.0, 0.0, 1.0))
 
     p = _common.symmetric_pvalue(r, beta_cdf, alternative)
     return PearsonRResult(r, p)

@@ -1,13 +1,11 @@
 """Hypothesis tests: t-tests and one-way ANOVA as differentiable TF ops.
 
-p-values come from TFP's Student-t CDF (t-tests) and the regularised
-incomplete beta function (F test; TFP 0.25 has no F distribution), so they are
-differentiable with respect to the data: the gradient flows through the
-statistic. Gradients with respect to the degrees of freedom exist for the
-Student-t CDF (TFP's `betainc` has them) but not through `tf.math.betainc`'s
-`a`, `b` (the F test): for Welch's tests, where the degrees of freedom depend
-on the data, the F-test part of that path is dropped. `alternative` is
-handled once, in `_common.symmetric_pvalue`.
+p-values come from TFP's Student-t CDF (t-tests) and TFP's regularised
+incomplete beta function (F test; TFP 0.25 has no F distribution), so they
+are differentiable with respect to the data: the gradient flows through the
+statistic and, for Welch's tests, also through the data-dependent degrees of
+freedom (both TFP functions have gradients in their parameters).
+`alternative` is handled once, in `_common.symmetric_pvalue`.
 
 Edge cases follow scipy: a constant sample gives t = nan (0/0) or +-inf
 (different means, zero spread), a sample of size 1 gives nan for
