@@ -83,6 +83,17 @@ def _broadcast_except_axis(fname, a, b, axis):
     _, ax = _common.check_axis(fname, a, axis)
     sa, sb = a.shape.as_list(), b.shape.as_list()
     sa_, sb_ = sa[:ax] + sa[ax + 1:], sb[:ax] + sb[ax + 1:]
+    if sa_ == sb_:  # already aligned (also when batch dimensions are unknown, e.g. in a model)
+        return a, b, ax, ndim
+    if None in sa_ or None in sb_:
+        shape_a, shape_b = tf.shape(a), tf.shape(b)
+        batch = tf.broadcast_dynamic_shape(
+            tf.concat([shape_a[:ax], shape_a[ax + 1:]], 0),
+            tf.concat([shape_b[:ax], shape_b[ax + 1:]], 0),
+        )
+        a = tf.broadcast_to(a, tf.concat([batch[:ax], shape_a[ax:ax + 1], batch[ax:]], 0))
+        b = tf.broadcast_to(b, tf.concat([batch[:ax], shape_b[ax:ax + 1], batch[ax:]], 0))
+        return a, b, ax, ndim
     try:
         batch = list(np.broadcast_shapes(tuple(sa_), tuple(sb_)))
     except ValueError as err:
