@@ -1,7 +1,7 @@
 """Pearson correlation and simple linear regression as differentiable TF ops.
 
 `pearsonr`'s p-value uses the exact null distribution scipy uses: r is
-Beta(n/2 - 1, n/2 - 1) on (-1, 1), evaluated with `tfp.math.betainc`
+Beta(n/2 - 1, n/2 - 1) on (-1, 1), evaluated with `tf.math.betainc`
 (differentiable in r, hence in the data). `linregress`'s p-value is the
 Student-t test of the slope, from TFP's Student-t CDF, as in scipy.
 
@@ -15,7 +15,6 @@ import collections
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
 
 from probnn.stats import _common
 from probnn.stats.tests import _broadcast_except_axis
@@ -80,16 +79,16 @@ def pearsonr(x, y, *, alternative="two-sided", method=None, axis=0):
     syy = _safe(constant, tf.reduce_sum(ym * ym, axis=ax), 1.0)
     r = tf.reduce_sum(xm * ym, axis=ax) / (tf.sqrt(sxx) * tf.sqrt(syy))
     r = tf.clip_by_value(r, -1.0, 1.0)
-    n = _common.sample_size(x, ax)
+    n = _common.length(x, ax)
     if x.shape[ax] == 2:
         r = tf.where(constant, tf.constant(np.nan, dtype), tf.round(r))
         p = tf.where(constant, r, tf.ones_like(r))
         return PearsonRResult(r, p)
     r = tf.where(constant, tf.constant(np.nan, dtype), r)
-    ab = tf.fill(tf.shape(r), n / 2.0 - 1.0)
+    ab = n / 2.0 - 1.0
 
     def beta_cdf(s):  # CDF of Beta(ab, ab) on (-1, 1), symmetric about 0
-        return tfp.math.betainc(ab, ab, tf.clip_by_value((1.0 + s) / 2.0, 0.0, 1.0))
+        return _common.regularized_beta(ab, ab, tf.clip_by_value((1.0 + s) / 2.0, 0.0, 1.0))
 
     p = _common.symmetric_pvalue(r, beta_cdf, alternative)
     return PearsonRResult(r, p)
@@ -142,7 +141,7 @@ def linregress(x, y, alternative="two-sided", *, axis=0, keepdims=False):
         zero = tf.zeros_like(r)
         fields = [slope, intercept, r, p, zero, zero]
     else:
-        df = _common.sample_size(x, ax) - 2.0
+        df = _common.length(x, ax) - 2.0
         t = r * tf.sqrt(df / ((1.0 - r + _TINY) * (1.0 + r + _TINY)))
         p = _common.student_t_pvalue(t, df, alternative)
         slope_stderr = tf.sqrt((1.0 - r**2) * ssym / ssxm / df)
