@@ -129,8 +129,8 @@ def symmetric_pvalue(statistic, cdf, alternative):
 
 
 def is_constant(value):
-    """True for Python / NumPy numbers: parameters that cannot carry a gradient."""
-    return isinstance(value, (int, float, np.number, np.ndarray))
+    """True for Python / NumPy scalars: parameters that cannot carry a gradient."""
+    return isinstance(value, (int, float, np.number))
 
 
 def length(x, axis):
