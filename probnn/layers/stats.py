@@ -50,11 +50,9 @@ class Moments(keras.layers.Layer):
         self.fisher = bool(fisher)
 
     def call(self, inputs):
-        mean = tf.reduce_mean(inputs, axis=-1)
-        variance = stats.describe(inputs, axis=-1, ddof=self.ddof).variance
-        skewness = stats.skew(inputs, axis=-1, bias=self.bias)
-        kurt = stats.kurtosis(inputs, axis=-1, fisher=self.fisher, bias=self.bias)
-        return tf.stack([mean, variance, skewness, kurt], axis=-1)
+        summary = stats.describe(inputs, axis=-1, ddof=self.ddof, bias=self.bias)
+        kurt = summary.kurtosis if self.fisher else summary.kurtosis + 3.0  # describe's is Fisher's
+        return tf.stack([summary.mean, summary.variance, summary.skewness, kurt], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return _last_axis_shape("Moments", input_shape, 4)

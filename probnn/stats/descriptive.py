@@ -36,14 +36,40 @@ def _central_moment(a, order, axis, mean):
     return tf.reduce_mean((a - mean) ** order, axis=axis)
 
 
-def _skew_kurt_moments(a, axis):
-    """Mean (reduced), m2, and a flag for scipy's 'numerically constant' test."""
+def _shape_moments(a, axis, orders):
+    """Central moments m2 (and m3 / m4 if in `orders`) sharing one pass of deviations,
+    plus scipy's 'numerically constant' flag `m2 <= (eps * mean)**2`."""
     mean = tf.reduce_mean(a, axis=axis, keepdims=True)
-    mean_reduced = tf.squeeze(mean, axis=axis)
-    m2 = _central_moment(a, 2, axis, mean)
+    d = a - mean
+    d2 = d * d
+    m = {2: tf.reduce_mean(d2, axis=axis)}
+    if 3 in orders:
+        m[3] = tf.reduce_mean(d2 * d, axis=axis)
+    if 4 in orders:
+        m[4] = tf.reduce_mean(d2 * d2, axis=axis)
     eps = np.finfo(a.dtype.as_numpy_dtype).eps
-    constant = m2 <= (eps * mean_reduced) ** 2
-    return mean, m2, constant
+    m["constant"] = m[2] <= (eps * tf.squeeze(mean, axis=axis)) ** 2
+    return m
+
+
+def _skew_from(m, n, bias):
+    """scipy's skewness from shared moments (nan where constant; correction where n > 2)."""
+    m2, m3, constant = m[2], m[3], m["constant"]
+    vals = tf.where(constant, tf.constant(np.nan, m2.dtype), m3 / m2**1.5)
+    if not bias:
+        corrected = tf.sqrt((n - 1.0) * n) / (n - 2.0) * m3 / m2**1.5
+        vals = tf.where(tf.logical_and(~constant, n > 2.0), corrected, vals)
+    return vals
+
+
+def _kurtosis_from(m, n, fisher, bias):
+    """scipy's kurtosis from shared moments (nan where constant; correction where n > 3)."""
+    m2, m4, constant = m[2], m[4], m["constant"]
+    vals = tf.where(constant, tf.constant(np.nan, m2.dtype), m4 / m2**2)
+    if not bias:
+        corrected = 1.0 / (n - 2) / (n - 3) * ((n**2 - 1.0) * m4 / m2**2 - 3 * (n - 1) ** 2) + 3.0
+        vals = tf.where(tf.logical_and(~constant, n > 3.0), corrected, vals)
+    return vals - 3.0 if fisher else vals
 
 
 def _variance(a, axis, ddof):
@@ -119,14 +145,7 @@ def skew(a, axis=0, bias=True, nan_policy="propagate", *, keepdims=False):
     """
     _common.check_nan_policy("skew", nan_policy)
     a, ax, ndim = _prepare("skew", a, axis)
-    mean, m2, constant = _skew_kurt_moments(a, ax)
-    m3 = _central_moment(a, 3, ax, mean)
-    nan = tf.constant(np.nan, a.dtype)
-    vals = tf.where(constant, nan, m3 / m2**1.5)
-    if not bias:
-        n = _common.sample_size(a, ax)
-        corrected = tf.sqrt((n - 1.0) * n) / (n - 2.0) * m3 / m2**1.5
-        vals = tf.where(tf.logical_and(~constant, n > 2.0), corrected, vals)
+    vals = _skew_from(_shape_moments(a, ax, (3,)), _common.sample_size(a, ax), bias)
     return _common.keep_dims(vals, axis, ndim, keepdims)
 
 
@@ -151,16 +170,7 @@ def kurtosis(a, axis=0, fisher=True, bias=True, nan_policy="propagate", *, keepd
     """
     _common.check_nan_policy("kurtosis", nan_policy)
     a, ax, ndim = _prepare("kurtosis", a, axis)
-    mean, m2, constant = _skew_kurt_moments(a, ax)
-    m4 = _central_moment(a, 4, ax, mean)
-    nan = tf.constant(np.nan, a.dtype)
-    vals = tf.where(constant, nan, m4 / m2**2)
-    if not bias:
-        n = _common.sample_size(a, ax)
-        corrected = 1.0 / (n - 2) / (n - 3) * ((n**2 - 1.0) * m4 / m2**2 - 3 * (n - 1) ** 2) + 3.0
-        vals = tf.where(tf.logical_and(~constant, n > 3.0), corrected, vals)
-    if fisher:
-        vals = vals - 3.0
+    vals = _kurtosis_from(_shape_moments(a, ax, (4,)), _common.sample_size(a, ax), fisher, bias)
     return _common.keep_dims(vals, axis, ndim, keepdims)
 
 
@@ -191,9 +201,11 @@ def describe(a, axis=0, ddof=1, bias=True, nan_policy="propagate"):
     nobs = tf.shape(a, out_type=tf.int64)[ax]
     minmax = (tf.reduce_min(a, axis=ax), tf.reduce_max(a, axis=ax))
     mean = tf.reduce_mean(a, axis=ax)
-    variance = _variance(a, ax, ddof)
+    n = _common.sample_size(a, ax)
+    m = _shape_moments(a, ax, (3, 4))  # one pass of deviations for all three
+    variance = m[2] if ddof == 0 else m[2] * (n / (n - ddof))  # scipy's _var
     return DescribeResult(
-        nobs, minmax, mean, variance, skew(a, ax, bias=bias), kurtosis(a, ax, bias=bias)
+        nobs, minmax, mean, variance, _skew_from(m, n, bias), _kurtosis_from(m, n, True, bias)
     )
 
 
@@ -385,10 +397,10 @@ def _quantiles(fname, x, p, axis, keepdims):
     p_arr = np.asarray(p, dtype=np.float64) if not isinstance(p, tf.Tensor) else None
     if p_arr is not None and (np.any(p_arr < 0) or np.any(p_arr > 1)):
         raise ValueError(f"{fname}: probabilities must be in [0, 1]; got {p_arr}.")
-    p_t = as_p = tf.cast(tf.convert_to_tensor(p_arr if p_arr is not None else p), x.dtype)
-    scalar = as_p.shape.rank == 0
-    if as_p.shape.rank not in (0, 1):
-        raise ValueError(f"{fname}: p must be a scalar or 1-D; got shape {as_p.shape}.")
+    p_t = tf.cast(tf.convert_to_tensor(p_arr if p_arr is not None else p), x.dtype)
+    scalar = p_t.shape.rank == 0
+    if p_t.shape.rank not in (0, 1):
+        raise ValueError(f"{fname}: p must be a scalar or 1-D; got shape {p_t.shape}.")
     sorted_last = tf.sort(_common.moveaxis_last(x, ax), axis=-1)
     q = _sorted_quantiles(sorted_last, tf.reshape(p_t, [-1]))
     if scalar:

@@ -19,22 +19,29 @@ import tensorflow as tf
 from probnn.stats import _common
 
 
+def _weights(weights, values, axis):
+    """Weights shaped like (already flattened, if axis is None) values; ones if None."""
+    if weights is None:
+        return tf.ones_like(values)
+    if axis is None:
+        weights = tf.reshape(weights, [-1])
+    return tf.broadcast_to(weights, tf.shape(values))
+
+
 def _cdf_differences(fname, u_values, v_values, u_weights, v_weights, axis):
     """Pooled sorted gaps and the CDF difference on each gap, samples on the last axis."""
     values = [u_values, v_values]
     weights = [w for w in (u_weights, v_weights) if w is not None]
     converted = _common.to_floats(*(values + weights))
     u, v = converted[:2]
-    dtype = u.dtype
     ndim = _common.rank(fname, u)
     if _common.rank(fname, v) != ndim:
         raise ValueError(f"{fname}: u_values and v_values must have the same rank.")
     u, ax = _common.check_axis(fname, u, axis)
     v, _ = _common.check_axis(fname, v, axis)
-    uw = converted[2] if u_weights is not None else None
-    vw = converted[2 + (u_weights is not None)] if v_weights is not None else None
-    uw = tf.ones_like(u) if uw is None else tf.broadcast_to(tf.reshape(uw, [-1]) if axis is None else uw, tf.shape(u))
-    vw = tf.ones_like(v) if vw is None else tf.broadcast_to(tf.reshape(vw, [-1]) if axis is None else vw, tf.shape(v))
+    given = iter(converted[2:])
+    uw = _weights(next(given) if u_weights is not None else None, u, axis)
+    vw = _weights(next(given) if v_weights is not None else None, v, axis)
     u, v, uw, vw = (_common.moveaxis_last(t, ax) for t in (u, v, uw, vw))
     if u.shape[:-1] != v.shape[:-1]:
         raise ValueError(
@@ -56,7 +63,6 @@ def _cdf_differences(fname, u_values, v_values, u_weights, v_weights, axis):
     u_cdf = tf.cumsum(tf.gather(u_mass, order, axis=-1, batch_dims=batch_dims), axis=-1)
     v_cdf = tf.cumsum(tf.gather(v_mass, order, axis=-1, batch_dims=batch_dims), axis=-1)
     deltas = sorted_values[..., 1:] - sorted_values[..., :-1]
-    del dtype
     return deltas, u_cdf[..., :-1] - v_cdf[..., :-1]
 
 
