@@ -51,7 +51,12 @@ def sample(seed, shape, kind="normal"):
         x = rng.lognormal(size=shape)
     else:
         x = rng.normal(loc=0.3, size=shape) * rng.uniform(0.5, 2.0)
-    return x.astype(np.float32).astype(np.float64)
+    return f32(x)
+
+
+def f32(x):
+    """Round to the nearest float32 value (kept as float64), so both dtypes see the same data."""
+    return np.asarray(x, dtype=np.float32).astype(np.float64)
 
 
 def scipy_call(fn, *args, **kwargs):

@@ -133,3 +133,16 @@ def test_save_and_load_round_trip(tmp_path, rng):
         original = next(layer for layer in model.layers if isinstance(layer, cls))
         restored = next(layer for layer in loaded.layers if isinstance(layer, cls))
         assert restored.get_config() == original.get_config(), name
+
+
+def test_layers_train_with_probnn_fit(rng):
+    """The same model through probnn's own training loop (`probnn.fit`, branch `train`)."""
+    fit = getattr(probnn, "fit", None)
+    if fit is None:
+        pytest.skip("probnn.fit has not landed on this branch yet")
+    x, y = _data(rng)
+    model = _model()
+    before = _mse(model, x, y)
+    fit(model, x, y, epochs=5, batch_size=16, loss="mse", verbose=0)
+    after = _mse(model, x, y)
+    assert np.isfinite(after) and after < before

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from probnn import stats
-from stats_helpers import FAST, as_dtype, assert_close, assert_pvalue, sample, shapes_and_axes, t_pvalue
+from stats_helpers import FAST, as_dtype, assert_close, assert_pvalue, f32, sample, shapes_and_axes, t_pvalue
 
 DTYPES = [tf.float64, tf.float32]
 ALTERNATIVES = ["two-sided", "less", "greater"]
@@ -22,7 +22,7 @@ ALTERNATIVES = ["two-sided", "less", "greater"]
 def _correlated(seed, shape, strength):
     x = sample(seed, shape)
     y = strength * x + sample(seed + 1, shape)
-    return x, y.astype(np.float32).astype(np.float64)
+    return x, f32(y)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
@@ -76,16 +76,20 @@ def test_linregress(dtype, shape_axis, seed, alternative, strength):
 def test_distances(dtype, name, batch, n_u, n_v, seed, weighted, ties):
     rng = np.random.default_rng(seed)
     u = sample(seed, (batch, n_u))
-    v = sample(seed + 1, (batch, n_v)) + 0.5
+    v = f32(sample(seed + 1, (batch, n_v)) + 0.5)
     if ties:  # repeated values within and across samples
         u, v = np.round(u), np.round(v)
-    uw = rng.uniform(0.1, 2.0, size=u.shape) if weighted else None
-    vw = rng.uniform(0.1, 2.0, size=v.shape) if weighted else None
+    uw = f32(rng.uniform(0.1, 2.0, size=u.shape)) if weighted else None
+    vw = f32(rng.uniform(0.1, 2.0, size=v.shape)) if weighted else None
     ours, theirs = getattr(stats, name), getattr(scipy.stats, name)
     # Samples along axis 1 (rows are a batch), and the same data along axis 0.
-    result = ours(as_dtype(u, dtype), as_dtype(v, dtype), uw, vw, axis=1)
+    def cast(w):
+        return None if w is None else as_dtype(w, dtype)
+
+    result = ours(as_dtype(u, dtype), as_dtype(v, dtype), cast(uw), cast(vw), axis=1)
     result_t = ours(as_dtype(u.T, dtype), as_dtype(v.T, dtype),
-                    None if uw is None else uw.T, None if vw is None else vw.T, axis=0)
+                    None if uw is None else cast(uw.T), None if vw is None else cast(vw.T), axis=0)
+    assert result.dtype == dtype
     expected = np.array([
         theirs(u[i], v[i], None if uw is None else uw[i], None if vw is None else vw[i])
         for i in range(batch)
@@ -100,3 +104,21 @@ def test_distances_axis_none_flattens(rng):
                  scipy.stats.wasserstein_distance(u.ravel(), v.ravel()), tf.float64)
     assert_close(stats.energy_distance(u, v, axis=None),
                  scipy.stats.energy_distance(u.ravel(), v.ravel()), tf.float64)
+
+
+def test_linregress_stderr_accurate_for_near_perfect_fits(rng):
+    """The slope's standard error from summed residuals, not scipy's (1 - r**2) * ssym, which
+    cancels when |r| ~ 1. Reference: the residual formula in extended precision (longdouble).
+    float64, rtol 1e-10 (the direct sums are accurate to ~1e-14 here; scipy's formula is off by
+    ~1e-5 relative on data like these, so this test fails for it)."""
+    x = rng.normal(size=(8, 4))
+    y = 1.5 * x + 1e-4 * rng.normal(size=(8, 4))
+    result = stats.linregress(x, y)
+    X, Y = x.astype(np.longdouble), y.astype(np.longdouble)
+    xm, ym = X - X.mean(0), Y - Y.mean(0)
+    sxx = (xm * xm).mean(0)
+    residual = ym - (xm * ym).mean(0) / sxx * xm
+    stderr = np.sqrt((residual * residual).mean(0) / sxx / (len(x) - 2))
+    np.testing.assert_allclose(result.stderr, stderr.astype(np.float64), rtol=1e-10)
+    intercept_stderr = stderr * np.sqrt(sxx + X.mean(0) ** 2)
+    np.testing.assert_allclose(result.intercept_stderr, intercept_stderr.astype(np.float64), rtol=1e-10)

@@ -177,13 +177,15 @@ def _student_t_cdf_constant_df(df):
         def _cdf(t):
             t2 = t * t
             near = t2 < df
-            x_tail = tf.where(near, tf.ones_like(t2) / 2, df / (df + t2))
-            y_near = tf.where(near, t2 / (df + t2), tf.ones_like(t2) / 2)
-            lower_tail = tf.where(
-                near,
-                0.5 - 0.5 * regularized_beta(0.5, df / 2, y_near),
-                0.5 * regularized_beta(df / 2, 0.5, x_tail),
-            )
+            # One betainc call, its parameters chosen per element (the
+            # gradient is supplied below, so none is needed through a, b).
+            half = tf.fill(tf.shape(t), tf.constant(0.5, t.dtype))
+            half_df = tf.fill(tf.shape(t), tf.constant(df / 2, t.dtype))
+            a = tf.where(near, half, half_df)
+            b = tf.where(near, half_df, half)
+            x = tf.where(near, t2 / (df + t2), df / (df + t2))
+            beta = tf.math.betainc(a, b, x)
+            lower_tail = tf.where(near, 0.5 - 0.5 * beta, 0.5 * beta)
             value = tf.where(t < 0, lower_tail, 1.0 - lower_tail)
 
             def grad(upstream):

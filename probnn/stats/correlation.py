@@ -144,7 +144,12 @@ def linregress(x, y, alternative="two-sided", *, axis=0, keepdims=False):
         df = _common.length(x, ax) - 2.0
         t = r * tf.sqrt(df / ((1.0 - r + _TINY) * (1.0 + r + _TINY)))
         p = _common.student_t_pvalue(t, df, alternative)
-        slope_stderr = tf.sqrt((1.0 - r**2) * ssym / ssxm / df)
+        # scipy's (1 - r**2) * ssym is the mean squared residual; summing the
+        # residuals directly avoids the cancellation in 1 - r**2 when |r| ~ 1
+        # (float32 would lose digits). nan where r is nan, as scipy.
+        residual = ym - tf.expand_dims(slope, ax) * xm
+        mean_sq_residual = tf.where(tf.math.is_nan(r), nan, tf.reduce_mean(residual * residual, axis=ax))
+        slope_stderr = tf.sqrt(mean_sq_residual / ssxm / df)
         intercept_stderr = slope_stderr * tf.sqrt(ssxm + xmean**2)
         fields = [slope, intercept, r, p, slope_stderr, intercept_stderr]
     return LinregressResult(*(_common.keep_dims(f, axis, ndim, keepdims) for f in fields))
