@@ -67,7 +67,7 @@ def check_axis(fname, x, axis):
         return tf.reshape(x, [-1]), 0
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
         raise ValueError(f"{fname}: axis must be an integer or None; got {axis!r}.")
-    if not -ndim <= axis < max(ndim, 1) or ndim == 0:
+    if ndim == 0 or not -ndim <= axis < ndim:
         raise ValueError(
             f"{fname}: axis {axis} is out of range for an input of rank {ndim}; "
             f"expected an integer in [{-ndim}, {ndim})."
@@ -106,11 +106,6 @@ def check_nan_policy(fname, nan_policy):
 def sample_size(x, axis):
     """The length of `x` along `axis`, in `x`'s float dtype."""
     return tf.cast(tf.shape(x)[axis], x.dtype)
-
-
-def static_length(x, axis):
-    """The static length along `axis`, or None if unknown."""
-    return x.shape[axis]
 
 
 def symmetric_pvalue(statistic, cdf, alternative):
