@@ -66,19 +66,60 @@ def scipy_call(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def assert_close(actual, expected, dtype, msg=""):
+def assert_close(actual, expected, dtype, msg="", atol=None):
     """Compare a probnn result (tensor or tuple of them) with scipy's, nan == nan, inf == inf."""
     if isinstance(expected, tuple):
         assert len(actual) >= len(expected), msg
         for a, e in zip(actual, expected):
-            assert_close(a, e, dtype, msg)
+            assert_close(a, e, dtype, msg, atol)
         return
     actual = np.asarray(actual)
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape, f"{msg}: shape {actual.shape} != {expected.shape}"
-    np.testing.assert_allclose(
-        actual, expected, rtol=RTOL[dtype], atol=ATOL[dtype], equal_nan=True, err_msg=msg
+    if atol is None or np.ndim(atol) == 0:
+        np.testing.assert_allclose(
+            actual, expected, rtol=RTOL[dtype], atol=ATOL[dtype] if atol is None else atol,
+            equal_nan=True, err_msg=msg,
+        )
+        return
+    # Elementwise absolute tolerance (assert_allclose takes a scalar only).
+    atol = np.broadcast_to(atol, expected.shape)
+    with np.errstate(invalid="ignore"):
+        ok = (
+            (np.isnan(actual) & np.isnan(expected))
+            | (np.isinf(expected) & (actual == expected))
+            | (np.abs(actual - expected) <= atol + RTOL[dtype] * np.abs(expected))
+        )
+    assert ok.all(), (
+        f"{msg}: actual {actual[~ok]} != expected {expected[~ok]} (atol {atol[~ok]}, rtol {RTOL[dtype]})"
     )
+
+
+def shape_statistic_atol(x, axis, order, bias, dtype):
+    """Absolute tolerance for skewness (order 3) / kurtosis (order 4) in float32.
+
+    These are differences of larger terms: m3 = mean(d**3) sums terms of size
+    mean(|d|**3); excess kurtosis is m4/m2**2 - 3; the small-sample
+    corrections multiply by up to (n**2 - 1)/((n-2)(n-3)) before subtracting.
+    float32 rounding is relative to those terms, not to the (possibly ~0)
+    result, so the float32 tolerance is RTOL times the size of the terms:
+    mean(|d|**order) / m2**(order/2), times the correction factor when
+    bias=False. float64: the usual ATOL.
+    """
+    if dtype != tf.float32:
+        return ATOL[dtype]
+    x = np.asarray(x, np.float64)
+    n = x.shape[axis]
+    d = x - x.mean(axis=axis, keepdims=True)
+    m2 = (d**2).mean(axis=axis)
+    with np.errstate(all="ignore"):
+        size = np.abs(d**order).mean(axis=axis) / m2 ** (order / 2)
+    factor = 1.0
+    if not bias and order == 3 and n > 2:
+        factor = np.sqrt((n - 1.0) * n) / (n - 2.0)
+    if not bias and order == 4 and n > 3:
+        factor = (n**2 - 1.0) / ((n - 2.0) * (n - 3.0))
+    return np.maximum(RTOL[dtype] * factor * np.maximum(size, 3.0 if order == 4 else 1.0), ATOL[dtype])
 
 
 def as_dtype(x, dtype):

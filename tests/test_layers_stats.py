@@ -3,7 +3,8 @@ gradient through the p-value, and save/load round trips.
 
 Value tolerance: the layers compute in Keras's float32, compared with scipy's
 float64 on the same float32 data, rtol 1e-5 (as the float32 op tests; see
-stats_helpers). p-values are checked at the layer's own t statistic, for the
+stats_helpers; skewness and kurtosis with the absolute floor of
+stats_helpers.shape_statistic_atol). p-values are checked at the layer's own t statistic, for the
 reason given in stats_helpers.assert_pvalue.
 """
 
@@ -15,7 +16,7 @@ import tensorflow as tf
 
 import probnn
 from probnn.layers import GaussianFit, Moments, TTest
-from stats_helpers import assert_close, assert_pvalue, t_pvalue
+from stats_helpers import assert_close, assert_pvalue, shape_statistic_atol, t_pvalue
 
 
 @pytest.fixture
@@ -25,13 +26,14 @@ def features(rng):
 
 def test_layer_values_match_scipy(features):
     x = features.astype(np.float64)
-    moments = Moments()(features)
-    expected = (np.mean(x, 1), np.var(x, 1), scipy.stats.skew(x, 1), scipy.stats.kurtosis(x, 1))
-    assert_close(tuple(np.moveaxis(moments.numpy(), -1, 0)), expected, tf.float32, "Moments")
-    unbiased = Moments(ddof=1, bias=False, fisher=False)(features).numpy()
-    expected = (np.mean(x, 1), np.var(x, 1, ddof=1), scipy.stats.skew(x, 1, bias=False),
-                scipy.stats.kurtosis(x, 1, fisher=False, bias=False))
-    assert_close(tuple(np.moveaxis(unbiased, -1, 0)), expected, tf.float32, "Moments unbiased")
+    for layer, ddof, bias, fisher in [(Moments(), 0, True, True),
+                                      (Moments(ddof=1, bias=False, fisher=False), 1, False, False)]:
+        mean, var, skewness, kurt = np.moveaxis(layer(features).numpy(), -1, 0)
+        assert_close((mean, var), (np.mean(x, 1), np.var(x, 1, ddof=ddof)), tf.float32, "Moments")
+        assert_close(skewness, scipy.stats.skew(x, 1, bias=bias), tf.float32, "Moments skewness",
+                     shape_statistic_atol(x, 1, 3, bias, tf.float32))
+        assert_close(kurt, scipy.stats.kurtosis(x, 1, fisher=fisher, bias=bias), tf.float32,
+                     "Moments kurtosis", shape_statistic_atol(x, 1, 4, bias, tf.float32))
 
     fit = GaussianFit()(features).numpy()
     assert_close((fit[:, 0], fit[:, 1]), (np.mean(x, 1), np.std(x, 1)), tf.float32, "GaussianFit")

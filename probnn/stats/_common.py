@@ -138,32 +138,37 @@ def length(x, axis):
     return float(n) if n is not None else sample_size(x, axis)
 
 
-def regularized_beta(a, b, x):
-    """The regularised incomplete beta function `I_x(a, b)`.
+def regularized_beta(a, b, x, one_minus_x):
+    """The regularised incomplete beta function `I_x(a, b)`, accurate in both tails.
 
-    With constant `a`, `b` (the usual case: degrees of freedom fixed by the
-    sample sizes) this is `tf.math.betainc`, a native kernel that compiles
-    fast under XLA and is differentiable in `x`. When `a` or `b` is a tensor
-    (degrees of freedom computed from the data, as in Welch's tests) it is
-    `tfp.math.betainc`, which also has gradients in `a` and `b` but is much
-    slower to XLA-compile (seconds instead of a fraction of a second).
+    `one_minus_x` is `1 - x` computed accurately by the caller (e.g.
+    `t^2 / (df + t^2)` next to `df / (df + t^2)`). Above the mean `a/(a+b)`
+    the symmetry `I_x(a, b) = 1 - I_{1-x}(b, a)` is used, as cephes does, but
+    with the accurate complement instead of a rounded `1 - x`: in float32 a
+    rounded `1 - x` loses most of its digits when `x` is close to 1.
+
+    With constant `a`, `b` (degrees of freedom fixed by the sample sizes) this
+    is `tf.math.betainc`, a native kernel that compiles fast under XLA and is
+    differentiable in `x`. With tensor `a`, `b` (degrees of freedom computed
+    from the data, as in Welch's tests) it is `tfp.math.betainc`, which also
+    has gradients in `a` and `b` but is several times slower to XLA-compile.
     """
-    if is_constant(a) and is_constant(b):
-        a = tf.broadcast_to(tf.constant(a, x.dtype), tf.shape(x))
-        b = tf.broadcast_to(tf.constant(b, x.dtype), tf.shape(x))
-        return tf.math.betainc(a, b, x)
+    constant = is_constant(a) and is_constant(b)
     a = tf.broadcast_to(tf.cast(a, x.dtype), tf.shape(x))
     b = tf.broadcast_to(tf.cast(b, x.dtype), tf.shape(x))
-    return tfp.math.betainc(a, b, x)
+    swap = x > a / (a + b)
+    betainc = tf.math.betainc if constant else tfp.math.betainc
+    value = betainc(tf.where(swap, b, a), tf.where(swap, a, b), tf.where(swap, one_minus_x, x))
+    return tf.where(swap, 1.0 - value, value)
 
 
 def _student_t_cdf_constant_df(df):
     """Standard Student-t CDF for a constant `df`, from `tf.math.betainc`.
 
-    `P(T <= -|t|)` is `I_x(df/2, 1/2) / 2` with `x = df / (df + t^2)` in the
-    tail and `1/2 - I_y(1/2, df/2) / 2` with `y = t^2 / (df + t^2)` near 0
-    (each accurate where it is used). The gradient is the density, supplied
-    directly: the chain rule through `betainc` would give `inf * 0` at t = 0.
+    `P(T <= -|t|) = I_x(df/2, 1/2) / 2` with `x = df / (df + t^2)` (and its
+    accurate complement for small |t|, see `regularized_beta`). The gradient
+    is the density, supplied directly: the chain rule through `betainc`
+    would give `inf * 0` at t = 0.
     """
     df = float(df)
 
@@ -171,16 +176,8 @@ def _student_t_cdf_constant_df(df):
         @tf.custom_gradient
         def _cdf(t):
             t2 = t * t
-            near = t2 < df
-            # One betainc call, its parameters chosen per element (the
-            # gradient is supplied below, so none is needed through a, b).
-            half = tf.fill(tf.shape(t), tf.constant(0.5, t.dtype))
-            half_df = tf.fill(tf.shape(t), tf.constant(df / 2, t.dtype))
-            a = tf.where(near, half, half_df)
-            b = tf.where(near, half_df, half)
-            x = tf.where(near, t2 / (df + t2), df / (df + t2))
-            beta = tf.math.betainc(a, b, x)
-            lower_tail = tf.where(near, 0.5 - 0.5 * beta, 0.5 * beta)
+            # P(T <= -|t|) = I_x(df/2, 1/2) / 2 with x = df / (df + t^2).
+            lower_tail = 0.5 * regularized_beta(df / 2, 0.5, df / (df + t2), t2 / (df + t2))
             value = tf.where(t < 0, lower_tail, 1.0 - lower_tail)
 
             def grad(upstream):
@@ -233,11 +230,13 @@ def f_sf(f, dfn, dfd):
     F distribution.) Differentiable in `f`, and in the degrees of freedom
     when they are tensors (Welch's ANOVA; see `regularized_beta`).
     """
+    if not (is_constant(dfn) and is_constant(dfd)):
+        dfn, dfd = tf.cast(dfn, f.dtype), tf.cast(dfd, f.dtype)
+    f = tf.where(f < 0, tf.zeros_like(f), f)  # rounding can make a zero F slightly negative
     x = dfd / (dfd + dfn * f)
-    x = tf.where(tf.math.is_nan(x), x, tf.clip_by_value(x, 0.0, 1.0))
-    half = (lambda v: v / 2.0) if is_constant(dfn) and is_constant(dfd) else (
-        lambda v: tf.cast(v, f.dtype) / 2.0)
-    return regularized_beta(half(dfd), half(dfn), x)
+    y = dfn * f / (dfd + dfn * f)
+    y = tf.where(tf.math.is_inf(f), tf.ones_like(y), y)  # inf / inf
+    return regularized_beta(dfd / 2.0, dfn / 2.0, x, y)
 
 
 def moveaxis_last(x, axis):

@@ -88,7 +88,7 @@ def pearsonr(x, y, *, alternative="two-sided", method=None, axis=0):
     ab = n / 2.0 - 1.0
 
     def beta_cdf(s):  # CDF of Beta(ab, ab) on (-1, 1), symmetric about 0
-        return _common.regularized_beta(ab, ab, tf.clip_by_value((1.0 + s) / 2.0, 0.0, 1.0))
+        return _common.regularized_beta(ab, ab, (1.0 + s) / 2.0, (1.0 - s) / 2.0)
 
     p = _common.symmetric_pvalue(r, beta_cdf, alternative)
     return PearsonRResult(r, p)
