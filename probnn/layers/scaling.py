@@ -24,9 +24,14 @@ def feature_moments(x, chunk_size=8192):
 
 
 class _FeatureAffine(AdaptMixin, keras.layers.Layer):
-    """Shared implementation: `y = (x - offset) * scale` per feature (offset only if `_with_offset`)."""
+    """Shared implementation: `y = x * scale + shift` per feature (shift only if `_with_shift`).
 
-    _with_offset = False
+    The shift is added after the factor, so it is in output units: a gradient
+    step moves the output by the same amount whatever the input's scale (with
+    `(x - offset) * scale` an Adam step on `offset` is amplified by `scale`).
+    """
+
+    _with_shift = False
 
     def __init__(self, *, scale_initializer="ones", epsilon=1e-7, **kwargs):
         super().__init__(**kwargs)
@@ -40,15 +45,15 @@ class _FeatureAffine(AdaptMixin, keras.layers.Layer):
     def build(self, input_shape):
         self._features = self._check_build_shape(input_shape)
         self.scale = self.add_weight(name="scale", shape=(self._features,), initializer=self.scale_initializer)
-        if self._with_offset:
-            self.offset = self.add_weight(name="offset", shape=(self._features,), initializer="zeros")
+        if self._with_shift:
+            self.shift = self.add_weight(name="shift", shape=(self._features,), initializer="zeros")
         self._apply_pending()
 
     def call(self, inputs):
-        x = ops.cast(inputs, self.compute_dtype)
-        if self._with_offset:
-            x = x - ops.cast(self.offset, self.compute_dtype)
-        return x * ops.cast(self.scale, self.compute_dtype)
+        y = ops.cast(inputs, self.compute_dtype) * ops.cast(self.scale, self.compute_dtype)
+        if self._with_shift:
+            y = y + ops.cast(self.shift, self.compute_dtype)
+        return y
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -56,8 +61,8 @@ class _FeatureAffine(AdaptMixin, keras.layers.Layer):
     def adapt(self, x):
         """Start from the data's standardisation, feature by feature.
 
-        Sets `scale = 1 / std` (and, with an offset, `offset = mean`), so the
-        adapted layer outputs `x / std` (`Scaling`) or `(x - mean) / std`
+        Sets `scale = 1 / std` (and, with a shift, `shift = -mean / std`), so
+        the adapted layer outputs `x / std` (`Scaling`) or `(x - mean) / std`
         (`CenteringScaling`). Features whose standard deviation is below
         `epsilon` (constant features) keep scale 1. Works before build (the
         values are applied at build) and after.
@@ -67,9 +72,10 @@ class _FeatureAffine(AdaptMixin, keras.layers.Layer):
         """
         x = self._adapt_data(x)
         mean, std = feature_moments(x)
-        values = {"scale": np.where(std > self.epsilon, 1.0 / np.maximum(std, self.epsilon), 1.0)}
-        if self._with_offset:
-            values["offset"] = mean
+        scale = np.where(std > self.epsilon, 1.0 / np.maximum(std, self.epsilon), 1.0)
+        values = {"scale": scale}
+        if self._with_shift:
+            values["shift"] = -mean * scale
         self._assign_or_defer(values)
 
     def get_config(self):
@@ -107,13 +113,13 @@ class Scaling(_FeatureAffine):
 
 @keras.saving.register_keras_serializable(package="probnn")
 class CenteringScaling(_FeatureAffine):
-    """Learnable shift and factor per feature: `y = (x - offset) * scale` (2n parameters).
+    """Learnable factor and shift per feature: `y = x * scale + shift` (2n parameters).
 
     `adapt(x)` starts from the standardisation `(x - mean) / std`.
 
     Args:
         scale_initializer: initializer of the factors (default ones); the
-            offsets start at zero, so the layer starts as the identity.
+            shifts start at zero, so the layer starts as the identity.
         epsilon: standard deviations below this count as zero in `adapt`.
         **kwargs: base `keras.layers.Layer` arguments.
 
@@ -130,4 +136,4 @@ class CenteringScaling(_FeatureAffine):
     20
     """
 
-    _with_offset = True
+    _with_shift = True
