@@ -133,21 +133,35 @@ _MEMORY_SCRIPT = textwrap.dedent(
     import tensorflow as tf
     from probnn.layers import RBF
 
-    def peak_bytes():  # Linux reports ru_maxrss in KiB
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    def status_bytes(key):
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith(key))
+
+    def reset_peak():
+        # ru_maxrss / VmHWM start at the parent's RSS (kept across fork + exec), which
+        # would hide our peak: reset VmHWM to the current RSS (Linux >= 4.0).
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+            return status_bytes("VmRSS")
+        except OSError:
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def peak_bytes():
+        return status_bytes("VmHWM")
 
     x = np.random.default_rng(0).random((4096, 784), dtype=np.float32)
     layer = RBF(2048)
     layer.build((None, 784))
     layer(x[:16])  # warm up kernels and thread pools before the baseline
-    base = peak_bytes()
+    base = reset_peak()
     y = layer(x)
     assert y.shape == (4096, 2048) and bool(tf.reduce_all(tf.math.is_finite(y)))
     rbf_extra = peak_bytes() - base
     del y
     # Sanity check of the probe: the naive broadcast on 96 rows makes two
     # (96, 784, 2048) float32 tensors (difference, square) of 0.62 GB each.
-    before_naive = peak_bytes()
+    before_naive = reset_peak()
     naive = tf.reduce_sum(tf.square(x[:96, :, None] - tf.transpose(layer.centers)[None]), axis=1)
     naive_extra = peak_bytes() - before_naive
     print(json.dumps({"rbf_extra": rbf_extra, "naive_extra": naive_extra}))
