@@ -7,7 +7,8 @@ Run from the repository root:
 
 All three are timed in the same process, interleaved round by round, as
 `tf.function`s on float32 inputs, once in graph mode and once compiled with XLA
-(`jit_compile=True`, which `model.fit` uses by default on TensorFlow); the
+(`jit_compile=True`, `model.fit`'s default on TensorFlow with a GPU; Keras
+uses graph mode on CPU-only machines); the
 tables give medians and the ratios to Dense. Peak memory is the increase of the peak resident set size
 (VmHWM, reset before the pass) over a warmed-up baseline, measured in a fresh subprocess per
 (implementation, batch size). The naive version materialises a
@@ -150,7 +151,7 @@ def main(argv=None):
                 )
                 memory[(impl, batch)] = json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"] / 2**20
     sections, summary = [], []
-    for jit, title in ((False, "graph mode (`tf.function`)"), (True, "XLA (`tf.function(jit_compile=True)`, what `model.fit` uses by default on TensorFlow)")):
+    for jit, title in ((False, "graph mode (`tf.function`)"), (True, "XLA (`tf.function(jit_compile=True)`: `model.fit`'s default on TensorFlow with a GPU; on CPU-only machines Keras trains in graph mode)")):
         rows = time_all(args.batches, n, m, args.naive_max_batch, args.repeats, jit)
         table = [timing_row(batch, med, memory if not jit else {}, n, m) for batch, med in rows]
         header = [
