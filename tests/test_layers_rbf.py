@@ -248,7 +248,7 @@ def test_adapt_before_build_equals_adapt_after_build(rng):
 
 
 def test_rbf_validation_errors(rng):
-    for bad in (0, -3, 2.5, True):
+    for bad in (0, -3, 2.5, True, "8"):
         with pytest.raises(ValueError, match="RBF layer .*units must be a positive integer"):
             RBF(bad)
     with pytest.raises(ValueError, match="width must be a positive"):
@@ -266,6 +266,8 @@ def test_rbf_validation_errors(rng):
     built.build((None, 5))
     with pytest.raises(ValueError, match="'rbf_b': expected data with 5 features, got 4"):
         built.adapt(x)
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 5"):
+        built(x)
     x_nan = x.copy()
     x_nan[3, 1] = np.nan
     with pytest.raises(ValueError, match="RBF layer .*NaN"):

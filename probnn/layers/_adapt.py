@@ -7,6 +7,7 @@ adapted state lives in the layer's weights, so it is saved with the model and
 never appears in `get_config`.
 """
 
+import keras
 import numpy as np
 
 
@@ -51,6 +52,7 @@ class AdaptMixin:
                 f"{self._describe()}: the last (feature) dimension must be known, got shape {input_shape}"
             )
         features = int(input_shape[-1])
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: features})
         expected = getattr(self, "_adapted_features", None)
         if expected is not None and features != expected:
             raise ValueError(

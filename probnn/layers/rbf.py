@@ -51,6 +51,15 @@ def squared_distances(x, centers):
     return ops.maximum((x_sq + c_sq) - 2.0 * cross, 0.0)
 
 
+def _is_positive_integer(value):
+    if isinstance(value, bool):
+        return False
+    try:
+        return int(value) == value and value >= 1
+    except (TypeError, ValueError):
+        return False
+
+
 @keras.saving.register_keras_serializable(package="probnn")
 class RBF(AdaptMixin, keras.layers.Layer):
     """Gaussian radial basis function layer: `y_i = w_i * exp(-||x - mu_i||^2 / sigma_i^2)`.
@@ -108,7 +117,7 @@ class RBF(AdaptMixin, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(units, bool) or int(units) != units or units < 1:
+        if not _is_positive_integer(units):
             raise ValueError(f"{self._describe()}: units must be a positive integer, got {units!r}")
         if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
             raise ValueError(f"{self._describe()}: width must be a positive number, got {width!r}")
