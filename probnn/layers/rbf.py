@@ -1,6 +1,7 @@
 """Gaussian radial basis function layer and its memory-light distance op."""
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -60,6 +61,10 @@ def _is_positive_integer(value):
         return False
 
 
+def _is_positive_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
 @keras.saving.register_keras_serializable(package="probnn")
 class RBF(AdaptMixin, keras.layers.Layer):
     """Gaussian radial basis function layer: `y_i = w_i * exp(-||x - mu_i||^2 / sigma_i^2)`.
@@ -77,8 +82,8 @@ class RBF(AdaptMixin, keras.layers.Layer):
     (no `(batch, n, m)` intermediate). With a float16/bfloat16 compute dtype
     the distances are computed in float32 and the result cast back.
 
-    Random centres far from the data give activations that underflow to zero
-    and gradients that vanish: call `adapt(x, y)` first to put the centres on
+    Random centres far from the data give tiny activations (in high
+    dimension they underflow to zero) and vanishing gradients: call `adapt(x, y)` first to put the centres on
     the data and the widths at the typical (in-class) distance.
 
     Args:
@@ -119,7 +124,7 @@ class RBF(AdaptMixin, keras.layers.Layer):
         super().__init__(**kwargs)
         if not _is_positive_integer(units):
             raise ValueError(f"{self._describe()}: units must be a positive integer, got {units!r}")
-        if not (isinstance(width, (int, float)) and math.isfinite(width) and width > 0):
+        if not _is_positive_number(width):
             raise ValueError(f"{self._describe()}: width must be a positive number, got {width!r}")
         self.units = int(units)
         self.width = float(width)
@@ -204,7 +209,7 @@ class RBF(AdaptMixin, keras.layers.Layer):
         >>> bool(np.all(ops.convert_to_numpy(rbf.widths) > 0))
         True
         """
-        if not (isinstance(width_scale, (int, float)) and math.isfinite(width_scale) and width_scale > 0):
+        if not _is_positive_number(width_scale):
             raise ValueError(f"{self._describe()}: width_scale must be a positive number, got {width_scale!r}")
         x = self._adapt_data(x)
         if x.shape[0] < self.units:
