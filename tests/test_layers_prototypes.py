@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+import scipy.spatial.distance
 from scipy.spatial.distance import cdist, pdist
 
-import probnn.layers.prototypes as prototypes
 from probnn.layers import select_centers, typical_distance
 
 
@@ -77,7 +77,7 @@ def test_typical_distance_uses_a_bounded_subsample(monkeypatch, rng):
         sizes.append(len(a))
         return pdist(a)
 
-    monkeypatch.setattr(prototypes, "pdist", spy)
+    monkeypatch.setattr(scipy.spatial.distance, "pdist", spy)
     x = rng.normal(size=(50_000, 3)).astype(np.float32)
     typical_distance(x, max_samples=300, seed=0)
     assert sizes == [300]

@@ -6,8 +6,8 @@ otherwise grow with the data set, so memory stays bounded on large data.
 """
 
 import numpy as np
-from scipy.cluster.vq import kmeans2
-from scipy.spatial.distance import pdist
+
+# SciPy is imported inside the functions: `import probnn` stays light.
 
 _METHODS = ("random", "kmeans++", "kmeans")
 
@@ -106,6 +106,8 @@ def select_centers(x, num_centers, *, method="random", seed=None, max_samples=10
     seeds = sub[_kmeanspp_seeds(sub, num_centers, rng)]
     if method == "kmeans++":
         return seeds.copy()
+    from scipy.cluster.vq import kmeans2
+
     centers, _ = kmeans2(
         sub.astype(np.float64), seeds.astype(np.float64), iter=int(iterations), minit="matrix", missing="warn"
     )
@@ -145,6 +147,8 @@ def typical_distance(x, y=None, *, max_samples=2_000, seed=None):
     >>> 1.5 < typical_distance(x, seed=0) < 2.0  # sqrt(2) * median of a chi(2)
     True
     """
+    from scipy.spatial.distance import pdist
+
     who = "typical_distance"
     x = _as_points(x, who)
     if int(max_samples) != max_samples or max_samples < 2:
