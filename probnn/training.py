@@ -714,9 +714,12 @@ class _Checkpointer:
 def _build(model, sample_x, strategy):
     if model.built and model.trainable_variables:
         return
-    scope = strategy.scope() if strategy is not None else _null_scope()
-    with scope:
+    with _scope(strategy):
         model(sample_x, training=False)
+
+
+def _scope(strategy):
+    return strategy.scope() if strategy is not None else _null_scope()
 
 
 class _null_scope:
@@ -857,8 +860,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     loss = _resolve_loss(loss, model)
     per_example = _per_example_fn(loss)
     report_nll = _is_nll(loss)
-    scope = strategy.scope() if strategy is not None else _null_scope()
-    with scope:
+    with _scope(strategy):
         optimizer = _resolve_optimizer(optimizer)
     if strategy is not None:
         outside = [v.path if hasattr(v, "path") else v.name for v in model.variables
@@ -873,7 +875,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     if not model.trainable_variables:
         raise _err("the model has no trainable variables")
     if not optimizer.built:
-        with scope:
+        with _scope(strategy):
             optimizer.build(model.trainable_variables)
 
     # ---- checkpoint / resume
