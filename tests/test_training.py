@@ -45,22 +45,34 @@ def sigma_relative_error(model):
 # ------------------------------------------------------------ learning the noise
 
 
+# 8192 rows: with 4096 the finite-sample error of sigma(x) alone reached 0.12-0.14
+# for some data seeds. Cosine-decayed Adam removes the end-of-training jitter of
+# the scale estimate. Measured max relative error of sigma on the grid over data
+# seeds 1-5 (this machine, Nov 2026): probnn.fit 0.051-0.084 (~1.7 s each),
+# keras model.fit 0.049-0.096 (~1.9 s each); the fixed seeds below gave 0.063
+# and 0.096.
+
+
+def cosine_adam(peak, steps):
+    return keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps, alpha=0.05))
+
+
 def test_probnn_fit_learns_heteroscedastic_noise():
-    x, y = heteroscedastic_cubic(4096, seed=1)
+    x, y = heteroscedastic_cubic(8192, seed=1)
     model = normal_mlp(width=64, depth=2)
-    history = probnn.fit(model, x, y, epochs=150, batch_size=128, verbose=0, seed=0,
-                         optimizer=keras.optimizers.Adam(3e-3))
+    history = probnn.fit(model, x, y, epochs=100, batch_size=256, verbose=0, seed=0,
+                         optimizer=cosine_adam(5e-3, 100 * 32))
     assert history.history["loss"][-1] < history.history["loss"][0]
-    # Measured max relative error of sigma(x) on the grid: see the PR notes.
     assert sigma_relative_error(model) < 0.15
 
 
 def test_keras_fit_with_nll_loss_learns_heteroscedastic_noise():
-    x, y = heteroscedastic_cubic(4096, seed=1)
+    x, y = heteroscedastic_cubic(8192, seed=1)
     model = normal_mlp(width=64, depth=2)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
+    model.compile(optimizer=cosine_adam(1e-2, 25 * 16),
                   loss=NegativeLogLikelihood(find_head(model)))
-    model.fit(x, y, epochs=40, batch_size=256, verbose=0)
+    model.fit(x, y, epochs=25, batch_size=512, verbose=0)
     assert sigma_relative_error(model) < 0.15
 
 
