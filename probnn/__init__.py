@@ -11,6 +11,7 @@ import importlib
 __version__ = "0.1.0"
 
 from probnn import heads, layers, losses, stats  # noqa: E402  (registers serializables)
+from probnn.prediction import predict_distribution  # noqa: E402
 
 _LAZY_MODULES = ("datasets", "plotting", "cli")
 
