@@ -10,11 +10,8 @@ import tensorflow as tf
 
 import probnn
 from probnn.datasets import cubic_noise_scale, heteroscedastic_cubic
-try:
-    from probnn.heads import NormalHead, find_head
-    from probnn.losses import NegativeLogLikelihood
-except ImportError:  # TEMPORARY until the heads/losses land on main
-    from _training_doubles import NormalHead, NegativeLogLikelihood, find_head
+from probnn.heads import NormalHead, find_head
+from probnn.losses import NegativeLogLikelihood
 from probnn.training import CheckpointRestoreError, EarlyStopping, NonFiniteLossError
 
 layers = keras.layers
