@@ -71,6 +71,7 @@ import math
 import numbers
 import os
 import re
+import time
 
 import keras
 import numpy as np
@@ -176,6 +177,9 @@ class History:
         params: dict with `epochs`, `steps` (per epoch), `batch_size`.
         stopped_epoch: 0-based epoch at which early stopping triggered, or None.
         best_epoch: 0-based epoch whose weights were restored, or None.
+        epoch_seconds: wall-clock seconds of each epoch run by this call
+            (training, validation, progress bar and checkpoint; the first one
+            includes tracing and XLA compilation).
     """
 
     def __init__(self, history=None, epoch=None, params=None):
@@ -184,6 +188,7 @@ class History:
         self.params = dict(params or {})
         self.stopped_epoch = None
         self.best_epoch = None
+        self.epoch_seconds = []
 
     def _append(self, epoch, logs):
         self.epoch.append(int(epoch))
@@ -941,6 +946,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
 
     # ---- epochs
     for epoch in range(start_epoch, epochs):
+        epoch_start = time.perf_counter()
         bar = None
         if verbose:
             _print_msg(f"Epoch {epoch + 1}/{epochs}")
@@ -1000,6 +1006,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
             if early_stopping is not None:
                 ckpt.es_state.assign([1.0, es_best, es_wait])
             ckpt.save(epoch + 1)
+        history.epoch_seconds.append(time.perf_counter() - epoch_start)
         if stop:
             logger.info("probnn.fit: early stopping at epoch %d (%s did not improve for %d "
                         "epochs)", epoch + 1, monitor, early_stopping.patience)

@@ -45,9 +45,9 @@ def sigma_relative_error(model):
 # 8192 rows: with 4096 the finite-sample error of sigma(x) alone reached 0.12-0.14
 # for some data seeds. Cosine-decayed Adam removes the end-of-training jitter of
 # the scale estimate. Measured max relative error of sigma on the grid over data
-# seeds 1-5 (this machine, Nov 2026): probnn.fit 0.051-0.084 (~1.7 s each),
-# keras model.fit 0.049-0.096 (~1.9 s each); the fixed seeds below gave 0.063
-# and 0.096.
+# seeds 1-5 (this machine, Nov 2026, probnn NormalHead): probnn.fit 0.044-0.083
+# (~1.9 s each), keras model.fit 0.048-0.096 (~1.9 s each); the fixed seeds
+# below give 0.061 and 0.096.
 
 
 def cosine_adam(peak, steps):
