@@ -456,13 +456,17 @@ class _FusedRunner:
                     return tf.constant(True)
 
                 tf.cond(finite, apply, lambda: tf.constant(False))
-                return (i + 1, sum_obj + objective * real, sum_data + data * real,
-                        count + real, finite)
+                real64 = tf.cast(real, tf.float64)
+                return (i + 1, sum_obj + tf.cast(objective, tf.float64) * real64,
+                        sum_data + tf.cast(data, tf.float64) * real64, count + real64, finite)
 
-            zero = tf.constant(0.0, tf.float32)
-            return tf.while_loop(
+            zero = tf.constant(0.0, tf.float64)  # float64 sums: exact for long epochs
+            i, s_obj, s_data, count, ok = tf.while_loop(
                 lambda i, *rest: tf.logical_and(i < stop, rest[-1]),
                 body, (start, zero, zero, zero, tf.constant(True)))
+            # One tensor, so the host reads the results with a single transfer.
+            return tf.stack([tf.cast(i, tf.float64), s_obj, s_data, count,
+                             tf.cast(ok, tf.float64)])
 
         self._run = _Compiled(
             lambda jit: tf.function(run, jit_compile=jit, reduce_retracing=True),
@@ -475,10 +479,13 @@ class _FusedRunner:
         while start < self.steps:
             stop = min(start + chunk, self.steps)
             i, s_obj, s_data, cnt, ok = self._run(
-                self.x, self.y, order, tf.constant(start, tf.int32), tf.constant(stop, tf.int32))
-            totals += (float(s_obj), float(s_data), float(cnt))
-            if not bool(ok):
-                return totals, int(i)  # 1-based index of the bad step == i (0-based i, +1 - 1)
+                self.x, self.y, order, tf.constant(start, tf.int32),
+                tf.constant(stop, tf.int32)).numpy()
+            totals += (s_obj, s_data, cnt)
+            if not ok:
+                # The loop stopped right after the bad step, whose 0-based index is
+                # i - 1: its 1-based number is i.
+                return totals, int(i)
             start = stop
             on_chunk(stop, totals)
         return totals, None
