@@ -378,6 +378,15 @@ def _is_xla_failure(exc):
         _XLA_ERROR.search(str(exc)))
 
 
+def _warn_xla_fallback(what, exc):
+    text = str(exc).strip()
+    first_line = text.splitlines()[0][:300] if text else ""
+    logger.warning(
+        "probnn.fit: XLA could not compile the %s (%s: %s); falling back to tf.function "
+        "without jit_compile, which is slower. Pass jit_compile=False to silence this.",
+        what, type(exc).__name__, first_line)
+
+
 class _Compiled:
     """A tf.function built with XLA when possible, falling back per `jit_compile`."""
 
@@ -396,11 +405,7 @@ class _Compiled:
         except Exception as exc:
             if self._mode != "auto" or not _is_xla_failure(exc):
                 raise
-            first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            logger.warning(
-                "probnn.fit: XLA could not compile the %s (%s: %s); falling back to "
-                "tf.function without jit_compile, which is slower. Pass jit_compile=False "
-                "to silence this.", self._what, type(exc).__name__, first_line)
+            _warn_xla_fallback(self._what, exc)
             self._fn = self._make(False)
             out = self._fn(*args)
         self._checked = True
@@ -492,63 +497,83 @@ class _FusedRunner:
 
 
 class _StreamRunner:
-    """A dataset (or distributed data): K compiled steps per call from an iterator."""
+    """A dataset (or distributed data): up to K steps per call pulled from an iterator.
+
+    The outer loop is a plain `tf.function` (iterator ops have no XLA kernels);
+    the per-batch gradient computation inside it is a nested
+    `tf.function(jit_compile=True)`, and so is the update without a strategy.
+    """
 
     def __init__(self, model, optimizer, per_example, dataset, strategy, jit_compile):
         self.strategy = strategy
-        self.dataset = dataset
         self.steps = None
+        self.set_dataset(dataset)
+        self._model = model
+        self._optimizer = optimizer
+        self._per_example = per_example
+        self._mode = jit_compile
+        self._checked = jit_compile is False
+        self._build(jit_compile is not False)
+
+    def set_dataset(self, dataset):
+        self.dataset = dataset
         try:
             card = int(dataset.cardinality())
-            if card > 0:
-                self.steps = card
         except Exception:  # pragma: no cover
-            pass
-        if strategy is not None:
-            self.dist_dataset = strategy.experimental_distribute_dataset(dataset)
+            card = -1
+        if card > 0:
+            self.steps = card
+        if self.strategy is not None:
+            self.dist_dataset = self.strategy.experimental_distribute_dataset(dataset)
+
+    def _build(self, jit):
+        model, optimizer, per_example = self._model, self._optimizer, self._per_example
+        strategy = self.strategy
         model_vars = model.trainable_variables
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        sum_ = tf.distribute.ReduceOp.SUM
 
         def grads_step(xb, yb, global_rows):
             with tf.GradientTape() as tape:
                 y_pred = model(xb, training=True)
-                data_sum = tf.reduce_sum(per_example(yb, y_pred))
-                data = data_sum / global_rows
+                data = tf.reduce_sum(per_example(yb, y_pred)) / global_rows
                 objective = data + _regularization(model) / replicas
             grads = tape.gradient(objective, model_vars)
             finite = tf.math.is_finite(objective)
             for g in grads:
                 if g is not None:
                     finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-            return objective, data, grads, tf.cast(tf.logical_not(finite), tf.float32)
-
-        self._grads = _Compiled(
-            lambda jit: tf.function(grads_step, jit_compile=jit, reduce_retracing=True),
-            jit_compile, "training step")
+            return objective, data, grads, finite
 
         def local_rows(xb):
             return tf.cast(tf.shape(xb)[0], tf.float32)
 
         if strategy is None:
-            def one_step(batch):
-                xb, yb = batch
+            def train_step(xb, yb):
                 rows = local_rows(xb)
-                objective, data, grads, bad = self._grads(xb, yb, rows)
-                ok = bad == 0
+                objective, data, grads, finite = grads_step(xb, yb, rows)
 
                 def apply():
                     optimizer.apply(grads, model_vars)
                     return tf.constant(True)
 
-                tf.cond(ok, apply, lambda: tf.constant(False))
-                return objective, data, rows, ok
+                tf.cond(finite, apply, lambda: tf.constant(False))
+                return objective, data, rows, finite
+
+            compiled_step = tf.function(train_step, jit_compile=jit, reduce_retracing=True)
+
+            def one_step(batch):
+                return compiled_step(*batch)
         else:
+            compiled_grads = tf.function(grads_step, jit_compile=jit, reduce_retracing=True)
+
             def replica_grads(xb, yb):
                 ctx = tf.distribute.get_replica_context()
                 rows = local_rows(xb)
-                global_rows = ctx.all_reduce(tf.distribute.ReduceOp.SUM, rows)
-                objective, data, grads, bad = self._grads(xb, yb, tf.maximum(global_rows, 1.0))
-                return objective, data, rows, bad, grads
+                global_rows = ctx.all_reduce(sum_, rows)
+                objective, data, grads, finite = compiled_grads(
+                    xb, yb, tf.maximum(global_rows, 1.0))
+                return objective, data, rows, tf.cast(tf.logical_not(finite), tf.float32), grads
 
             def replica_apply(grads):
                 optimizer.apply(grads, model_vars)
@@ -556,10 +581,12 @@ class _StreamRunner:
             def one_step(batch):
                 xb, yb = batch
                 objective, data, rows, bad, grads = strategy.run(replica_grads, args=(xb, yb))
-                sum_ = tf.distribute.ReduceOp.SUM
+                # Every replica must agree on skipping a bad step: decide on the sum.
                 ok = strategy.reduce(sum_, bad, axis=None) == 0
 
                 def apply():
+                    # Runs in cross-replica context: the optimizer's gradient
+                    # all-reduce (a merge_call) cannot sit inside a cond in replica context.
                     strategy.run(replica_apply, args=(grads,))
                     return tf.constant(True)
 
@@ -569,14 +596,16 @@ class _StreamRunner:
                         strategy.reduce(sum_, rows, axis=None), ok)
 
         def run(iterator, max_steps):
-            zero = tf.constant(0.0, tf.float32)
+            zero = tf.constant(0.0, tf.float64)
 
             def body(i, sum_obj, sum_data, count, ok, more):
                 optional = iterator.get_next_as_optional()
 
                 def step():
                     objective, data, rows, good = one_step(optional.get_value())
-                    return objective * rows, data * rows, rows, good, tf.constant(1)
+                    rows = tf.cast(rows, tf.float64)
+                    return (tf.cast(objective, tf.float64) * rows,
+                            tf.cast(data, tf.float64) * rows, rows, good, tf.constant(1))
 
                 def done():
                     return zero, zero, zero, tf.constant(True), tf.constant(0)
@@ -585,26 +614,44 @@ class _StreamRunner:
                 return (i + took, sum_obj + d_obj, sum_data + d_data, count + d_rows, good,
                         took > 0)
 
-            return tf.while_loop(
+            i, s_obj, s_data, count, ok, more = tf.while_loop(
                 lambda i, s, d, c, ok, more: tf.logical_and(
                     tf.logical_and(i < max_steps, ok), more),
                 body, (tf.constant(0), zero, zero, zero, tf.constant(True), tf.constant(True)))
+            return tf.stack([tf.cast(i, tf.float64), s_obj, s_data, count,
+                             tf.cast(ok, tf.float64), tf.cast(more, tf.float64)])
 
         self._run = tf.function(run)
 
     def run_epoch(self, epoch, seed, shuffle, chunk, on_chunk):
+        if not self._checked:
+            try:
+                return self._run_epoch(chunk, on_chunk)
+            except Exception as exc:
+                if self._mode != "auto" or not _is_xla_failure(exc):
+                    raise
+                # XLA compiles a cluster before running it: no step of this
+                # epoch was applied, so the epoch restarts without XLA.
+                _warn_xla_fallback("training step", exc)
+                self._build(False)
+            finally:
+                self._checked = True
+        return self._run_epoch(chunk, on_chunk)
+
+    def _run_epoch(self, chunk, on_chunk):
         data = self.dist_dataset if self.strategy is not None else self.dataset
         iterator = iter(data)
         totals = np.zeros(3)
         done = 0
         while True:
-            i, s_obj, s_data, cnt, ok, more = self._run(iterator, tf.constant(chunk, tf.int32))
+            i, s_obj, s_data, cnt, ok, more = self._run(
+                iterator, tf.constant(chunk, tf.int32)).numpy()
             i = int(i)
-            totals += (float(s_obj), float(s_data), float(cnt))
-            if not bool(ok):
+            totals += (s_obj, s_data, cnt)
+            if not ok:
                 return totals, done + i
             done += i
-            if not bool(more) or i < chunk:
+            if not more or i < chunk:
                 break
             on_chunk(done, totals)
         if self.steps is None:
@@ -965,8 +1012,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
                 bar.update(done, values=[("loss", totals[0] / totals[2])])
 
         if isinstance(runner, _StreamRunner) and runner.stream is not None:
-            runner.dataset = runner.stream.dataset(epoch)
-            runner.dist_dataset = strategy.experimental_distribute_dataset(runner.dataset)
+            runner.set_dataset(runner.stream.dataset(epoch))
         totals, bad_step = runner.run_epoch(epoch, seed, shuffle, chunk, on_chunk)
         if bad_step is not None:
             where = ckpt.latest if ckpt is not None else None

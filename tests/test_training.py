@@ -300,6 +300,12 @@ def test_xla_failure_falls_back_with_warning(rng, caplog):
     assert len(history.history["loss"]) == 2
     assert any("XLA" in r.getMessage() and "falling back" in r.getMessage()
                for r in caplog.records)
+    caplog.clear()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    with caplog.at_level(logging.WARNING, logger="probnn.training"):
+        history = probnn.fit(model, ds, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+    assert any("falling back" in r.getMessage() for r in caplog.records)
     with pytest.raises(tf.errors.OpError):
         probnn.fit(model, x, y, epochs=1, verbose=0, jit_compile=True)
 
