@@ -16,7 +16,7 @@ run-to-run noise).  A second table measures the per-epoch overhead of
 probnn.fit's optional work (validation, progress bar, checkpoints, chunked
 execution), so the fast path stays fast.
 
-Usage:  python benchmarks/train_throughput.py [--epochs 11] [--repeats 3]
+Usage:  python benchmarks/train_throughput.py [--epochs 11] [--repeats 3] [--one-core]
 Writes benchmarks/results/train_throughput.md and prints the same markdown.
 """
 
@@ -185,10 +185,12 @@ ARMS = {"probnn": arm_probnn, "keras3": arm_keras3, "tf_keras": arm_tf_keras,
 # -------------------------------------------------------------------- driver
 
 
-def run_arm(name, epochs):
+def run_arm(name, epochs, pin=False):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    preexec = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if pin else None
     proc = subprocess.run([sys.executable, __file__, "--arm", name, "--epochs", str(epochs)],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+                          capture_output=True, text=True, env=env, cwd=ROOT,
+                          preexec_fn=preexec)
     if proc.returncode != 0:
         raise RuntimeError(f"arm {name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -225,6 +227,9 @@ def main():
                         help="epochs per arm; the first is excluded from timing")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of each arm (interleaved); the median is reported")
+    parser.add_argument("--one-core", action="store_true",
+                        help="also run every arm pinned to one CPU core (per-core comparison: "
+                             "XLA runs this loop on one thread, the Keras arms use a pool)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "train_throughput.md"))
     args = parser.parse_args()
     if args.arm:
@@ -238,6 +243,12 @@ def main():
         for name in runs:
             runs[name].append(run_arm(name, args.epochs))
     overhead = run_arm("overhead", max(args.epochs, 11))
+    pinned = {}
+    if args.one_core:
+        pinned = {name: [] for name in runs}
+        for _ in range(args.repeats):
+            for name in pinned:
+                pinned[name].append(run_arm(name, args.epochs, pin=True))
     load_after = os.getloadavg()
 
     med = {k: {m: median([r[m] for r in v]) for m in v[0]} for k, v in runs.items()}
@@ -267,6 +278,25 @@ def main():
         "",
         f"- probnn / tf_keras: **{p / med['tf_keras']['steps_per_s']:.1f}x** (target >= 5x)",
         f"- probnn / Keras 3 fit: **{p / med['keras3']['steps_per_s']:.1f}x** (target >= 10x)",
+    ]
+    if pinned:
+        pmed = {k: median([r["steps_per_s"] for r in v]) for k, v in pinned.items()}
+        lines += [
+            "",
+            "Pinned to one core (`--one-core`), steps/s (median; all runs in brackets):",
+            "",
+            "| trainer | steps/s |",
+            "| --- | ---: |",
+        ]
+        for label, key in rows:
+            all_runs = ", ".join(f"{r['steps_per_s']:.0f}" for r in pinned[key])
+            lines.append(f"| {label} | {pmed[key]:,.0f} ({all_runs}) |")
+        lines += [
+            "",
+            f"- one core: probnn / tf_keras **{pmed['probnn'] / pmed['tf_keras']:.1f}x**, "
+            f"probnn / Keras 3 fit **{pmed['probnn'] / pmed['keras3']:.1f}x**",
+        ]
+    lines += [
         "",
         "## Per-epoch cost of optional work in probnn.fit",
         "",
