@@ -4,9 +4,10 @@ Design: the fused epoch
 -----------------------
 Keras's `model.fit` pays Python and dispatch overhead for every mini-batch (or
 every `steps_per_execution` batches).  For the small, tabular models typical
-of probabilistic regression that overhead dominates: a 16-64-64-Normal MLP
-does a step in tens of microseconds but Keras needs milliseconds to dispatch
-it.  `probnn.fit` therefore keeps in-memory data on the device and runs a whole
+of probabilistic regression that overhead dominates: on one CPU core the
+arithmetic of a 16-64-64-Normal MLP step at batch 256 takes about 0.2 ms, while
+Keras 3 `model.fit` needs about 2 ms per step (tf_keras about 1 ms).
+`probnn.fit` therefore keeps in-memory data on the device and runs a whole
 epoch (or `steps_per_execution` steps) inside ONE call of a
 `tf.function(jit_compile=True)`: a `tf.while_loop` whose body gathers a
 mini-batch from the device-resident arrays, computes the objective and its
@@ -14,10 +15,11 @@ gradient and applies the optimizer update.  Python is visited once per epoch,
 to report progress, evaluate the validation data, checkpoint and decide on
 early stopping.
 
-Shuffling.  Each epoch visits the rows in a fresh permutation drawn from a
-counter-based (stateless) generator keyed by `(seed, epoch)`, so epoch `e`
-sees the same order whether or not training was interrupted and resumed; the
-seed is stored in the checkpoint.
+Shuffling.  Each epoch visits the rows in a fresh permutation that is a pure
+function of `(seed, epoch)` (NumPy's generator seeded with both, drawn on the
+host: a few hundred microseconds per epoch for 10^5 rows, and identical on every
+platform), so epoch `e` sees the same order whether or not training was
+interrupted and resumed; the seed is stored in the checkpoint.
 
 The last partial batch (pad + mask).  With `n` rows and batch size `B` an epoch
 has `ceil(n / B)` steps.  The permutation is padded to a multiple of `B` with
@@ -41,15 +43,24 @@ is logged on the `probnn.training` logger and training continues with plain
 `tf.function` graphs.  `jit_compile=True` re-raises instead.
 
 Distribution.  With `strategy=` (e.g. `tf.distribute.MirroredStrategy`) the
-data, in memory or a dataset, is distributed with
-`strategy.experimental_distribute_dataset` (each replica gets a slice of every
-global batch); each replica computes the SUM of its per-example losses divided
-by the GLOBAL number of rows in the batch (plus `model.losses / replicas`),
-the optimizer all-reduces (sums) the gradients, so the update equals the
-single-device update for the same global batch.  The model and optimizer
-variables must live under `strategy.scope()`: build (construct) the model
-there; `probnn.fit` creates the default optimizer there itself and rejects
-variables created outside the scope.
+data is distributed with `strategy.experimental_distribute_dataset`: in-memory
+arrays become a per-epoch dataset in the same `(seed, epoch)` order as on one
+device, batched by the GLOBAL `batch_size` (the last batch is simply smaller:
+no padding is needed off the fused path), and each replica gets a slice of
+every global batch.  Each replica computes the SUM of its per-example losses
+divided by the global number of rows in the batch (plus `model.losses /
+replicas`) and the optimizer all-reduces (sums) the gradients, so the update
+equals the single-device update for the same global batch.  Whether a step is
+finite is decided on the all-reduced flag, so all replicas skip a bad step
+together; the update runs in cross-replica context (`strategy.run` inside the
+`tf.cond`), because the optimizer's gradient all-reduce cannot sit inside a
+conditional in replica context.  The model and optimizer variables must live
+under `strategy.scope()`: construct the model there; `probnn.fit` creates the
+default (or named) optimizer there itself and rejects variables created
+outside the scope.  With a strategy `jit_compile="auto"` means no XLA (the
+collective ops and the update run outside XLA anyway; on CPU the measured
+speed was the same and compilation twice as slow); `jit_compile=True`
+compiles each replica's forward and backward pass with XLA.
 
 Non-finite losses.  Every step checks that the objective and all gradients
 are finite BEFORE applying the update; on failure the update is skipped, the
@@ -62,7 +73,17 @@ history=, ...)` managed by a `tf.train.CheckpointManager` in
 `checkpoint_dir` (files `ckpt-<epoch>.index` / `ckpt-<epoch>.data-*` and the
 `checkpoint` state file, the three newest kept).  `epoch` counts completed
 epochs; `history` is the JSON of the history so far, so a resumed run returns
-the full history.
+the full history; the early-stopping counters (best value, epochs without
+improvement) are saved too, but not the best-weight snapshot: after a resume,
+`restore_best_weights` restores the best weights seen since the resume.  A
+checkpoint that cannot be read raises `CheckpointRestoreError` naming it.
+
+Progress goes through `keras.utils.Progbar` (one update per compiled call, so
+the bar moves once per epoch by default; `verbose=0` prints nothing); other
+messages go to the `probnn.training` logger.  Per-epoch Python work (progress
+bar, validation, early stopping) costs well under a millisecond plus the
+validation forward pass; a checkpoint costs about 15 ms on a CPU, so for tiny
+epochs prefer `checkpoint_every > 1`.
 """
 
 import json
@@ -824,7 +845,8 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         steps_per_execution: `"epoch"` (one compiled call per epoch) or a
             positive integer K (K steps per call, progress reported between calls).
         jit_compile: `"auto"` (XLA, falling back to plain graphs with a logged
-            warning if XLA cannot compile the model), True or False.
+            warning if XLA cannot compile the model; no XLA under a
+            `strategy`), True or False.
         early_stopping: None, an `EarlyStopping`, or an int patience
             (`EarlyStopping(patience=...)` on `val_loss` / `loss`).
         checkpoint_dir: directory for `tf.train.CheckpointManager` checkpoints
@@ -845,7 +867,8 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         A `History`: `.history` has per-epoch lists `"loss"` (objective
         including `model.losses`), `"nll"` (data term, with the default
         likelihood loss), `"val_loss"` / `"val_nll"` with validation data;
-        `.epoch` lists the 0-based epochs.
+        `.epoch` lists the 0-based epochs (including resumed ones);
+        `.epoch_seconds` the wall time of each epoch run by this call.
 
     Raises:
         ValueError: bad arguments or data (mismatched rows, NaN/inf, ...).

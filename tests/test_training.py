@@ -224,6 +224,30 @@ def test_non_finite_loss_stops_training_and_keeps_checkpoint(tmp_path, rng):
     assert all(np.isfinite(w).all() for w in restored.get_weights())
 
 
+@pytest.mark.parametrize("path", ["dataset", "mirrored"])
+def test_non_finite_loss_on_streaming_paths(path, rng):
+    x = rng.normal(size=(100, 1)).astype("float32")
+    y = rng.normal(size=(100, 1)).astype("float32")
+    if path == "mirrored":
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        with strategy.scope():
+            model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
+            optimizer = keras.optimizers.SGD(0.01)
+        # Both replicas call the loss once per step: 2 calls per step.
+        loss = _ExplodesAfter(2 * 6)
+        call = dict(x=x, y=y, batch_size=25, seed=0, strategy=strategy)
+    else:
+        model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
+        optimizer = keras.optimizers.SGD(0.01)
+        loss = _ExplodesAfter(6)
+        call = dict(x=tf.data.Dataset.from_tensor_slices((x, y)).batch(25))
+    # 4 steps per epoch: steps 1-6 are fine, step 7 = epoch 2, step 3 explodes.
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 3"):
+        probnn.fit(model, loss=loss, optimizer=optimizer, epochs=3, verbose=0, **call)
+    assert int(optimizer.iterations.numpy()) == 6  # the bad update was not applied
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+
+
 def test_huge_learning_rate_diverges_with_clear_error(rng):
     x = rng.normal(size=(256, 4)).astype("float32") * 100
     y = rng.normal(size=(256, 1)).astype("float32") * 1e3
