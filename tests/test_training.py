@@ -17,6 +17,17 @@ from probnn.training import CheckpointRestoreError, EarlyStopping, NonFiniteLoss
 layers = keras.layers
 
 
+@pytest.fixture(scope="module")
+def mirrored():
+    """One MirroredStrategy over the two logical CPUs for the whole module.
+
+    With TF 2.21, all-reduces of a second MirroredStrategy object in the same
+    process collided with the first one's ("Shape mismatch in the collective
+    instance ..."), so the tests share one strategy, as a program would.
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
 def normal_mlp(width=32, depth=1, inputs=1):
     hidden = [layers.Dense(width, activation="relu") for _ in range(depth)]
     return keras.Sequential([keras.Input((inputs,)), *hidden, NormalHead()])
@@ -225,11 +236,11 @@ def test_non_finite_loss_stops_training_and_keeps_checkpoint(tmp_path, rng):
 
 
 @pytest.mark.parametrize("path", ["dataset", "mirrored"])
-def test_non_finite_loss_on_streaming_paths(path, rng):
+def test_non_finite_loss_on_streaming_paths(path, rng, mirrored):
     x = rng.normal(size=(100, 1)).astype("float32")
     y = rng.normal(size=(100, 1)).astype("float32")
     if path == "mirrored":
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        strategy = mirrored
         with strategy.scope():
             model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
             optimizer = keras.optimizers.SGD(0.01)
@@ -276,7 +287,7 @@ def test_tf_data_dataset_input(rng):
     assert len(history.history["val_loss"]) == 8
 
 
-def test_mirrored_strategy_matches_single_device(rng):
+def test_mirrored_strategy_matches_single_device(rng, mirrored):
     x = rng.normal(size=(512, 2)).astype("float32")
     y = (x[:, :1] * x[:, 1:] + 0.5 * rng.normal(size=(512, 1))).astype("float32")
 
@@ -285,7 +296,7 @@ def test_mirrored_strategy_matches_single_device(rng):
     h_single = probnn.fit(single, x, y, epochs=4, batch_size=96, verbose=0, seed=2,
                           optimizer=keras.optimizers.Adam(1e-2))
 
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored
     with strategy.scope():
         keras.utils.set_random_seed(5)
         mirrored = normal_mlp(16, inputs=2)
@@ -299,9 +310,9 @@ def test_mirrored_strategy_matches_single_device(rng):
     assert max_abs_diff(mirrored.get_weights(), single.get_weights()) < 1e-4
 
 
-def test_strategy_rejects_model_built_outside_scope(rng):
+def test_strategy_rejects_model_built_outside_scope(rng, mirrored):
     x = rng.normal(size=(32, 1)).astype("float32")
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = mirrored
     with pytest.raises(ValueError, match=r"probnn.fit.*strategy.scope"):
         probnn.fit(normal_mlp(4), x, x, strategy=strategy, verbose=0)
 
