@@ -83,6 +83,11 @@ class DistributionHead(keras.layers.Layer):
         """Return the `tfd.Distribution` that `params` (`batch + (params_size,)`) defines."""
         raise NotImplementedError
 
+    @property
+    def projection_size(self):
+        """Outputs of the affine projection; heads that compute some parameters otherwise shrink it."""
+        return self.params_size
+
     # -- Keras layer ----------------------------------------------------------------
     def build(self, input_shape):
         features = input_shape[-1]
@@ -93,16 +98,16 @@ class DistributionHead(keras.layers.Layer):
             )
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(features, self.params_size),
+            shape=(features, self.projection_size),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
         )
         self.bias = self.add_weight(
-            name="bias", shape=(self.params_size,), initializer=self.bias_initializer
+            name="bias", shape=(self.projection_size,), initializer=self.bias_initializer
         )
 
     def project(self, inputs):
-        """The affine map from features to `params_size` unconstrained parameters."""
+        """The affine map from features to `projection_size` unconstrained parameters."""
         return keras.ops.matmul(inputs, self.kernel) + self.bias
 
     def call(self, inputs):
