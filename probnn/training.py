@@ -830,8 +830,11 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         y: targets, with the same number of rows as `x`.
         loss: None (negative log-likelihood of the model's head, plus
             `sum(model.losses)`), a loss name, a `keras.losses.Loss` or a callable
-            `(y_true, y_pred)` returning per-example (or mean) losses. The
+            `(y_true, y_pred)` returning per-example (or mean) losses. A Keras
+            `Loss`'s own reduction is not used: its per-example values
+            (`loss.call`) are averaged over the real rows of each batch. The
             objective always adds `sum(model.losses)` (regularisers, KL terms).
+            Sample weights are not supported.
         optimizer: None (`Adam(1e-3)`), a name, or a Keras 3 optimizer.
         epochs: total number of epochs; when resuming from a checkpoint the
             epochs already done count towards it (like Keras's `initial_epoch`).
