@@ -9,8 +9,10 @@ The same 16 -> 64 -> 64 -> Normal MLP (Adam 1e-3, batch 256, 20,000 rows,
   (c) `tf_keras` with `tfp.layers.IndependentNormal` (tf_keras defaults),
 
 each arm in its own subprocess so the two Keras stacks never share a process.
-The first epoch (tracing / compilation) is excluded: steps/s is measured over
-the remaining epochs.  Every arm trains the same number of epochs, then
+The first epoch (tracing / compilation) is excluded; steps/s is steps per
+epoch divided by the MEDIAN wall time of the remaining epochs (robust to the
+other jobs sharing the machine preempting single epochs), and the median over
+interleaved runs is reported.  Every arm trains the same number of epochs, then
 reports the training-set NLL of its final weights (they should agree within
 run-to-run noise).  A second table measures the per-epoch overhead of
 probnn.fit's optional work (validation, progress bar, checkpoints, chunked
@@ -54,6 +56,11 @@ def _quiet_env():
     os.environ["KERAS_BACKEND"] = "tensorflow"
 
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+
 # ---------------------------------------------------------------- the three arms
 
 
@@ -73,7 +80,7 @@ def arm_probnn(epochs):
     head = probnn.heads.find_head(model)
     nll = float(-head.distribution(model.predict(x, batch_size=4096, verbose=0))
                 .log_prob(y).numpy().mean())
-    return {"steps_per_s": STEPS_PER_EPOCH * len(timed) / sum(timed),
+    return {"steps_per_s": STEPS_PER_EPOCH / median(timed),
             "first_epoch_s": h.epoch_seconds[0], "nll": nll}
 
 
@@ -112,7 +119,7 @@ def arm_keras3(epochs):
     timed = timer.times[1:]
     nll = float(-head.distribution(model.predict(x, batch_size=4096, verbose=0))
                 .log_prob(y).numpy().mean())
-    return {"steps_per_s": STEPS_PER_EPOCH * len(timed) / sum(timed),
+    return {"steps_per_s": STEPS_PER_EPOCH / median(timed),
             "first_epoch_s": timer.times[0], "nll": nll}
 
 
@@ -142,7 +149,7 @@ def arm_tf_keras(epochs):
     model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[timer])
     timed = timer.times[1:]
     nll = float(tf.reduce_mean(-model(x).log_prob(y)))
-    return {"steps_per_s": STEPS_PER_EPOCH * len(timed) / sum(timed),
+    return {"steps_per_s": STEPS_PER_EPOCH / median(timed),
             "first_epoch_s": timer.times[0], "nll": nll}
 
 
@@ -164,8 +171,7 @@ def arm_overhead(epochs):
         kwargs.setdefault("verbose", 0)
         with contextlib.redirect_stdout(io.StringIO()):
             h = probnn.fit(model, x, y, epochs=epochs, batch_size=BATCH, seed=0, **kwargs)
-        timed = h.epoch_seconds[1:]
-        return 1000 * sum(timed) / len(timed)
+        return 1000 * median(h.epoch_seconds[1:])
 
     out = {"plain (verbose=0)": run()}
     out["progress bar (verbose=1)"] = run(verbose=1)
@@ -215,11 +221,6 @@ def machine():
     }
 
 
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", choices=sorted(ARMS))
@@ -263,8 +264,8 @@ def main():
         "",
         f"16 -> {WIDTH} -> {WIDTH} -> Normal MLP, Adam(1e-3), batch {BATCH}, "
         f"{N_ROWS:,} rows ({STEPS_PER_EPOCH} steps/epoch), {args.epochs} epochs per run, "
-        f"first epoch excluded; median of {args.repeats} interleaved runs per arm "
-        f"(all runs in brackets).",
+        f"first epoch excluded; steps/s from the median epoch time of each run, "
+        f"median of {args.repeats} interleaved runs per arm (all runs in brackets).",
         "",
         "| trainer | steps/s | first epoch (s) | final train NLL |",
         "| --- | ---: | ---: | ---: |",
@@ -299,6 +300,8 @@ def main():
     lines += [
         "",
         "## Per-epoch cost of optional work in probnn.fit",
+        "",
+        "Median epoch time of one run each (noise is a few ms):",
         "",
         "| configuration | ms / epoch | overhead vs plain (ms) |",
         "| --- | ---: | ---: |",
