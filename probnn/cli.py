@@ -34,9 +34,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.version:
-        from importlib.metadata import version
+        from probnn import __version__
 
-        print(version("probnn"))
+        print(__version__)
         return 0
     if args.command is None:
         build_parser().print_help()
