@@ -296,6 +296,9 @@ def _check_dataset(name, ds):
     if not (isinstance(spec, tuple) and len(spec) == 2):
         raise _err(f"{name} must be a tf.data.Dataset yielding (x, y) batches; its element "
                    f"spec is {spec!r}")
+    if int(ds.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
+        raise _err(f"{name} is an infinite tf.data.Dataset (e.g. .repeat() without a count); "
+                   "an epoch is one pass over the dataset, so pass a finite one (.take(n))")
     return ds
 
 

@@ -383,6 +383,17 @@ def test_bad_arguments_raise_value_error(kwargs, message, rng):
         probnn.fit(normal_mlp(4), x, x, verbose=0, **kwargs)
 
 
+def test_dataset_arguments_are_checked(rng):
+    x = rng.normal(size=(20, 1)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, x)).batch(5)
+    with pytest.raises(ValueError, match=r"probnn\.fit: y must be None"):
+        probnn.fit(normal_mlp(4), ds, x, verbose=0)
+    with pytest.raises(ValueError, match=r"probnn\.fit: x is an infinite"):
+        probnn.fit(normal_mlp(4), ds.repeat(), verbose=0)
+    with pytest.raises(ValueError, match=r"probnn\.fit: x must be a tf.data.Dataset yielding"):
+        probnn.fit(normal_mlp(4), tf.data.Dataset.from_tensor_slices(x).batch(5), verbose=0)
+
+
 def test_default_loss_needs_a_head(rng):
     x = rng.normal(size=(20, 1)).astype("float32")
     model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
