@@ -104,10 +104,14 @@ def test_model_losses_are_part_of_the_objective(rng):
     y = rng.normal(size=(96, 1)).astype("float32")
     model = keras.Sequential([
         keras.Input((3,)),
-        layers.Dense(8, activation="tanh", kernel_regularizer=keras.regularizers.L2(0.1)),
+        layers.Dense(8, activation="tanh", kernel_regularizer=keras.regularizers.L2(0.1),
+                     activity_regularizer=keras.regularizers.L2(0.01)),
         NormalHead(),
     ])
-    regulariser = float(0.1 * tf.reduce_sum(model.layers[0].kernel ** 2))
+    # Keras 3 divides an activity penalty by the batch size: with equal batches
+    # of 32 the epoch average is the penalty's mean over all 96 rows.
+    activity = float(0.01 * tf.reduce_sum(model.layers[0](x) ** 2)) / 96
+    regulariser = float(0.1 * tf.reduce_sum(model.layers[0].kernel ** 2)) + activity
     data = nll_of(model, x, y)
     history = probnn.fit(model, x, y, epochs=1, batch_size=32, verbose=0, seed=0,
                          optimizer=keras.optimizers.SGD(0.0))
