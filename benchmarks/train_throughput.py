@@ -19,6 +19,11 @@ probnn.fit's optional work (validation, progress bar, checkpoints, chunked
 execution), so the fast path stays fast.
 
 Usage:  python benchmarks/train_throughput.py [--epochs 11] [--repeats 3] [--one-core]
+                                              [--intra-op-threads N]
+
+On a small CPU shared with other jobs, XLA's small matmuls split over the
+intra-op thread pool wait on preempted threads; `--intra-op-threads 1` (the
+same for every arm) shows the loop without that effect.
 Writes benchmarks/results/train_throughput.md and prints the same markdown.
 """
 
@@ -191,8 +196,10 @@ ARMS = {"probnn": arm_probnn, "keras3": arm_keras3, "tf_keras": arm_tf_keras,
 # -------------------------------------------------------------------- driver
 
 
-def run_arm(name, epochs, pin=False):
+def run_arm(name, epochs, pin=False, intra_op_threads=None):
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if intra_op_threads:
+        env["TF_NUM_INTRAOP_THREADS"] = str(intra_op_threads)
     preexec = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if pin else None
     proc = subprocess.run([sys.executable, __file__, "--arm", name, "--epochs", str(epochs)],
                           capture_output=True, text=True, env=env, cwd=ROOT,
@@ -231,8 +238,16 @@ def main():
     parser.add_argument("--one-core", action="store_true",
                         help="also run every arm pinned to one CPU core (per-core comparison: "
                              "XLA runs this loop on one thread, the Keras arms use a pool)")
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "train_throughput.md"))
+    parser.add_argument("--intra-op-threads", type=int, default=None,
+                        help="TF_NUM_INTRAOP_THREADS for every arm (default: TensorFlow's "
+                             "choice, one per core)")
+    parser.add_argument("--out", default=None,
+                        help="markdown output (default benchmarks/results/train_throughput.md, "
+                             "or train_throughput_intra<N>.md with --intra-op-threads N)")
     args = parser.parse_args()
+    if args.out is None:
+        suffix = f"_intra{args.intra_op_threads}" if args.intra_op_threads else ""
+        args.out = os.path.join(HERE, "results", f"train_throughput{suffix}.md")
     if args.arm:
         print(json.dumps(ARMS[args.arm](args.epochs)))
         return
@@ -242,8 +257,9 @@ def main():
     runs = {name: [] for name in ("probnn", "keras3", "tf_keras")}
     for _ in range(args.repeats):
         for name in runs:
-            runs[name].append(run_arm(name, args.epochs))
-    overhead = run_arm("overhead", max(args.epochs, 11))
+            runs[name].append(run_arm(name, args.epochs,
+                                      intra_op_threads=args.intra_op_threads))
+    overhead = run_arm("overhead", max(args.epochs, 11), intra_op_threads=args.intra_op_threads)
     pinned = {}
     if args.one_core:
         pinned = {name: [] for name in runs}
@@ -265,7 +281,8 @@ def main():
         f"16 -> {WIDTH} -> {WIDTH} -> Normal MLP, Adam(1e-3), batch {BATCH}, "
         f"{N_ROWS:,} rows ({STEPS_PER_EPOCH} steps/epoch), {args.epochs} epochs per run, "
         f"first epoch excluded; steps/s from the median epoch time of each run, "
-        f"median of {args.repeats} interleaved runs per arm (all runs in brackets).",
+        f"median of {args.repeats} interleaved runs per arm (all runs in brackets); "
+        f"TF_NUM_INTRAOP_THREADS={args.intra_op_threads or 'default'}.",
         "",
         "| trainer | steps/s | first epoch (s) | final train NLL |",
         "| --- | ---: | ---: | ---: |",

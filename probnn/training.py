@@ -84,6 +84,15 @@ messages go to the `probnn.training` logger.  Per-epoch Python work (progress
 bar, validation, early stopping) costs well under a millisecond plus the
 validation forward pass; a checkpoint costs about 15 ms on a CPU, so for tiny
 epochs prefer `checkpoint_every > 1`.
+
+Performance note (CPU).  XLA splits even small matmuls over TensorFlow's
+intra-op thread pool.  On a small CPU shared with other busy processes the
+fused loop then waits on preempted threads: measured on 2 shared cores, the
+benchmark MLP ran at 15-20 ms per epoch with one intra-op thread but 27-41 ms
+with the default two.  If that is your situation, call
+`tf.config.threading.set_intra_op_parallelism_threads(1)` (or set
+`TF_NUM_INTRAOP_THREADS=1`) before TensorFlow starts; `probnn.fit` does not
+change this process-wide setting for you.
 """
 
 import json
