@@ -151,7 +151,15 @@ def main(argv=None):
                 )
                 memory[(impl, batch)] = json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"] / 2**20
     sections, summary = [], []
-    for jit, title in ((False, "graph mode (`tf.function`)"), (True, "XLA (`tf.function(jit_compile=True)`: `model.fit`'s default on TensorFlow with a GPU; on CPU-only machines Keras trains in graph mode)")):
+    modes = (
+        (False, "graph mode (`tf.function`)"),
+        (
+            True,
+            "XLA (`tf.function(jit_compile=True)`: `model.fit`'s default on TensorFlow with a GPU; "
+            "on CPU-only machines Keras trains in graph mode)",
+        ),
+    )
+    for jit, title in modes:
         rows = time_all(args.batches, n, m, args.naive_max_batch, args.repeats, jit)
         table = [timing_row(batch, med, memory if not jit else {}, n, m) for batch, med in rows]
         header = [
