@@ -9,6 +9,7 @@ from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
 from probnn.heads.normal import NormalHead, StudentTHead
+from probnn.heads.rbf_mixture import RBFMixtureHead
 
 __all__ = [
     "BernoulliHead",
@@ -18,6 +19,7 @@ __all__ = [
     "MultivariateNormalHead",
     "NormalHead",
     "PoissonHead",
+    "RBFMixtureHead",
     "StudentTHead",
     "find_head",
 ]
