@@ -1,1 +1,66 @@
 """Likelihood losses built from distribution heads."""
+
+import keras
+
+from probnn.heads.base import DistributionHead
+
+
+@keras.saving.register_keras_serializable(package="probnn")
+class NegativeLogLikelihood(keras.losses.Loss):
+    """Negative log likelihood of the targets under a head's distribution.
+
+    `loss(y_true, y_pred)` reads `y_pred` as the parameter tensor the head
+    emitted, builds `head.distribution(y_pred)` and returns the mean of
+    `-log_prob(y_true)` (per-example values from `loss.call`). The head's
+    distributions work in log space (softplus scales with a floor, logits,
+    logsumexp for mixtures), so the loss is finite for any finite parameters.
+    Targets whose shape does not match the head's event shape raise a
+    ValueError instead of broadcasting.
+
+    The loss keeps its own weightless copy of the head, rebuilt from the
+    head's configuration (`distribution` uses no weights), so it is saved and
+    restored with `model.save` / `keras.models.load_model` without claiming
+    the model's weights.
+
+    Args:
+        head: the `probnn.heads.DistributionHead` whose output `y_pred` is.
+        reduction: Keras loss reduction (default: mean over the batch).
+        name: name of the loss.
+        dtype: dtype the loss computes in (default: Keras's floatx).
+
+    Example:
+    >>> import keras, numpy as np, probnn
+    >>> head = probnn.heads.NormalHead()
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(16, "relu"), head])
+    >>> model.compile("adam", loss=probnn.losses.NegativeLogLikelihood(head))
+    >>> x = np.linspace(-1, 1, 64, dtype="float32")[:, None]
+    >>> history = model.fit(x, 2 * x, epochs=1, verbose=0)
+    """
+
+    def __init__(
+        self, head, reduction="sum_over_batch_size", name="negative_log_likelihood", dtype=None
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if not isinstance(head, DistributionHead):
+            raise ValueError(
+                "NegativeLogLikelihood: head must be a probnn DistributionHead, "
+                f"got {type(head).__name__}"
+            )
+        self.head = type(head).from_config(head.get_config())
+
+    def call(self, y_true, y_pred):
+        return -self.head.log_prob(y_pred, y_true)
+
+    def get_config(self):
+        return {
+            "head": keras.saving.serialize_keras_object(self.head),
+            "reduction": self.reduction,
+            "name": self.name,
+            "dtype": self.dtype,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["head"] = keras.saving.deserialize_keras_object(config["head"])
+        return cls(**config)

@@ -1,0 +1,114 @@
+"""Normal and Student-t heads: real-valued targets with a learned, input-dependent scale."""
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from probnn.heads.base import (
+    DistributionHead,
+    check_positive_float,
+    check_positive_int,
+    positive_scale,
+)
+
+tfd = tfp.distributions
+
+
+class _LocationScaleHead(DistributionHead):
+    """A head whose parameters are `_blocks` blocks of length `event_size`: loc, raw scale, ..."""
+
+    _blocks = 2  # location, scale
+
+    def __init__(self, event_size=1, *, min_scale=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        self.event_size = check_positive_int(name, "event_size", event_size)
+        self.min_scale = check_positive_float(name, "min_scale", min_scale)
+
+    @property
+    def params_size(self):
+        return self._blocks * self.event_size
+
+    @property
+    def event_shape(self):
+        return (self.event_size,)
+
+    def _split(self, params):
+        return tf.split(self._params(params), self._blocks, axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(event_size=self.event_size, min_scale=self.min_scale)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="probnn")
+class NormalHead(_LocationScaleHead):
+    """Independent Normal distributions over `event_size` real outputs.
+
+    Parameters are `[loc (event_size), raw_scale (event_size)]`; the scale is
+    `softplus(raw_scale) + min_scale`. The distribution is
+    `Independent(Normal(loc, scale), reinterpreted_batch_ndims=1)`.
+
+    Args:
+        event_size: number of real outputs per example (>= 1).
+        min_scale: floor added to every scale (> 0), so log densities stay finite.
+        **kwargs: see `DistributionHead` (initializers, regularizer, name, dtype).
+
+    Example:
+    >>> import keras, numpy as np, probnn
+    >>> head = probnn.heads.NormalHead()
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8), head])
+    >>> params = model(np.zeros((4, 3), "float32"))
+    >>> head.distribution(params).event_shape.as_list(), params.shape
+    ([1], TensorShape([4, 2]))
+    """
+
+    def distribution(self, params):
+        loc, raw_scale = self._split(params)
+        scale = positive_scale(raw_scale, self.min_scale)
+        return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
+
+
+@keras.saving.register_keras_serializable(package="probnn")
+class StudentTHead(_LocationScaleHead):
+    """Independent Student-t distributions with learned degrees of freedom.
+
+    Parameters are `[loc, raw_scale, raw_df]`, each of length `event_size`;
+    `scale = softplus(raw_scale) + min_scale` and
+    `df = 2 + min_df_excess + softplus(raw_df)`, so the degrees of freedom
+    are above 2 by construction and the variance always exists.
+
+    Args:
+        event_size: number of real outputs per example (>= 1).
+        min_scale: floor added to every scale (> 0).
+        min_df_excess: how far above 2 the degrees of freedom stay (> 0); the
+            default 1e-3 keeps `df > 2` even in float32.
+        **kwargs: see `DistributionHead`.
+
+    Example:
+    >>> import numpy as np, probnn
+    >>> head = probnn.heads.StudentTHead()
+    >>> dist = head.distribution(np.zeros((2, 3), "float32"))
+    >>> bool(np.all(dist.distribution.df.numpy() > 2))
+    True
+    """
+
+    _blocks = 3  # location, scale, degrees of freedom
+
+    def __init__(self, event_size=1, *, min_scale=1e-6, min_df_excess=1e-3, **kwargs):
+        super().__init__(event_size, min_scale=min_scale, **kwargs)
+        self.min_df_excess = check_positive_float(
+            type(self).__name__, "min_df_excess", min_df_excess
+        )
+
+    def distribution(self, params):
+        loc, raw_scale, raw_df = self._split(params)
+        scale = positive_scale(raw_scale, self.min_scale)
+        df = 2.0 + positive_scale(raw_df, self.min_df_excess)
+        return tfd.Independent(tfd.StudentT(df, loc, scale), reinterpreted_batch_ndims=1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(min_df_excess=self.min_df_excess)
+        return config
