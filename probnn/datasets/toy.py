@@ -9,7 +9,7 @@ def cubic_noise_scale(x):
     sigma(x) = 0.3 + 0.4 x^2: 0.3 at the centre, 1.9 at the edges of [-2, 2].
 
     Example:
-    >>> float(cubic_noise_scale(np.array([0.0, 2.0]))[1])
+    >>> round(float(cubic_noise_scale(np.array([0.0, 2.0]))[1]), 6)
     1.9
     """
     x = np.asarray(x, dtype=np.float64)
