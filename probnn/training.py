@@ -95,6 +95,7 @@ with the default two.  If that is your situation, call
 change this process-wide setting for you.
 """
 
+import contextlib
 import json
 import logging
 import math
@@ -106,6 +107,9 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+
+from probnn.heads.base import find_head
+from probnn.losses import NegativeLogLikelihood
 
 __all__ = [
     "CheckpointRestoreError",
@@ -315,14 +319,6 @@ def _check_dataset(name, ds):
 
 
 def _default_loss(model):
-    from probnn import heads as _heads
-    from probnn import losses as _losses
-
-    find_head = getattr(_heads, "find_head", None)
-    nll_cls = getattr(_losses, "NegativeLogLikelihood", None)
-    if find_head is None or nll_cls is None:  # pragma: no cover - during development
-        raise _err("loss=None needs probnn.heads.find_head and "
-                   "probnn.losses.NegativeLogLikelihood, which are not available")
     try:
         head = find_head(model)
     except ValueError as exc:
@@ -331,14 +327,11 @@ def _default_loss(model):
             f"but the model has none ({exc}); add a probnn.heads.DistributionHead as the "
             "last layer or pass loss="
         ) from exc
-    return nll_cls(head)
+    return NegativeLogLikelihood(head)
 
 
 def _is_nll(loss):
-    from probnn import losses as _losses
-
-    nll_cls = getattr(_losses, "NegativeLogLikelihood", None)
-    return nll_cls is not None and isinstance(loss, nll_cls)
+    return isinstance(loss, NegativeLogLikelihood)
 
 
 def _resolve_loss(loss, model):
@@ -811,15 +804,7 @@ def _build(model, sample_x, strategy):
 
 
 def _scope(strategy):
-    return strategy.scope() if strategy is not None else _null_scope()
-
-
-class _null_scope:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+    return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
 
 def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
