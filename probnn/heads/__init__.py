@@ -4,7 +4,7 @@ Every head's `call` returns one parameter tensor; `head.distribution(params)`
 builds the `tfd.Distribution`. See `probnn.heads.base` for the contract.
 """
 
-from probnn.heads.base import DistributionHead, find_head
+from probnn.heads.base import DistributionHead, RealEventHead, find_head
 from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
@@ -19,6 +19,7 @@ __all__ = [
     "MultivariateNormalHead",
     "NormalHead",
     "PoissonHead",
+    "RealEventHead",
     "RBFMixtureHead",
     "StudentTHead",
     "find_head",

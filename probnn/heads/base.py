@@ -172,6 +172,30 @@ class DistributionHead(keras.layers.Layer):
         return config
 
 
+class RealEventHead(DistributionHead):
+    """Base of heads over `event_size` real outputs with positive scales floored at `min_scale`.
+
+    Holds and validates `event_size` and `min_scale`, gives the event shape
+    `(event_size,)` and their configuration; subclasses define the parameter
+    layout and the distribution.
+    """
+
+    def __init__(self, event_size=1, *, min_scale=1e-6, **kwargs):
+        super().__init__(**kwargs)
+        name = type(self).__name__
+        self.event_size = check_positive_int(name, "event_size", event_size)
+        self.min_scale = check_positive_float(name, "min_scale", min_scale)
+
+    @property
+    def event_shape(self):
+        return (self.event_size,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(event_size=self.event_size, min_scale=self.min_scale)
+        return config
+
+
 def find_head(model):
     """Return the single `DistributionHead` inside `model` (searched recursively).
 

@@ -4,12 +4,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import (
-    DistributionHead,
-    check_positive_float,
-    check_positive_int,
-    positive_scale,
-)
+from probnn.heads.base import RealEventHead, check_positive_int, positive_scale
 
 tfd = tfp.distributions
 
@@ -31,23 +26,18 @@ def normal_mixture(logits, loc, raw_scale, min_scale):
     return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), components)
 
 
-class _NormalMixtureLayout(DistributionHead):
+class _NormalMixtureLayout(RealEventHead):
     """Parameter layout `[logits (K), loc (K·E), raw_scale (K·E)]` shared by mixture heads."""
 
     def __init__(self, num_components, event_size=1, *, min_scale=1e-6, **kwargs):
-        super().__init__(**kwargs)
-        name = type(self).__name__
-        self.num_components = check_positive_int(name, "num_components", num_components)
-        self.event_size = check_positive_int(name, "event_size", event_size)
-        self.min_scale = check_positive_float(name, "min_scale", min_scale)
+        super().__init__(event_size, min_scale=min_scale, **kwargs)
+        self.num_components = check_positive_int(
+            type(self).__name__, "num_components", num_components
+        )
 
     @property
     def params_size(self):
         return self.num_components * (1 + 2 * self.event_size)
-
-    @property
-    def event_shape(self):
-        return (self.event_size,)
 
     def distribution(self, params):
         params = self._params(params)
@@ -60,11 +50,7 @@ class _NormalMixtureLayout(DistributionHead):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            num_components=self.num_components,
-            event_size=self.event_size,
-            min_scale=self.min_scale,
-        )
+        config.update(num_components=self.num_components)
         return config
 
 

@@ -4,14 +4,14 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import DistributionHead, check_positive_float, check_positive_int
+from probnn.heads.base import RealEventHead
 
 tfb = tfp.bijectors
 tfd = tfp.distributions
 
 
 @keras.saving.register_keras_serializable(package="probnn")
-class MultivariateNormalHead(DistributionHead):
+class MultivariateNormalHead(RealEventHead):
     """A `MultivariateNormalTriL` over `event_size` correlated outputs.
 
     Parameters are `[loc (d), tril (d (d + 1) / 2)]`. The lower-triangular
@@ -33,19 +33,12 @@ class MultivariateNormalHead(DistributionHead):
     """
 
     def __init__(self, event_size, *, min_scale=1e-6, **kwargs):
-        super().__init__(**kwargs)
-        name = type(self).__name__
-        self.event_size = check_positive_int(name, "event_size", event_size)
-        self.min_scale = check_positive_float(name, "min_scale", min_scale)
+        super().__init__(event_size, min_scale=min_scale, **kwargs)
 
     @property
     def params_size(self):
         d = self.event_size
         return d + d * (d + 1) // 2
-
-    @property
-    def event_shape(self):
-        return (self.event_size,)
 
     def distribution(self, params):
         params = self._params(params)
@@ -57,8 +50,3 @@ class MultivariateNormalHead(DistributionHead):
             diag_shift=None,
         )
         return tfd.MultivariateNormalTriL(loc=loc, scale_tril=fill.forward(raw_tril))
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(event_size=self.event_size, min_scale=self.min_scale)
-        return config

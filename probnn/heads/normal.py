@@ -4,42 +4,22 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import (
-    DistributionHead,
-    check_positive_float,
-    check_positive_int,
-    positive_scale,
-)
+from probnn.heads.base import RealEventHead, check_positive_float, positive_scale
 
 tfd = tfp.distributions
 
 
-class _LocationScaleHead(DistributionHead):
+class _LocationScaleHead(RealEventHead):
     """A head whose parameters are `_blocks` blocks of length `event_size`: loc, raw scale, ..."""
 
     _blocks = 2  # location, scale
-
-    def __init__(self, event_size=1, *, min_scale=1e-6, **kwargs):
-        super().__init__(**kwargs)
-        name = type(self).__name__
-        self.event_size = check_positive_int(name, "event_size", event_size)
-        self.min_scale = check_positive_float(name, "min_scale", min_scale)
 
     @property
     def params_size(self):
         return self._blocks * self.event_size
 
-    @property
-    def event_shape(self):
-        return (self.event_size,)
-
     def _split(self, params):
         return tf.split(self._params(params), self._blocks, axis=-1)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(event_size=self.event_size, min_scale=self.min_scale)
-        return config
 
 
 @keras.saving.register_keras_serializable(package="probnn")
