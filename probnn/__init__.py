@@ -10,13 +10,13 @@ import importlib
 
 __version__ = "0.1.0"
 
-from probnn import heads, layers, losses, stats  # noqa: E402  (registers serializables)
+from probnn import functional, heads, layers, losses, stats  # noqa: E402  (registers serializables)
 from probnn.prediction import predict_distribution  # noqa: E402
 from probnn.training import fit  # noqa: E402
 
 _LAZY_MODULES = ("datasets", "plotting", "cli")
 
-__all__ = ["fit", "predict_distribution", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
+__all__ = ["fit", "predict_distribution", "functional", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
 
 
 def __getattr__(name):

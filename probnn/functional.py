@@ -1,0 +1,156 @@
+"""One Keras model run under many sets of weights at once.
+
+Ensemble members, MCMC chains and posterior draws are all the same network
+with different weights. Instead of M copies of the model (M programs, M
+dispatches per step), probnn keeps ONE template model and a stack of weights
+with a leading axis of size S, and runs the template under every slice of the
+stack in one vectorised call: `tf.vectorized_map` over Keras 3's
+`model.stateless_call`, which turns the per-slice matmuls into batched ones.
+It traces and compiles (also under XLA) as one program, and it is
+differentiable with respect to the stacked weights.
+"""
+
+import tensorflow as tf
+
+
+def _model_name(model):
+    return getattr(model, "name", type(model).__name__)
+
+
+def stack_weights(models):
+    """Stack the trainable weights of structurally identical models.
+
+    Args:
+        models: a non-empty sequence of built Keras models with the same
+            architecture (same trainable-variable shapes, in the same order).
+
+    Returns:
+        A list of tensors, one per trainable variable of `models[0]`, each of
+        shape `(len(models),) + variable.shape`.
+
+    Example:
+    >>> import keras, probnn
+    >>> build = lambda: keras.Sequential([keras.Input((3,)), probnn.heads.NormalHead()])
+    >>> stacked = probnn.functional.stack_weights([build() for _ in range(4)])
+    >>> [tuple(w.shape) for w in stacked]
+    [(4, 3, 2), (4, 2)]
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("stack_weights: expected at least one model, got none")
+    reference = [tuple(v.shape) for v in models[0].trainable_variables]
+    for i, model in enumerate(models[1:], start=1):
+        shapes = [tuple(v.shape) for v in model.trainable_variables]
+        if shapes != reference:
+            raise ValueError(
+                f"stack_weights: model {i} ({_model_name(model)}) has trainable weights of "
+                f"shapes {shapes}, model 0 has {reference}; the models must share one architecture"
+            )
+    return [
+        tf.stack([tf.convert_to_tensor(m.trainable_variables[j]) for m in models])
+        for j in range(len(reference))
+    ]
+
+
+def unstack_weights(stacked, index):
+    """The weights of slice `index` of a stack, in the order `stack_weights` gives."""
+    return [w[index] for w in stacked]
+
+
+def check_stacked(model, stacked, owner="stacked_call"):
+    """Check `stacked` against `model.trainable_variables`; return the stack size S."""
+    variables = model.trainable_variables
+    if len(stacked) != len(variables):
+        raise ValueError(
+            f"{owner}: model {_model_name(model)} has {len(variables)} trainable weights, "
+            f"got {len(stacked)} stacked tensors"
+        )
+    size = None
+    for variable, weight in zip(variables, stacked):
+        shape = tuple(weight.shape)
+        if len(shape) != len(variable.shape) + 1 or shape[1:] != tuple(variable.shape):
+            raise ValueError(
+                f"{owner}: weight {variable.path} has shape {tuple(variable.shape)}, so its stack "
+                f"must have shape (S,) + {tuple(variable.shape)}; got {shape}"
+            )
+        if size is None:
+            size = shape[0]
+        elif shape[0] is not None and size is not None and shape[0] != size:
+            raise ValueError(
+                f"{owner}: stacked weights disagree on the stack size: {size} and {shape[0]} "
+                f"(weight {variable.path})"
+            )
+    return size
+
+
+def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=False,
+                 x_stacked=False):
+    """Run `model` under every slice of a stack of trainable weights, vectorised.
+
+    Args:
+        model: a built Keras 3 model (the template; its own weights are not used
+            except its non-trainable ones when `non_trainable` is None).
+        stacked_weights: tensors of shape `(S,) + w.shape`, one for each `w` in
+            `model.trainable_variables`, in that order.
+        x: the model's inputs. With `x_stacked=False` every slice sees the same
+            `x`; with `x_stacked=True` each tensor in `x` has a leading axis S
+            and slice s sees `x[s]`.
+        non_trainable: None, to run every slice with the model's current
+            non-trainable state (BatchNorm statistics, seed-generator states;
+            updates made in the call are dropped), or a stack of it, shape
+            `(S,) + v.shape` for each `v` in `model.non_trainable_variables`
+            (then each slice has its own state, e.g. its own dropout seeds).
+        training: passed to the model's layers (dropout, batch statistics).
+        x_stacked: whether `x` carries the stack axis.
+
+    Returns:
+        The outputs, with a leading axis S: shape `(S,) + model_output.shape`.
+        With a stacked `non_trainable`, the pair `(outputs, updated_non_trainable)`.
+
+    Example:
+    >>> import keras, numpy as np, probnn
+    >>> build = lambda: keras.Sequential([keras.Input((3,)), keras.layers.Dense(8),
+    ...                                   probnn.heads.NormalHead()])
+    >>> members = [build() for _ in range(5)]
+    >>> stacked = probnn.functional.stack_weights(members)
+    >>> x = np.ones((7, 3), "float32")
+    >>> out = probnn.functional.stacked_call(members[0], stacked, x)
+    >>> tuple(out.shape)
+    (5, 7, 2)
+    >>> bool(np.allclose(out[3], members[3](x), atol=1e-6))
+    True
+    """
+    check_stacked(model, stacked_weights)
+    stacked_weights = [tf.convert_to_tensor(w) for w in stacked_weights]
+    if non_trainable is None:
+        shared_state = [tf.convert_to_tensor(v) for v in model.non_trainable_variables]
+
+        def one(args):
+            weights, inputs = args if x_stacked else (args, x)
+            outputs, _ = model.stateless_call(list(weights), shared_state, inputs,
+                                              training=training)
+            return outputs
+
+        args = (stacked_weights, x) if x_stacked else stacked_weights
+        return tf.vectorized_map(one, args)
+
+    state_variables = model.non_trainable_variables
+    if len(non_trainable) != len(state_variables):
+        raise ValueError(
+            f"stacked_call: model {_model_name(model)} has {len(state_variables)} non-trainable "
+            f"variables, got {len(non_trainable)} stacked tensors"
+        )
+    non_trainable = [tf.convert_to_tensor(v) for v in non_trainable]
+
+    def one_with_state(args):
+        if x_stacked:
+            weights, state, inputs = args
+        else:
+            (weights, state), inputs = args, x
+        outputs, new_state = model.stateless_call(list(weights), list(state), inputs,
+                                                  training=training)
+        return outputs, list(new_state)
+
+    args = ((stacked_weights, non_trainable, x) if x_stacked
+            else (stacked_weights, non_trainable))
+    return tf.vectorized_map(one_with_state, args)
