@@ -29,7 +29,7 @@ class RBFMixtureHead(AdaptMixin, _NormalMixtureLayout):
     `distribution` and the likelihood loss.
 
     Prototypes start from `prototype_initializer` and widths at `width`;
-    `adapt(x)` sets them from data instead, before or after the head is built.
+    `adapt(x)` sets them from data instead (and builds the head if it is not built).
 
     Args:
         num_components: number of components / prototypes K (>= 1).
@@ -74,7 +74,10 @@ class RBFMixtureHead(AdaptMixin, _NormalMixtureLayout):
         return 2 * self.num_components * self.event_size
 
     def build(self, input_shape):
-        self._features = self._check_build_shape(input_shape)
+        features = self._check_build_shape(input_shape)
+        if self.built:  # by adapt or an earlier build: keep the weights
+            return
+        self._features = features
         super().build(input_shape)
         self.prototypes = self.add_weight(
             name="prototypes",
@@ -88,7 +91,6 @@ class RBFMixtureHead(AdaptMixin, _NormalMixtureLayout):
             initializer=keras.initializers.Constant(math.log(self.width)),
             trainable=self.trainable_prototypes,
         )
-        self._apply_pending()
 
     def adapt(self, x, *, method="kmeans++", max_samples=2000, seed=None):
         """Set the prototypes and widths from rows `x` of this head's input.
@@ -113,8 +115,8 @@ class RBFMixtureHead(AdaptMixin, _NormalMixtureLayout):
         seed_prototypes, seed_width = np.random.SeedSequence(seed).spawn(2)
         prototypes = select_centers(x, self.num_components, method=method, seed=seed_prototypes)
         sigma = typical_distance(x, max_samples=max_samples, seed=seed_width)
-        self._assign_or_defer(
-            {"prototypes": prototypes, "log_width": np.full(self.num_components, math.log(sigma))}
+        self._store_adapted(
+            x.shape[1], {"prototypes": prototypes, "log_width": np.full(self.num_components, math.log(sigma))}
         )
 
     @property

@@ -1,10 +1,12 @@
 """Shared plumbing for layers with a data-driven `adapt` method.
 
-`adapt` may run before the layer is built (no variables yet). The values it
-computes are then kept as pending NumPy arrays and written into the variables
-at the end of `build`; after build they are written at once. Either way the
-adapted state lives in the layer's weights, so it is saved with the model and
-never appears in `get_config`.
+`adapt` builds the layer, as `keras.layers.Normalization.adapt` does: on an
+unbuilt layer it calls `build((None, features))` with the data's feature size,
+then writes the values it computed into the variables. So the adapted state
+can be read at once (`RBF(50).adapt(x)` then `rbf.widths`), lives in the
+layer's weights (saved with the model, never in `get_config`), and a later
+call, `build` or model construction keeps it: `build` on a built layer only
+checks the feature size.
 """
 
 import keras
@@ -12,35 +14,27 @@ import numpy as np
 
 
 class AdaptMixin:
-    """Mixin for `keras.layers.Layer` subclasses: deferred weight assignment and input checks."""
+    """Mixin for `keras.layers.Layer` subclasses: `adapt` builds, `build` is idempotent, input checks."""
 
     def _describe(self):
         return f"{type(self).__name__} layer {self.name!r}"
 
-    def _assign(self, values):
-        """Write `{attribute_name: array}` into the layer's variables."""
+    def _store_adapted(self, features, values):
+        """Build the layer for `features` input features if it is not built, then write
+        `{attribute_name: array}` into its variables."""
+        if not self.built:
+            self.build((None, features))
         for attr, value in values.items():
             variable = getattr(self, attr)
             variable.assign(np.asarray(value).astype(variable.dtype).reshape(variable.shape))
 
-    def _assign_or_defer(self, values):
-        """Write `{attribute_name: array}` into the variables now, or at build if not built."""
-        if self.built:
-            self._assign(values)
-        else:
-            pending = dict(getattr(self, "_pending_adapt", None) or {})
-            pending.update(values)
-            self._pending_adapt = pending
-
-    def _apply_pending(self):
-        """Call at the end of `build`."""
-        pending = getattr(self, "_pending_adapt", None)
-        if pending:
-            self._pending_adapt = None
-            self._assign(dict(pending))
-
     def _check_build_shape(self, input_shape):
-        """Return the (known) feature size of `input_shape`, or raise a ValueError."""
+        """Return the (known) feature size of `input_shape`, or raise a ValueError.
+
+        Call first in `build`, and return from `build` right after it when
+        `self.built` is already true (built by `adapt` or an earlier `build`):
+        the weights, adapted or trained, are kept.
+        """
         input_shape = tuple(input_shape)
         if len(input_shape) < 2:
             raise ValueError(
@@ -52,13 +46,12 @@ class AdaptMixin:
                 f"{self._describe()}: the last (feature) dimension must be known, got shape {input_shape}"
             )
         features = int(input_shape[-1])
-        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: features})
-        expected = getattr(self, "_adapted_features", None)
-        if expected is not None and features != expected:
+        if self.built and features != self._features:
             raise ValueError(
-                f"{self._describe()}: adapted on data with {expected} features, "
-                f"built with inputs of shape {input_shape}"
+                f"{self._describe()}: already built (by adapt or an earlier build) for "
+                f"{self._features} features, got input shape {input_shape}"
             )
+        self.input_spec = keras.layers.InputSpec(min_ndim=2, axes={-1: features})
         return features
 
     def _adapt_data(self, x):
@@ -76,11 +69,8 @@ class AdaptMixin:
             raise ValueError(f"{self._describe()}: adapt got no data points")
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{self._describe()}: adapt data contain NaN or infinite values")
-        expected = self._features if self.built else getattr(self, "_adapted_features", None)
-        if expected is not None and x.shape[1] != expected:
+        if self.built and x.shape[1] != self._features:
             raise ValueError(
-                f"{self._describe()}: expected data with {expected} features, got {x.shape[1]}"
+                f"{self._describe()}: expected data with {self._features} features, got {x.shape[1]}"
             )
-        if not self.built:
-            self._adapted_features = int(x.shape[1])
         return x

@@ -136,11 +136,12 @@ class RBF(AdaptMixin, keras.layers.Layer):
         self.centers_constraint = keras.constraints.get(centers_constraint)
         self.output_weights_regularizer = keras.regularizers.get(output_weights_regularizer)
         self.output_weights_constraint = keras.constraints.get(output_weights_constraint)
-        self._pending_adapt = None
-        self._adapted_features = None
 
     def build(self, input_shape):
-        self._features = self._check_build_shape(input_shape)
+        features = self._check_build_shape(input_shape)
+        if self.built:  # by adapt or an earlier build: keep the weights
+            return
+        self._features = features
         self.centers = self.add_weight(
             name="centers",
             shape=(self.units, self._features),
@@ -163,7 +164,6 @@ class RBF(AdaptMixin, keras.layers.Layer):
             constraint=self.output_weights_constraint,
             trainable=self.trainable_output_weights,
         )
-        self._apply_pending()
 
     @property
     def widths(self):
@@ -190,8 +190,10 @@ class RBF(AdaptMixin, keras.layers.Layer):
         Widths: every sigma is `width_scale * typical_distance(x, y)`, the median
         distance between two data points (of the same class when `y` is
         given) on a random subsample of `max_samples` points. The output
-        weights are left as they are (1 at the start). Works before build (the
-        values are applied when the layer is built) and after.
+        weights are left as they are (1 at the start). Builds the layer if it
+        is not built (as `keras.layers.Normalization.adapt` does), so the
+        adapted centres and widths can be read at once; a later call or
+        `build` keeps them.
 
         Args:
             x: data, array of shape `(num_points, ..., n)` with at least `units` points.
@@ -205,7 +207,8 @@ class RBF(AdaptMixin, keras.layers.Layer):
         >>> x = np.random.default_rng(0).normal(size=(100, 3))
         >>> rbf = RBF(10)
         >>> rbf.adapt(x, method="kmeans++", seed=0)
-        >>> rbf.build((None, 3))
+        >>> rbf.built, tuple(rbf.centers.shape)
+        (True, (10, 3))
         >>> bool(np.all(ops.convert_to_numpy(rbf.widths) > 0))
         True
         """
@@ -227,9 +230,7 @@ class RBF(AdaptMixin, keras.layers.Layer):
             x, self.units, method=method, seed=seed_centers, max_samples=max(5 * max_samples, self.units)
         )
         sigma = width_scale * typical_distance(x, y, max_samples=max_samples, seed=seed_width)
-        self._assign_or_defer(
-            {"centers": centers, "log_width": np.full(self.units, math.log(sigma))}
-        )
+        self._store_adapted(x.shape[1], {"centers": centers, "log_width": np.full(self.units, math.log(sigma))})
 
     def get_config(self):
         config = super().get_config()

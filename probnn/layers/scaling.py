@@ -39,15 +39,15 @@ class _FeatureAffine(AdaptMixin, keras.layers.Layer):
             raise ValueError(f"{self._describe()}: epsilon must be positive, got {epsilon!r}")
         self.scale_initializer = keras.initializers.get(scale_initializer)
         self.epsilon = float(epsilon)
-        self._pending_adapt = None
-        self._adapted_features = None
 
     def build(self, input_shape):
-        self._features = self._check_build_shape(input_shape)
+        features = self._check_build_shape(input_shape)
+        if self.built:  # by adapt or an earlier build: keep the weights
+            return
+        self._features = features
         self.scale = self.add_weight(name="scale", shape=(self._features,), initializer=self.scale_initializer)
         if self._with_shift:
             self.shift = self.add_weight(name="shift", shape=(self._features,), initializer="zeros")
-        self._apply_pending()
 
     def call(self, inputs):
         y = ops.cast(inputs, self.compute_dtype) * ops.cast(self.scale, self.compute_dtype)
@@ -64,8 +64,9 @@ class _FeatureAffine(AdaptMixin, keras.layers.Layer):
         Sets `scale = 1 / std` (and, with a shift, `shift = -mean / std`), so
         the adapted layer outputs `x / std` (`Scaling`) or `(x - mean) / std`
         (`CenteringScaling`). Features whose standard deviation is below
-        `epsilon` (constant features) keep scale 1. Works before build (the
-        values are applied at build) and after.
+        `epsilon` (constant features) keep scale 1. Builds the layer if it is
+        not built (as `keras.layers.Normalization.adapt` does), so `scale`
+        (and `shift`) can be read at once; a later call or `build` keeps them.
 
         Args:
             x: data, array of shape `(num_points, ..., n)`, finite.
@@ -76,7 +77,7 @@ class _FeatureAffine(AdaptMixin, keras.layers.Layer):
         values = {"scale": scale}
         if self._with_shift:
             values["shift"] = -mean * scale
-        self._assign_or_defer(values)
+        self._store_adapted(x.shape[1], values)
 
     def get_config(self):
         config = super().get_config()
