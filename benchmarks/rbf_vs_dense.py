@@ -19,10 +19,18 @@ Reported per variant (over `--seeds` seeds): parameters (the formula, checked
 against `model.count_params()`), time of the data-driven start, time per
 epoch (training only; test accuracy is measured outside the timer), test
 accuracy after the first and the last epoch, and the number of epochs to
-reach `--target` test accuracy. Writes `benchmarks/results/rbf_vs_dense.md`.
+reach `--target` test accuracy. The per-epoch time ratio compares `rbf+adapt`
+with the Dense variant the verdict names (the one that reaches the target
+first), and is printed as such. Writes `benchmarks/results/rbf_vs_dense.md`
+and the raw measurements (every epoch's seconds and accuracy, machine, load
+average) to `benchmarks/results/rbf_vs_dense.json`;
+`--from-json benchmarks/results/rbf_vs_dense.json` re-writes the report from
+them without training.
 """
 
 import argparse
+import json
+import os
 import sys
 import time
 
@@ -149,7 +157,16 @@ def summarise(variant, runs, cfg):
     }
 
 
-def report(data, cfg, results, args):
+def load_average():
+    """The 1, 5 and 15 minute load averages, or None where the OS does not give them."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def report(source, cfg, results, settings):
+    """Write the markdown report from the raw measurements; print the time ratio's pair."""
     s = {v: summarise(v, r, cfg) for v, r in results.items()}
     pct = lambda m_sd: f"{100 * m_sd[0]:.1f} ± {100 * m_sd[1]:.1f}"  # noqa: E731
     rows = []
@@ -180,22 +197,30 @@ def report(data, cfg, results, args):
         "sklearn": "**Data: the scikit-learn digits data set, not MNIST** (MNIST was neither cached nor "
         "downloadable here, so `load_digits(source='auto')` fell back): 1 797 images of 8x8 = 64 "
         "inputs, fixed stratified split 1 347 train / 450 test. MNIST figures: re-run where MNIST is available.",
-    }[data.source]
+    }[source]
     answers = answer_questions(s, cfg)
+    load = settings["load_average"]
+    load_text = (
+        f"load average (1/5/15 min) {'/'.join(map(str, load['start']))} at the start, "
+        f"{'/'.join(map(str, load['end']))} at the end"
+        if load["start"] and load["end"]
+        else "load average not available"
+    )
     text = "\n".join(
         [
             "# RBF network vs Dense (ReLU) MLP on handwritten digits",
             "",
             source_line,
             "",
-            *_common.machine_description(),
-            "- **The machine was shared with other TensorFlow jobs while this ran: times are noisy** "
-            "(accuracies and epoch counts are not affected).",
+            *settings["machine"],
+            f"- **The machine was shared with other TensorFlow jobs while this ran ({load_text}): times "
+            "are noisy** (accuracies and epoch counts are not affected).",
             "",
-            f"Command: `python benchmarks/rbf_vs_dense.py {' '.join(sys.argv[1:])}`. Hidden layer of "
-            f"{cfg['units']} units in every network, output Dense(10, softmax); Adam(lr={args.lr}), batch "
-            f"{cfg['batch_size']}, {cfg['epochs']} epochs, {args.seeds} seeds (0..{args.seeds - 1}); `rbf+adapt` uses "
-            f"`RBF.adapt(x, y, width_scale={args.width_scale})`. Accuracies are mean ± sd over seeds; "
+            f"Command: `python benchmarks/rbf_vs_dense.py {settings['command']}`. Hidden layer of "
+            f"{cfg['units']} units in every network, output Dense(10, softmax); Adam(lr={settings['lr']}), batch "
+            f"{cfg['batch_size']}, {cfg['epochs']} epochs, {settings['seeds']} seeds (0..{settings['seeds'] - 1}); "
+            f"`rbf+adapt` uses `RBF.adapt(x, y, width_scale={settings['width_scale']})`. Accuracies are mean ± sd "
+            "over seeds; "
             "*start s* = time of the data-driven start (adapt), *s / epoch* = median training time of an "
             "epoch after the first (compilation), test evaluation excluded. Adam at this learning rate "
             "has occasional one-epoch dips in test accuracy, so the mean over the last 5 epochs is the "
@@ -209,7 +234,27 @@ def report(data, cfg, results, args):
             "",
         ]
     )
-    _common.write_result(args.output, text)
+    _common.write_result(settings["output"], text)
+    best_dense, ratio = time_ratio(s)
+    print(
+        f"per-epoch time rbf+adapt / {best_dense}: {ratio:.2f}x "
+        f"({s['rbf+adapt']['per_epoch']:.3f} s / {s[best_dense]['per_epoch']:.3f} s)"
+    )
+
+
+def epochs_or_inf(x):
+    return x["median_epochs"] if x["median_epochs"] is not None else float("inf")
+
+
+def best_dense_variant(s):
+    """The Dense variant the verdict compares with: fewest epochs to the target, then best last accuracy."""
+    return min(("dense", "dense+std"), key=lambda v: (epochs_or_inf(s[v]), -s[v]["last"][0]))
+
+
+def time_ratio(s):
+    """(that Dense variant, per-epoch time of `rbf+adapt` / its per-epoch time)."""
+    best_dense = best_dense_variant(s)
+    return best_dense, s["rbf+adapt"]["per_epoch"] / s[best_dense]["per_epoch"]
 
 
 def end_point_text(plain, adapted, tie=0.01):
@@ -249,13 +294,11 @@ def answer_questions(s, cfg):
             f"{x['per_epoch']:.3f} s per epoch."
         )
     lines.append("")
-    ratio = rbf["per_epoch"] / dense["per_epoch"]
-
-    def epochs_or_inf(x):
-        return x["median_epochs"] if x["median_epochs"] is not None else float("inf")
-
-    best_dense = min(("dense", "dense+std"), key=lambda v: (epochs_or_inf(s[v]), -s[v]["last"][0]))
+    best_dense, ratio = time_ratio(s)
     bd = s[best_dense]
+    # Two networks with the same matrix product, one of them with a scaling layer more: their
+    # measured ratio shows how much of a time ratio this run's noise alone can make.
+    yardstick = s["dense+std"]["per_epoch"] / s["dense"]["per_epoch"]
     if epochs_or_inf(rbf) < epochs_or_inf(bd):
         verdict = (
             f"With its data-driven start the RBF network reaches the target in fewer epochs than the best "
@@ -273,9 +316,12 @@ def answer_questions(s, cfg):
         f"{verdict}; the RBF network's accuracy over the last 5 epochs is {final} "
         f"({100 * rbf['tail'][0]:.1f} % vs {100 * bd['tail'][0]:.1f} %, seed spread "
         f"± {100 * max(rbf['tail'][1], bd['tail'][1]):.1f}). "
-        f"Per epoch the RBF network took {ratio:.2f}x the Dense network's time (the same matrix product "
-        f"plus a few element-wise operations; timings noisy, see above); its data-driven start costs "
-        f"{rbf['adapt']:.2f} s once."
+        f"Per epoch `rbf+adapt` took {ratio:.2f}x the time of `{best_dense}` ({rbf['per_epoch']:.3f} s vs "
+        f"{bd['per_epoch']:.3f} s; the same matrix product plus a few element-wise operations). Timings are "
+        f"noisy here: `dense+std`, which does `dense`'s work plus a scaling layer, took {yardstick:.2f}x the "
+        f"time of `dense` ({s['dense+std']['per_epoch']:.3f} s vs {s['dense']['per_epoch']:.3f} s), so "
+        f"time ratios between {min(yardstick, 1 / yardstick):.2f} and {max(yardstick, 1 / yardstick):.2f} are "
+        f"within this run's noise. The RBF network's data-driven start costs {rbf['adapt']:.2f} s once."
     )
     plain, adapted = s["rbf"], s["rbf+adapt"]
     lines.append("")
@@ -316,13 +362,37 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--width-scale", type=float, default=0.5)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--output", default="rbf_vs_dense.md")
+    parser.add_argument("--output", default="rbf_vs_dense.md", help="report file name in benchmarks/results/")
+    parser.add_argument(
+        "--from-json",
+        default=None,
+        metavar="PATH",
+        help="re-write the report from the raw measurements of an earlier run (no training)",
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        stored = json.loads(open(args.from_json).read())
+        stored["settings"]["output"] = args.output
+        report(stored["source"], stored["cfg"], stored["results"], stored["settings"])
+        return
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    load_start = load_average()
     data, cfg, results = run(args)
-    report(data, cfg, results, args)
+    settings = {
+        "command": " ".join(sys.argv[1:] if argv is None else argv),
+        "lr": args.lr,
+        "seeds": args.seeds,
+        "width_scale": args.width_scale,
+        "output": args.output,
+        "machine": _common.machine_description(),
+        "load_average": {"start": load_start, "end": load_average()},
+    }
+    raw = _common.RESULTS / (os.path.splitext(args.output)[0] + ".json")
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps({"source": data.source, "cfg": cfg, "results": results, "settings": settings}, indent=1))
+    report(data.source, cfg, results, settings)
 
 
 if __name__ == "__main__":
