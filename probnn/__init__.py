@@ -11,12 +11,12 @@ import importlib
 __version__ = "0.1.0"
 
 from probnn import functional, heads, layers, losses, stats  # noqa: E402  (registers serializables)
-from probnn.prediction import predict_distribution  # noqa: E402
+from probnn.prediction import decompose_uncertainty, predict_distribution  # noqa: E402
 from probnn.training import fit  # noqa: E402
 
 _LAZY_MODULES = ("bayes", "datasets", "plotting", "cli")
 
-__all__ = ["fit", "predict_distribution", "functional", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
+__all__ = ["decompose_uncertainty", "fit", "predict_distribution", "functional", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
 
 
 def __getattr__(name):

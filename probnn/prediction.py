@@ -1,21 +1,289 @@
-"""From a trained model and inputs to the predictive distribution."""
+"""From a trained model and inputs to the predictive distribution.
 
+Deterministic models give the head's distribution. Everything with epistemic
+uncertainty gives a uniform mixture over samples, ensemble members or
+posterior draws (`mixture_distribution`), with the sample axis right after the
+batch axis, whose variance splits into an aleatoric and an epistemic part
+(`decompose_uncertainty`).
+
+Stochastic models. A layer that draws fresh noise on every call, also at
+prediction time, declares it with the class attribute `probnn_stochastic =
+True` (`probnn.layers.MCDropout`, the variational layers; any layer of yours
+can do the same) and draws its noise with `keras.random` from a
+`keras.random.SeedGenerator`. `predict_distribution(model, x, num_samples=K)`
+then runs K forward passes in ONE compiled call: `tf.vectorized_map` over
+`model.stateless_call` with K different seed-generator states, so each pass
+draws its own weights (a variational layer shares one weight draw across the
+rows of a batch: tiling the batch K times would not give K independent draws).
+Pass k uses the same seed states for every chunk of `batch_size` rows, so it is
+one consistent function draw over all of `x`.
+"""
+
+import logging
+import random
+import weakref
+
+import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from probnn.heads.base import find_head
 
+tfd = tfp.distributions
 
-def predict_distribution(model, x, *, batch_size=1024, head=None):
+__all__ = ["decompose_uncertainty", "is_stochastic", "mixture_distribution",
+           "predict_distribution"]
+
+
+def _err(message):
+    return ValueError(f"predict_distribution: {message}")
+
+
+def is_stochastic(model):
+    """Whether `model` holds a layer that declares `probnn_stochastic = True`.
+
+    Example:
+    >>> import keras, probnn
+    >>> model = keras.Sequential([keras.Input((2,)), probnn.layers.MCDropout(0.1),
+    ...                           probnn.heads.NormalHead()])
+    >>> probnn.prediction.is_stochastic(model)
+    True
+    """
+    template = getattr(model, "probnn_template", None)
+    if template is not None:
+        return is_stochastic(template)
+    layers = model._flatten_layers(include_self=True, recursive=True)
+    return any(getattr(layer, "probnn_stochastic", False) for layer in layers)
+
+
+def mixture_distribution(head, params):
+    """The uniform mixture over axis 1 of `params`, with `head`'s distribution as components.
+
+    Args:
+        head: a probnn `DistributionHead`.
+        params: parameters of shape `(batch, K, params_size)` (or
+            `batch_dims + (K, params_size)`): K samples, members or posterior draws
+            for every row.
+
+    Returns:
+        `tfd.MixtureSameFamily(tfd.Categorical(logits=zeros(batch, K)),
+        head.distribution(params))`, batch shape `(batch,)`.
+
+    Example:
+    >>> import numpy as np, probnn
+    >>> head = probnn.heads.NormalHead()
+    >>> params = np.zeros((4, 10, 2), "float32")  # 4 rows, 10 samples
+    >>> dist = probnn.prediction.mixture_distribution(head, params)
+    >>> dist.batch_shape.as_list(), dist.event_shape.as_list()
+    ([4], [1])
+    """
+    params = tf.convert_to_tensor(params)
+    if not params.dtype.is_floating:
+        params = tf.cast(params, keras.config.floatx())
+    if params.shape.rank is not None and params.shape.rank < 3:
+        raise ValueError(
+            f"mixture_distribution: expected parameters of shape (batch, K, params_size), "
+            f"got {tuple(params.shape)}"
+        )
+    components = head.distribution(params)
+    logits = tf.zeros(tf.shape(params)[:-1], params.dtype)
+    return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), components)
+
+
+def decompose_uncertainty(dist):
+    """Split a predictive mixture's variance into `(aleatoric, epistemic)`.
+
+    For `p(y) = sum_k w_k p_k(y)` (the mixtures `predict_distribution` returns
+    for ensembles, MC dropout, variational models and posterior draws), by the
+    law of total variance:
+
+    - aleatoric = `sum_k w_k Var_k[y]`, the mean of the component variances (the
+      noise each sampled model predicts);
+    - epistemic = `sum_k w_k (E_k[y] - E[y])^2`, the variance of the component
+      means (how much the sampled models disagree).
+
+    They sum to `dist.variance()`. A distribution that is not a mixture (a
+    deterministic model's) has no epistemic part: `(dist.variance(), 0)`.
+
+    Args:
+        dist: a `tfd.MixtureSameFamily` (or any distribution with a variance).
+
+    Returns:
+        Two tensors of shape `batch_shape + event_shape`.
+
+    Example:
+    >>> import numpy as np, probnn
+    >>> head = probnn.heads.NormalHead()
+    >>> # two components per row: means -1 and +1, scales softplus(0) = log 2
+    >>> params = np.array([[[-1.0, 0.0], [1.0, 0.0]]], "float32")
+    >>> alea, epi = probnn.decompose_uncertainty(
+    ...     probnn.prediction.mixture_distribution(head, params))
+    >>> round(float(alea[0, 0]), 4), round(float(epi[0, 0]), 4)  # (log 2)^2, 1
+    (0.4805, 1.0)
+    """
+    if not isinstance(dist, tfd.MixtureSameFamily):
+        if not isinstance(dist, tfd.Distribution):
+            raise ValueError(f"decompose_uncertainty: expected a tfd.Distribution, got "
+                             f"{type(dist).__name__}")
+        variance = dist.variance()
+        return variance, tf.zeros_like(variance)
+    components = dist.components_distribution
+    weights = dist.mixture_distribution.probs_parameter()  # batch + (K,)
+    event_rank = _event_rank(dist.event_shape)
+    weights = tf.reshape(weights, tf.concat([tf.shape(weights), tf.ones([event_rank], tf.int32)], 0))
+    means = components.mean()  # batch + (K,) + event
+    weights = tf.cast(weights, means.dtype)
+    axis = -1 - event_rank
+    aleatoric = tf.reduce_sum(weights * components.variance(), axis=axis)
+    mean = tf.reduce_sum(weights * means, axis=axis, keepdims=True)
+    epistemic = tf.reduce_sum(weights * tf.square(means - mean), axis=axis)
+    return aleatoric, epistemic
+
+
+def _event_rank(shape):
+    rank = tf.TensorShape(shape).rank
+    if rank is None:
+        raise ValueError("decompose_uncertainty: the event shape must have a known rank")
+    return rank
+
+
+# ----------------------------------------------------------------------- predicting
+
+
+def _check_count(name, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise _err(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _rows(x):
+    leaves = keras.tree.flatten(x)
+    if not leaves:
+        raise _err("x is empty")
+    return int(np.shape(leaves[0])[0])
+
+
+def _check_finite(params):
+    if not np.all(np.isfinite(params)):
+        raise _err("the model produced non-finite parameters "
+                   "(check the inputs for NaN/inf and the weights for divergence)")
+
+
+def _point_params(model, x, batch_size):
+    """One deterministic pass: `model.predict`, shape (rows, ...)."""
+    params = model.predict(x, batch_size=batch_size, verbose=0)
+    _check_finite(params)
+    return params
+
+
+def _is_seed_state(variable):
+    return variable.name.endswith("seed_generator_state") and "int" in str(variable.dtype)
+
+
+def _seed_states(model, num_samples, seed):
+    """Non-trainable state stacked K times, each sample with its own seed-generator states."""
+    if seed is None:
+        seed = random.randint(0, 2**31 - 2)  # follows keras.utils.set_random_seed
+    state = []
+    for j, v in enumerate(model.non_trainable_variables):
+        value = np.asarray(keras.ops.convert_to_numpy(v))
+        stacked = np.repeat(value[None], num_samples, axis=0)
+        if _is_seed_state(v):
+            for k in range(num_samples):
+                entropy = np.random.SeedSequence([int(seed), j, k]).generate_state(value.size)
+                stacked[k] = (entropy % (2**31 - 2)).reshape(value.shape).astype(value.dtype)
+        state.append(tf.constant(stacked, dtype=v.dtype))
+    return state
+
+
+class _QuietPfor(logging.Filter):
+    """Hide pfor's note that stateless random ops with per-sample seeds run in a loop."""
+
+    def filter(self, record):
+        return "Using a while_loop for converting" not in record.getMessage()
+
+
+_SAMPLERS = {}
+
+
+def _sampler(model):
+    """A compiled function (x_chunk, stacked_state) -> params of shape (K, chunk, ...), cached."""
+    key = id(model)
+    cached = _SAMPLERS.get(key)
+    if cached is not None and cached[0]() is model:
+        return cached[1]
+
+    @tf.function(reduce_retracing=True)
+    def run(x, state):
+        trainable = [v.value for v in model.trainable_variables]
+
+        def one(sample_state):
+            outputs, _ = model.stateless_call(trainable, list(sample_state), x, training=False)
+            return outputs
+
+        return tf.vectorized_map(one, state)
+
+    _SAMPLERS[key] = (weakref.ref(model), run)
+    return run
+
+
+def _sampled_params(model, x, num_samples, seed, batch_size):
+    """K stochastic passes in one compiled call per chunk: params (rows, K * members, P)."""
+    state = _seed_states(model, num_samples, seed)
+    run = _sampler(model)
+    n = _rows(x)
+    chunks = []
+    quiet = _QuietPfor()
+    tf_logger = logging.getLogger("tensorflow")
+    tf_logger.addFilter(quiet)
+    try:
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            # Pad the last chunk to the full size: one traced program for every chunk.
+            chunk = keras.tree.map_structure(
+                lambda a: _pad_rows(np.asarray(a)[start:stop], min(batch_size, n)), x)
+            out = run(chunk, state).numpy()[:, : stop - start]
+            chunks.append(out)
+    finally:
+        tf_logger.removeFilter(quiet)
+    params = np.concatenate(chunks, axis=1)  # (K, rows, [M,] P)
+    _check_finite(params)
+    params = np.moveaxis(params, 0, 1)  # (rows, K, [M,] P)
+    return params.reshape((n, -1, params.shape[-1]))
+
+
+def _pad_rows(a, rows):
+    if len(a) == rows:
+        return a
+    pad = np.repeat(a[:1], rows - len(a), axis=0)
+    return np.concatenate([a, pad], axis=0)
+
+
+def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=1024, head=None):
     """Return the predictive `tfd.Distribution` of `model` at inputs `x`.
 
-    The parameters are computed in batches of `batch_size` rows by one
-    compiled forward pass (no Keras callbacks, no progress bar), then handed
-    to the head's `distribution`, whose batch shape is `(len(x),)`.
+    - A deterministic model: one compiled forward pass (`model.predict`, in
+      batches of `batch_size` rows, no callbacks or progress bar) and the
+      head's distribution, batch shape `(len(x),)`.
+    - A stochastic model (MC dropout, variational layers: see the module
+      docstring): `num_samples=K` forward passes with K independent noise
+      draws, run vectorised in one compiled call, and their uniform mixture
+      (`mixture_distribution`), batch shape `(len(x),)`.
+    - A `probnn.Ensemble` of M members: the uniform mixture of the members
+      (and of K samples of each, `K * M` components, if they are stochastic).
 
     Args:
         model: a Keras model whose output is a probnn head's parameter tensor.
         x: inputs: an array, a tensor, or a (nested) structure the model accepts.
+        num_samples: number of stochastic forward passes K (a positive integer);
+            required for a stochastic model, and must be None or 1 for a
+            deterministic one.
+        seed: integer seed of the K noise draws (reproducible predictions), or
+            None for fresh draws (these follow `keras.utils.set_random_seed`).
+            The model's own seed-generator states are not advanced.
         batch_size: rows per forward pass (positive), to bound memory.
         head: the head to use; found with `probnn.heads.find_head` if omitted.
 
@@ -28,16 +296,30 @@ def predict_distribution(model, x, *, batch_size=1024, head=None):
     >>> dist = probnn.predict_distribution(model, np.zeros((5, 2), "float32"))
     >>> dist.batch_shape.as_list(), dist.event_shape.as_list()
     ([5], [1])
+    >>> mc = keras.Sequential([keras.Input((2,)), keras.layers.Dense(16),
+    ...                        probnn.layers.MCDropout(0.2), probnn.heads.NormalHead()])
+    >>> dist = probnn.predict_distribution(mc, np.zeros((5, 2), "float32"), num_samples=20, seed=0)
+    >>> type(dist).__name__, dist.batch_shape.as_list()
+    ('MixtureSameFamily', [5])
     """
-    if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
-        raise ValueError(
-            f"predict_distribution: batch_size must be a positive integer, got {batch_size!r}"
-        )
+    batch_size = _check_count("batch_size", batch_size)
+    num_samples = _check_count("num_samples", num_samples, allow_none=True)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise _err(f"seed must be an integer or None, got {seed!r}")
     head = find_head(model) if head is None else head
-    params = model.predict(x, batch_size=int(batch_size), verbose=0)
-    if not np.all(np.isfinite(params)):
-        raise ValueError(
-            "predict_distribution: the model produced non-finite parameters "
-            "(check the inputs for NaN/inf and the weights for divergence)"
-        )
+    stochastic = is_stochastic(model)
+    members = getattr(model, "probnn_members", None)
+    if stochastic:
+        if num_samples is None:
+            raise _err(f"model {model.name!r} has stochastic layers (MC dropout / variational); "
+                       "pass num_samples=K (e.g. 100) to average K forward passes")
+        params = _sampled_params(model, x, num_samples, seed, batch_size)
+        return mixture_distribution(head, params)
+    if num_samples not in (None, 1):
+        raise _err(f"num_samples={num_samples} needs a stochastic model (MCDropout, variational "
+                   f"layers or a layer with probnn_stochastic = True), but model {model.name!r} "
+                   "is deterministic: its passes would all be equal")
+    params = _point_params(model, x, batch_size)
+    if members is not None:
+        return mixture_distribution(head, params)
     return head.distribution(tf.convert_to_tensor(params))
