@@ -1,0 +1,57 @@
+"""Scores and calibration diagnostics of predictive distributions.
+
+Every metric takes the predictive distribution first and the targets second.
+The predictive can be a `tfd.Distribution` (a head's, or a predictive mixture
+over samples, members or posterior draws), a `(mean, stddev)` pair read as
+Normals, samples of shape `(num_samples,) + y.shape`, or a recalibrated
+distribution from `probnn.calibration`. Results are TF tensors (the scores are
+differentiable and serve as training objectives); `report` collects them as
+Python floats.
+
+- Scores: `nll`, `crps` (closed forms in `probnn.metrics.crps`), `rmse`,
+  `mae`, `brier_score`.
+- Calibration: `pit`, `calibration_curve`, `miscalibration_area`,
+  `expected_calibration_error`, `reliability_bins`.
+- Intervals: `quantile`, `interval`, `coverage`, `mean_interval_width`, `sharpness`.
+- `report(dist, y)`: all that apply, as a dict of floats.
+"""
+
+from probnn.metrics.classification import ReliabilityBins, brier_score, reliability_bins
+from probnn.metrics.curves import (
+    CalibrationCurve,
+    area_between,
+    calibration_curve,
+    expected_calibration_error,
+    miscalibration_area,
+    pit,
+)
+from probnn.metrics.intervals import coverage, interval, mean_interval_width, quantile, sharpness
+from probnn.metrics.predictive import UnivariatePredictive, as_predictive
+from probnn.metrics.quantiles import bisect_quantile
+from probnn.metrics.report import report
+from probnn.metrics.scores import crps, mae, nll, rmse
+
+__all__ = [
+    "CalibrationCurve",
+    "ReliabilityBins",
+    "UnivariatePredictive",
+    "area_between",
+    "as_predictive",
+    "bisect_quantile",
+    "brier_score",
+    "calibration_curve",
+    "coverage",
+    "crps",
+    "expected_calibration_error",
+    "interval",
+    "mae",
+    "mean_interval_width",
+    "miscalibration_area",
+    "nll",
+    "pit",
+    "quantile",
+    "reliability_bins",
+    "report",
+    "rmse",
+    "sharpness",
+]
