@@ -3,7 +3,8 @@
 Importing probnn registers every serializable probnn object with Keras (so
 `keras.models.load_model` finds them) but trains nothing, loads no data and
 starts no plotting backend: `probnn.bayes` (which needs arviz),
-`probnn.datasets` and `probnn.plotting` are imported on first use.
+`probnn.metrics`, `probnn.datasets` and
+`probnn.plotting` are imported on first use.
 """
 
 import importlib
@@ -14,7 +15,7 @@ from probnn import functional, heads, layers, losses, stats  # noqa: E402  (regi
 from probnn.prediction import decompose_uncertainty, predict_distribution  # noqa: E402
 from probnn.training import fit  # noqa: E402
 
-_LAZY_MODULES = ("bayes", "datasets", "plotting", "cli")
+_LAZY_MODULES = ("bayes", "datasets", "metrics", "plotting", "cli")
 
 __all__ = ["decompose_uncertainty", "fit", "predict_distribution", "functional", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
 
