@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 INTERVAL_LEVEL = 0.9
+FIGURE_NAME = "heteroscedastic.png"
 
 
 @dataclasses.dataclass
@@ -32,7 +33,7 @@ class DemoResult:
 
 
 def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000, seed=0, verbose=0):
-    """Train the demo model and write `heteroscedastic.png` into `output_dir`.
+    """Train the demo model and write `heteroscedastic.png` (`FIGURE_NAME`) into `output_dir`.
 
     Args:
         output_dir: folder for the figure (created if missing).
@@ -101,7 +102,7 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
 
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    figure_path = output_dir / "heteroscedastic.png"
+    figure_path = output_dir / FIGURE_NAME
     fig = plot_predictive_intervals(
         grid,
         grid_mean,

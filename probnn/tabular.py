@@ -1,0 +1,578 @@
+"""Regression on a CSV table: the jobs behind `probnn fit` and `probnn predict`.
+
+`fit_csv` reads a table, uses one numeric column as the target and the others
+(or a chosen subset) as inputs, standardises both with the statistics of the
+training rows, holds out a validation part (early stopping) and a test part
+(the reported metrics), trains an MLP with a probnn distribution head with
+`probnn.fit`, and writes a model folder:
+
+    model.keras           the trained Keras model (inputs and target standardised)
+    probnn_model.json     columns, standardisation statistics, head, probnn version
+    metrics.json          test NLL, RMSE, CRPS, 90 % coverage, calibration error
+    calibration.png       observed vs nominal coverage of central intervals
+
+`predict_csv` reads such a folder and a table with the same input columns and
+returns the table with the predictive mean, standard deviation and central
+interval bounds, in the target's original units, appended to every row.
+
+Every problem with the input (a missing or non-numeric column, NaN, an empty
+file, too few rows, a folder that is not a model folder, an output that
+exists) raises `TableError`, a `ValueError` with a one-line message.
+"""
+
+import csv
+import dataclasses
+import json
+import math
+import pathlib
+import time
+
+import numpy as np
+
+MODEL_FILE = "model.keras"
+INFO_FILE = "probnn_model.json"
+METRICS_FILE = "metrics.json"
+CALIBRATION_FILE = "calibration.png"
+HEADS = ("normal", "studentt", "mixture", "rbf-mixture")
+MIN_ROWS = 20
+
+
+class TableError(ValueError):
+    """Bad input to `fit_csv` / `predict_csv`; the message is one line."""
+
+
+# ------------------------------------------------------------------ reading
+
+
+@dataclasses.dataclass
+class Table:
+    """A CSV file as text: the header and the rows, unchanged."""
+
+    path: pathlib.Path
+    columns: list
+    rows: list
+
+    def numeric(self, names, owner):
+        """The named columns as a float64 array (rows, len(names)); TableError if not numbers."""
+        missing = [name for name in names if name not in self.columns]
+        if missing:
+            raise TableError(
+                f"{owner}: {self.path} has no column {missing[0]!r} (columns: {', '.join(self.columns)})"
+            )
+        out = np.empty((len(self.rows), len(names)), dtype=np.float64)
+        for j, name in enumerate(names):
+            k = self.columns.index(name)
+            for i, row in enumerate(self.rows):
+                text = row[k].strip()
+                if not text:
+                    raise TableError(
+                        f"{owner}: column {name!r} of {self.path} has a missing value (line {i + 2}); "
+                        "drop or fill those rows first"
+                    )
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise TableError(
+                        f"{owner}: column {name!r} of {self.path} is not numeric "
+                        f"(line {i + 2}: {text!r})"
+                    ) from None
+                if not math.isfinite(value):
+                    raise TableError(
+                        f"{owner}: column {name!r} of {self.path} has a missing or infinite value "
+                        f"(line {i + 2}: {text!r}); drop or fill those rows first"
+                    )
+                out[i, j] = value
+        return out
+
+
+def read_table(path, owner="read_table"):
+    """Read a comma-separated file with a header line into a `Table`.
+
+    Example:
+    >>> import pathlib, tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.csv"
+    >>> _ = path.write_text("x,y\\n1,2\\n3,4\\n")
+    >>> read_table(path).rows
+    [['1', '2'], ['3', '4']]
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise TableError(f"{owner}: no such file: {path}")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            lines = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise TableError(f"{owner}: {path} is not a readable CSV text file ({error})") from None
+    if not lines:
+        raise TableError(f"{owner}: {path} is empty (expected a header line and data rows)")
+    columns = [name.strip() for name in lines[0]]
+    duplicates = sorted({name for name in columns if columns.count(name) > 1})
+    if duplicates:
+        raise TableError(f"{owner}: {path} has the column {duplicates[0]!r} more than once")
+    rows = lines[1:]
+    for i, row in enumerate(rows):
+        if len(row) != len(columns):
+            raise TableError(
+                f"{owner}: line {i + 2} of {path} has {len(row)} fields, the header has {len(columns)}"
+            )
+    return Table(path, columns, rows)
+
+
+# ------------------------------------------------------------------ the model folder
+
+
+def _check_new_output(path, overwrite, owner, what="output folder"):
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite:
+        if path.is_dir() and not any(path.iterdir()):
+            return path
+        raise TableError(f"{owner}: {what} {path} already exists (pass --overwrite to replace it)")
+    return path
+
+
+def build_model(n_features, head="normal", hidden=(64, 64), *, x_adapt=None, seed=0):
+    """The MLP that `probnn fit` trains: ReLU hidden layers and a probnn head.
+
+    Example:
+    >>> build_model(3, "mixture").output_shape
+    (None, 9)
+    """
+    import keras
+
+    import probnn
+
+    if head not in HEADS:
+        raise TableError(f"build_model: head must be one of {', '.join(HEADS)}, got {head!r}")
+    heads = {
+        "normal": lambda: probnn.heads.NormalHead(),
+        "studentt": lambda: probnn.heads.StudentTHead(),
+        "mixture": lambda: probnn.heads.MixtureNormalHead(num_components=3),
+        "rbf-mixture": lambda: probnn.heads.RBFMixtureHead(num_components=5),
+    }
+    layers = [keras.Input((n_features,))]
+    layers += [keras.layers.Dense(units, activation="relu") for units in hidden]
+    head_layer = heads[head]()
+    model = keras.Sequential([*layers, head_layer], name=f"probnn_{head.replace('-', '_')}")
+    if head == "rbf-mixture" and x_adapt is not None:
+        body = keras.Sequential(model.layers[:-1])
+        head_layer.adapt(np.asarray(body.predict(x_adapt, verbose=0)), seed=seed)
+    return model
+
+
+def _standardise(x, mean, std):
+    return ((x - mean) / std).astype("float32")
+
+
+def _scale_of(values):
+    std = values.std(axis=0)
+    return np.where(std > 0, std, 1.0)
+
+
+# ------------------------------------------------------------------ evaluation
+
+
+def to_original_units(dist, loc, scale):
+    """The distribution of `loc + scale * Z` for `Z ~ dist`: a standardised target's model in original units.
+
+    Example:
+    >>> import tensorflow_probability as tfp
+    >>> float(to_original_units(tfp.distributions.Normal(0.0, 1.0), 10.0, 2.0).stddev())
+    2.0
+    """
+    import tensorflow_probability as tfp
+
+    tfb = tfp.bijectors
+    dtype = dist.dtype.as_numpy_dtype
+    return tfb.Shift(np.asarray(loc, dtype))(tfb.Scale(np.asarray(scale, dtype))(dist))
+
+
+def quantiles(dist, probs, *, iterations=60):
+    """Quantiles of a univariate predictive distribution, by bisection on its CDF.
+
+    `dist` has batch shape (n,) and event shape () or (1,); returns an array of
+    shape (n, len(probs)). Works for any distribution with a `cdf`, mixtures included.
+
+    Example:
+    >>> import tensorflow_probability as tfp
+    >>> q = quantiles(tfp.distributions.Normal([0.0], [1.0]), [0.05, 0.95])
+    >>> [round(float(v), 4) for v in q[0]]
+    [-1.6449, 1.6449]
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    n = int(dist.batch_shape[0])
+    event = tuple(dist.event_shape)
+    centre = np.asarray(dist.mean(), dtype=np.float64).reshape(n, 1)
+    spread = np.asarray(dist.stddev(), dtype=np.float64).reshape(n, 1)
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+
+    def cdf(z):  # z: (n, k) -> (n, k)
+        values = np.empty_like(z)
+        for j in range(z.shape[1]):
+            point = z[:, j].reshape((n,) + event).astype(dist.dtype.as_numpy_dtype)
+            values[:, j] = np.asarray(dist.cdf(point)).reshape(n)
+        return values
+
+    target = np.broadcast_to(probs, (n, probs.size)).copy()
+    low = np.broadcast_to(centre - 3 * spread, target.shape).copy()
+    high = np.broadcast_to(centre + 3 * spread, target.shape).copy()
+    for _ in range(64):  # bracket: widen until cdf(low) <= p <= cdf(high)
+        below, above = cdf(low) > target, cdf(high) < target
+        if not (below.any() or above.any()):
+            break
+        width = high - low
+        low, high = np.where(below, low - width, low), np.where(above, high + width, high)
+    for _ in range(iterations):
+        mid = 0.5 * (low + high)
+        left = cdf(mid) < target
+        low, high = np.where(left, mid, low), np.where(left, high, mid)
+    return 0.5 * (low + high)
+
+
+def evaluate(dist, y, *, level=0.9, seed=0):
+    """NLL, RMSE, CRPS, central-interval coverage and calibration error of a predictive distribution.
+
+    `dist` has batch shape (n,) and event shape () or (1,); `y` holds the n
+    observed targets. CRPS = E|X - y| - E|X - X'|/2 from 200 pairs of draws per
+    row; coverage is the share of rows whose PIT lies in the central `level`
+    interval; the miscalibration area is the mean |observed - nominal| of the
+    PIT's empirical CDF on a grid of 101 levels. Returns a dict, with the PIT
+    values under `"pit"`.
+
+    Example:
+    >>> import numpy as np, tensorflow_probability as tfp
+    >>> y = np.random.default_rng(0).normal(size=(4000, 1))
+    >>> dist = tfp.distributions.Normal(np.zeros(4000, "float32"), 1.0)
+    >>> m = evaluate(dist, y)
+    >>> round(m["nll"], 1), round(m["crps"], 2), abs(m["coverage_90"] - 0.9) < 0.02
+    (1.4, 0.56, True)
+    """
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    n = y.shape[0]
+    points = y.reshape((n,) + tuple(dist.event_shape)).astype(dist.dtype.as_numpy_dtype)
+    mean = np.asarray(dist.mean(), dtype=np.float64).reshape(n)
+    pit = np.asarray(dist.cdf(points), dtype=np.float64).reshape(n)
+    draws = np.asarray(dist.sample(400, seed=seed), dtype=np.float64).reshape(400, n)
+    crps = np.mean(np.abs(draws[:200] - y)) - 0.5 * np.mean(np.abs(draws[:200] - draws[200:]))
+    nominal = np.linspace(0.0, 1.0, 101)
+    observed = np.mean(pit[None, :] <= nominal[:, None], axis=1)
+    tail = (1.0 - level) / 2.0
+    return {
+        "nll": float(-np.mean(np.asarray(dist.log_prob(points), dtype=np.float64))),
+        "rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
+        "crps": float(crps),
+        f"coverage_{round(level * 100)}": float(np.mean((pit > tail) & (pit < 1.0 - tail))),
+        "miscalibration_area": float(np.mean(np.abs(observed - nominal))),
+        "pit": pit,
+    }
+
+
+def plot_calibration(pit, path, title=None):
+    """Write the PIT calibration curve (observed vs nominal CDF level) as a PNG."""
+    from matplotlib.figure import Figure
+
+    nominal = np.linspace(0.0, 1.0, 101)
+    observed = np.mean(np.asarray(pit)[None, :] <= nominal[:, None], axis=1)
+    fig = Figure(figsize=(4.5, 4.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.plot(nominal, observed, color="C0", label="model")
+    ax.fill_between(nominal, nominal, observed, color="C0", alpha=0.2)
+    ax.set_xlabel("predicted probability  P(Y ≤ y)")
+    ax.set_ylabel("observed frequency")
+    ax.set_title(title or "calibration on the test rows")
+    ax.legend(loc="upper left", fontsize="small")
+    fig.savefig(path, dpi=110)
+
+
+# ------------------------------------------------------------------ the two jobs
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit_csv` wrote and measured."""
+
+    out_dir: pathlib.Path
+    metrics: dict
+    epochs: int
+
+
+@dataclasses.dataclass
+class TrainingTable:
+    """A checked CSV table, split and standardised for `fit_table` (no TensorFlow needed)."""
+
+    path: pathlib.Path
+    target: str
+    features: list
+    x: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    x_mean: np.ndarray
+    x_std: np.ndarray
+    y_mean: float
+    y_std: float
+
+    def xs(self, rows):
+        return _standardise(self.x[rows], self.x_mean, self.x_std)
+
+    def ys(self, rows):
+        return _standardise(self.y[rows], self.y_mean, self.y_std)
+
+
+def read_training_table(path, target, *, features=None, val_fraction=0.15, test_fraction=0.15,
+                        seed=0, owner="probnn fit"):
+    """Read and check a CSV table and split its rows into training, validation and test parts.
+
+    Rows are shuffled by `seed`; inputs and target are standardised with the
+    training part's mean and standard deviation (a constant input is left
+    unscaled). Raises `TableError` for a missing, non-numeric or incomplete
+    column, a constant target, or fewer than `MIN_ROWS` rows.
+
+    Example:
+    >>> import pathlib, tempfile, numpy as np
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
+    >>> _ = path.write_text("x,y\\n" + "".join(f"{a},{2 * a}\\n" for a in range(40)))
+    >>> data = read_training_table(path, "y")
+    >>> data.features, len(data.train), len(data.val), len(data.test)
+    (['x'], 28, 6, 6)
+    """
+    table = read_table(path, owner)
+    if target not in table.columns:
+        raise TableError(
+            f"{owner}: {table.path} has no column {target!r} (columns: {', '.join(table.columns)})"
+        )
+    features = [c for c in table.columns if c != target] if features is None else list(features)
+    if target in features:
+        raise TableError(f"{owner}: the target column {target!r} cannot also be an input")
+    if not features:
+        raise TableError(f"{owner}: {table.path} has no input column besides the target {target!r}")
+    x = table.numeric(features, owner)
+    y = table.numeric([target], owner)
+    n = x.shape[0]
+    if n < MIN_ROWS:
+        raise TableError(
+            f"{owner}: {table.path} has {n} data rows; at least {MIN_ROWS} are needed "
+            "to hold out validation and test rows"
+        )
+    n_test = max(1, round(test_fraction * n))
+    n_val = max(1, round(val_fraction * n))
+    order = np.random.default_rng(seed).permutation(n)
+    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    y_std = float(y[train].std())
+    if not y_std > 0:
+        raise TableError(f"{owner}: the target column {target!r} is constant on the training rows")
+    return TrainingTable(table.path, target, features, x, y, train, val, test,
+                         x[train].mean(axis=0), _scale_of(x[train]), float(y[train].mean()), y_std)
+
+
+def check_fit_arguments(out_dir, *, head="normal", ensemble=1, overwrite=False, owner="probnn fit"):
+    """Check `fit_table`'s options before any work is done; return the output folder path."""
+    if head not in HEADS:
+        raise TableError(f"{owner}: --head must be one of {', '.join(HEADS)}, got {head!r}")
+    if isinstance(ensemble, bool) or int(ensemble) != ensemble or ensemble < 1:
+        raise TableError(f"{owner}: --ensemble must be a positive integer, got {ensemble!r}")
+    return _check_new_output(out_dir, overwrite, owner)
+
+
+def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(64, 64),
+              batch_size=64, learning_rate=1e-3, patience=50, seed=0, overwrite=False, verbose=0):
+    """Train on a `TrainingTable` and write the model folder `out_dir` (see the module docstring).
+
+    Training stops early on the validation NLL and keeps the best weights; the
+    metrics are those of the test part, in original units. With `ensemble=M > 1`
+    the model is a `probnn.Ensemble` of M networks. Returns a `FitResult`.
+    """
+    import keras
+
+    import probnn
+    from probnn.training import EarlyStopping
+
+    started = time.perf_counter()
+    out_dir = check_fit_arguments(out_dir, head=head, ensemble=ensemble, overwrite=overwrite)
+    keras.utils.set_random_seed(seed)
+    x_train = data.xs(data.train)
+
+    def build():
+        return build_model(len(data.features), head, hidden, x_adapt=x_train, seed=seed)
+
+    if ensemble > 1:
+        if not hasattr(probnn, "Ensemble"):
+            raise TableError("probnn fit: --ensemble needs probnn.Ensemble, which this probnn lacks")
+        model = probnn.Ensemble(build, members=int(ensemble))
+    else:
+        model = build()
+    history = probnn.fit(
+        model, x_train, data.ys(data.train),
+        optimizer=keras.optimizers.Adam(learning_rate),
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        validation_data=(data.xs(data.val), data.ys(data.val)),
+        early_stopping=EarlyStopping(monitor="val_loss", patience=int(patience), restore_best_weights=True),
+        verbose=verbose,
+        seed=seed,
+    )
+    dist = to_original_units(probnn.predict_distribution(model, data.xs(data.test)), data.y_mean, data.y_std)
+    metrics = evaluate(dist, data.y[data.test])
+    pit = metrics.pop("pit")
+    metrics.update(
+        n_train=int(data.train.size), n_val=int(data.val.size), n_test=int(data.test.size),
+        epochs=len(history.epoch), head=head, ensemble=int(ensemble), target=data.target,
+        features=data.features, seconds=round(time.perf_counter() - started, 2),
+        note="metrics on the test rows (never used in training or early stopping), original units",
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save(out_dir / MODEL_FILE)
+    info = {
+        "format": "probnn-model/1", "probnn_version": probnn.__version__, "target": data.target,
+        "features": data.features, "head": head, "ensemble": int(ensemble),
+        "x_mean": data.x_mean.tolist(), "x_std": data.x_std.tolist(),
+        "y_mean": data.y_mean, "y_std": data.y_std,
+    }
+    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_calibration(pit, out_dir / CALIBRATION_FILE,
+                     title=f"{data.target}: calibration on {data.test.size} test rows")
+    return FitResult(out_dir, metrics, len(history.epoch))
+
+
+def fit_csv(path, target, out_dir, *, features=None, seed=0, overwrite=False, **options):
+    """Train a probabilistic regression model on a CSV table and write a model folder.
+
+    `read_training_table(path, target, features=..., seed=...)` followed by
+    `fit_table(data, out_dir, seed=..., overwrite=..., **options)`; see those.
+
+    Example:
+    >>> import pathlib, tempfile, numpy as np
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "d.csv").write_text("x,y\\n" + "".join(f"{a},{2 * a}\\n" for a in range(60)))
+    >>> fit_csv(folder / "d.csv", "y", folder / "m", epochs=2).metrics["n_test"]  # doctest: +SKIP
+    9
+    """
+    check_fit_arguments(out_dir, head=options.get("head", "normal"),
+                        ensemble=options.get("ensemble", 1), overwrite=overwrite)
+    data = read_training_table(path, target, features=features, seed=seed)
+    return fit_table(data, out_dir, seed=seed, overwrite=overwrite, **options)
+
+
+def read_model_record(model_dir, owner="probnn predict"):
+    """Check that `model_dir` is a folder written by `fit_table`; return its `probnn_model.json` record.
+
+    Needs no TensorFlow. Raises `TableError` for anything else.
+    """
+    model_dir = pathlib.Path(model_dir)
+    if not model_dir.is_dir():
+        raise TableError(f"{owner}: no such folder: {model_dir}")
+    info_path, model_path = model_dir / INFO_FILE, model_dir / MODEL_FILE
+    if not info_path.is_file() or not model_path.is_file():
+        raise TableError(
+            f"{owner}: {model_dir} is not a probnn model folder (expected {INFO_FILE} and "
+            f"{MODEL_FILE}, as written by probnn fit)"
+        )
+    try:
+        info = json.loads(info_path.read_text())
+        missing = [k for k in ("target", "features", "x_mean", "x_std", "y_mean", "y_std") if k not in info]
+        if missing:
+            raise ValueError(f"no {missing[0]!r} entry")
+    except (ValueError, TypeError) as error:
+        raise TableError(f"{owner}: {info_path} is not a valid probnn model record ({error})") from None
+    return info
+
+
+def load_model_folder(model_dir, owner="probnn predict"):
+    """The Keras model and the `probnn_model.json` record of a folder written by `fit_table`."""
+    import keras
+
+    import probnn  # noqa: F401  (registers the heads for load_model)
+
+    info = read_model_record(model_dir, owner)
+    model_path = pathlib.Path(model_dir) / MODEL_FILE
+    try:
+        model = keras.models.load_model(model_path)
+    except Exception as error:  # any failure to read the file is a problem of the user's folder
+        first = " ".join(str(error).split())[:200] or type(error).__name__
+        raise TableError(f"{owner}: cannot load {model_path}: {first}") from None
+    return model, info
+
+
+@dataclasses.dataclass
+class PredictionJob:
+    """Checked inputs of a prediction (see `read_prediction_job`); needs no TensorFlow."""
+
+    model_dir: pathlib.Path
+    info: dict
+    table: Table
+    x: np.ndarray
+    interval: float
+    output: object
+
+
+def read_prediction_job(model_dir, path, *, interval=0.9, output=None, overwrite=False,
+                        owner="probnn predict"):
+    """Check a model folder, a CSV table and the options of a prediction; no TensorFlow needed."""
+    if not 0.0 < interval < 1.0:
+        raise TableError(f"{owner}: --interval must be between 0 and 1, got {interval!r}")
+    if output is not None:
+        output = pathlib.Path(output)
+        if output.exists() and not overwrite:
+            raise TableError(f"{owner}: output file {output} already exists (pass --overwrite to replace it)")
+    info = read_model_record(model_dir, owner)
+    table = read_table(path, owner)
+    if not table.rows:
+        raise TableError(f"{owner}: {table.path} has a header but no data rows")
+    x = table.numeric(info["features"], owner)
+    clash = [name for name in _prediction_columns(info["target"]) if name in table.columns]
+    if clash:
+        raise TableError(f"{owner}: {table.path} already has a column {clash[0]!r}")
+    return PredictionJob(pathlib.Path(model_dir), info, table, x, float(interval), output)
+
+
+def _prediction_columns(target):
+    return [f"{target}_{suffix}" for suffix in ("mean", "std", "lower", "upper")]
+
+
+def run_prediction(job):
+    """Predict a `PredictionJob`: the input table with four columns appended; written to `job.output` if set."""
+    import probnn
+
+    model, info = load_model_folder(job.model_dir)
+    x = _standardise(job.x, np.asarray(info["x_mean"]), np.asarray(info["x_std"]))
+    dist = to_original_units(probnn.predict_distribution(model, x), info["y_mean"], info["y_std"])
+    n = x.shape[0]
+    mean = np.asarray(dist.mean(), dtype=np.float64).reshape(n)
+    std = np.asarray(dist.stddev(), dtype=np.float64).reshape(n)
+    tail = (1.0 - job.interval) / 2.0
+    bounds = quantiles(dist, [tail, 1.0 - tail])
+    rows = [
+        row + [f"{m:.6g}", f"{s:.6g}", f"{lo:.6g}", f"{hi:.6g}"]
+        for row, m, s, lo, hi in zip(job.table.rows, mean, std, bounds[:, 0], bounds[:, 1])
+    ]
+    result = Table(job.output, job.table.columns + _prediction_columns(info["target"]), rows)
+    if job.output is not None:
+        write_table(result, job.output)
+    return result
+
+
+def predict_csv(model_dir, path, *, interval=0.9, output=None, overwrite=False):
+    """Predict every row of a CSV table with a model folder written by `fit_table`.
+
+    Returns the output `Table`: the input's columns unchanged, then
+    `<target>_mean`, `<target>_std`, `<target>_lower` and `<target>_upper` (the
+    bounds of the central `interval`), in the target's original units; with
+    `output`, also writes it there (an existing file only with `overwrite`).
+    """
+    return run_prediction(read_prediction_job(model_dir, path, interval=interval, output=output,
+                                              overwrite=overwrite))
+
+
+def write_table(table, path_or_handle):
+    """Write a `Table` as CSV to a path or an open text handle."""
+    if hasattr(path_or_handle, "write"):
+        writer = csv.writer(path_or_handle, lineterminator="\n")
+        writer.writerow(table.columns)
+        writer.writerows(table.rows)
+        return
+    path = pathlib.Path(path_or_handle)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        write_table(table, handle)
