@@ -13,6 +13,7 @@ A head is a Keras 3 layer with two halves:
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -157,6 +158,51 @@ class DistributionHead(keras.layers.Layer):
                     f"with batch = {tuple(params.shape[:-1])}, got {tuple(y.shape)}"
                 )
         return dist.log_prob(self._cast_target(y, dist))
+
+    def check_targets(self, y):
+        """Raise a ValueError if a target in `y` lies outside this head's support.
+
+        Checked on the host before training (`probnn.fit` calls it on `y` and
+        the validation targets), so a class label out of range or a count of
+        2.5 is a clear error instead of a NaN loss or a silent wrong fit. The
+        base class accepts any real value; discrete heads restrict it.
+
+        Args:
+            y: targets, an array of shape `batch + event_shape` (or
+                `batch + (1,)` for scalar events).
+
+        Raises:
+            ValueError: naming the head, what it accepts, the first offending
+                value and its row.
+
+        Example:
+        >>> import probnn
+        >>> probnn.heads.PoissonHead().check_targets([[0], [3]])  # counts: fine
+        >>> probnn.heads.PoissonHead().check_targets([[0], [2.5]])
+        Traceback (most recent call last):
+        ...
+        ValueError: PoissonHead: targets must be non-negative integer counts, got 2.5 (row 1)
+        """
+        y = np.atleast_1d(np.asarray(y))
+        if y.dtype == object or y.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{type(self).__name__}: targets must be numeric, got dtype {y.dtype}")
+        invalid = self._invalid_targets(y)
+        if invalid is None:
+            return
+        accepted, bad = invalid
+        bad_rows = bad.reshape(bad.shape[0], -1).any(axis=1)
+        if bad_rows.any():
+            row = int(np.argmax(bad_rows))
+            value = np.atleast_1d(y[row])[np.atleast_1d(bad[row])][0].item()
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            raise ValueError(
+                f"{type(self).__name__}: targets must be {accepted}, got {value!r} (row {row})")
+
+    def _invalid_targets(self, y):
+        """`(description of the accepted targets, boolean array of bad entries)`, or None."""
+        return None
 
     def _cast_target(self, y, dist):
         """Bring targets to the dtype the distribution's log_prob expects."""

@@ -1,6 +1,7 @@
 """Heads for discrete targets: counts (Poisson), binary (Bernoulli) and classes (Categorical)."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
@@ -54,6 +55,9 @@ class PoissonHead(_IndependentDiscreteHead):
     def _base(self, params):
         return tfd.Poisson(log_rate=params)
 
+    def _invalid_targets(self, y):
+        return "non-negative integer counts", ~((y >= 0) & (y == np.round(y)))
+
 
 @keras.saving.register_keras_serializable(package="probnn")
 class BernoulliHead(_IndependentDiscreteHead):
@@ -72,6 +76,9 @@ class BernoulliHead(_IndependentDiscreteHead):
 
     def _base(self, params):
         return tfd.Bernoulli(logits=params, dtype=params.dtype)
+
+    def _invalid_targets(self, y):
+        return "0 or 1", ~((y == 0) | (y == 1))
 
 
 @keras.saving.register_keras_serializable(package="probnn")
@@ -108,6 +115,10 @@ class CategoricalHead(DistributionHead):
 
     def distribution(self, params):
         return tfd.Categorical(logits=self._params(params), dtype=tf.int32)
+
+    def _invalid_targets(self, y):
+        return (f"integer class indices in [0, {self.num_classes})",
+                ~((y >= 0) & (y < self.num_classes) & (y == np.round(y))))
 
     def _cast_target(self, y, dist):
         if y.dtype.is_floating:
