@@ -1,0 +1,89 @@
+"""From the sampler's arrays to arviz `InferenceData`, and the checks shared by the samplers."""
+
+import warnings
+
+import arviz as az
+import numpy as np
+
+from probnn.bayes.nuts import run_nuts
+
+
+def check_finite(owner, name, value):
+    """Return `value` as an array, or raise a one-line ValueError if it has NaN/inf."""
+    array = np.asarray(value)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(f"{owner}: {name} must be numeric, got dtype {array.dtype}")
+    finite = np.isfinite(array)
+    if not finite.all():
+        raise ValueError(
+            f"{owner}: {name} has {int(array.size - finite.sum())} NaN/inf value(s) of "
+            f"{array.size}; expected finite numbers (drop or impute those rows)"
+        )
+    return array
+
+
+def warn_divergences(owner, stats, num_draws):
+    """Warn with the count of divergent transitions and what to try."""
+    count = int(np.sum(stats["diverging"]))
+    if count:
+        warnings.warn(
+            f"{owner}: {count} of {num_draws} transitions after warm-up diverged; the posterior "
+            f"may be biased there. Try target_accept=0.95 (smaller steps), a longer warm-up, "
+            f"or reparameterising the model (standardised inputs and outputs, tighter priors).",
+            RuntimeWarning, stacklevel=3,
+        )
+    return count
+
+
+def sample_stats_dict(stats):
+    """The sampler's statistics under arviz's names."""
+    return {
+        "lp": stats["lp"],
+        "energy": stats["energy"],
+        "diverging": stats["diverging"],
+        "acceptance_rate": stats["acceptance_rate"],
+        "step_size": stats["step_size"],
+        "tree_depth": stats["tree_depth"],
+        "n_steps": stats["n_steps"],
+    }
+
+
+def run_and_convert(owner, log_prob_fn, init, *, num_samples, num_warmup, seed, target_accept,
+                    max_tree_depth, verbose, unpack, log_likelihood_fn, observed, coords, dims,
+                    posterior_predictive_fn=None, attrs=None):
+    """Run NUTS and assemble the `InferenceData` (posterior, sample_stats, log_likelihood, ...).
+
+    `unpack(draws)` maps flat draws `(chains, draws, dim)` to the posterior dict;
+    `log_likelihood_fn(draws)` gives the pointwise log likelihood
+    `(chains, draws, n)`; `posterior_predictive_fn(draws)` predictive samples.
+    """
+    draws, stats, info = run_nuts(
+        log_prob_fn, init, num_samples=num_samples, num_warmup=num_warmup, seed=seed,
+        target_accept=target_accept, max_tree_depth=max_tree_depth, verbose=verbose)
+    warn_divergences(owner, stats, draws.shape[0] * draws.shape[1])
+    observed = np.asarray(observed)
+    squeeze = observed.ndim == 2 and observed.shape[1] == 1  # a scalar event kept as (n, 1)
+    groups = {
+        "posterior": unpack(draws),
+        "sample_stats": sample_stats_dict(stats),
+        "observed_data": {"y": observed[:, 0] if squeeze else observed},
+    }
+    if posterior_predictive_fn is not None:
+        predictive = posterior_predictive_fn(draws)
+        groups["posterior_predictive"] = {"y": predictive[..., 0] if squeeze else predictive}
+    dims = dict(dims or {})
+    dims["y"] = ["obs_id"] + [f"y_dim_{i}" for i in range(observed.ndim - 1 - squeeze)]
+    all_attrs = {
+        "inference_library": "probnn",
+        "sampler": "NUTS (tfp.mcmc.NoUTurnSampler), windowed diagonal-metric warm-up",
+        "num_warmup": int(num_warmup),
+        "target_accept": float(target_accept),
+        "warmup_seconds": float(info["warmup_seconds"]),
+        "sampling_seconds": float(info["sampling_seconds"]),
+        **(attrs or {}),
+    }
+    idata = az.from_dict(**groups, coords=coords, dims=dims, attrs=all_attrs)
+    # One log likelihood per observation (also for a multivariate event): dims of its own.
+    idata.extend(az.from_dict(log_likelihood={"y": log_likelihood_fn(draws)},
+                              dims={"y": ["obs_id"]}, attrs=all_attrs))
+    return idata

@@ -1,0 +1,280 @@
+"""NUTS over all trainable weights of a Keras model that ends in a probnn head."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from probnn.bayes.inference_data import check_finite, run_and_convert
+from probnn.bayes.nuts import check_sampling_args
+from probnn.functional import stacked_call
+from probnn.heads.base import find_head
+
+tfd = tfp.distributions
+
+_OWNER = "sample"
+_DRAW_BATCH = 256  # posterior draws per vectorised forward pass after sampling
+
+
+def _find_head(model, owner):
+    try:
+        return find_head(model)
+    except (ValueError, AttributeError) as err:
+        raise ValueError(
+            f"{owner}: the model must end in a probnn distribution head "
+            f"(e.g. probnn.heads.NormalHead()); {err}"
+        ) from None
+
+
+def _weight_names(variables):
+    """Posterior variable names `<layer>_<weight>` and their dims, in variable order."""
+    names, dims = [], []
+    for v in variables:
+        parts = v.path.split("/")
+        name = "_".join(parts[-2:])
+        base, k = name, 1
+        while name in names:
+            k += 1
+            name = f"{base}_{k}"
+        names.append(name)
+        layer, weight = (parts[-2] if len(parts) > 1 else parts[-1]), parts[-1]
+        if weight == "kernel" and len(v.shape) == 2:
+            dims.append([f"{layer}_in", f"{layer}_out"])
+        elif weight == "bias" and len(v.shape) == 1:
+            dims.append([f"{layer}_out"])
+        else:
+            dims.append([f"{name}_dim_{i}" for i in range(len(v.shape))])
+    return names, dims
+
+
+def _prior_terms(prior, variables, names, owner):
+    """One elementwise prior distribution per weight (default Normal(0, 1))."""
+
+    def one(spec, where):
+        if isinstance(spec, tfd.Distribution):
+            if spec.batch_shape.rank != 0 or spec.event_shape.rank != 0:
+                raise ValueError(
+                    f"{owner}: prior{where} must be a scalar distribution applied to each weight, "
+                    f"got batch shape {spec.batch_shape} and event shape {spec.event_shape}")
+            return spec
+        if isinstance(spec, (int, float, np.floating, np.integer)) and not isinstance(spec, bool) \
+                and float(spec) > 0:
+            return tfd.Normal(np.float32(0.0), np.float32(spec))
+        raise ValueError(
+            f"{owner}: prior{where} must be a positive Normal scale or a scalar "
+            f"tfd.Distribution, got {spec!r}")
+
+    if not isinstance(prior, dict):
+        return [one(prior, "")] * len(variables)
+    terms = [tfd.Normal(np.float32(0.0), np.float32(1.0))] * len(variables)
+    for key, spec in prior.items():
+        hits = [i for i, (v, n) in enumerate(zip(variables, names))
+                if key in (n, v.path) or key in v.path.split("/")[:-1]]
+        if not hits:
+            raise ValueError(
+                f"{owner}: prior key {key!r} matches no weight; expected a layer name or one of "
+                f"{names}")
+        for i in hits:
+            terms[i] = one(spec, f"[{key!r}]")
+    return terms
+
+
+def _as_inputs(x, owner):
+    flat = tf.nest.flatten(x)
+    if not flat:
+        raise ValueError(f"{owner}: x is empty")
+    flat = [check_finite(owner, "x", a) for a in flat]
+    lengths = {len(a) for a in flat}
+    if len(lengths) != 1:
+        raise ValueError(f"{owner}: the inputs in x have different numbers of rows {lengths}")
+    flat = [a.astype(keras.config.floatx()) if np.issubdtype(a.dtype, np.floating) else a
+            for a in flat]
+    return tf.nest.pack_sequence_as(x, flat), lengths.pop()
+
+
+def _as_targets(y, head, n, owner):
+    y = check_finite(owner, "y", y)
+    if len(y) != n:
+        raise ValueError(f"{owner}: x has {n} rows but y has {len(y)}")
+    event = tuple(head.event_shape)
+    if y.ndim == 1 and event == (1,):
+        y = y[:, None]
+    if y.shape[1:] != event:
+        raise ValueError(
+            f"{owner}: y must have shape (n,) + {event} for {type(head).__name__}, got {y.shape}")
+    if np.issubdtype(y.dtype, np.floating):
+        y = y.astype(keras.config.floatx())
+    return y
+
+
+class _Flat:
+    """Flattening of a model's trainable weights to one state vector and back."""
+
+    def __init__(self, variables):
+        self.shapes = [tuple(v.shape) for v in variables]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.dim = sum(self.sizes)
+
+    def unflatten(self, theta):
+        """`(S, dim)` -> list of `(S,) + shape` tensors."""
+        parts = tf.split(theta, self.sizes, axis=-1)
+        lead = tf.shape(theta)[:-1]
+        return [tf.reshape(p, tf.concat([lead, s], 0)) for p, s in zip(parts, self.shapes)]
+
+    def flatten(self, weights):
+        return np.concatenate([np.reshape(w, (w.shape[0], -1)) for w in weights], axis=-1)
+
+
+def _batched_over_draws(fn, draws, dim):
+    """Apply a compiled `(B, dim) -> (B, ...)` function to `(chains, draws, dim)` in fixed batches."""
+    chains, num = draws.shape[:2]
+    flat = draws.reshape(chains * num, dim)
+    total = flat.shape[0]
+    batch = min(_DRAW_BATCH, total)
+    out = []
+    for start in range(0, total, batch):
+        block = flat[start:start + batch]
+        pad = batch - len(block)
+        if pad:
+            block = np.concatenate([block, np.repeat(block[-1:], pad, axis=0)])
+        out.append(np.asarray(fn(tf.constant(block)))[:batch - pad])
+    result = np.concatenate(out)
+    return result.reshape((chains, num) + result.shape[1:])
+
+
+def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup=1000, seed=None,
+           verbose=1, target_accept=0.8, max_tree_depth=10, init_jitter=0.1,
+           posterior_predictive=False):
+    """Sample the posterior over all trainable weights of `model` with NUTS.
+
+    The log density is the head's full-batch log likelihood of `y` given `x`
+    plus the log prior of every trainable weight. All chains run in one
+    XLA program; the posterior draws are evaluated afterwards (log likelihood,
+    predictions) with `probnn.functional.stacked_call` over the draws;
+    warm-up adapts each chain's step size (dual averaging, target acceptance
+    `target_accept`) and diagonal mass matrix in Stan's windows (see
+    `probnn.bayes.nuts`). Non-trainable state (e.g. BatchNorm statistics) is
+    held fixed; layers run with `training=False` (dropout off).
+
+    Args:
+        model: a built Keras model whose output is a probnn head's parameters.
+        x: inputs (array, or the nested structure the model takes), finite.
+        y: targets, shape `(n,) + head.event_shape` (or `(n,)` for a scalar event).
+        prior: the prior of the weights, independent for every scalar weight:
+            a positive number s (Normal(0, s); default s = 1), a scalar
+            `tfd.Distribution`, or a dict from a layer name, a weight path or
+            a posterior variable name to either (weights not named in the dict
+            get Normal(0, 1)).
+        num_chains, num_samples, num_warmup: chains, kept draws per chain,
+            warm-up transitions per chain.
+        seed: int for reproducible chains, or None.
+        verbose: 1 shows a progress bar (plain lines when not a terminal), 0 none.
+        target_accept: the mean acceptance probability warm-up aims for; raise
+            it (e.g. 0.95) when there are divergences.
+        max_tree_depth: at most `2**max_tree_depth - 1` leapfrog steps per draw.
+        init_jitter: each chain starts at the model's current weights plus
+            independent Normal(0, init_jitter**2) noise (train the model first
+            for a good start).
+        posterior_predictive: also draw one `y` per posterior draw.
+
+    Returns:
+        `arviz.InferenceData` with groups `posterior` (one variable per weight,
+        named `<layer>_<weight>`, dims `<layer>_in`/`<layer>_out` for kernels
+        and biases), `sample_stats` (`lp`, `energy`, `diverging`,
+        `acceptance_rate`, `step_size`, `tree_depth`, `n_steps`),
+        `log_likelihood` (`y`, per observation: `arviz.loo` and `arviz.waic`
+        work), `observed_data` and, on request, `posterior_predictive`.
+
+    Raises:
+        ValueError: NaN/inf in `x` or `y`, a model without a head, bad keywords.
+
+    Warns:
+        RuntimeWarning: with the number of divergent transitions, if any.
+
+    Example:
+    >>> import keras, numpy as np, probnn
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(50, 1)).astype("float32")
+    >>> y = 2 * x[:, 0] + rng.normal(size=50).astype("float32")
+    >>> model = keras.Sequential([keras.Input((1,)), probnn.heads.NormalHead()])
+    >>> idata = probnn.bayes.sample(model, x, y, num_chains=2, num_samples=100,
+    ...                             num_warmup=100, seed=0, verbose=0)
+    >>> sorted(idata.posterior.data_vars)
+    ['normal_head_bias', 'normal_head_kernel']
+    >>> idata.posterior["normal_head_kernel"].dims
+    ('chain', 'draw', 'normal_head_in', 'normal_head_out')
+    """
+    head = _find_head(model, _OWNER)
+    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept,
+                        max_tree_depth, verbose)
+    if not float(init_jitter) >= 0:
+        raise ValueError(f"{_OWNER}: init_jitter must be >= 0, got {init_jitter!r}")
+    x, n = _as_inputs(x, _OWNER)
+    y = _as_targets(y, head, n, _OWNER)
+    if not model.built:
+        model(tf.nest.map_structure(lambda a: a[:1], x))
+    variables = list(model.trainable_variables)
+    if not variables:
+        raise ValueError(f"{_OWNER}: model {model.name!r} has no trainable weights to sample")
+    names, dims_list = _weight_names(variables)
+    priors = _prior_terms(prior, variables, names, _OWNER)
+    flat = _Flat(variables)
+    y_t = tf.constant(y)[None]
+
+    def params_of(theta):
+        return stacked_call(model, flat.unflatten(theta), x)
+
+    state = [tf.convert_to_tensor(v) for v in model.non_trainable_variables]
+
+    num_chains = int(num_chains)
+
+    def chain_params(weights):
+        # The chains' forward passes for the gradient. Not stacked_call: the gradient of
+        # tf.vectorized_map under XLA makes the weights compile-time constants (TF 2.21), so
+        # every new state would recompile. A few chains are unrolled, many are mapped.
+        one = lambda w: model.stateless_call(list(w), state, x, training=False)[0]  # noqa: E731
+        if num_chains <= 8:
+            return tf.stack([one([w[c] for w in weights]) for c in range(num_chains)])
+        return tf.map_fn(one, weights, fn_output_signature=keras.config.floatx())
+
+    def log_prob_fn(theta):
+        weights = flat.unflatten(theta)
+        loglik = tf.reduce_sum(head.log_prob(chain_params(weights), y_t), axis=-1)
+        logprior = tf.add_n([
+            tf.reduce_sum(tf.reshape(p.log_prob(w), [tf.shape(w)[0], -1]), axis=-1)
+            for p, w in zip(priors, weights)])
+        lp = loglik + logprior
+        return tf.where(tf.math.is_nan(lp), tf.constant(-np.inf, lp.dtype), lp)
+
+    rng = np.random.default_rng(seed)
+    current = np.concatenate([np.reshape(v.numpy(), -1) for v in variables])
+    init = current[None] + float(init_jitter) * rng.standard_normal((int(num_chains), flat.dim))
+    init = init.astype(keras.config.floatx())
+
+    def unpack(draws):
+        parts = np.split(draws, np.cumsum(flat.sizes)[:-1], axis=-1)
+        return {name: p.reshape(draws.shape[:2] + shape)
+                for name, p, shape in zip(names, parts, flat.shapes)}
+
+    pointwise = tf.function(lambda th: head.log_prob(params_of(th), y_t), jit_compile=True)
+    predictive_fn = None
+    if posterior_predictive:
+        sample_seed = int(rng.integers(2**31 - 1))
+
+        def predictive_fn(draws):
+            draw_y = tf.function(lambda th: head.distribution(params_of(th)).sample(
+                seed=(sample_seed, 1)))
+            out = _batched_over_draws(draw_y, draws, flat.dim)
+            return out.reshape(out.shape[:2] + y.shape)
+
+    dims = {name: d for name, d in zip(names, dims_list)}
+    return run_and_convert(
+        _OWNER, log_prob_fn, init, num_samples=int(num_samples), num_warmup=int(num_warmup),
+        seed=None if seed is None else int(rng.integers(2**31 - 1)),
+        target_accept=target_accept, max_tree_depth=int(max_tree_depth), verbose=verbose,
+        unpack=unpack,
+        log_likelihood_fn=lambda draws: _batched_over_draws(pointwise, draws, flat.dim),
+        observed=y, coords=None, dims=dims,
+        posterior_predictive_fn=predictive_fn,
+        attrs={"probnn_weights": ",".join(names)},
+    )

@@ -1,0 +1,97 @@
+"""probnn.bayes.sample: NUTS over a Keras model's weights against a closed-form posterior."""
+
+import arviz as az
+import keras
+import matplotlib
+import numpy as np
+import pytest
+import scipy.stats
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import probnn
+from probnn.heads.base import DistributionHead
+
+matplotlib.use("Agg")
+tfd = tfp.distributions
+SIGMA = 0.7  # the known noise scale of the conjugate model
+
+
+class KnownNoiseHead(DistributionHead):
+    """A Normal head with a fixed, known scale: y ~ Normal(x @ kernel + bias, SIGMA)."""
+
+    params_size = 1
+    event_shape = (1,)
+
+    def distribution(self, params):
+        return tfd.Independent(tfd.Normal(self._params(params), SIGMA), reinterpreted_batch_ndims=1)
+
+
+def test_conjugate_linear_regression_matches_closed_form(rng):
+    n, p, tau = 60, 2, 1.5
+    x = rng.normal(size=(n, p)).astype("float32")
+    y = (0.5 + x @ np.array([1.0, -2.0]) + SIGMA * rng.normal(size=n)).astype("float32")
+    model = keras.Sequential([keras.Input((p,)), KnownNoiseHead(name="reg")])
+    idata = probnn.bayes.sample(model, x, y, prior=tau, num_chains=4, num_samples=1000,
+                                num_warmup=400, seed=1, verbose=0)
+    # Exact posterior of w = (kernel, bias) under Normal(0, tau^2) priors and known noise.
+    design = np.c_[x, np.ones(n)].astype("float64")
+    precision = design.T @ design / SIGMA**2 + np.eye(p + 1) / tau**2
+    cov = np.linalg.inv(precision)
+    mean = cov @ design.T @ y.astype("float64") / SIGMA**2
+    post = idata.posterior
+    draws = np.concatenate([post["reg_kernel"].values[..., 0], post["reg_bias"].values], axis=-1)
+    summary = az.summary(idata, var_names=["reg_kernel", "reg_bias"], round_to="none")
+    mcse = summary["mcse_mean"].values
+    est = draws.reshape(-1, p + 1).mean(0)
+    # Means: within 4 Monte Carlo standard errors (arviz's, from the bulk ESS).
+    assert np.all(np.abs(est - mean) < 4 * mcse), (est, mean, mcse)
+    # Standard deviations within 10 % (with ESS ~ 3,000+ their own error is ~1.5 %).
+    np.testing.assert_allclose(draws.reshape(-1, p + 1).std(0), np.sqrt(np.diag(cov)), rtol=0.10)
+    assert summary["r_hat"].max() < 1.01
+    assert post["reg_kernel"].dims == ("chain", "draw", "reg_in", "reg_out")
+
+    # Groups and statistics arviz expects.
+    assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(idata.groups())
+    for name in ("diverging", "energy", "tree_depth", "step_size", "lp", "acceptance_rate"):
+        assert idata.sample_stats[name].shape == (4, 1000), name
+    assert int(idata.sample_stats["diverging"].sum()) == 0
+    # Pointwise log likelihood equals scipy's at every draw (independent reference).
+    ll = idata.log_likelihood["y"].values
+    ref = scipy.stats.norm.logpdf(y, draws[..., :p] @ x.T.astype("float64") + draws[..., p:],
+                                  SIGMA)
+    np.testing.assert_allclose(ll, ref, rtol=1e-4, atol=1e-4)
+    # lp is the log posterior up to a constant: check differences between draws.
+    lp_ref = ref.sum(-1) + scipy.stats.norm.logpdf(draws, 0, tau).sum(-1)
+    lp = idata.sample_stats["lp"].values
+    np.testing.assert_allclose(lp - lp.mean(), lp_ref - lp_ref.mean(), atol=2e-2)
+
+    loo = az.loo(idata)
+    assert np.isfinite(loo.elpd_loo) and loo.p_loo == pytest.approx(p + 1, abs=1.0)
+    assert np.isfinite(az.waic(idata).elpd_waic)
+    assert float(az.ess(idata)["reg_bias"].min()) > 1000
+    axes = az.plot_trace(idata)
+    assert axes.shape == (2, 2)
+    matplotlib.pyplot.close("all")
+
+
+def test_bad_input_is_a_one_line_error(rng):
+    x = rng.normal(size=(10, 2)).astype("float32")
+    y = rng.normal(size=10).astype("float32")
+    model = keras.Sequential([keras.Input((2,)), probnn.heads.NormalHead()])
+    bad_x = x.copy()
+    bad_x[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"^sample: x has 1 NaN/inf value\(s\) of 20") as err:
+        probnn.bayes.sample(model, bad_x, y, verbose=0)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"^sample: y has 1 NaN/inf"):
+        probnn.bayes.sample(model, x, np.r_[y[:9], np.inf], verbose=0)
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"^sample: the model must end in a probnn distribution"):
+        probnn.bayes.sample(plain, x, y, verbose=0)
+    with pytest.raises(ValueError, match=r"^sample: num_chains must be an integer >= 1"):
+        probnn.bayes.sample(model, x, y, num_chains=0, verbose=0)
+    with pytest.raises(ValueError, match=r"^sample: prior key 'nope' matches no weight"):
+        probnn.bayes.sample(model, x, y, prior={"nope": 1.0}, verbose=0)
+    with pytest.raises(ValueError, match=r"^sample: y must have shape \(n,\) \+ \(1,\)"):
+        probnn.bayes.sample(model, x, np.zeros((10, 3)), verbose=0)
