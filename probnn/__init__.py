@@ -56,12 +56,13 @@ if _deferred is None:
 # (tests/test_cli.py checks that `probnn --help` does not import TensorFlow).
 if not _deferred:
     from probnn import functional, heads, layers, losses, stats  # noqa: E402,F401  (registers serializables)
+    from probnn.ensemble import Ensemble  # noqa: E402,F401
     from probnn.prediction import decompose_uncertainty, predict_distribution  # noqa: E402,F401
     from probnn.training import fit  # noqa: E402,F401
 
 _LAZY_MODULES = ("bayes", "datasets", "metrics", "plotting", "cli")
 
-__all__ = ["decompose_uncertainty", "fit", "predict_distribution", "functional", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
+__all__ = ["Ensemble", "decompose_uncertainty", "fit", "predict_distribution", "functional", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
 
 
 def _finish_import():

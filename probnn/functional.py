@@ -84,7 +84,7 @@ def check_stacked(model, stacked, owner="stacked_call"):
 
 
 def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=False,
-                 x_stacked=False):
+                 x_stacked=False, return_losses=False):
     """Run `model` under every slice of a stack of trainable weights, vectorised.
 
     Args:
@@ -102,10 +102,15 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
             (then each slice has its own state, e.g. its own dropout seeds).
         training: passed to the model's layers (dropout, batch statistics).
         x_stacked: whether `x` carries the stack axis.
+        return_losses: also return each slice's `model.losses` (weight
+            regularizers, `add_loss` terms such as a variational layer's KL),
+            summed: a tensor of shape `(S,)`.
 
     Returns:
         The outputs, with a leading axis S: shape `(S,) + model_output.shape`.
         With a stacked `non_trainable`, the pair `(outputs, updated_non_trainable)`.
+        With `return_losses=True`, the per-slice losses are appended to that:
+        `(outputs, losses)` or `(outputs, updated_non_trainable, losses)`.
 
     Example:
     >>> import keras, numpy as np, probnn
@@ -122,35 +127,30 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
     """
     check_stacked(model, stacked_weights)
     stacked_weights = [tf.convert_to_tensor(w) for w in stacked_weights]
-    if non_trainable is None:
+    with_state = non_trainable is not None
+    if with_state:
+        state_variables = model.non_trainable_variables
+        if len(non_trainable) != len(state_variables):
+            raise ValueError(
+                f"stacked_call: model {_model_name(model)} has {len(state_variables)} "
+                f"non-trainable variables, got {len(non_trainable)} stacked tensors"
+            )
+        non_trainable = [tf.convert_to_tensor(v) for v in non_trainable]
+    else:
         shared_state = [tf.convert_to_tensor(v) for v in model.non_trainable_variables]
 
-        def one(args):
-            weights, inputs = args if x_stacked else (args, x)
-            outputs, _ = model.stateless_call(list(weights), shared_state, inputs,
-                                              training=training)
-            return outputs
+    def one(args):
+        weights = args[0]
+        state = args[1] if with_state else shared_state
+        inputs = args[-1] if x_stacked else x
+        result = model.stateless_call(list(weights), list(state), inputs, training=training,
+                                      return_losses=return_losses)
+        outputs, new_state = result[0], list(result[1])
+        out = (outputs, new_state) if with_state else (outputs,)
+        if return_losses:
+            losses = [tf.reduce_sum(loss) for loss in result[2]]
+            out += (tf.add_n(losses) if losses else tf.zeros((), outputs.dtype),)
+        return out if len(out) > 1 else out[0]
 
-        args = (stacked_weights, x) if x_stacked else stacked_weights
-        return tf.vectorized_map(one, args)
-
-    state_variables = model.non_trainable_variables
-    if len(non_trainable) != len(state_variables):
-        raise ValueError(
-            f"stacked_call: model {_model_name(model)} has {len(state_variables)} non-trainable "
-            f"variables, got {len(non_trainable)} stacked tensors"
-        )
-    non_trainable = [tf.convert_to_tensor(v) for v in non_trainable]
-
-    def one_with_state(args):
-        if x_stacked:
-            weights, state, inputs = args
-        else:
-            (weights, state), inputs = args, x
-        outputs, new_state = model.stateless_call(list(weights), list(state), inputs,
-                                                  training=training)
-        return outputs, list(new_state)
-
-    args = ((stacked_weights, non_trainable, x) if x_stacked
-            else (stacked_weights, non_trainable))
-    return tf.vectorized_map(one_with_state, args)
+    args = (stacked_weights,) + ((non_trainable,) if with_state else ()) + ((x,) if x_stacked else ())
+    return tf.vectorized_map(one, args)

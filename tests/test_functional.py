@@ -82,3 +82,21 @@ def test_errors_name_the_problem():
         stacked_call(a, [w[0] for w in stacked], np.zeros((2, 3), "float32"))
     with pytest.raises(ValueError, match="4 trainable weights, got 3"):
         stacked_call(a, stacked[:3], np.zeros((2, 3), "float32"))
+
+
+def test_return_losses_gives_each_slices_own_losses(rng):
+    def build():
+        return keras.Sequential([
+            keras.Input((3,)),
+            keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(0.1)),
+            probnn.heads.NormalHead(),
+        ])
+
+    members = [build() for _ in range(3)]
+    x = rng.normal(size=(2, 3)).astype("float32")
+    out, losses = stacked_call(members[0], stack_weights(members), x, return_losses=True)
+    assert tuple(out.shape) == (3, 2, 2)
+    for s, member in enumerate(members):
+        member(x)
+        # L2 penalty of 12 float32 weights: round-off ~1e-7 relative.
+        np.testing.assert_allclose(losses[s], sum(float(v) for v in member.losses), rtol=1e-6)

@@ -246,7 +246,8 @@ def find_head(model):
     """Return the single `DistributionHead` inside `model` (searched recursively).
 
     Args:
-        model: a Keras model (sequential, functional or subclassed) or a head.
+        model: a Keras model (sequential, functional or subclassed), a
+            `probnn.Ensemble` (the head of its template) or a head.
 
     Returns:
         The head.
@@ -262,6 +263,9 @@ def find_head(model):
     """
     if isinstance(model, DistributionHead):
         return model
+    template = getattr(model, "probnn_template", None)
+    if template is not None:  # a probnn.Ensemble: its members share the template's head
+        return find_head(template)
     heads = [
         layer
         for layer in model._flatten_layers(include_self=False, recursive=True)
