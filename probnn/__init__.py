@@ -3,7 +3,7 @@
 Importing probnn registers every serializable probnn object with Keras (so
 `keras.models.load_model` finds them) but trains nothing, loads no data and
 starts no plotting backend: `probnn.bayes` (which needs arviz),
-`probnn.metrics`, `probnn.datasets` and
+`probnn.metrics`, `probnn.calibration`, `probnn.datasets` and
 `probnn.plotting` are imported on first use.
 
 One exception keeps the `probnn` command quick: when the running program IS
@@ -60,7 +60,7 @@ if not _deferred:
     from probnn.prediction import decompose_uncertainty, predict_distribution  # noqa: E402,F401
     from probnn.training import fit  # noqa: E402,F401
 
-_LAZY_MODULES = ("bayes", "datasets", "metrics", "plotting", "cli")
+_LAZY_MODULES = ("bayes", "calibration", "datasets", "metrics", "plotting", "cli")
 
 __all__ = ["Ensemble", "decompose_uncertainty", "fit", "predict_distribution", "functional", "heads", "layers", "losses", "stats", *_LAZY_MODULES]
 
