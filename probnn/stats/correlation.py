@@ -16,7 +16,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from probnn.stats import _common
+from probnn.stats import _centering, _common
 from probnn.stats.tests import _broadcast_except_axis
 
 PearsonRResult = collections.namedtuple("PearsonRResult", ("statistic", "pvalue"))
@@ -73,8 +73,11 @@ def pearsonr(x, y, *, alternative="two-sided", method=None, axis=0):
     const_x = tf.reduce_max(x, axis=ax) == tf.reduce_min(x, axis=ax)
     const_y = tf.reduce_max(y, axis=ax) == tf.reduce_min(y, axis=ax)
     constant = tf.logical_or(const_x, const_y)
-    xm = x - tf.reduce_mean(x, axis=ax, keepdims=True)
-    ym = y - tf.reduce_mean(y, axis=ax, keepdims=True)
+    # r is invariant to shifting and rescaling x and y separately: deviations
+    # scaled to (-4, 4) neither underflow (values ~1e-200) nor overflow (~1e200)
+    # when squared, and keep their digits under a large offset.
+    _, xm, _ = _centering.centered(x, ax)
+    _, ym, _ = _centering.centered(y, ax)
     sxx = _safe(constant, tf.reduce_sum(xm * xm, axis=ax), 1.0)
     syy = _safe(constant, tf.reduce_sum(ym * ym, axis=ax), 1.0)
     r = tf.reduce_sum(xm * ym, axis=ax) / (tf.sqrt(sxx) * tf.sqrt(syy))
@@ -119,10 +122,12 @@ def linregress(x, y, alternative="two-sided", *, axis=0, keepdims=False):
     x, y, ax, ndim = _paired("linregress", x, y, axis)
     dtype = x.dtype
     n_static = x.shape[ax]
-    xmean = tf.reduce_mean(x, axis=ax)
-    ymean = tf.reduce_mean(y, axis=ax)
-    xm = x - tf.expand_dims(xmean, ax)
-    ym = y - tf.expand_dims(ymean, ax)
+    # Deviations from the means in units of the scales sx, sy (powers of two),
+    # so that no square cancels, overflows or underflows; the moments below
+    # are those of the scaled deviations (scipy's ssxm = sx**2 * ssxm etc.).
+    xmean, xm, sx = _centering.centered(x, ax)
+    ymean, ym, sy = _centering.centered(y, ax)
+    xmean, ymean, sx, sy = (tf.squeeze(v, ax) for v in (xmean, ymean, sx, sy))
     ssxm = tf.reduce_mean(xm * xm, axis=ax)
     ssym = tf.reduce_mean(ym * ym, axis=ax)
     ssxym = tf.reduce_mean(xm * ym, axis=ax)
@@ -131,7 +136,8 @@ def linregress(x, y, alternative="two-sided", *, axis=0, keepdims=False):
     r = ssxym / tf.sqrt(_safe(degenerate, ssxm * ssym, 1.0))
     r = tf.where(degenerate, tf.where(tf.equal(ssxym, 0.0), nan, tf.zeros_like(r)), r)
     r = tf.clip_by_value(r, -1.0, 1.0)
-    slope = ssxym / ssxm
+    scaled_slope = ssxym / ssxm
+    slope = scaled_slope * (sy / sx)
     intercept = ymean - slope * xmean
     if n_static is not None and n_static < 2:
         fields = [tf.fill(tf.shape(xmean), nan)] * 6
@@ -147,9 +153,10 @@ def linregress(x, y, alternative="two-sided", *, axis=0, keepdims=False):
         # scipy's (1 - r**2) * ssym is the mean squared residual; summing the
         # residuals directly avoids the cancellation in 1 - r**2 when |r| ~ 1
         # (float32 would lose digits). nan where r is nan, as scipy.
-        residual = ym - tf.expand_dims(slope, ax) * xm
+        residual = ym - tf.expand_dims(scaled_slope, ax) * xm
         mean_sq_residual = tf.where(tf.math.is_nan(r), nan, tf.reduce_mean(residual * residual, axis=ax))
-        slope_stderr = tf.sqrt(mean_sq_residual / ssxm / df)
-        intercept_stderr = slope_stderr * tf.sqrt(ssxm + xmean**2)
+        slope_stderr = tf.sqrt(mean_sq_residual / ssxm / df) * (sy / sx)
+        # scipy's slope_stderr * sqrt(ssxm + xmean**2), without squaring sx.
+        intercept_stderr = slope_stderr * _centering.hypot(sx * tf.sqrt(ssxm), xmean)
         fields = [slope, intercept, r, p, slope_stderr, intercept_stderr]
     return LinregressResult(*(_common.keep_dims(f, axis, ndim, keepdims) for f in fields))

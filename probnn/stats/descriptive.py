@@ -17,7 +17,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from probnn.stats import _common
+from probnn.stats import _centering, _common
 
 DescribeResult = collections.namedtuple(
     "DescribeResult", ("nobs", "minmax", "mean", "variance", "skewness", "kurtosis")
@@ -31,16 +31,26 @@ def _prepare(fname, a, axis):
     return a, ax, ndim
 
 
-def _central_moment(a, order, axis, mean):
-    """`mean((a - mean) ** order)` along `axis`; `mean` has kept dims."""
-    return tf.reduce_mean((a - mean) ** order, axis=axis)
+def _central_moment(a, order, axis, center):
+    """`mean((a - center) ** order)` along `axis`; `center` has kept dims (and keeps its gradient).
+
+    Computed as `s**order * mean(((a - center) / s) ** order)` with `s` a power
+    of two near `max|a - center|`, so the powers neither overflow nor underflow.
+    """
+    (z,), _, s = _centering.rescale([a], axis, shift=center)
+    return tf.squeeze(s, axis) ** order * tf.reduce_mean(z**order, axis=axis)
 
 
 def _shape_moments(a, axis, orders):
-    """Central moments m2 (and m3 / m4 if in `orders`) sharing one pass of deviations,
-    plus scipy's 'numerically constant' flag `m2 <= (eps * mean)**2`."""
-    mean = tf.reduce_mean(a, axis=axis, keepdims=True)
-    d = a - mean
+    """Central moments shared by skew, kurtosis and describe, from one pass of deviations.
+
+    Returns a dict: the mean, the scale `s`, the scaled moments `2` (and `3` /
+    `4` if in `orders`) of `d = (a - mean) / s` (the moment of `a` is
+    `s**k` times them; the ratios skewness and kurtosis need no `s`), and
+    scipy's 'numerically constant' flag `m2 <= (eps * mean)**2`, evaluated in
+    units of `s` so that it does not under- or overflow.
+    """
+    mean, d, s = _centering.centered(a, axis)
     d2 = d * d
     m = {2: tf.reduce_mean(d2, axis=axis)}
     if 3 in orders:
@@ -48,7 +58,9 @@ def _shape_moments(a, axis, orders):
     if 4 in orders:
         m[4] = tf.reduce_mean(d2 * d2, axis=axis)
     eps = np.finfo(a.dtype.as_numpy_dtype).eps
-    m["constant"] = m[2] <= (eps * tf.squeeze(mean, axis=axis)) ** 2
+    mean, s = tf.squeeze(mean, axis=axis), tf.squeeze(s, axis=axis)
+    m["mean"], m["scale"] = mean, s
+    m["constant"] = tf.sqrt(m[2]) <= tf.abs(eps * (mean / s))
     return m
 
 
@@ -72,14 +84,19 @@ def _kurtosis_from(m, n, fisher, bias):
     return vals - 3.0 if fisher else vals
 
 
-def _variance(a, axis, ddof):
-    """scipy's `_var`: the biased variance times `n / (n - ddof)`."""
-    mean = tf.reduce_mean(a, axis=axis, keepdims=True)
-    m2 = _central_moment(a, 2, axis, mean)
-    if ddof == 0:
-        return m2
-    n = _common.sample_size(a, axis)
-    return m2 * (n / (n - ddof))
+def _mean_std(a, axis, ddof):
+    """The mean and scipy's standard deviation `sqrt(m2 * n / (n - ddof))` (kept dims).
+
+    Also returns the scaled deviations `d` and the scaled std `std / s`, for
+    callers that divide by the std (`zscore`) and need no `s` at all.
+    """
+    mean, d, s = _centering.centered(a, axis)
+    m2 = tf.reduce_mean(d * d, axis=axis, keepdims=True)
+    if ddof:
+        n = _common.sample_size(a, axis)
+        m2 = m2 * (n / (n - ddof))
+    scaled_std = tf.sqrt(m2)
+    return mean, s * scaled_std, d, scaled_std, s
 
 
 def moment(a, order=1, axis=0, nan_policy="propagate", *, center=None, keepdims=False):
@@ -117,10 +134,11 @@ def moment(a, order=1, axis=0, nan_policy="propagate", *, center=None, keepdims=
         result = result + 0.0 * tf.reduce_sum(a, axis=ax)  # keep a (zero) gradient path
     else:
         if center is None:
-            center = tf.reduce_mean(a, axis=ax, keepdims=True)
+            _, d, s = _centering.centered(a, ax)
+            result = tf.squeeze(s, ax) ** order * tf.reduce_mean(d**order, axis=ax)
         else:
             center = tf.expand_dims(center, ax) if center.shape.rank else center
-        result = _central_moment(a, order, ax, center)
+            result = _central_moment(a, order, ax, center)
     return _common.keep_dims(result, axis, ndim, keepdims)
 
 
@@ -200,12 +218,12 @@ def describe(a, axis=0, ddof=1, bias=True, nan_policy="propagate"):
         raise ValueError("describe: the input must not be empty.")
     nobs = tf.shape(a, out_type=tf.int64)[ax]
     minmax = (tf.reduce_min(a, axis=ax), tf.reduce_max(a, axis=ax))
-    mean = tf.reduce_mean(a, axis=ax)
     n = _common.sample_size(a, ax)
     m = _shape_moments(a, ax, (3, 4))  # one pass of deviations for all three
-    variance = m[2] if ddof == 0 else m[2] * (n / (n - ddof))  # scipy's _var
+    variance = m["scale"] ** 2 * m[2]
+    variance = variance if ddof == 0 else variance * (n / (n - ddof))  # scipy's _var
     return DescribeResult(
-        nobs, minmax, mean, variance, _skew_from(m, n, bias), _kurtosis_from(m, n, True, bias)
+        nobs, minmax, m["mean"], variance, _skew_from(m, n, bias), _kurtosis_from(m, n, True, bias)
     )
 
 
@@ -229,7 +247,7 @@ def sem(a, axis=0, ddof=1, nan_policy="propagate", *, keepdims=False):
     _common.check_nan_policy("sem", nan_policy)
     a, ax, ndim = _prepare("sem", a, axis)
     n = _common.sample_size(a, ax)
-    result = tf.sqrt(_variance(a, ax, ddof)) / tf.sqrt(n)
+    result = tf.squeeze(_mean_std(a, ax, ddof)[1], ax) / tf.sqrt(n)
     return _common.keep_dims(result, axis, ndim, keepdims)
 
 
@@ -254,15 +272,10 @@ def zscore(a, axis=0, ddof=0, nan_policy="propagate"):
     (a,) = _common.to_floats(a)
     shape = tf.shape(a)
     flat, ax, _ = _prepare("zscore", a, axis)
-    mean = tf.reduce_mean(flat, axis=ax, keepdims=True)
-    m2 = tf.reduce_mean((flat - mean) ** 2, axis=ax, keepdims=True)
-    if ddof:
-        n = _common.sample_size(flat, ax)
-        m2 = m2 * (n / (n - ddof))
-    std = tf.sqrt(m2)
+    mean, _, d, scaled_std, s = _mean_std(flat, ax, ddof)
     eps = np.finfo(flat.dtype.as_numpy_dtype).eps
-    constant = std <= tf.abs(eps * mean)
-    z = tf.where(constant, tf.constant(np.nan, flat.dtype), (flat - mean) / std)
+    constant = scaled_std <= tf.abs(eps * (mean / s))  # scipy's std <= |eps * mean|, in units of s
+    z = tf.where(constant, tf.constant(np.nan, flat.dtype), d / scaled_std)
     return tf.reshape(z, shape) if axis is None else z
 
 
@@ -288,8 +301,7 @@ def variation(a, axis=0, nan_policy="propagate", ddof=0, *, keepdims=False):
     _common.check_nan_policy("variation", nan_policy)
     a, ax, ndim = _prepare("variation", a, axis)
     n = _common.sample_size(a, ax)
-    mean = tf.reduce_mean(a, axis=ax)
-    std = tf.sqrt(_central_moment(a, 2, ax, tf.expand_dims(mean, ax)))
+    mean, std = (tf.squeeze(v, ax) for v in _mean_std(a, ax, 0)[:2])
     result = std * tf.sqrt(n / (n - ddof)) / mean
     inf = tf.constant(np.inf, a.dtype)
     signed_inf = tf.where(mean < 0, -inf, inf)
@@ -362,7 +374,10 @@ def hmean(a, axis=0, dtype=None, *, weights=None, keepdims=False):
     """
     a, ax, ndim, weights = _means_prepare("hmean", a, axis, dtype, weights)
     a = tf.where(a < 0, tf.constant(np.nan, a.dtype), a)
-    result = 1.0 / _weighted_mean(1.0 / a, weights, ax)
+    # hmean(a) = m * hmean(a / m) with m a power of two at the smallest value:
+    # m / a lies in (0, 2), so tiny (subnormal) values do not overflow 1 / a.
+    m = _centering.power_of_two_scale(tf.reduce_min(a, axis=ax, keepdims=True))
+    result = tf.squeeze(m, ax) / _weighted_mean(m / a, weights, ax)
     return _common.keep_dims(result, axis, ndim, keepdims)
 
 

@@ -16,7 +16,7 @@ batch. The two samples may differ in length along `axis`.
 
 import tensorflow as tf
 
-from probnn.stats import _common
+from probnn.stats import _centering, _common
 
 
 def _weights(weights, values, axis):
@@ -111,4 +111,8 @@ def energy_distance(u_values, v_values, u_weights=None, v_weights=None, *, axis=
     deltas, diff = _cdf_differences(
         "energy_distance", u_values, v_values, u_weights, v_weights, axis
     )
-    return tf.sqrt(2.0 * tf.reduce_sum(diff * diff * deltas, axis=-1))
+    # sqrt(m) * sqrt(2 * sum(diff**2 * deltas / m)) with m a power of two near
+    # the largest gap: neither the sum nor its double over- or underflows.
+    m = _centering.power_of_two_scale(tf.reduce_max(deltas, axis=-1, keepdims=True))
+    scaled = tf.reduce_sum(diff * diff * (deltas / m), axis=-1)
+    return tf.sqrt(tf.squeeze(m, -1)) * tf.sqrt(2.0 * scaled)

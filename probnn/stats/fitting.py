@@ -4,7 +4,7 @@ import collections
 
 import tensorflow as tf
 
-from probnn.stats import _common
+from probnn.stats import _centering, _common
 
 NormFitResult = collections.namedtuple("NormFitResult", ("loc", "scale"))
 
@@ -33,8 +33,8 @@ def norm_fit(data, axis=0, *, keepdims=False):
     (data,) = _common.to_floats(data)
     ndim = _common.rank("norm_fit", data)
     data, ax = _common.check_axis("norm_fit", data, axis)
-    loc = tf.reduce_mean(data, axis=ax, keepdims=True)
-    scale = tf.sqrt(tf.reduce_mean((data - loc) ** 2, axis=ax))
+    loc, d, s = _centering.centered(data, ax)  # no cancellation, no overflow of squares
+    scale = tf.squeeze(s, ax) * tf.sqrt(tf.reduce_mean(d * d, axis=ax))
     loc = tf.squeeze(loc, axis=ax)
     return NormFitResult(
         _common.keep_dims(loc, axis, ndim, keepdims), _common.keep_dims(scale, axis, ndim, keepdims)

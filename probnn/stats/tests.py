@@ -21,7 +21,7 @@ import collections
 import numpy as np
 import tensorflow as tf
 
-from probnn.stats import _common
+from probnn.stats import _centering, _common
 
 TtestResult = collections.namedtuple("TtestResult", ("statistic", "pvalue", "df"))
 F_onewayResult = collections.namedtuple("F_onewayResult", ("statistic", "pvalue"))
@@ -30,8 +30,11 @@ F_onewayResult = collections.namedtuple("F_onewayResult", ("statistic", "pvalue"
 def _mean_var(a, axis):
     """Mean, unbiased (ddof=1) variance (scipy's `n/(n-1) m2` form) and sample size.
 
-    The size is a Python float when static (see `_common.length`), so the
-    degrees of freedom derived from it stay constants.
+    The callers pass data already shifted and rescaled by `_centering.rescale`
+    (every statistic here is invariant to a common shift and scale), so the
+    squares neither cancel, overflow nor underflow. The size is a Python float
+    when static (see `_common.length`), so the degrees of freedom derived from
+    it stay constants.
     """
     mean = tf.reduce_mean(a, axis=axis, keepdims=True)
     m2 = tf.reduce_mean((a - mean) ** 2, axis=axis)
@@ -75,6 +78,14 @@ def ttest_1samp(a, popmean, axis=0, nan_policy="propagate", alternative="two-sid
     a, popmean = _common.to_floats(a, popmean)
     ndim = _common.rank("ttest_1samp", a)
     a, ax = _common.check_axis("ttest_1samp", a, axis)
+    return _one_sample_t(a, popmean, ax, alternative, axis, ndim, keepdims)
+
+
+def _one_sample_t(a, popmean, ax, alternative, axis, ndim, keepdims):
+    """The one-sample t-test of `a` against `popmean` (also ttest_rel's, on the differences)."""
+    # t is invariant to shifting a and popmean together and to rescaling both.
+    (a,), c, s = _centering.rescale([a], ax)
+    popmean = (popmean - tf.squeeze(c, ax)) / tf.squeeze(s, ax)
     mean, var, n = _mean_var(a, ax)
     t = (mean - popmean) / tf.sqrt(var / n)
     return _t_result(t, n - 1.0, alternative, axis, ndim, keepdims)
@@ -139,6 +150,7 @@ def ttest_ind(a, b, *, axis=0, equal_var=True, nan_policy="propagate",
     _check_common("ttest_ind", nan_policy, alternative)
     a, b = _common.to_floats(a, b)
     a, b, ax, ndim = _broadcast_except_axis("ttest_ind", a, b, axis)
+    (a, b), _, _ = _centering.rescale([a, b], ax)  # one shift and scale: t and df are invariant
     m1, v1, n1 = _mean_var(a, ax)
     m2, v2, n2 = _mean_var(b, ax)
     if equal_var:
@@ -184,10 +196,7 @@ def ttest_rel(a, b, axis=0, nan_policy="propagate", alternative="two-sided", *, 
             f"ttest_rel: a and b must have the same length along axis {axis}; "
             f"got {a.shape[ax]} and {b.shape[ax]}."
         )
-    d = a - b
-    mean, var, n = _mean_var(d, ax)
-    t = mean / tf.sqrt(var / n)
-    return _t_result(t, n - 1.0, alternative, axis, ndim, keepdims)
+    return _one_sample_t(a - b, tf.zeros([], a.dtype), ax, alternative, axis, ndim, keepdims)
 
 
 def f_oneway(*samples, axis=0, equal_var=True):
@@ -235,6 +244,14 @@ def f_oneway(*samples, axis=0, equal_var=True):
     if any(k == 0 for k in lengths) or all(k == 1 for k in lengths):
         nan = tf.fill(tf.shape(alldata)[:-1], tf.constant(np.nan, dtype))
         return F_onewayResult(nan, nan)
+    is_const = [tf.reduce_max(s, axis=-1) == tf.reduce_min(s, axis=-1) for s in samples]
+    all_const = tf.reduce_all(tf.stack(is_const), axis=0)
+    all_same = tf.reduce_max(alldata, axis=-1) == tf.reduce_min(alldata, axis=-1)
+    # F is invariant to one common shift and scale of all samples: subtract
+    # the first value (the group means then keep every digit on data with a
+    # large offset, NIST's SmLs07-09) and rescale to (-2, 2).
+    samples, _, _ = _centering.rescale(samples, -1)
+    alldata = tf.concat(samples, axis=-1)
     k = len(samples)
     if equal_var:
         # Between- and within-group sums of squares summed directly (not
@@ -261,9 +278,6 @@ def f_oneway(*samples, axis=0, equal_var=True):
         lam = tf.reduce_sum((1.0 / (n - 1.0)) * (1.0 - w / sw) ** 2, axis=0)
         f = numerator / (1.0 + 2.0 * (k - 2.0) / (k**2 - 1.0) * lam)
         dfn, dfd = k - 1.0, (k**2 - 1.0) / (3.0 * lam)
-    is_const = [tf.reduce_max(s, axis=-1) == tf.reduce_min(s, axis=-1) for s in samples]
-    all_const = tf.reduce_all(tf.stack(is_const), axis=0)
-    all_same = tf.reduce_max(alldata, axis=-1) == tf.reduce_min(alldata, axis=-1)
     f = tf.where(all_const, tf.constant(np.inf, dtype), f)
     f = tf.where(all_same, tf.constant(np.nan, dtype), f)
     return F_onewayResult(f, _common.f_sf(f, dfn, dfd))
