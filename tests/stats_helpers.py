@@ -24,12 +24,12 @@ from hypothesis import strategies as st
 RTOL = {tf.float64: 1e-10, tf.float32: 1e-5}
 ATOL = {tf.float64: 1e-12, tf.float32: 1e-6}
 
-# Hypothesis: modest example counts (the suite shares 2 CPU cores), no deadline
-# (TF's first call of an op is slow), no database of failing examples to keep.
+# Hypothesis: the number of examples, derandomisation (replayable runs) and the
+# example database come from the profile loaded in tests/conftest.py ("ci":
+# 40 fixed examples per test; "explore": 500 random ones). Here only what every
+# profile needs: no deadline (TF's first call of an op is slow).
 FAST = settings(
-    max_examples=12,
     deadline=None,
-    database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
