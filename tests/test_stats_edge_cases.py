@@ -164,3 +164,41 @@ def test_integer_input_cast_like_scipy():
     # Mixed float32/float64 computes in float64; a Python scalar adapts to the array.
     assert stats.ttest_ind(np.float32(a), b.astype(np.float64)).statistic.dtype == tf.float64
     assert stats.ttest_1samp(np.float32(a), 1).statistic.dtype == tf.float32
+
+
+def test_result_repr_is_compact_and_fields_stay_tensors():
+    """Results print like scipy's (`TtestResult(statistic=..., ...)`), not as tf.Tensor reprs."""
+    import pickle
+
+    result = stats.ttest_1samp([1.0, 2.0, 3.0, 4.0], 0.0)
+    expected = scipy.stats.ttest_1samp([1.0, 2.0, 3.0, 4.0], 0.0)
+    text = repr(result)
+    assert text == (f"TtestResult(statistic={float(result.statistic)!r}, "
+                    f"pvalue={float(result.pvalue)!r}, df=3.0)")
+    assert "tf.Tensor" not in text and "numpy=" not in text
+    assert isinstance(result.statistic, tf.Tensor) and isinstance(result, tuple)
+    assert_close(tuple(result), (expected.statistic, expected.pvalue, expected.df), tf.float64)
+    assert pickle.loads(pickle.dumps(result)) == tuple(result.__class__(*map(float, result)))
+    # describe: nobs is a plain int (scipy's is an integer too), minmax a tuple.
+    d = stats.describe(np.array([1.0, 2.0, 3.0, 6.0]))
+    assert d.nobs == 4 and isinstance(d.nobs, int)
+    assert repr(d) == ("DescribeResult(nobs=4, minmax=(1.0, 6.0), mean=3.0, variance=4.666666666666666, "
+                       "skewness=0.6872431934890912, kurtosis=-1.0)")
+    # Batches: shape, dtype, 7 digits, the first and last three values of long fields.
+    x = np.arange(40.0).reshape(5, 8) ** 1.5
+    y = np.cos(np.arange(40.0)).reshape(5, 8)
+    batch = stats.pearsonr(x, y)
+    assert_close(tuple(batch), tuple(scipy.stats.pearsonr(x, y)), tf.float64)
+    r, p = batch.statistic.numpy(), batch.pvalue.numpy()
+    shown = lambda v: ", ".join(f"{e:.7g}" for e in v)  # noqa: E731
+    assert repr(batch) == (
+        f"PearsonRResult(statistic=<shape=(8,) float64: [{shown(r[:3])}, ..., {shown(r[-3:])}]>, "
+        f"pvalue=<shape=(8,) float64: [{shown(p[:3])}, ..., {shown(p[-3:])}]>)"
+    )
+    assert repr(stats.norm_fit(np.float32([[1, 2], [3, 5]]))) == (
+        "NormFitResult(loc=<shape=(2,) float32: [2, 3.5]>, scale=<shape=(2,) float32: [1, 1.5]>)"
+    )
+    # Symbolic tensors (inside tf.function) print shape and dtype only.
+    texts = []
+    tf.function(lambda t: texts.append(repr(stats.norm_fit(t))) or 0.0)(tf.zeros([5, 2], tf.float64))
+    assert texts == ["NormFitResult(loc=<symbolic shape=(2,) float64>, scale=<symbolic shape=(2,) float64>)"]

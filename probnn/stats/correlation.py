@@ -11,17 +11,18 @@ observations r is exactly +-1 and the p-value 1 (pearsonr) or 0/1
 (linregress).
 """
 
-import collections
-
 import numpy as np
 import tensorflow as tf
 
-from probnn.stats import _centering, _common
+from probnn.stats import _centering, _common, _results
 from probnn.stats.tests import _broadcast_except_axis
 
-PearsonRResult = collections.namedtuple("PearsonRResult", ("statistic", "pvalue"))
-LinregressResult = collections.namedtuple(
-    "LinregressResult", ("slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr")
+PearsonRResult = _results.result_type(
+    "PearsonRResult", ("statistic", "pvalue"), __name__, "pearsonr's result: r and its p-value."
+)
+LinregressResult = _results.result_type(
+    "LinregressResult", ("slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr"),
+    __name__, "linregress's result, field for field as scipy's.",
 )
 
 _TINY = 1.0e-20  # scipy's guard in linregress's t statistic

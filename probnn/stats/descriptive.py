@@ -12,15 +12,14 @@ Edge cases follow scipy: a constant sample has nan skewness and kurtosis
 has nan variance with `ddof=1` (0 / 0).
 """
 
-import collections
-
 import numpy as np
 import tensorflow as tf
 
-from probnn.stats import _centering, _common
+from probnn.stats import _centering, _common, _results
 
-DescribeResult = collections.namedtuple(
-    "DescribeResult", ("nobs", "minmax", "mean", "variance", "skewness", "kurtosis")
+DescribeResult = _results.result_type(
+    "DescribeResult", ("nobs", "minmax", "mean", "variance", "skewness", "kurtosis"), __name__,
+    "describe's result, field for field as scipy's.",
 )
 
 
@@ -204,19 +203,23 @@ def describe(a, axis=0, ddof=1, bias=True, nan_policy="propagate"):
 
     Returns:
         `DescribeResult(nobs, minmax, mean, variance, skewness, kurtosis)`;
-        `nobs` is an int64 scalar, `minmax` a `(min, max)` tuple and kurtosis
-        is Fisher's (excess), as in scipy.
+        `nobs` is a Python int (an int64 tensor if the length along `axis`
+        is only known at run time), `minmax` a `(min, max)` tuple and
+        kurtosis is Fisher's (excess), as in scipy.
 
     Example:
     >>> r = describe([[1.0, 2.0], [3.0, 5.0], [5.0, 8.0]])
     >>> r.mean.numpy().tolist(), r.variance.numpy().tolist()
     ([3.0, 5.0], [4.0, 9.0])
+    >>> describe([1.0, 2.0, 3.0, 6.0])
+    DescribeResult(nobs=4, minmax=(1.0, 6.0), mean=3.0, variance=4.666666666666666, skewness=0.6872431934890912, kurtosis=-1.0)
     """
     _common.check_nan_policy("describe", nan_policy)
     a, ax, _ = _prepare("describe", a, axis)
     if a.shape.num_elements() == 0:
         raise ValueError("describe: the input must not be empty.")
-    nobs = tf.shape(a, out_type=tf.int64)[ax]
+    # A Python int, as scipy's, when the length is static; else an int64 tensor.
+    nobs = a.shape[ax] if a.shape[ax] is not None else tf.shape(a, out_type=tf.int64)[ax]
     minmax = (tf.reduce_min(a, axis=ax), tf.reduce_max(a, axis=ax))
     n = _common.sample_size(a, ax)
     m = _shape_moments(a, ax, (3, 4))  # one pass of deviations for all three

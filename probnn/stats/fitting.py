@@ -1,12 +1,12 @@
 """Maximum-likelihood fits of distributions to samples, batched, as TF ops."""
 
-import collections
-
 import tensorflow as tf
 
-from probnn.stats import _centering, _common
+from probnn.stats import _centering, _common, _results
 
-NormFitResult = collections.namedtuple("NormFitResult", ("loc", "scale"))
+NormFitResult = _results.result_type(
+    "NormFitResult", ("loc", "scale"), __name__, "norm_fit's result: the MLE loc and scale."
+)
 
 
 def norm_fit(data, axis=0, *, keepdims=False):

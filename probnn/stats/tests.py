@@ -16,15 +16,17 @@ Edge cases follow scipy: a constant sample gives t = nan (0/0) or +-inf
 gives F = inf (or nan if all groups share one value).
 """
 
-import collections
-
 import numpy as np
 import tensorflow as tf
 
-from probnn.stats import _centering, _common
+from probnn.stats import _centering, _common, _results
 
-TtestResult = collections.namedtuple("TtestResult", ("statistic", "pvalue", "df"))
-F_onewayResult = collections.namedtuple("F_onewayResult", ("statistic", "pvalue"))
+TtestResult = _results.result_type(
+    "TtestResult", ("statistic", "pvalue", "df"), __name__, "A t-test's statistic, p-value and df."
+)
+F_onewayResult = _results.result_type(
+    "F_onewayResult", ("statistic", "pvalue"), __name__, "f_oneway's F statistic and p-value."
+)
 
 
 def _mean_var(a, axis):
@@ -73,6 +75,8 @@ def ttest_1samp(a, popmean, axis=0, nan_policy="propagate", alternative="two-sid
     >>> r = ttest_1samp([1.0, 2.0, 3.0, 4.0], 0.0)
     >>> round(float(r.statistic), 6), round(float(r.pvalue), 6)
     (3.872983, 0.030466)
+    >>> ttest_1samp([[1.0, 2.0], [2.0, 3.0], [4.0, 7.0]], 0.0)
+    TtestResult(statistic=<shape=(2,) float64: [2.645751, 2.618615]>, pvalue=<shape=(2,) float64: [0.1180829, 0.1201173]>, df=<shape=(2,) float64: [2, 2]>)
     """
     _check_common("ttest_1samp", nan_policy, alternative)
     a, popmean = _common.to_floats(a, popmean)
