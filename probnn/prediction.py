@@ -262,7 +262,8 @@ def _pad_rows(a, rows):
     return np.concatenate([a, pad], axis=0)
 
 
-def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=1024, head=None):
+def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=1024, head=None,
+                         posterior=None, num_draws=None):
     """Return the predictive `tfd.Distribution` of `model` at inputs `x`.
 
     - A deterministic model: one compiled forward pass (`model.predict`, in
@@ -274,6 +275,9 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
       (`mixture_distribution`), batch shape `(len(x),)`.
     - A `probnn.Ensemble` of M members: the uniform mixture of the members
       (and of K samples of each, `K * M` components, if they are stochastic).
+    - With `posterior=idata` (from `probnn.bayes.sample` on this model): the
+      posterior predictive, the uniform mixture over the posterior draws of
+      the weights (all of them, or `num_draws` evenly spaced ones).
 
     Args:
         model: a Keras model whose output is a probnn head's parameter tensor.
@@ -286,6 +290,9 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
             The model's own seed-generator states are not advanced.
         batch_size: rows per forward pass (positive), to bound memory.
         head: the head to use; found with `probnn.heads.find_head` if omitted.
+        posterior: an `arviz.InferenceData` from `probnn.bayes.sample(model, ...)`.
+        num_draws: with `posterior`, the number of draws in the mixture
+            (None: every draw of every chain).
 
     Returns:
         A `tfd.Distribution` whose batch shape is the leading shape of `x`.
@@ -307,6 +314,15 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise _err(f"seed must be an integer or None, got {seed!r}")
     head = find_head(model) if head is None else head
+    if posterior is not None:
+        if num_samples is not None:
+            raise _err("pass either posterior= (MCMC draws) or num_samples=, not both")
+        from probnn.bayes.posterior import posterior_params  # arviz is imported on first use
+
+        params = posterior_params(model, posterior, x, num_draws=num_draws, batch_size=batch_size)
+        return mixture_distribution(head, params)
+    if num_draws is not None:
+        raise _err("num_draws needs posterior= (an InferenceData from probnn.bayes.sample)")
     stochastic = is_stochastic(model)
     members = getattr(model, "probnn_members", None)
     if stochastic:

@@ -10,6 +10,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import probnn
+from probnn.bayes.inference_data import run_and_convert
 from probnn.heads.base import DistributionHead
 
 matplotlib.use("Agg")
@@ -95,3 +96,57 @@ def test_bad_input_is_a_one_line_error(rng):
         probnn.bayes.sample(model, x, y, prior={"nope": 1.0}, verbose=0)
     with pytest.raises(ValueError, match=r"^sample: y must have shape \(n,\) \+ \(1,\)"):
         probnn.bayes.sample(model, x, np.zeros((10, 3)), verbose=0)
+
+
+def test_bnn_posterior_predictive_covers_held_out_data_and_widens_in_the_gap():
+    # 1-D inputs in [-3, -1] and [1, 3], nothing in between.
+    rng = np.random.default_rng(3)
+
+    def data(n):
+        x = np.r_[rng.uniform(-3, -1, n // 2), rng.uniform(1, 3, n - n // 2)].astype("float32")
+        return x[:, None], (np.sin(x) + 0.2 * rng.normal(size=n)).astype("float32")
+
+    x, y = data(60)
+    x_test, y_test = data(400)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(5, activation="tanh"),
+                              probnn.heads.NormalHead()])
+    idata = probnn.bayes.sample(model, x, y, num_chains=2, num_samples=200, num_warmup=200,
+                                max_tree_depth=6, seed=0, verbose=0)
+    dist = probnn.predict_distribution(model, x_test, posterior=idata)
+    assert type(dist).__name__ == "MixtureSameFamily"
+    assert dist.components_distribution.batch_shape.as_list() == [400, 400]
+    # 90 % central interval of the posterior predictive on 400 held-out points: binomial
+    # standard error 1.5 points; tolerance 5 points (3.3 standard errors).
+    coverage = float(probnn.metrics.coverage(dist, y_test[:, None], level=0.9))
+    assert abs(coverage - 0.9) < 0.05, coverage
+
+    def width(x_eval):
+        d = probnn.predict_distribution(model, x_eval, posterior=idata, num_draws=200)
+        draws = d.components_distribution.sample(10, seed=1).numpy()[..., 0]  # (10, n, 200)
+        lo, hi = np.quantile(np.moveaxis(draws, 1, 0).reshape(len(x_eval), -1), [0.05, 0.95],
+                             axis=1)
+        return np.mean(hi - lo)
+
+    gap = np.linspace(-0.6, 0.6, 25, dtype="float32")[:, None]
+    seen = np.r_[np.linspace(-2.8, -1.2, 13), np.linspace(1.2, 2.8, 12)].astype("float32")[:, None]
+    # Epistemic uncertainty: the interval is clearly wider where there were no data.
+    assert width(gap) > 1.5 * width(seen)
+
+
+def test_divergences_are_counted_and_warned_about():
+    # Neal's funnel: v ~ N(0, 3), z ~ N(0, exp(v / 2)); its neck makes NUTS diverge.
+    def log_prob(theta):
+        v, z = theta[:, 0], theta[:, 1]
+        return (tfd.Normal(0.0, 3.0).log_prob(v)
+                + tfd.Normal(0.0, tf.exp(v / 2)).log_prob(z))
+
+    with pytest.warns(RuntimeWarning, match=r"^sample: \d+ of 400 transitions after warm-up "
+                                            r"diverged.*target_accept=0.95") as record:
+        idata = run_and_convert(
+            "sample", log_prob, np.zeros((2, 2), "float32"), num_samples=200, num_warmup=100,
+            seed=0, target_accept=0.6, max_tree_depth=6, verbose=0,
+            unpack=lambda d: {"v": d[..., 0], "z": d[..., 1]},
+            log_likelihood_fn=lambda d: np.zeros(d.shape[:2] + (1,)), observed=np.zeros(1),
+            coords=None, dims=None)
+    count = int(idata.sample_stats["diverging"].sum())
+    assert count > 0 and f"sample: {count} of 400 " in str(record[0].message)

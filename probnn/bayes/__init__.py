@@ -2,11 +2,19 @@
 
 - `sample`: NUTS over all trainable weights of a Keras model ending in a probnn
   head (chains vectorised, warm-up in Stan's windows, XLA-compiled).
+- `linear_regression`: Bayesian linear regression (intercept, coef, sigma)
+  with rstanarm-style data-scaled default priors, on the same engine;
+  `linear_predictive` is its posterior predictive at new inputs.
+- `posterior_weights` / `posterior_params`: the draws stacked for
+  `probnn.functional.stacked_call`; `probnn.predict_distribution(model, x,
+  posterior=idata)` mixes the predictive distributions over them.
 - `from_predictive`: predictive samples (or a predictive distribution) of any
   model as `InferenceData`, for `arviz.plot_ppc` and `arviz.loo_pit`.
 """
 
+from probnn.bayes.linear import default_priors, linear_predictive, linear_regression
+from probnn.bayes.posterior import posterior_params, posterior_weights
 from probnn.bayes.predictive import from_predictive
 from probnn.bayes.sample import sample
 
-__all__ = ["from_predictive", "sample"]
+__all__ = ["default_priors", "from_predictive", "linear_predictive", "linear_regression", "posterior_params", "posterior_weights", "sample"]

@@ -1,0 +1,106 @@
+"""Posterior draws of a model's weights, stacked, and the parameters they give at new inputs.
+
+`probnn.predict_distribution(model, x, posterior=idata)` uses these to build the
+posterior predictive mixture over draws (`probnn.prediction.mixture_distribution`).
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from probnn.functional import stacked_call
+
+_DRAW_BATCH = 256
+
+
+def _err(owner, message):
+    return ValueError(f"{owner}: {message}")
+
+
+def posterior_weights(model, posterior, *, num_draws=None, owner="posterior_weights"):
+    """The posterior draws of `model`'s trainable weights, stacked on a leading draw axis.
+
+    Args:
+        model: the Keras model that `probnn.bayes.sample` sampled.
+        posterior: the `arviz.InferenceData` it returned.
+        num_draws: None for every draw (chains x draws), or K to take K draws
+            evenly spaced through the chains (thinning).
+
+    Returns:
+        A list of arrays, shape `(K,) + w.shape` for each `w` in
+        `model.trainable_variables`, in that order (as `stacked_call` takes them).
+
+    Example (what `sample` stores: one posterior variable per weight, and their
+    order in the attribute `probnn_weights`):
+    >>> import arviz as az, keras, numpy as np, probnn
+    >>> model = keras.Sequential([keras.Input((1,)), probnn.heads.NormalHead(name="head")])
+    >>> idata = az.from_dict(posterior={"head_kernel": np.zeros((2, 20, 1, 2)),
+    ...                                 "head_bias": np.zeros((2, 20, 2))},
+    ...                      attrs={"probnn_weights": "head_kernel,head_bias"})
+    >>> [w.shape for w in probnn.bayes.posterior_weights(model, idata, num_draws=10)]
+    [(10, 1, 2), (10, 2)]
+    """
+    group = getattr(posterior, "posterior", None)
+    attrs = {**getattr(group, "attrs", {}), **(getattr(posterior, "attrs", None) or {})}
+    names = attrs.get("probnn_weights")
+    if group is None or not names:
+        raise _err(owner, "posterior must be the InferenceData returned by probnn.bayes.sample "
+                          "(a posterior group with the model's weights)")
+    names = names.split(",")
+    variables = model.trainable_variables
+    if len(names) != len(variables):
+        raise _err(owner, f"the posterior has {len(names)} weights, model {model.name!r} has "
+                          f"{len(variables)} trainable weights; pass the model that was sampled")
+    arrays = []
+    for name, v in zip(names, variables):
+        values = group[name].values
+        if values.shape[2:] != tuple(v.shape):
+            raise _err(owner, f"posterior variable {name} has draws of shape {values.shape[2:]}, "
+                              f"the model's weight {v.path} has shape {tuple(v.shape)}")
+        arrays.append(values.reshape((-1,) + tuple(v.shape)))
+    total = arrays[0].shape[0]
+    if num_draws is not None:
+        if isinstance(num_draws, bool) or int(num_draws) != num_draws or not \
+                1 <= num_draws <= total:
+            raise _err(owner, f"num_draws must be an integer in [1, {total}] (the posterior has "
+                              f"{total} draws), got {num_draws!r}")
+        index = np.round(np.linspace(0, total - 1, int(num_draws))).astype(int)
+        arrays = [a[index] for a in arrays]
+    return [a.astype(v.dtype) for a, v in zip(arrays, variables)]
+
+
+def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024,
+                     owner="predict_distribution"):
+    """Head parameters at `x` under each posterior draw, shape `(len(x), K, params_size)`.
+
+    The draws are run through the one template model with `stacked_call`, 256
+    draws and `batch_size` rows per compiled call.
+    """
+    weights = posterior_weights(model, posterior, num_draws=num_draws, owner=owner)
+    total = weights[0].shape[0]
+    flat_x = tf.nest.flatten(x)
+    n = len(flat_x[0])
+    if not all(np.all(np.isfinite(np.asarray(a))) for a in flat_x):
+        raise _err(owner, "x has NaN/inf values; expected finite inputs")
+    rows = min(batch_size, n)
+    draws = min(_DRAW_BATCH, total)
+    run = tf.function(lambda w, xb: stacked_call(model, w, xb), jit_compile=True)
+    out = np.empty((n, total) + tuple(model.output_shape[-1:]), dtype=weights[0].dtype)
+    for d0 in range(0, total, draws):
+        w = [a[d0:d0 + draws] for a in weights]
+        k = len(w[0])
+        if k < draws:
+            w = [np.concatenate([a, np.repeat(a[-1:], draws - k, axis=0)]) for a in w]
+        for r0 in range(0, n, rows):
+            xb = tf.nest.map_structure(lambda a: _pad(np.asarray(a)[r0:r0 + rows], rows), x)
+            m = min(rows, n - r0)
+            params = run(w, xb).numpy()  # (draws, rows, P)
+            out[r0:r0 + m, d0:d0 + k] = np.swapaxes(params[:k, :m], 0, 1)
+    if not np.all(np.isfinite(out)):
+        raise _err(owner, "the posterior draws produced non-finite parameters at x")
+    return out
+
+
+def _pad(a, rows):
+    if len(a) == rows:
+        return a
+    return np.concatenate([a, np.repeat(a[-1:], rows - len(a), axis=0)])
