@@ -184,3 +184,16 @@ def test_conformal_edge_cases_and_errors():
         calibration.StdScaling().fit(tfd.StudentT(3.0, np.zeros(5), 1.0), np.zeros(5))
     with pytest.raises(ValueError, match="TemperatureScaling.fit: dist must be a Categorical"):
         calibration.TemperatureScaling().fit(dist, np.zeros(5))
+
+
+def test_recalibrated_quantiles_stay_finite_when_the_base_cdf_saturates(rng):
+    # float32 Normal CDFs round to exactly 0 or 1 for targets 6+ sd away: such PIT values give
+    # knots at the ends of R; quantiles and the CRPS of the recalibrated distribution stay finite.
+    loc, scale = np.zeros(300, "float32"), np.full(300, 0.1, "float32")
+    y = (rng.standard_t(2, size=300) * 0.3).astype("float32")
+    u = metrics.pit((loc, scale), y).numpy()
+    assert np.any(u == 0) and np.any(u == 1)
+    recal = calibration.IsotonicRecalibrator().fit((loc, scale), y)
+    new = recal((loc[:20], scale[:20]))
+    assert np.all(np.isfinite(new.quantile(np.array([1e-4, 0.5, 1 - 1e-4])).numpy()))
+    assert np.isfinite(float(metrics.crps(new, y[:20])))

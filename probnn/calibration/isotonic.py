@@ -90,7 +90,13 @@ class RecalibratedDistribution(UnivariatePredictive):
 
     def quantile(self, levels):
         levels = tf.cast(tf.convert_to_tensor(levels), self.dtype)
-        return self.base.quantile(_interp(levels, self.knots_y, self.knots_x)[0])
+        mapped = _interp(levels, self.knots_y, self.knots_x)[0]
+        # Levels strictly inside (0, 1) stay strictly inside after the map, so that a base whose CDF
+        # rounded to 0 or 1 at some calibration targets still gives finite quantiles there.
+        eps = np.finfo(self.dtype.as_numpy_dtype).eps
+        inner = (levels > 0) & (levels < 1)
+        mapped = tf.where(inner, tf.clip_by_value(mapped, eps, 1 - eps), mapped)
+        return self.base.quantile(mapped)
 
     def _bracket(self):
         return self.base._bracket()
