@@ -55,7 +55,6 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
     import probnn
     from probnn.datasets import cubic_noise_scale, heteroscedastic_cubic
     from probnn.plotting import plot_predictive_intervals
-    from probnn.training import EarlyStopping
 
     keras.utils.set_random_seed(seed)
     x_train, y_train = heteroscedastic_cubic(n_train, seed=seed)
@@ -80,7 +79,8 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
         epochs=epochs,
         batch_size=128,
         validation_data=(x_val, y_val),
-        early_stopping=EarlyStopping(monitor="val_loss", patience=30, restore_best_weights=True),
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=30,
+                                                 restore_best_weights=True)],
         verbose=verbose,
         seed=seed,
     )

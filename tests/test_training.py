@@ -1,7 +1,6 @@
 """Tests of `probnn.fit`, the fused-epoch training loop."""
 
 import logging
-import os
 
 import keras
 import numpy as np
@@ -12,7 +11,7 @@ import probnn
 from probnn.datasets import cubic_noise_scale, heteroscedastic_cubic
 from probnn.heads import NormalHead, find_head
 from probnn.losses import NegativeLogLikelihood
-from probnn.training import CheckpointRestoreError, EarlyStopping, NonFiniteLossError
+from probnn.training import CheckpointRestoreError, NonFiniteLossError
 
 layers = keras.layers
 
@@ -160,12 +159,12 @@ def test_early_stopping_restores_best_weights(rng):
     xv = rng.uniform(-1, 1, size=(128, 1)).astype("float32")
     model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
     model.layers[0].kernel.assign([[0.0]])
+    stopper = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
     history = probnn.fit(model, x, x, loss="mse", epochs=50, batch_size=32,
                          validation_data=(xv, -xv), verbose=0, seed=0,
-                         optimizer=keras.optimizers.SGD(0.1),
-                         early_stopping=EarlyStopping(patience=2))
+                         optimizer=keras.optimizers.SGD(0.1), callbacks=[stopper])
     val = history.history["val_loss"]
-    assert len(val) == 3 and history.stopped_epoch == 2 and history.best_epoch == 0
+    assert len(val) == 3 and stopper.stopped_epoch == 2 and stopper.best_epoch == 0
     assert val[0] < val[1] < val[2]
     restored = float(np.mean((model(xv).numpy() + xv) ** 2))
     np.testing.assert_allclose(restored, val[0], rtol=1e-5)

@@ -1,27 +1,72 @@
-"""Checkpoints of a `probnn.fit` run: model, optimizer, epoch, seed, history, early stopping."""
+"""Checkpoints of a `probnn.fit` run: model, optimizer, epoch, seed, history, callback counters."""
 
+import json
 import logging
 import os
+import uuid
 
 import tensorflow as tf
 
-from probnn.training.errors import CheckpointRestoreError
+from probnn.training.errors import CheckpointRestoreError, _err
 
 logger = logging.getLogger("probnn.training")
+
+
+# Counters of Keras callbacks that a resumed run continues (not their weights).
+_CALLBACK_STATE = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
+
+
+def _check_writable(directory):
+    """An unwritable `checkpoint_dir` fails before training, naming the argument."""
+    probe = os.path.join(directory, f".probnn-write-test-{uuid.uuid4().hex}")
+    try:
+        tf.io.gfile.makedirs(directory)
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("")
+        tf.io.gfile.remove(probe)
+    except (tf.errors.OpError, OSError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise _err(f"checkpoint_dir={directory!r} is not writable ({type(exc).__name__}: "
+                   f"{reason}); pass a directory you can create and write") from None
+
+
+def _callback_state(callbacks):
+    state = []
+    for callback in callbacks:
+        values = {}
+        for name in _CALLBACK_STATE:
+            value = getattr(callback, name, None)
+            if isinstance(value, (int, float)) or hasattr(value, "__float__"):
+                values[name] = float(value) if name == "best" else value
+        state.append([type(callback).__name__, values])
+    return json.dumps(state, default=float)
+
+
+def _restore_callback_state(callbacks, text):
+    """Puts the saved counters back, after `on_train_begin` reset them."""
+    saved = json.loads(text) if text else []
+    for callback, (name, values) in zip(callbacks, saved):
+        if type(callback).__name__ != name:
+            continue
+        for key, value in values.items():
+            if key != "best" and isinstance(value, float):
+                value = int(value)
+            setattr(callback, key, value)
 
 
 class _Checkpointer:
     def __init__(self, directory, model, optimizer, every, max_to_keep=3):
         self.directory = os.fspath(directory)
+        _check_writable(self.directory)
         self.every = every
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="probnn_epoch")
         self.seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="probnn_seed")
         self.history = tf.Variable("", dtype=tf.string, trainable=False, name="probnn_history")
-        self.es_state = tf.Variable([0.0, 0.0, 0.0], dtype=tf.float64, trainable=False,
-                                    name="probnn_early_stopping")  # (valid, best, wait)
+        self.callbacks = tf.Variable("", dtype=tf.string, trainable=False,
+                                     name="probnn_callbacks")
         self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
                                         seed=self.seed, history=self.history,
-                                        early_stopping=self.es_state)
+                                        callbacks=self.callbacks)
         self.manager = tf.train.CheckpointManager(self.ckpt, self.directory,
                                                   max_to_keep=max_to_keep,
                                                   checkpoint_name="ckpt")
@@ -50,25 +95,22 @@ class _Checkpointer:
                 "pass resume=False (which overwrites it)") from exc
         return True
 
-    def resumed_state(self, seed, stopper):
-        """After `restore()`: `(start_epoch, history, seed)`; restores `stopper`'s counters."""
-        from probnn.training.callbacks import History
-
+    def resumed_state(self, seed):
+        """After `restore()`: `(start_epoch, history JSON, seed, callback state JSON)`."""
         start_epoch = int(self.epoch.numpy())
-        history = History._from_json(self.history.numpy().decode())
         saved_seed = int(self.seed.numpy())
         if seed is None:
             seed = saved_seed
         elif seed != saved_seed:
             logger.warning("probnn.fit: seed=%s differs from the checkpoint's seed %s; "
                            "the shuffles of resumed epochs will differ", seed, saved_seed)
-        stopper.set_state(self.es_state.numpy())
         logger.info("probnn.fit: resumed from %s at epoch %d", self.latest, start_epoch)
-        return start_epoch, history, seed
+        return (start_epoch, self.history.numpy().decode(), seed,
+                self.callbacks.numpy().decode())
 
-    def save(self, epoch, history, stopper):
-        self.history.assign(history._to_json())
-        if stopper.active:
-            self.es_state.assign(stopper.get_state())
+    def save(self, epoch, history, callbacks):
+        self.history.assign(json.dumps({"history": history.history, "epoch": history.epoch},
+                                       default=float))
+        self.callbacks.assign(_callback_state(callbacks))
         self.epoch.assign(epoch)
         return self.manager.save(checkpoint_number=epoch)

@@ -1,5 +1,6 @@
 """`tf.function` with XLA, falling back to plain graphs when XLA rejects the model."""
 
+import collections
 import logging
 import re
 
@@ -29,26 +30,80 @@ def _warn_xla_fallback(what, exc):
         what, type(exc).__name__, first_line)
 
 
-class _Compiled:
-    """A tf.function built with XLA when possible, falling back per `jit_compile`."""
+def _needs_autograph(exc):
+    return isinstance(exc, tf.errors.OperatorNotAllowedInGraphError) or (
+        "autograph" in str(exc).lower() and isinstance(exc, (TypeError, ValueError)))
 
-    def __init__(self, make, jit_compile, what):
-        self._make = make
+
+class _Compiled:
+    """`fn` as a tf.function built with XLA when possible, falling back per `jit_compile`.
+
+    Traced without AutoGraph first: probnn's loops use `tf.while_loop` and
+    `tf.cond` explicitly and Keras 3 layers need no AutoGraph (they also run
+    on JAX), while AutoGraph's source transformation was most of the tracing
+    time (measured: 5.0 of 5.9 s for the benchmark MLP's training loop). Code
+    that branches in Python on tensor values (raising
+    `OperatorNotAllowedInGraphError`) is traced again with AutoGraph.
+    """
+
+    def __init__(self, fn, jit_compile, what, **options):
+        self._python_fn = fn
+        self._options = options
         self._mode = jit_compile
         self._what = what
-        self._fn = make(jit_compile is not False)
-        self._checked = jit_compile is False
+        self._autograph = False
+        self._jit = jit_compile is not False
+        self._fn = self._make()
+        self._checked = False
+
+    def _make(self):
+        return tf.function(self._python_fn, jit_compile=self._jit, autograph=self._autograph,
+                           **self._options)
+
+    @property
+    def tracing_count(self):
+        return self._fn.experimental_get_tracing_count()
 
     def __call__(self, *args):
         if self._checked:
             return self._fn(*args)
-        try:
-            out = self._fn(*args)
-        except Exception as exc:
-            if self._mode != "auto" or not _is_xla_failure(exc):
-                raise
-            _warn_xla_fallback(self._what, exc)
-            self._fn = self._make(False)
-            out = self._fn(*args)
+        while True:
+            try:
+                out = self._fn(*args)
+                break
+            except Exception as exc:
+                if not self._autograph and _needs_autograph(exc):
+                    self._autograph = True
+                elif self._jit and self._mode == "auto" and _is_xla_failure(exc):
+                    _warn_xla_fallback(self._what, exc)
+                    self._jit = False
+                else:
+                    raise
+                self._fn = self._make()
         self._checked = True
         return out
+
+
+_PROGRAMS_PER_MODEL = 8
+
+
+def _cached_program(model, key, make):
+    """The compiled program `make()` for `key`, cached on the model (least recently used out).
+
+    The cache lives in the model's `__dict__` (set with `object.__setattr__`,
+    outside Keras's and TensorFlow's attribute tracking), so it goes away with
+    the model.
+    """
+    cache = model.__dict__.get("_probnn_programs")
+    if cache is None:
+        cache = collections.OrderedDict()
+        object.__setattr__(model, "_probnn_programs", cache)
+    try:
+        program = cache[key]
+    except KeyError:
+        program = cache[key] = make()
+        while len(cache) > _PROGRAMS_PER_MODEL:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return program

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from probnn.training.compiled import _cached_program
 from probnn.training.errors import _err
 
 
@@ -49,20 +50,62 @@ def _check_finite(name, arr):
         )
 
 
-def _check_xy(x, y, x_name="x", y_name="y"):
+def _as_inputs(name, x):
+    """`x` as an array, a tuple of arrays or a dict of arrays (multi-input models)."""
+    if isinstance(x, dict):
+        if not x:
+            raise _err(f"{name} is an empty dict")
+        return {key: _as_array(f"{name}[{key!r}]", value) for key, value in x.items()}
+    if isinstance(x, (tuple, list)) and not np.isscalar(x[0] if len(x) else 0) and all(
+            np.ndim(v) >= 1 and not isinstance(v, (tuple, list)) for v in x):
+        return tuple(_as_array(f"{name}[{i}]", value) for i, value in enumerate(x))
+    return _as_array(name, x)
+
+
+def _leaves(name, nest):
+    """`(label, array)` pairs of a nest from `_as_inputs`."""
+    if isinstance(nest, dict):
+        return [(f"{name}[{key!r}]", value) for key, value in nest.items()]
+    if isinstance(nest, tuple):
+        return [(f"{name}[{i}]", value) for i, value in enumerate(nest)]
+    return [(name, nest)]
+
+
+class _Arrays:
+    """In-memory training or validation data: `x` (a nest), `y`, `weights`, `n` rows."""
+
+    def __init__(self, x, y, weights=None):
+        self.x, self.y, self.weights = x, y, weights
+        self.n = int(y.shape[0])
+
+
+def _check_xy(x, y, sample_weight=None, x_name="x", y_name="y"):
     if y is None:
         raise _err(f"{y_name} is required when {x_name} is an array (pass targets, or a "
                    "tf.data.Dataset yielding (x, y) batches as x)")
-    x = _as_array(x_name, x)
+    x = _as_inputs(x_name, x)
     y = _as_array(y_name, y)
-    if x.shape[0] != y.shape[0]:
-        raise _err(f"{x_name} and {y_name} must have the same number of rows, got "
-                   f"{x.shape[0]} and {y.shape[0]}")
-    if x.shape[0] == 0:
+    for label, array in _leaves(x_name, x):
+        if array.shape[0] != y.shape[0]:
+            raise _err(f"{label} and {y_name} must have the same number of rows, got "
+                       f"{array.shape[0]} and {y.shape[0]}")
+        _check_finite(label, array)
+    if y.shape[0] == 0:
         raise _err(f"{x_name} and {y_name} are empty; need at least one row")
-    _check_finite(x_name, x)
     _check_finite(y_name, y)
-    return x, y
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float32)
+        if weights.ndim == 2 and weights.shape[1] == 1:
+            weights = weights[:, 0]
+        if weights.shape != (y.shape[0],):
+            raise _err(f"sample_weight must have shape ({y.shape[0]},) (one weight per row of "
+                       f"{y_name}), got {np.shape(sample_weight)}")
+        if not (np.isfinite(weights).all() and (weights >= 0).all()):
+            raise _err("sample_weight must be finite and >= 0")
+        if not weights.sum() > 0:
+            raise _err("sample_weight is zero for every row; nothing to train on")
+    return _Arrays(x, y, weights)
 
 
 def _positive_int(name, value):
@@ -73,9 +116,9 @@ def _positive_int(name, value):
 
 def _check_dataset(name, ds):
     spec = ds.element_spec
-    if not (isinstance(spec, tuple) and len(spec) == 2):
-        raise _err(f"{name} must be a tf.data.Dataset yielding (x, y) batches; its element "
-                   f"spec is {spec!r}")
+    if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
+        raise _err(f"{name} must be a tf.data.Dataset yielding (x, y) or (x, y, sample_weight) "
+                   f"batches; its element spec is {spec!r}")
     if int(ds.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
         raise _err(f"{name} is an infinite tf.data.Dataset (e.g. .repeat() without a count); "
                    "an epoch is one pass over the dataset, so pass a finite one (.take(n))")
@@ -86,31 +129,32 @@ class _EpochDatasets:
     """In-memory arrays as a per-epoch reshuffled `tf.data.Dataset` (strategy path)."""
 
     def __init__(self, arrays, batch_size, shuffle, seed):
-        self.x, self.y = arrays
+        self.arrays = arrays
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.seed = seed
 
     def dataset(self, epoch):
-        n = self.x.shape[0]
+        data = self.arrays
         if self.shuffle:
-            order = np.random.default_rng([int(self.seed), int(epoch)]).permutation(n)
+            order = np.random.default_rng([int(self.seed), int(epoch)]).permutation(data.n)
         else:
-            order = np.arange(n)
-        ds = tf.data.Dataset.from_tensor_slices((self.x[order], self.y[order]))
-        return ds.batch(self.batch_size)
+            order = np.arange(data.n)
+        parts = (tf.nest.map_structure(lambda a: a[order], data.x), data.y[order])
+        if data.weights is not None:
+            parts += (data.weights[order],)
+        return tf.data.Dataset.from_tensor_slices(parts).batch(self.batch_size)
 
 
 _Arguments = collections.namedtuple("_Arguments", [
     "epochs", "batch_size", "checkpoint_every", "validation_batch_size", "chunk",
-    "jit_compile", "verbose", "early_stopping", "strategy", "seed"])
+    "jit_compile", "verbose", "callbacks", "initial_epoch", "strategy", "seed"])
 
 
 def _check_arguments(*, model, epochs, batch_size, checkpoint_every, validation_batch_size,
-                     steps_per_execution, jit_compile, verbose, early_stopping, strategy, seed):
+                     steps_per_execution, jit_compile, verbose, callbacks, initial_epoch,
+                     strategy, seed):
     """Checks `fit`'s scalar arguments; returns them normalised as an `_Arguments`."""
-    from probnn.training.callbacks import EarlyStopping
-
     if not isinstance(model, keras.Model):
         raise _err(f"model must be a keras.Model (Keras 3), got {type(model).__name__}")
     epochs = _positive_int("epochs", epochs)
@@ -127,33 +171,36 @@ def _check_arguments(*, model, epochs, batch_size, checkpoint_every, validation_
         raise _err(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
     if verbose not in (0, 1, 2):
         raise _err(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    if isinstance(early_stopping, numbers.Integral) and not isinstance(early_stopping, bool):
-        early_stopping = EarlyStopping(patience=int(early_stopping))
-    if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
-        raise _err("early_stopping must be None, an int patience or a "
-                   f"probnn.training.EarlyStopping, got {early_stopping!r}")
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise _err("callbacks must be keras.callbacks.Callback objects (Keras 3), got "
+                       f"{type(callback).__module__}.{type(callback).__name__}")
+    if initial_epoch is not None and (isinstance(initial_epoch, bool) or not isinstance(
+            initial_epoch, numbers.Integral) or initial_epoch < 0):
+        raise _err(f"initial_epoch must be a non-negative integer or None, got {initial_epoch!r}")
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise _err(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise _err(f"seed must be an integer or None, got {seed!r}")
     return _Arguments(epochs, batch_size, checkpoint_every, validation_batch_size, chunk,
-                      jit_compile, verbose, early_stopping, strategy, seed)
+                      jit_compile, verbose, callbacks, initial_epoch, strategy, seed)
 
 
-def _prepare_data(x, y, validation_data):
-    """Checks the data; returns `(arrays or None, dataset or None, sample_x, validation_data)`."""
+def _prepare_data(x, y, sample_weight, validation_data):
+    """Checks the data; returns `(arrays or None, dataset or None, validation_data)`."""
     if x is None:
         raise _err("x is required (an array with y, or a tf.data.Dataset of (x, y) batches)")
     if _is_dataset(x):
-        if y is not None:
-            raise _err("y must be None when x is a tf.data.Dataset (it must yield (x, y))")
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None:
+                raise _err(f"{name} must be None when x is a tf.data.Dataset (it must yield "
+                           "(x, y) or (x, y, sample_weight) batches)")
         dataset = _check_dataset("x", x)
         arrays = None
-        sample_x = next(iter(dataset.take(1)))[0]
     else:
-        arrays = _check_xy(x, y)
+        arrays = _check_xy(x, y, sample_weight)
         dataset = None
-        sample_x = arrays[0][:1]
     if validation_data is not None:
         if _is_dataset(validation_data):
             _check_dataset("validation_data", validation_data)
@@ -163,7 +210,112 @@ def _prepare_data(x, y, validation_data):
                            f"(x, y) batches, got {type(validation_data).__name__}")
             validation_data = _check_xy(*validation_data, x_name="validation x",
                                         y_name="validation y")
-            if arrays is not None and validation_data[0].shape[1:] != arrays[0].shape[1:]:
-                raise _err(f"validation x has row shape {validation_data[0].shape[1:]}, but "
-                           f"x has {arrays[0].shape[1:]}")
-    return arrays, dataset, sample_x, validation_data
+            if arrays is not None:
+                for (label, a), (_, v) in zip(_leaves("x", arrays.x),
+                                              _leaves("x", validation_data.x)):
+                    if v.shape[1:] != a.shape[1:]:
+                        raise _err(f"validation {label} has row shape {v.shape[1:]}, but "
+                                   f"{label} has {a.shape[1:]}")
+    return arrays, dataset, validation_data
+
+
+def _sample_batch(arrays, dataset, members):
+    """A two-row batch of inputs and targets, shaped as training feeds them to the model."""
+    if arrays is not None:
+        x = tf.nest.map_structure(lambda a: a[:2], arrays.x)
+        y = arrays.y[:2]
+        if members:
+            x = tf.nest.map_structure(lambda a: np.repeat(a[:, None], members, axis=1), x)
+            y = np.repeat(y[:, None], members, axis=1)
+        return x, y
+    batch = next(iter(dataset.take(1)))
+    return batch[0], batch[1]
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _declared_inputs(model):
+    """The model's declared input shapes per row (functional/Sequential), or None."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return None
+    if not inputs:
+        return None
+    return [tuple(t.shape[1:]) for t in inputs], [getattr(t, "name", None) for t in inputs]
+
+
+def _check_inputs(model, arrays, members):
+    """Wrong number of input features: a one-line ValueError before any tracing."""
+    declared = _declared_inputs(model)
+    if arrays is None or declared is None or members:
+        return
+    shapes, names = declared
+    leaves = _leaves("x", arrays.x)
+    if isinstance(arrays.x, dict) and all(n in arrays.x for n in names):
+        leaves = [(f"x[{n!r}]", arrays.x[n]) for n in names]
+    if len(leaves) != len(shapes):
+        raise _err(f"x has {len(leaves)} input array(s), but the model has {len(shapes)} "
+                   f"inputs with row shapes {shapes}")
+    for (label, array), expected in zip(leaves, shapes):
+        given = array.shape[1:]
+        if len(given) != len(expected) or any(
+                e is not None and g != e for g, e in zip(given, expected)):
+            raise _err(f"{label} has shape {array.shape} (rows of shape {given}), but the "
+                       f"model expects rows of shape {expected}")
+
+
+def _check_targets(model, objective, arrays, dataset):
+    """Targets of the wrong shape: a one-line ValueError before any tracing."""
+    x, y = _sample_batch(arrays, dataset, objective.members)
+    label = "y" if arrays is not None else "the dataset's targets"
+    if objective.report_nll:
+        from probnn.heads.base import find_head
+
+        head = find_head(model)
+        event = tuple(head.event_shape)
+        accepted = [event] + ([(1,)] if event == () else [])
+        given = tuple(arrays.y.shape[1:]) if arrays is not None else tuple(y.shape[1:])
+        if arrays is None and objective.members:
+            given = given[1:]
+        if given not in accepted and not (event == () and given == ()):
+            shape = arrays.y.shape if arrays is not None else tuple(y.shape)
+            raise _err(f"{label} has shape {tuple(shape)}, but {type(head).__name__} expects "
+                       f"targets of shape (rows,) + {accepted[-1]}" +
+                       (f" or (rows,) + {event}" if len(accepted) > 1 else ""))
+    # Traced, not run: shape errors surface, and the loss's side effects (if any) do not happen.
+    shapes = {}
+
+    def probe(x, y):
+        y_pred = model(x, training=False)
+        shapes["y_pred"] = tuple(y_pred.shape[1:])
+        if arrays is None and objective.members:
+            from probnn.training.evaluation import _member_targets
+
+            y = _member_targets(y, objective.members)
+        values = objective.per_example(y, y_pred)
+        shapes["values"] = tuple(values.shape)
+        return values
+
+    spec = lambda a: tf.TensorSpec(np.shape(a), tf.as_dtype(a.dtype))  # noqa: E731
+    if objective.report_nll:
+        return  # the head's own loss: the static check above is complete
+    key = ("probe", objective.key, str(tf.nest.map_structure(spec, x)), str(spec(y)))
+    if key in model.__dict__.get("_probnn_programs", {}):
+        return
+    try:
+        tf.function(probe).get_concrete_function(tf.nest.map_structure(spec, x), spec(y))
+    except Exception as exc:
+        raise _err(f"the loss cannot be computed on {label} (rows of shape "
+                   f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
+                   f"{shapes.get('y_pred', '?')}): {_first_line(exc)}") from None
+    expected = (int(np.shape(y)[0]),) + ((objective.members,) if objective.members else ())
+    if shapes["values"] != expected:
+        raise _err(f"the loss gives per-example values of shape {shapes['values']} for a "
+                   f"batch of {expected[0]} rows (expected {expected}): {label} (rows of shape "
+                   f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
+                   f"{shapes['y_pred']}) broadcast against each other")
+    _cached_program(model, key, lambda: True)

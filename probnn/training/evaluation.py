@@ -1,63 +1,89 @@
-"""Validation loss after each epoch: compiled, batched, padded and masked like training."""
+"""Validation loss after each epoch: compiled, batched, padded and masked like training.
+
+For an ensemble (`probnn_members = M`) every member sees the same validation
+rows, the targets are broadcast to `(batch, M, ...)`, and the reported loss is
+the mean over members of each member's loss (not the mixture's).
+"""
 
 import math
 
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _Compiled
+from probnn.training.compiled import _cached_program, _Compiled
 from probnn.training.data import _is_dataset
 from probnn.training.errors import _err
+from probnn.training.fused import _bucket, _pad_rows, _signature
 from probnn.training.objective import _regularization
+
+
+def _member_targets(y, members):
+    """Targets (batch, ...) broadcast to (batch, members, ...) for an ensemble."""
+    if members is None:
+        return y
+    y = tf.expand_dims(y, 1)
+    return tf.broadcast_to(y, tf.concat([tf.shape(y)[:1], [members], tf.shape(y)[2:]], 0))
 
 
 class _Evaluator:
     """Validation loss (data + model.losses), compiled and batched."""
 
-    def __init__(self, model, per_example, data, batch_size, jit_compile):
+    def __init__(self, model, objective, data, batch_size, jit_compile):
         self.model = model
+        members = objective.members
+
+        def batch_terms(xb, yb):
+            y_pred = model(xb, training=False)
+            values = objective.per_example(_member_targets(yb, members), y_pred)
+            return tf.reshape(values, (tf.shape(values)[0], -1))  # (rows, members or 1)
+
         if _is_dataset(data):
             self.dataset = data
 
             def step(xb, yb):
-                y_pred = model(xb, training=False)
-                values = per_example(yb, y_pred)
+                values = batch_terms(xb, yb)
                 rows = tf.cast(tf.shape(values)[0], tf.float32)
-                return tf.reduce_sum(values), _regularization(model) * rows, rows
+                return (tf.reduce_sum(tf.reduce_mean(values, axis=1)),
+                        _regularization(model) * rows, rows)
 
-            self._step = _Compiled(
-                lambda jit: tf.function(step, jit_compile=jit, reduce_retracing=True),
-                jit_compile, "validation step")
+            key = ("eval-dataset", objective.key, jit_compile)
+            self._step = _cached_program(model, key, lambda: _Compiled(
+                step, jit_compile, "validation step", reduce_retracing=True))
             return
         self.dataset = None
-        xv, yv = data
-        n = int(xv.shape[0])
-        bsz = min(batch_size, n)
-        steps = math.ceil(n / bsz)
-        pad = steps * bsz - n
-        order = np.concatenate([np.arange(n), np.resize(np.arange(n), pad)]).astype(np.int32)
-        self.args = (tf.constant(xv), tf.constant(yv),
-                     tf.constant(order.reshape(steps, bsz)))
+        xv, yv = data.x, data.y
+        n = data.n
+        rows = _bucket(n)
+        bsz = min(batch_size, rows)
+        steps = math.ceil(rows / bsz)
+        order = np.resize(np.arange(n), steps * bsz).astype(np.int32)
+        pad = lambda a: tf.constant(_pad_rows(a, rows))  # noqa: E731
+        self.args = (tf.nest.map_structure(pad, xv), pad(yv),
+                     tf.constant(order.reshape(steps, bsz)), tf.constant(n, tf.int32))
 
-        def run(x_all, y_all, order):
+        def run(x_all, y_all, order, n):
             def body(i, s_data, s_reg):
                 rows = tf.gather(order, i)  # static shape (bsz,)
                 mask = tf.cast(tf.range(bsz) + i * bsz < n, tf.float32)
                 real = tf.reduce_sum(mask)
-                y_pred = model(tf.gather(x_all, rows), training=False)
-                values = per_example(tf.gather(y_all, rows), y_pred)
-                return (i + 1, s_data + tf.reduce_sum(values * mask),
+                values = batch_terms(tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
+                                     tf.gather(y_all, rows))
+                return (i + 1, s_data + tf.reduce_sum(tf.reduce_mean(values, axis=1) * mask),
                         s_reg + _regularization(model) * real)
 
             zero = tf.constant(0.0, tf.float32)
-            _, s_data, s_reg = tf.while_loop(lambda i, *_: i < steps, body,
+            steps_needed = (n + bsz - 1) // bsz
+            _, s_data, s_reg = tf.while_loop(lambda i, *_: i < steps_needed, body,
                                              (tf.constant(0), zero, zero))
-            return s_data, s_reg, tf.constant(float(n))
+            return s_data, s_reg, tf.cast(n, tf.float32)
 
-        self._run = _Compiled(lambda jit: tf.function(run, jit_compile=jit),
-                              jit_compile, "validation loop")
+        key = ("eval", objective.key, bsz, steps, _signature(self.args[0]),
+               _signature(self.args[1]), jit_compile)
+        self._run = _cached_program(model, key, lambda: _Compiled(
+            run, jit_compile, "validation loop"))
 
     def __call__(self):
+        """Returns `(data term, regularisation)`, each a mean over the validation rows."""
         if self.dataset is None:
             s_data, s_reg, n = (float(v) for v in self._run(*self.args))
         else:

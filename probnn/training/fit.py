@@ -1,45 +1,53 @@
 """`probnn.fit`: check the arguments, prepare the data, pick a runner, run the epochs.
 
-The design (fused epochs, shuffling, the masked last batch, streaming,
-distribution, non-finite losses, checkpoints) is described in docs/design.md,
-section Training.
+The design (fused epochs, shuffling, the masked last batch, the compiled-program
+cache, callbacks, streaming, distribution, ensembles, non-finite losses,
+checkpoints) is described in docs/design.md, section Training.
 """
 
 import logging
 import math
-import time
 
+import keras
 import numpy as np
 
-from probnn.training.callbacks import History, _EarlyStopper, _Progress
-from probnn.training.checkpoints import _Checkpointer
-from probnn.training.data import _check_arguments, _EpochDatasets, _prepare_data
+from probnn.training.callbacks import _callback_list, _resume_history
+from probnn.training.checkpoints import _Checkpointer, _restore_callback_state
+from probnn.training.data import (_check_arguments, _check_inputs, _check_targets,
+                                  _EpochDatasets, _prepare_data, _sample_batch)
 from probnn.training.errors import NonFiniteLossError
 from probnn.training.evaluation import _Evaluator
 from probnn.training.fused import _FusedRunner
-from probnn.training.objective import _prepare_model
+from probnn.training.objective import _build, _epoch_logs, _members, _prepare_model
 from probnn.training.streaming import _StreamRunner
 
 logger = logging.getLogger("probnn.training")
 
 
 def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
-        validation_data=None, validation_batch_size=None, shuffle=True,
-        steps_per_execution="epoch", jit_compile="auto", early_stopping=None,
+        sample_weight=None, validation_data=None, validation_batch_size=None, shuffle=True,
+        callbacks=None, initial_epoch=None, steps_per_execution="epoch", jit_compile="auto",
         checkpoint_dir=None, checkpoint_every=1, resume=True, strategy=None, verbose=1,
         seed=None):
     """Trains a Keras 3 model, by default by maximum likelihood of its distribution head.
 
     In-memory data is kept on the device and a whole epoch (or
     `steps_per_execution` steps) runs in one XLA-compiled `tf.while_loop`,
-    which is many times faster than `model.fit` for small models; see the
+    which is many times faster than `model.fit` for small models. The compiled
+    program is cached on the model: another call with the same model,
+    optimizer, loss, batch size and data shapes (row counts are rounded up to
+    buckets) reuses it, whatever the data values, `epochs` or `seed`. See the
     Training section of docs/design.md for the design.
 
     Args:
         model: a `keras.Model`. With `loss=None` it must contain exactly one
             `probnn.heads.DistributionHead` (found by `probnn.heads.find_head`).
-        x: inputs, a NumPy array / tensor with a leading batch axis, or a
-            `tf.data.Dataset` yielding `(x, y)` batches (then `y` must be None).
+            A model with an integer attribute `probnn_members = M` is an
+            ensemble: each member trains on its own shuffle of the rows (see
+            docs/design.md, "Ensembles").
+        x: inputs: a NumPy array / tensor with a leading batch axis, a tuple or
+            dict of them (multi-input models), or a `tf.data.Dataset` yielding
+            `(x, y)` or `(x, y, sample_weight)` batches (then `y` must be None).
         y: targets, with the same number of rows as `x`.
         loss: None (negative log-likelihood of the model's head, plus
             `sum(model.losses)`), a loss name, a `keras.losses.Loss` or a callable
@@ -47,27 +55,42 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
             `Loss`'s own reduction is not used: its per-example values
             (`loss.call`) are averaged over the real rows of each batch. The
             objective always adds `sum(model.losses)` (regularisers, KL terms).
-            Sample weights are not supported.
-        optimizer: None (`Adam(1e-3)`), a name, or a Keras 3 optimizer.
-        epochs: total number of epochs; when resuming from a checkpoint the
-            epochs already done count towards it (like Keras's `initial_epoch`).
+        optimizer: None (`model.optimizer` if the model has one, e.g. from an
+            earlier `fit`, else `Adam(1e-3)`), a name, or a Keras 3 optimizer.
+            It becomes `model.optimizer`, where Keras callbacks find it.
+        epochs: without `checkpoint_dir` and `initial_epoch`: the number of
+            epochs to train in this call (their numbering continues where the
+            model's previous `fit` stopped). With `initial_epoch` or
+            `checkpoint_dir`: the index of the final epoch, as in Keras (the
+            epochs already done count towards it).
         batch_size: rows per step for in-memory data (the last step of an epoch
             is padded and masked, see docs/design.md).
+        sample_weight: optional per-row weights `(rows,)`, >= 0. Each step
+            minimises the weighted mean `sum(w * loss) / sum(w)` over its rows
+            (Keras divides by the number of rows instead; the two agree when
+            the weights average 1 in every batch); reported losses are the
+            weighted means over the epoch.
         validation_data: `(x_val, y_val)` arrays or a `tf.data.Dataset` of
             `(x, y)` batches, evaluated after every epoch (`training=False`).
         validation_batch_size: rows per validation step; default
             `max(batch_size, 1024)`.
         shuffle: reshuffle in-memory rows every epoch.
+        callbacks: `keras.callbacks.Callback` objects (EarlyStopping,
+            ModelCheckpoint, CSVLogger, TensorBoard, ReduceLROnPlateau,
+            LearningRateScheduler, TerminateOnNaN, BackupAndRestore, your own).
+            Train and epoch hooks are called as in `model.fit`; the batch hooks
+            once per compiled call (once per epoch by default, every
+            `steps_per_execution` steps otherwise).
+        initial_epoch: epoch at which to start (Keras's meaning); default:
+            where the model's previous `fit` stopped (0 for a new model).
         steps_per_execution: `"epoch"` (one compiled call per epoch) or a
             positive integer K (K steps per call, progress reported between calls).
         jit_compile: `"auto"` (XLA, falling back to plain graphs with a logged
             warning if XLA cannot compile the model; no XLA under a
             `strategy`), True or False.
-        early_stopping: None, an `EarlyStopping`, or an int patience
-            (`EarlyStopping(patience=...)` on `val_loss` / `loss`).
         checkpoint_dir: directory for `tf.train.CheckpointManager` checkpoints
             (`ckpt-<epoch>`), written every `checkpoint_every` epochs and after
-            the last epoch.
+            the last epoch; checked to be writable before training.
         checkpoint_every: epochs between checkpoints.
         resume: restore the latest checkpoint in `checkpoint_dir`, if any, and
             continue with the next epoch. `resume=False` starts afresh (and
@@ -75,20 +98,22 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         strategy: a `tf.distribute.Strategy`. Build the model under
             `strategy.scope()`; the default optimizer is created there for you,
             an optimizer instance must have been created there too.
-        verbose: 0 silent, 1 progress bar, 2 one line per epoch.
+        verbose: 0 silent, 1 progress bar (plain lines when stdout is not a
+            terminal), 2 one line per epoch.
         seed: seed of the per-epoch shuffles (random when None; stored in
             checkpoints so resumed runs shuffle identically).
 
     Returns:
-        A `History`: `.history` has per-epoch lists `"loss"` (objective
-        including `model.losses`), `"nll"` (data term, with the default
-        likelihood loss), `"val_loss"` / `"val_nll"` with validation data;
-        `.epoch` lists the 0-based epochs (including resumed ones);
-        `.epoch_seconds` the wall time of each epoch run by this call.
+        A `keras.callbacks.History`: `.history` has per-epoch lists `"loss"`
+        (objective including `model.losses`), `"nll"` (data term, with the
+        default likelihood loss), `"val_loss"` / `"val_nll"` with validation
+        data; `.epoch` lists the 0-based epochs (including resumed ones).
 
     Raises:
-        ValueError: bad arguments or data (mismatched rows, NaN/inf, ...).
-        NonFiniteLossError: the objective or a gradient became NaN/inf.
+        ValueError: bad arguments or data (mismatched rows, NaN/inf, targets or
+            inputs of the wrong shape, an unwritable `checkpoint_dir`, ...).
+        NonFiniteLossError: the objective or a gradient became NaN/inf (unless a
+            `keras.callbacks.TerminateOnNaN` is given: then training just stops).
         CheckpointRestoreError: an existing checkpoint cannot be restored.
 
     Example:
@@ -98,95 +123,137 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(32, "relu"),
     ...                           probnn.heads.NormalHead()])
     >>> history = probnn.fit(model, x, y, epochs=3, batch_size=64, verbose=0, seed=0)
-    >>> len(history.history["loss"])
-    3
+    >>> history.epoch
+    [0, 1, 2]
+    >>> probnn.fit(model, x, y, epochs=2, batch_size=64, verbose=0, seed=0).epoch
+    [3, 4]
     """
     args = _check_arguments(
         model=model, epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
         validation_batch_size=validation_batch_size, steps_per_execution=steps_per_execution,
-        jit_compile=jit_compile, verbose=verbose, early_stopping=early_stopping,
-        strategy=strategy, seed=seed)
-    arrays, dataset, sample_x, validation_data = _prepare_data(x, y, validation_data)
-    per_example, report_nll, optimizer = _prepare_model(model, sample_x, loss, optimizer,
-                                                         strategy)
+        jit_compile=jit_compile, verbose=verbose, callbacks=callbacks,
+        initial_epoch=initial_epoch, strategy=strategy, seed=seed)
+    arrays, dataset, validation = _prepare_data(x, y, sample_weight, validation_data)
 
-    # Resume: epochs done, history so far, seed and early-stopping counters.
-    history = History()
-    start_epoch = 0
-    stopper = _EarlyStopper(args.early_stopping, validation_data is not None)
+    # Check the shapes against the model, build it, resolve loss and optimizer.
+    _check_inputs(model, arrays, _members(model))
+    _build(model, _sample_batch(arrays, dataset, _members(model))[0], args.strategy)
+    objective, optimizer = _prepare_model(model, loss, optimizer, args.strategy)
+    _check_targets(model, objective, arrays, dataset)
     ckpt = None
     if checkpoint_dir is not None:
         ckpt = _Checkpointer(checkpoint_dir, model, optimizer, args.checkpoint_every)
-        if resume and ckpt.restore():
-            start_epoch, history, seed = ckpt.resumed_state(seed, stopper)
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**31 - 1))
-    if ckpt is not None:
-        ckpt.seed.assign(seed)
 
-    runner, steps = _make_runner(model, optimizer, per_example, arrays, dataset, args, shuffle,
+    # Which epochs: a checkpoint's, initial_epoch, or after the model's last fit.
+    start, end, seed, saved = _epoch_range(model, args, ckpt, resume)
+    runner, steps = _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle,
                                  seed)
     evaluator = None
-    if validation_data is not None:
-        evaluator = _Evaluator(model, per_example, validation_data,
-                               args.validation_batch_size, args.jit_compile)
-    history.params = {"epochs": args.epochs, "steps": steps, "batch_size": args.batch_size}
-    if start_epoch >= args.epochs:
-        logger.info("probnn.fit: checkpoint already has %d epochs >= epochs=%d; nothing to do",
-                    start_epoch, args.epochs)
+    if validation is not None:
+        evaluator = _Evaluator(model, objective, validation, args.validation_batch_size,
+                               args.jit_compile)
 
-    for epoch in range(start_epoch, args.epochs):
-        epoch_start = time.perf_counter()
-        progress = _Progress(args.verbose, epoch, args.epochs, steps)
-        if isinstance(runner, _StreamRunner) and runner.stream is not None:
-            runner.set_dataset(runner.stream.dataset(epoch))
-        totals, bad_step = runner.run_epoch(epoch, seed, shuffle, args.chunk, progress.on_chunk)
-        if bad_step is not None:
-            raise _non_finite(epoch, bad_step, steps, ckpt)
-        logs = _epoch_logs(totals, report_nll, evaluator)
-        history._append(epoch, logs)
-        progress.finish(steps or int(totals[2]), logs)
-        stop = stopper.update(epoch, logs, model, history)
-        if ckpt is not None and ((epoch + 1) % args.checkpoint_every == 0 or stop
-                                 or epoch + 1 == args.epochs):
-            ckpt.save(epoch + 1, history, stopper)
-        history.epoch_seconds.append(time.perf_counter() - epoch_start)
-        if stop:
+    history = keras.callbacks.History()
+    callback_list = _callback_list(args.callbacks, history, model, args.verbose, end, steps)
+    model.stop_training = False
+    model._initial_epoch = None  # BackupAndRestore sets it in on_train_begin
+    callback_list.on_train_begin()
+    if saved is not None:
+        _resume_history(history, saved[0])
+        _restore_callback_state(args.callbacks, saved[1])
+    start = model._initial_epoch or start
+    logs = {}
+    for epoch in range(start, end):
+        callback_list.on_epoch_begin(epoch)
+        logs = _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle,
+                            args.chunk, steps, ckpt)
+        if logs is None:  # a non-finite loss, and TerminateOnNaN asked to stop
             break
-    stopper.finish(model, history, trained=start_epoch < args.epochs)
+        if evaluator is not None:
+            logs.update(_validation_logs(evaluator, objective))
+        callback_list.on_epoch_end(epoch, logs)
+        object.__setattr__(model, "_probnn_epochs", epoch + 1)
+        if ckpt is not None and ((epoch + 1) % args.checkpoint_every == 0
+                                 or model.stop_training or epoch + 1 == end):
+            ckpt.save(epoch + 1, history, args.callbacks)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
     return history
 
 
-def _make_runner(model, optimizer, per_example, arrays, dataset, args, shuffle, seed):
+def _epoch_range(model, args, ckpt, resume):
+    """`(start, end, seed, saved)`: the epochs to run; `saved` is a checkpoint's state."""
+    seed, saved = args.seed, None
+    if ckpt is not None:
+        start = args.initial_epoch or 0
+        end = args.epochs
+        if resume and ckpt.restore():
+            start, history, seed, callbacks = ckpt.resumed_state(seed)
+            saved = (history, callbacks)
+        if start >= end:
+            logger.info("probnn.fit: checkpoint already has %d epochs >= epochs=%d; nothing "
+                        "to do", start, end)
+        ckpt.seed.assign(_seed(seed))
+        return start, end, int(ckpt.seed.numpy()), saved
+    if args.initial_epoch is not None:
+        return args.initial_epoch, args.epochs, _seed(seed), None
+    start = model.__dict__.get("_probnn_epochs", 0)
+    return start, start + args.epochs, _seed(seed), None
+
+
+def _seed(seed):
+    return int(np.random.SeedSequence().entropy % (2**31 - 1)) if seed is None else seed
+
+
+def _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle, seed):
     """The fused runner for in-memory data on one device, else the streaming runner."""
     if arrays is not None and args.strategy is None:
-        runner = _FusedRunner(model, optimizer, per_example, arrays[0], arrays[1],
-                              args.batch_size, args.jit_compile)
+        runner = _FusedRunner(model, optimizer, objective, arrays, args.batch_size,
+                              args.jit_compile, seed)
         return runner, runner.steps
     steps, stream = None, None
     if arrays is not None:  # in-memory data under a strategy: a reshuffled dataset per epoch
-        steps = math.ceil(arrays[0].shape[0] / args.batch_size)
+        steps = math.ceil(arrays.n / args.batch_size)
         stream = _EpochDatasets(arrays, args.batch_size, shuffle, seed)
     jit = args.jit_compile
     if args.strategy is not None:
         jit = False if jit == "auto" else jit
-    runner = _StreamRunner(model, optimizer, per_example,
+    runner = _StreamRunner(model, optimizer, objective,
                            dataset if dataset is not None else stream.dataset(0),
                            args.strategy, jit)
     runner.stream = stream
     return runner, steps or runner.steps
 
 
-def _epoch_logs(totals, report_nll, evaluator):
-    s_obj, s_data, count = totals
-    logs = {"loss": s_obj / count}
-    if report_nll:
-        logs["nll"] = s_data / count
-    if evaluator is not None:
-        v_data, v_reg = evaluator()
-        logs["val_loss"] = v_data + v_reg
-        if report_nll:
-            logs["val_nll"] = v_data
+def _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle, chunk, steps,
+                 ckpt):
+    """Runs one epoch with the batch hooks; returns its logs (None: stopped on NaN)."""
+    if isinstance(runner, _StreamRunner) and runner.stream is not None:
+        runner.set_dataset(runner.stream.dataset(epoch))
+
+    def before(begin):
+        callback_list.on_train_batch_begin(begin)
+
+    def after(begin, end, totals):
+        callback_list.on_train_batch_end(end - 1, _epoch_logs(totals, objective.members,
+                                                                objective.report_nll))
+        return model.stop_training
+
+    totals, bad_step = runner.run_epoch(epoch, seed, shuffle, chunk, before, after)
+    if bad_step is not None:
+        callback_list.on_train_batch_end(bad_step - 1, {"loss": float("nan")})
+        if model.stop_training:
+            return None
+        raise _non_finite(epoch, bad_step, steps, ckpt)
+    return _epoch_logs(totals, objective.members, objective.report_nll)
+
+
+def _validation_logs(evaluator, objective):
+    data, regularization = evaluator()
+    logs = {"val_loss": data + regularization / (objective.members or 1)}
+    if objective.report_nll:
+        logs["val_nll"] = data
     return logs
 
 

@@ -1,7 +1,9 @@
 """The fused runner: in-memory data, one XLA call per epoch (or per K steps).
 
 See docs/design.md (Training) for the design: device-resident arrays, a
-per-epoch permutation from `(seed, epoch)`, the padded and masked last batch.
+per-epoch permutation from `(seed, epoch)`, the padded and masked last batch,
+row counts rounded up to buckets so that one compiled program serves many
+`fit` calls, and ensembles (`probnn_members`).
 """
 
 import math
@@ -9,86 +11,158 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _Compiled
-from probnn.training.objective import _regularization
+from probnn.training.compiled import _cached_program, _Compiled
+from probnn.training.objective import _regularization, _step_terms
 
 
-def _pad_permutation(n, steps, batch_size, seed, epoch, shuffle):
-    """Row order of one epoch, padded with its own first rows to steps * batch_size."""
-    if shuffle:
-        order = np.random.default_rng([int(seed), int(epoch)]).permutation(n)
-    else:
-        order = np.arange(n)
-    pad = steps * batch_size - n
-    if pad:
-        order = np.concatenate([order, np.resize(order, pad)])
-    return tf.constant(order.astype(np.int32).reshape(steps, batch_size))
+def _bucket(n):
+    """`n` rounded up to one of 8 sizes per octave (at most 12.5 % more rows).
+
+    Nearby data sizes (cross-validation folds, a few rows more or less) then
+    share one compiled program: the arrays are padded to the bucket and the
+    padding rows are never gathered.
+    """
+    quantum = 2 ** max(0, n.bit_length() - 4)
+    return -(-n // quantum) * quantum
+
+
+def _pad_rows(array, rows):
+    pad = rows - array.shape[0]
+    if pad == 0:
+        return array
+    return np.concatenate([array, np.zeros((pad,) + array.shape[1:], array.dtype)])
+
+
+def _epoch_order(n, total, seed, epoch, shuffle, members, bootstrap):
+    """Row order of one epoch, padded with its own first rows to `total` entries.
+
+    Plain models: shape `(total,)`, the permutation of `(seed, epoch)`.
+    Ensembles: shape `(total, members)`, column m the permutation of
+    `(seed, epoch, m)` of member m's rows (its bootstrap resample, if any).
+    """
+    columns = []
+    for m in range(members or 1):
+        rows = bootstrap[m] if bootstrap is not None else np.arange(n)
+        if shuffle:
+            key = [int(seed), int(epoch)] if members is None else [int(seed), int(epoch), m]
+            rows = rows[np.random.default_rng(key).permutation(n)]
+        if total > n:
+            rows = np.concatenate([rows, np.resize(rows, total - n)])
+        columns.append(rows)
+    order = columns[0] if members is None else np.stack(columns, axis=1)
+    return order.astype(np.int32)
+
+
+def _bootstrap_rows(n, seed, members):
+    """Each member's bootstrap resample of the rows, drawn once from `(seed, member)`."""
+    return [np.random.default_rng([int(seed), m]).integers(0, n, n) for m in range(members)]
 
 
 class _FusedRunner:
-    """In-memory data, single device: an epoch (or K steps) per XLA call."""
+    """In-memory data on one device: an epoch (or K steps) per compiled call.
 
-    def __init__(self, model, optimizer, per_example, x, y, batch_size, jit_compile):
-        self.n = int(x.shape[0])
-        self.batch_size = min(batch_size, self.n)
+    The compiled program depends only on the model, optimizer, loss, batch
+    size, the bucketed row count and the shapes and dtypes of the data; it is
+    cached on the model, so another `fit` call with other values, epochs or
+    seed reuses it without tracing or compiling again.
+    """
+
+    def __init__(self, model, optimizer, objective, data, batch_size, jit_compile, seed):
+        self.n = data.n
+        self.members = objective.members
+        self.bootstrap = (_bootstrap_rows(self.n, seed, self.members)
+                          if objective.members and getattr(model, "probnn_bootstrap", False)
+                          else None)
+        rows = _bucket(self.n)
+        self.batch_size = min(batch_size, rows)
         self.steps = math.ceil(self.n / self.batch_size)
-        self.x = tf.constant(x)
-        self.y = tf.constant(y)
-        model_vars = model.trainable_variables
-        n, bsz = self.n, self.batch_size
+        self.total_steps = math.ceil(rows / self.batch_size)
+        pad = lambda a: tf.constant(_pad_rows(a, rows))  # noqa: E731
+        self.x = tf.nest.map_structure(pad, data.x)
+        self.y = pad(data.y)
+        self.w = None if data.weights is None else pad(data.weights)
+        key = ("fused", optimizer, objective.key, self.batch_size, self.total_steps,
+               _signature(self.x), _signature(self.y), _signature(self.w), jit_compile,
+               tuple(id(v) for v in model.trainable_variables))
+        self._run = _cached_program(model, key, lambda: _fused_program(
+            model, optimizer, objective, self.batch_size, jit_compile))
 
-        def run(x_all, y_all, order, start, stop):
-            def body(i, sum_obj, sum_data, count, ok):
-                rows = tf.gather(order, i)  # static shape (bsz,)
-                xb = tf.gather(x_all, rows)
-                yb = tf.gather(y_all, rows)
-                mask = tf.cast(tf.range(bsz) + i * bsz < n, tf.float32)
-                real = tf.reduce_sum(mask)
-                with tf.GradientTape() as tape:
-                    y_pred = model(xb, training=True)
-                    data = tf.reduce_sum(per_example(yb, y_pred) * mask) / real
-                    objective = data + _regularization(model)
-                grads = tape.gradient(objective, model_vars)
-                finite = tf.math.is_finite(objective)
-                for g in grads:
-                    if g is not None:
-                        finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+    def run_epoch(self, epoch, seed, shuffle, chunk, before, after):
+        """Runs one epoch; returns `(totals, bad_step or None)`.
 
-                def apply():
-                    optimizer.apply(grads, model_vars)
-                    return tf.constant(True)
-
-                tf.cond(finite, apply, lambda: tf.constant(False))
-                real64 = tf.cast(real, tf.float64)
-                return (i + 1, sum_obj + tf.cast(objective, tf.float64) * real64,
-                        sum_data + tf.cast(data, tf.float64) * real64, count + real64, finite)
-
-            zero = tf.constant(0.0, tf.float64)  # float64 sums: exact for long epochs
-            i, s_obj, s_data, count, ok = tf.while_loop(
-                lambda i, *rest: tf.logical_and(i < stop, rest[-1]),
-                body, (start, zero, zero, zero, tf.constant(True)))
-            # One tensor, so the host reads the results with a single transfer.
-            return tf.stack([tf.cast(i, tf.float64), s_obj, s_data, count,
-                             tf.cast(ok, tf.float64)])
-
-        self._run = _Compiled(
-            lambda jit: tf.function(run, jit_compile=jit, reduce_retracing=True),
-            jit_compile, "training loop")
-
-    def run_epoch(self, epoch, seed, shuffle, chunk, on_chunk):
-        order = _pad_permutation(self.n, self.steps, self.batch_size, seed, epoch, shuffle)
-        totals = np.zeros(3)
+        `before(begin)` and `after(begin, end, totals)` are called around each
+        compiled call; `after` returning True ends the epoch early.
+        """
+        total = self.total_steps * self.batch_size
+        order = _epoch_order(self.n, total, seed, epoch, shuffle, self.members, self.bootstrap)
+        order = tf.constant(order.reshape((self.total_steps, self.batch_size) + order.shape[1:]))
+        n = tf.constant(self.n, tf.int32)
+        totals = None
         start = 0
         while start < self.steps:
             stop = min(start + chunk, self.steps)
-            i, s_obj, s_data, cnt, ok = self._run(
-                self.x, self.y, order, tf.constant(start, tf.int32),
-                tf.constant(stop, tf.int32)).numpy()
-            totals += (s_obj, s_data, cnt)
+            before(start)
+            out = self._run(self.x, self.y, self.w, order, n, tf.constant(start, tf.int32),
+                            tf.constant(stop, tf.int32)).numpy()
+            i, ok, part = int(out[0]), bool(out[1]), out[2:]
+            totals = part if totals is None else totals + part
             if not ok:
                 # The loop stopped right after the bad step, whose 0-based index is
                 # i - 1: its 1-based number is i.
-                return totals, int(i)
+                return totals, i
+            if after(start, stop, totals):
+                break
             start = stop
-            on_chunk(stop, totals)
         return totals, None
+
+
+def _signature(nest):
+    """Structure, shapes and dtypes of a nest of tensors, as a hashable cache key."""
+    if nest is None:
+        return None
+    return str(tf.nest.map_structure(lambda t: (tuple(t.shape), t.dtype.name), nest))
+
+
+def _fused_program(model, optimizer, objective, batch_size, jit_compile):
+    model_vars = model.trainable_variables
+    members = objective.members or 1
+
+    def run(x_all, y_all, w_all, order, n, start, stop):
+        def body(i, ok, sums):
+            rows = tf.gather(order, i)  # static shape (B,) or (B, M)
+            xb = tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all)
+            yb = tf.gather(y_all, rows)
+            mask = tf.cast(tf.range(batch_size) + i * batch_size < n, tf.float32)
+            weights = mask[:, None]
+            if w_all is not None:
+                weights = weights * tf.reshape(tf.gather(w_all, rows), (batch_size, -1))
+            with tf.GradientTape() as tape:
+                y_pred = model(xb, training=True)
+                num, den = _step_terms(objective.per_example(yb, y_pred), weights, members)
+                regularization = _regularization(model)
+                objective_value = tf.reduce_sum(num / tf.maximum(den, 1e-30)) + regularization
+            grads = tape.gradient(objective_value, model_vars)
+            finite = tf.math.is_finite(objective_value)
+            for g in grads:
+                if g is not None:
+                    finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+
+            def apply():
+                optimizer.apply(grads, model_vars)
+                return tf.constant(True)
+
+            tf.cond(finite, apply, lambda: tf.constant(False))
+            real = tf.reduce_sum(mask)
+            step = tf.concat([[tf.cast(regularization * real, tf.float64),
+                               tf.cast(real, tf.float64)],
+                              tf.cast(num, tf.float64), tf.cast(den, tf.float64)], axis=0)
+            return i + 1, finite, sums + step
+
+        # float64 sums: exact for long epochs.
+        sums = tf.zeros([2 + 2 * members], tf.float64)
+        i, ok, sums = tf.while_loop(lambda i, ok, sums: tf.logical_and(i < stop, ok), body,
+                                    (start, tf.constant(True), sums))
+        # One tensor, so the host reads the results with a single transfer.
+        return tf.concat([[tf.cast(i, tf.float64), tf.cast(ok, tf.float64)], sums], axis=0)
+
+    return _Compiled(run, jit_compile, "training loop")

@@ -3,6 +3,7 @@
 import contextlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from probnn.heads.base import find_head
@@ -40,26 +41,80 @@ def _resolve_loss(loss, model):
     return loss
 
 
-def _per_example_fn(loss):
-    """Returns fn(y_true, y_pred) -> per-example losses of shape (batch,)."""
-    if isinstance(loss, keras.losses.Loss):
-        raw = loss.call
-    else:
-        raw = loss
+def _members(model):
+    """`model.probnn_members` (an ensemble, see the Ensemble protocol), or None."""
+    members = getattr(model, "probnn_members", None)
+    if members is None:
+        return None
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise _err(f"model.probnn_members must be a positive integer, got {members!r}")
+    return members
 
-    def per_example(y_true, y_pred):
+
+class _Objective:
+    """The resolved loss of one `fit` call.
+
+    Attributes:
+        loss: the loss object or callable.
+        key: identifies the loss for the compiled-program cache (the head for
+            the default likelihood, else the loss object itself).
+        report_nll: the loss is the head's negative log-likelihood.
+        members: `model.probnn_members`, or None for a plain model.
+    """
+
+    def __init__(self, loss, model):
+        given = loss
+        self.loss = _resolve_loss(loss, model)
+        self.report_nll = _is_nll(self.loss)
+        self.members = _members(model)
+        if given is None:
+            self.key = ("nll", id(find_head(model)))
+        else:
+            self.key = ("loss", given)
+        self._raw = self.loss.call if isinstance(self.loss, keras.losses.Loss) else self.loss
+
+    def per_example(self, y_true, y_pred):
+        """Per-example losses, shape (batch,), or (batch, members) for an ensemble."""
+        batch_rank = 1 if self.members is None else 2
         if y_true.dtype.is_floating and y_true.dtype != y_pred.dtype:
             y_true = tf.cast(y_true, y_pred.dtype)
-        values = tf.convert_to_tensor(raw(y_true, y_pred))
+        values = tf.convert_to_tensor(self._raw(y_true, y_pred))
         values = tf.cast(values, tf.float32)
         if values.shape.rank == 0:
             # A scalar (already reduced) loss: it cannot be masked per row.
-            return tf.fill(tf.shape(y_true)[:1], values)
-        if values.shape.rank > 1:
-            values = tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
+            return tf.fill(tf.shape(y_true)[:batch_rank], values)
+        if values.shape.rank > batch_rank:
+            values = tf.reduce_mean(values, axis=list(range(batch_rank, values.shape.rank)))
         return values
 
-    return per_example
+
+def _step_terms(values, weights, members):
+    """Weighted sums of one step: `(num, den)`, each of shape (members,).
+
+    `values` are per-example losses (batch,) or (batch, members); `weights`
+    (batch, 1) or (batch, members) hold the 0/1 padding mask times the sample
+    weights. Member m's objective is `num[m] / den[m]`, its weighted mean.
+    """
+    values = tf.reshape(values, (-1, members))
+    weights = weights * tf.ones_like(values)
+    return tf.reduce_sum(values * weights, axis=0), tf.reduce_sum(weights, axis=0)
+
+
+def _epoch_logs(totals, members, report_nll):
+    """`{"loss", "nll"}` of an epoch from the summed step terms of a runner.
+
+    `totals` is `[sum(reg * rows), rows, num_0..num_M-1, den_0..den_M-1]`.
+    The data term is the mean over members of each member's weighted mean,
+    `loss` adds the mean regularisation per member.
+    """
+    members = members or 1
+    reg_rows, rows = totals[0], totals[1]
+    num, den = totals[2:2 + members], totals[2 + members:]
+    data = float(np.mean(num / np.maximum(den, 1e-300)))
+    logs = {"loss": data + float(reg_rows / max(rows, 1.0)) / members}
+    if report_nll:
+        logs["nll"] = data
+    return logs
 
 
 def _resolve_optimizer(optimizer):
@@ -89,17 +144,29 @@ def _scope(strategy):
 
 
 def _build(model, sample_x, strategy):
+    """Builds the model by calling it on a sample batch (a one-line error if that fails)."""
     if model.built and model.trainable_variables:
         return
-    with _scope(strategy):
-        model(sample_x, training=False)
+    try:
+        with _scope(strategy):
+            model(sample_x, training=False)
+    except Exception as exc:
+        shapes = [tuple(t.shape) for t in tf.nest.flatten(sample_x)]
+        text = str(exc).strip()
+        raise _err(f"the model cannot be called on x (a sample batch of shape(s) {shapes}): "
+                   f"{text.splitlines()[0][:300] if text else type(exc).__name__}") from None
 
 
-def _prepare_model(model, sample_x, loss, optimizer, strategy):
-    """Builds the model and optimizer; returns `(per_example_loss, report_nll, optimizer)`."""
-    _build(model, sample_x, strategy)
-    loss = _resolve_loss(loss, model)
-    per_example = _per_example_fn(loss)
+def _prepare_model(model, loss, optimizer, strategy):
+    """Resolves the loss and the optimizer of a built model; returns `(objective, optimizer)`.
+
+    `optimizer=None` reuses `model.optimizer` when the model has one (from an
+    earlier `fit` or `model.compile`), else creates `Adam(1e-3)`. The optimizer
+    becomes `model.optimizer`, where Keras callbacks look for it.
+    """
+    objective = _Objective(loss, model)
+    if optimizer is None:
+        optimizer = getattr(model, "optimizer", None)
     with _scope(strategy):
         optimizer = _resolve_optimizer(optimizer)
     if strategy is not None:
@@ -117,4 +184,6 @@ def _prepare_model(model, sample_x, loss, optimizer, strategy):
     if not optimizer.built:
         with _scope(strategy):
             optimizer.build(model.trainable_variables)
-    return per_example, _is_nll(loss), optimizer
+    if getattr(model, "optimizer", None) is not optimizer:
+        model.optimizer = optimizer
+    return objective, optimizer

@@ -4,11 +4,11 @@ A compiled loop pulls up to `steps_per_execution` batches from an iterator per
 call, running one compiled step per batch. See docs/design.md (Training).
 """
 
-import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _is_xla_failure, _warn_xla_fallback
-from probnn.training.objective import _regularization
+from probnn.training.compiled import _is_xla_failure, _needs_autograph, _warn_xla_fallback
+from probnn.training.evaluation import _member_targets
+from probnn.training.objective import _regularization, _step_terms
 
 
 class _StreamRunner:
@@ -19,16 +19,18 @@ class _StreamRunner:
     `tf.function(jit_compile=True)`, and so is the update without a strategy.
     """
 
-    def __init__(self, model, optimizer, per_example, dataset, strategy, jit_compile):
+    def __init__(self, model, optimizer, objective, dataset, strategy, jit_compile):
         self.strategy = strategy
         self.steps = None
         self.set_dataset(dataset)
         self._model = model
         self._optimizer = optimizer
-        self._per_example = per_example
+        self._objective = objective
         self._mode = jit_compile
-        self._checked = jit_compile is False
-        self._build(jit_compile is not False)
+        self._checked = False
+        self._autograph = False
+        self._jit = jit_compile is not False
+        self._build()
 
     def set_dataset(self, dataset):
         self.dataset = dataset
@@ -41,61 +43,71 @@ class _StreamRunner:
         if self.strategy is not None:
             self.dist_dataset = self.strategy.experimental_distribute_dataset(dataset)
 
-    def _build(self, jit):
-        model, optimizer, per_example = self._model, self._optimizer, self._per_example
+    def _build(self):
+        jit, autograph = self._jit, self._autograph
+        model, optimizer, objective = self._model, self._optimizer, self._objective
         strategy = self.strategy
         model_vars = model.trainable_variables
         replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+        members = objective.members or 1
         sum_ = tf.distribute.ReduceOp.SUM
 
-        def grads_step(xb, yb, global_rows):
+        def batch_weights(batch):
+            if len(batch) == 3:
+                return tf.reshape(tf.cast(batch[2], tf.float32), (-1, 1))
+            return tf.ones((tf.shape(tf.nest.flatten(batch[1])[0])[0], 1), tf.float32)
+
+        def grads_step(batch, global_den=None):
+            xb, yb = batch[0], batch[1]
+            weights = batch_weights(batch)
             with tf.GradientTape() as tape:
                 y_pred = model(xb, training=True)
-                data = tf.reduce_sum(per_example(yb, y_pred)) / global_rows
-                objective = data + _regularization(model) / replicas
-            grads = tape.gradient(objective, model_vars)
-            finite = tf.math.is_finite(objective)
+                values = objective.per_example(_member_targets(yb, objective.members), y_pred)
+                num, den = _step_terms(values, weights, members)
+                regularization = _regularization(model)
+                divisor = den if global_den is None else global_den
+                objective_value = (tf.reduce_sum(num / tf.maximum(divisor, 1e-30))
+                                   + regularization / replicas)
+            grads = tape.gradient(objective_value, model_vars)
+            finite = tf.math.is_finite(objective_value)
             for g in grads:
                 if g is not None:
                     finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-            return objective, data, grads, finite
-
-        def local_rows(xb):
-            return tf.cast(tf.shape(xb)[0], tf.float32)
+            rows = tf.cast(tf.shape(weights)[0], tf.float32)
+            step = tf.concat([[tf.cast(regularization * rows, tf.float64),
+                               tf.cast(rows, tf.float64)],
+                              tf.cast(num, tf.float64), tf.cast(den, tf.float64)], axis=0)
+            return step, grads, finite
 
         if strategy is None:
-            def train_step(xb, yb):
-                rows = local_rows(xb)
-                objective, data, grads, finite = grads_step(xb, yb, rows)
+            def train_step(batch):
+                step, grads, finite = grads_step(batch)
 
                 def apply():
                     optimizer.apply(grads, model_vars)
                     return tf.constant(True)
 
                 tf.cond(finite, apply, lambda: tf.constant(False))
-                return objective, data, rows, finite
+                return step, finite
 
-            compiled_step = tf.function(train_step, jit_compile=jit, reduce_retracing=True)
-
-            def one_step(batch):
-                return compiled_step(*batch)
+            compiled_step = tf.function(train_step, jit_compile=jit, reduce_retracing=True,
+                                        autograph=autograph)
+            one_step = compiled_step
         else:
-            compiled_grads = tf.function(grads_step, jit_compile=jit, reduce_retracing=True)
+            compiled_grads = tf.function(grads_step, jit_compile=jit, reduce_retracing=True,
+                                         autograph=autograph)
 
-            def replica_grads(xb, yb):
+            def replica_grads(batch):
                 ctx = tf.distribute.get_replica_context()
-                rows = local_rows(xb)
-                global_rows = ctx.all_reduce(sum_, rows)
-                objective, data, grads, finite = compiled_grads(
-                    xb, yb, tf.maximum(global_rows, 1.0))
-                return objective, data, rows, tf.cast(tf.logical_not(finite), tf.float32), grads
+                global_den = ctx.all_reduce(sum_, tf.reduce_sum(batch_weights(batch)))
+                step, grads, finite = compiled_grads(batch, global_den)
+                return step, tf.cast(tf.logical_not(finite), tf.float32), grads
 
             def replica_apply(grads):
                 optimizer.apply(grads, model_vars)
 
             def one_step(batch):
-                xb, yb = batch
-                objective, data, rows, bad, grads = strategy.run(replica_grads, args=(xb, yb))
+                step, bad, grads = strategy.run(replica_grads, args=(batch,))
                 # Every replica must agree on skipping a bad step: decide on the sum.
                 ok = strategy.reduce(sum_, bad, axis=None) == 0
 
@@ -106,70 +118,69 @@ class _StreamRunner:
                     return tf.constant(True)
 
                 tf.cond(ok, apply, lambda: tf.constant(False))
-                return (strategy.reduce(sum_, objective, axis=None),
-                        strategy.reduce(sum_, data, axis=None),
-                        strategy.reduce(sum_, rows, axis=None), ok)
+                return strategy.reduce(sum_, step, axis=None), ok
+
+        size = 2 + 2 * members
 
         def run(iterator, max_steps):
-            zero = tf.constant(0.0, tf.float64)
-
-            def body(i, sum_obj, sum_data, count, ok, more):
+            def body(i, ok, more, sums):
                 optional = iterator.get_next_as_optional()
 
                 def step():
-                    objective, data, rows, good = one_step(optional.get_value())
-                    rows = tf.cast(rows, tf.float64)
-                    return (tf.cast(objective, tf.float64) * rows,
-                            tf.cast(data, tf.float64) * rows, rows, good, tf.constant(1))
+                    values, good = one_step(optional.get_value())
+                    return values, good, tf.constant(1)
 
                 def done():
-                    return zero, zero, zero, tf.constant(True), tf.constant(0)
+                    return tf.zeros([size], tf.float64), tf.constant(True), tf.constant(0)
 
-                d_obj, d_data, d_rows, good, took = tf.cond(optional.has_value(), step, done)
-                return (i + took, sum_obj + d_obj, sum_data + d_data, count + d_rows, good,
-                        took > 0)
+                values, good, took = tf.cond(optional.has_value(), step, done)
+                return i + took, good, took > 0, sums + values
 
-            i, s_obj, s_data, count, ok, more = tf.while_loop(
-                lambda i, s, d, c, ok, more: tf.logical_and(
-                    tf.logical_and(i < max_steps, ok), more),
-                body, (tf.constant(0), zero, zero, zero, tf.constant(True), tf.constant(True)))
-            return tf.stack([tf.cast(i, tf.float64), s_obj, s_data, count,
-                             tf.cast(ok, tf.float64), tf.cast(more, tf.float64)])
+            i, ok, more, sums = tf.while_loop(
+                lambda i, ok, more, sums: tf.logical_and(tf.logical_and(i < max_steps, ok), more),
+                body, (tf.constant(0), tf.constant(True), tf.constant(True),
+                       tf.zeros([size], tf.float64)))
+            return tf.concat([[tf.cast(i, tf.float64), tf.cast(ok, tf.float64),
+                               tf.cast(more, tf.float64)], sums], axis=0)
 
-        self._run = tf.function(run)
+        self._run = tf.function(run, autograph=autograph)
 
-    def run_epoch(self, epoch, seed, shuffle, chunk, on_chunk):
-        if not self._checked:
+    def run_epoch(self, epoch, seed, shuffle, chunk, before, after):
+        """Runs one epoch; returns `(totals, bad_step or None)` (see `_FusedRunner.run_epoch`)."""
+        while not self._checked:
             try:
-                return self._run_epoch(chunk, on_chunk)
-            except Exception as exc:
-                if self._mode != "auto" or not _is_xla_failure(exc):
-                    raise
-                # XLA compiles a cluster before running it: no step of this
-                # epoch was applied, so the epoch restarts without XLA.
-                _warn_xla_fallback("training step", exc)
-                self._build(False)
-            finally:
+                result = self._run_epoch(chunk, before, after)
                 self._checked = True
-        return self._run_epoch(chunk, on_chunk)
+                return result
+            except Exception as exc:
+                # Tracing and XLA compilation fail before a step is applied, so the
+                # epoch restarts with AutoGraph, or without XLA.
+                if not self._autograph and _needs_autograph(exc):
+                    self._autograph = True
+                elif self._jit and self._mode == "auto" and _is_xla_failure(exc):
+                    _warn_xla_fallback("training step", exc)
+                    self._jit = False
+                else:
+                    raise
+                self._build()
+        return self._run_epoch(chunk, before, after)
 
-    def _run_epoch(self, chunk, on_chunk):
+    def _run_epoch(self, chunk, before, after):
         data = self.dist_dataset if self.strategy is not None else self.dataset
         iterator = iter(data)
-        totals = np.zeros(3)
+        totals = None
         done = 0
         while True:
-            i, s_obj, s_data, cnt, ok, more = self._run(
-                iterator, tf.constant(chunk, tf.int32)).numpy()
-            i = int(i)
-            totals += (s_obj, s_data, cnt)
+            before(done)
+            out = self._run(iterator, tf.constant(chunk, tf.int32)).numpy()
+            i, ok, more, part = int(out[0]), bool(out[1]), bool(out[2]), out[3:]
+            totals = part if totals is None else totals + part
             if not ok:
                 return totals, done + i
+            stop = bool(i) and after(done, done + i, totals)
             done += i
-            if not more or i < chunk:
+            if stop or not more or i < chunk:
                 break
-            on_chunk(done, totals)
         if self.steps is None:
             self.steps = done
-        on_chunk(done, totals)
         return totals, None
