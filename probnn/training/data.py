@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _cached_program
+from probnn.training.compiled import _cached_program, _needs_autograph
 from probnn.training.errors import _err
 
 
@@ -220,10 +220,10 @@ def _prepare_data(x, y, sample_weight, validation_data):
 
 
 def _sample_batch(arrays, dataset, members):
-    """A two-row batch of inputs and targets, shaped as training feeds them to the model."""
+    """A batch of up to three rows, shaped as training feeds them to the model."""
     if arrays is not None:
-        x = tf.nest.map_structure(lambda a: a[:2], arrays.x)
-        y = arrays.y[:2]
+        x = tf.nest.map_structure(lambda a: a[:3], arrays.x)
+        y = arrays.y[:3]
         if members:
             x = tf.nest.map_structure(lambda a: np.repeat(a[:, None], members, axis=1), x)
             y = np.repeat(y[:, None], members, axis=1)
@@ -301,17 +301,27 @@ def _check_targets(model, objective, arrays, dataset):
         return values
 
     spec = lambda a: tf.TensorSpec(np.shape(a), tf.as_dtype(a.dtype))  # noqa: E731
-    if objective.report_nll:
-        return  # the head's own loss: the static check above is complete
+    if objective.report_nll and _declared_inputs(model) is not None:
+        return  # the head's own loss on a model with declared inputs: checked above
     key = ("probe", objective.key, str(tf.nest.map_structure(spec, x)), str(spec(y)))
     if key in model.__dict__.get("_probnn_programs", {}):
         return
     try:
-        tf.function(probe).get_concrete_function(tf.nest.map_structure(spec, x), spec(y))
+        try:
+            tf.function(probe, autograph=False).get_concrete_function(
+                tf.nest.map_structure(spec, x), spec(y))
+        except Exception as exc:
+            if not _needs_autograph(exc):
+                raise
+            tf.function(probe).get_concrete_function(tf.nest.map_structure(spec, x), spec(y))
     except Exception as exc:
+        if "y_pred" not in shapes:
+            rows = [tuple(np.shape(a))[1:] for a in tf.nest.flatten(x)]
+            raise _err(f"the model cannot be called on x (rows of shape "
+                       f"{rows[0] if len(rows) == 1 else rows}): {_first_line(exc)}") from None
         raise _err(f"the loss cannot be computed on {label} (rows of shape "
                    f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
-                   f"{shapes.get('y_pred', '?')}): {_first_line(exc)}") from None
+                   f"{shapes['y_pred']}): {_first_line(exc)}") from None
     expected = (int(np.shape(y)[0]),) + ((objective.members,) if objective.members else ())
     if shapes["values"] != expected:
         raise _err(f"the loss gives per-example values of shape {shapes['values']} for a "
