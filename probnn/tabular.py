@@ -386,7 +386,6 @@ def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(
     import keras
 
     import probnn
-    from probnn.training import EarlyStopping
 
     started = time.perf_counter()
     out_dir = check_fit_arguments(out_dir, head=head, ensemble=ensemble, overwrite=overwrite)
@@ -408,7 +407,8 @@ def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(
         epochs=int(epochs),
         batch_size=int(batch_size),
         validation_data=(data.xs(data.val), data.ys(data.val)),
-        early_stopping=EarlyStopping(monitor="val_loss", patience=int(patience), restore_best_weights=True),
+        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience),
+                                                 restore_best_weights=True)],
         verbose=verbose,
         seed=seed,
     )
