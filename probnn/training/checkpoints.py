@@ -54,9 +54,25 @@ def _restore_callback_state(callbacks, text):
             setattr(callback, key, value)
 
 
+def _task_id(strategy):
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return getattr(resolver, "task_id", 0)
+
+
 class _Checkpointer:
-    def __init__(self, directory, model, optimizer, every, max_to_keep=3):
-        self.directory = os.fspath(directory)
+    """Saves and restores a run in `directory`.
+
+    Under a multi-worker strategy every worker takes part in saving (the
+    variables are synchronised), but only the chief writes to `directory`;
+    the other workers write to `directory/.worker-<id>` and restore from the
+    chief's checkpoints (the directory must be shared by all workers).
+    """
+
+    def __init__(self, directory, model, optimizer, every, max_to_keep=3, strategy=None):
+        self.directory = self.read_directory = os.fspath(directory)
+        extended = getattr(strategy, "extended", None)
+        if extended is not None and not getattr(extended, "should_checkpoint", True):
+            self.directory = os.path.join(self.directory, f".worker-{_task_id(strategy)}")
         _check_writable(self.directory)
         self.every = every
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="probnn_epoch")
@@ -73,16 +89,18 @@ class _Checkpointer:
 
     @property
     def latest(self):
+        if self.read_directory != self.directory:
+            return tf.train.latest_checkpoint(self.read_directory)
         return self.manager.latest_checkpoint
 
     def restore(self):
         path = self.latest
         if path is None:
-            if os.path.isdir(self.directory) and any(
-                    name.startswith("ckpt-") for name in os.listdir(self.directory)):
+            if os.path.isdir(self.read_directory) and any(
+                    name.startswith("ckpt-") for name in os.listdir(self.read_directory)):
                 raise CheckpointRestoreError(
-                    f"probnn.fit: {self.directory!r} contains checkpoint files but no readable "
-                    "'checkpoint' state file; delete the directory or pass resume=False")
+                    f"probnn.fit: {self.read_directory!r} contains checkpoint files but no "
+                    "readable 'checkpoint' state file; delete the directory or pass resume=False")
             return False
         try:
             status = self.ckpt.restore(path)
@@ -90,7 +108,7 @@ class _Checkpointer:
         except Exception as exc:
             raise CheckpointRestoreError(
                 f"probnn.fit: cannot restore checkpoint {path!r} "
-                f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}). "
+                f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}). "
                 "It is corrupt or was written for a different model/optimizer; delete it or "
                 "pass resume=False (which overwrites it)") from exc
         return True

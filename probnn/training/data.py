@@ -183,6 +183,9 @@ def _check_arguments(*, model, epochs, batch_size, checkpoint_every, validation_
         raise _err(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise _err(f"seed must be an integer or None, got {seed!r}")
+    if seed is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise _err("seed=None with a MultiWorkerMirroredStrategy: every worker must shuffle "
+                   "the same way, pass the same integer seed to every worker")
     return _Arguments(epochs, batch_size, checkpoint_every, validation_batch_size, chunk,
                       jit_compile, verbose, callbacks, initial_epoch, strategy, seed)
 

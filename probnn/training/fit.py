@@ -142,7 +142,8 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     _check_targets(model, objective, arrays, dataset)
     ckpt = None
     if checkpoint_dir is not None:
-        ckpt = _Checkpointer(checkpoint_dir, model, optimizer, args.checkpoint_every)
+        ckpt = _Checkpointer(checkpoint_dir, model, optimizer, args.checkpoint_every,
+                             strategy=args.strategy)
 
     # Which epochs: a checkpoint's, initial_epoch, or after the model's last fit.
     start, end, seed, saved = _epoch_range(model, args, ckpt, resume)
