@@ -220,3 +220,13 @@ def test_fit_returns_a_keras_history(rng):
     assert history.model is model and model.history is history
     assert history.params["epochs"] == 2 and history.params["steps"] == 2
     assert tf.is_tensor(model.optimizer.iterations)
+
+
+def test_progress_bar_path_on_a_terminal(rng, capsys):
+    """The redrawn Keras bar (what a terminal gets), forced on captured output."""
+    x, y = data(rng, n=200)
+    bar = probnn.training.ProgressLogger(verbose=1, dynamic=True)
+    probnn.fit(small_model(), x, y, epochs=2, batch_size=50, verbose=0, seed=0,
+               steps_per_execution=2, callbacks=[bar])
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out and "loss:" in out
