@@ -142,7 +142,7 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
     def one(args):
         weights = args[0]
         state = args[1] if with_state else shared_state
-        inputs = args[-1] if x_stacked else x
+        inputs = args[-1]
         result = model.stateless_call(list(weights), list(state), inputs, training=training,
                                       return_losses=return_losses)
         outputs, new_state = result[0], list(result[1])
@@ -152,5 +152,14 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
             out += (tf.add_n(losses) if losses else tf.zeros((), outputs.dtype),)
         return out if len(out) > 1 else out[0]
 
-    args = (stacked_weights,) + ((non_trainable,) if with_state else ()) + ((x,) if x_stacked else ())
+    if not x_stacked:
+        # Give every slice its own copy of x: with a loop-invariant x, pfor's MatMul
+        # conversion (and its gradient) computes transpose permutations that XLA must
+        # treat as compile-time constants, and a jit-compiled training step then
+        # recompiles on every call (about 1 s per call on a CPU instead of ms).
+        size = tf.shape(stacked_weights[0])[0]
+        x = tf.nest.map_structure(
+            lambda t: tf.broadcast_to(t[None], tf.concat([[size], tf.shape(t)], 0)), x)
+        x_stacked = True
+    args = (stacked_weights,) + ((non_trainable,) if with_state else ()) + (x,)
     return tf.vectorized_map(one, args)
