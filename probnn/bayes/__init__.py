@@ -12,9 +12,9 @@
   model as `InferenceData`, for `arviz.plot_ppc` and `arviz.loo_pit`.
 """
 
-from probnn.bayes.linear import default_priors, linear_predictive, linear_regression
+from probnn.bayes.linear import linear_predictive, linear_regression
 from probnn.bayes.posterior import posterior_params, posterior_weights
 from probnn.bayes.predictive import from_predictive
 from probnn.bayes.sample import sample
 
-__all__ = ["default_priors", "from_predictive", "linear_predictive", "linear_regression", "posterior_params", "posterior_weights", "sample"]
+__all__ = ["from_predictive", "linear_predictive", "linear_regression", "posterior_params", "posterior_weights", "sample"]

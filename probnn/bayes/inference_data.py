@@ -50,7 +50,7 @@ def sample_stats_dict(stats):
 
 def run_and_convert(owner, log_prob_fn, init, *, num_samples, num_warmup, seed, target_accept,
                     max_tree_depth, verbose, unpack, log_likelihood_fn, observed, coords, dims,
-                    posterior_predictive_fn=None, attrs=None):
+                    posterior_predictive_fn=None, attrs=None, data=(), cache_key=None):
     """Run NUTS and assemble the `InferenceData` (posterior, sample_stats, log_likelihood, ...).
 
     `unpack(draws)` maps flat draws `(chains, draws, dim)` to the posterior dict;
@@ -59,7 +59,8 @@ def run_and_convert(owner, log_prob_fn, init, *, num_samples, num_warmup, seed, 
     """
     draws, stats, info = run_nuts(
         log_prob_fn, init, num_samples=num_samples, num_warmup=num_warmup, seed=seed,
-        target_accept=target_accept, max_tree_depth=max_tree_depth, verbose=verbose)
+        target_accept=target_accept, max_tree_depth=max_tree_depth, verbose=verbose,
+        data=data, cache_key=cache_key)
     warn_divergences(owner, stats, draws.shape[0] * draws.shape[1])
     observed = np.asarray(observed)
     squeeze = observed.ndim == 2 and observed.shape[1] == 1  # a scalar event kept as (n, 1)

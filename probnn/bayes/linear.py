@@ -41,26 +41,18 @@ def _check_prior(name, prior, shape=()):
     return prior
 
 
-def default_priors(x, y, likelihood="normal"):
+def _default_priors(y_mean, y_sd, coef_scale):
     """The weakly informative, data-scaled default priors (rstanarm's and bambi's recipe).
 
     - intercept of the centred predictors ~ Normal(mean(y), 2.5 sd(y));
-    - coef[j] ~ Normal(0, 2.5 sd(y) / sd(x[:, j]));
+    - coef[j] ~ Normal(0, 2.5 sd(y) / sd(x[:, j])) (`coef_scale` = sd(y) / sd(x));
     - sigma ~ Exponential(rate = 1 / sd(y));
     - nu (Student-t) ~ Gamma(2, 0.1).
-
-    Returns:
-        A dict of float64 `tfd.Distribution`s: intercept, coef, sigma (and nu).
     """
-    sx, sy = x.std(axis=0, ddof=1), y.std(ddof=1)
-    priors = {
-        "intercept": tfd.Normal(np.float64(y.mean()), 2.5 * sy),
-        "coef": tfd.Normal(np.zeros(x.shape[1]), 2.5 * sy / sx),
-        "sigma": tfd.Exponential(np.float64(1.0 / sy)),
-    }
-    if likelihood == "studentt":
-        priors["nu"] = tfd.Gamma(np.float64(2.0), np.float64(0.1))
-    return priors
+    return {"intercept": tfd.Normal(y_mean, 2.5 * y_sd),
+            "coef": tfd.Normal(tf.zeros_like(coef_scale), 2.5 * coef_scale),
+            "sigma": tfd.Exponential(1.0 / y_sd),
+            "nu": tfd.Gamma(tf.constant(2.0, y_sd.dtype), tf.constant(0.1, y_sd.dtype))}
 
 
 def _log_prior(prior, value):
@@ -151,18 +143,19 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
         raise ValueError(f"{_OWNER}: y is constant; there is nothing to regress")
     if prior_nu is not None and likelihood != "studentt":
         raise ValueError(f"{_OWNER}: prior_nu needs likelihood='studentt'")
-    priors = default_priors(x, y, likelihood)
+    user = {}
     for key, value, shape in (("intercept", prior_intercept, ()), ("coef", prior_coef, (p,)),
                               ("sigma", prior_sigma, ()), ("nu", prior_nu, ())):
         if _check_prior(f"prior_{key}", value, shape) is not None:
-            priors[key] = value
+            user[key] = value
     studentt = likelihood == "studentt"
     xm, ym = x.mean(axis=0), y.mean()
-    xs_t = tf.constant((x - xm) / sx)
-    y_t = tf.constant(y)
-    scale_coef = tf.constant(sy / sx)
+    # The data enter the compiled program as inputs, so a later call with the same shapes
+    # (and default priors) reuses it.
+    data = (tf.constant((x - xm) / sx), tf.constant(y), tf.constant(ym), tf.constant(sy),
+            tf.constant(sy / sx))
 
-    def transform(u):
+    def transform(u, ym, sy, scale_coef):
         """Standardised state (chains, dim) -> original-scale parameters."""
         alpha_s, beta_s, log_sigma_s = u[:, 0], u[:, 1:1 + p], u[:, 1 + p]
         coef = beta_s * scale_coef
@@ -171,12 +164,13 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
         nu = tf.exp(u[:, 2 + p]) if studentt else None
         return intercept_c, coef, sigma, nu
 
-    def log_prob_fn(u):
-        intercept_c, coef, sigma, nu = transform(u)
+    def log_prob_fn(u, xs, y_obs, ym, sy, scale_coef):
+        intercept_c, coef, sigma, nu = transform(u, ym, sy, scale_coef)
         # coef @ (x - mean(x)) = sd(y) * beta_s @ x_standardised
-        loc = intercept_c[:, None] + sy * tf.matmul(u[:, 1:1 + p], xs_t, transpose_b=True)
+        loc = intercept_c[:, None] + sy * tf.matmul(u[:, 1:1 + p], xs, transpose_b=True)
         noise = _noise(likelihood, loc, sigma[:, None], None if nu is None else nu[:, None])
-        lp = tf.reduce_sum(noise.log_prob(y_t[None]), axis=-1)
+        lp = tf.reduce_sum(noise.log_prob(y_obs[None]), axis=-1)
+        priors = {**_default_priors(ym, sy, scale_coef), **user}
         lp += _log_prior(priors["intercept"], intercept_c)
         lp += tf.reduce_sum(_log_prior(priors["coef"], coef) * tf.ones_like(coef), axis=-1)
         lp += _log_prior(priors["sigma"], sigma) + tf.math.log(sigma)  # Jacobian of log sigma
@@ -191,7 +185,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
     def original(draws):
         flat = tf.constant(draws.reshape(-1, dim))
         intercept_c, coef, sigma, nu = (None if t is None else t.numpy()
-                                        for t in transform(flat))
+                                        for t in transform(flat, *data[2:]))
         intercept = intercept_c - coef @ xm
         out = {"intercept": intercept, "coef": coef, "sigma": sigma}
         if studentt:
@@ -225,6 +219,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
         coords={"feature": names}, dims={"coef": ["feature"]},
         posterior_predictive_fn=predictive_fn,
         attrs={"probnn_model": "linear_regression", "likelihood": likelihood},
+        data=data, cache_key=None if user else ("linear_regression", likelihood, n, p),
     )
 
 

@@ -93,9 +93,9 @@ def _make_chunk(log_prob_fn, num_chains, dim, dtype, max_tree_depth, target_acce
     chunk = _CHUNK
 
     @tf.function(jit_compile=True, autograph=False)
-    def run(theta, scale, step_size, da, adapt, num_steps, seed):
+    def run(theta, scale, step_size, da, adapt, num_steps, seed, data):
         def target(z):
-            return log_prob_fn(z * scale)
+            return log_prob_fn(z * scale, *data)
 
         kernel = tfp.mcmc.NoUTurnSampler(target, step_size=step_size[:, None],
                                          max_tree_depth=max_tree_depth)
@@ -158,14 +158,24 @@ def _regularised_variance(draws, previous):
     return (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0)) * previous
 
 
+_COMPILED = {}  # cache_key -> compiled transition loop, reused by later runs (warm starts)
+
+
 def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_accept=0.8,
-             max_tree_depth=10, verbose=1, stream=None):
+             max_tree_depth=10, verbose=1, stream=None, data=(), cache_key=None):
     """Sample `log_prob_fn` (a batched log density of `(chains, dim)` states) with NUTS.
 
     Args:
-        log_prob_fn: maps a `(chains, dim)` tensor to a `(chains,)` log density
-            (traceable by TF, differentiable, XLA-compatible).
+        log_prob_fn: maps a `(chains, dim)` tensor (and the tensors of `data`)
+            to a `(chains,)` log density (traceable by TF, differentiable,
+            XLA-compatible).
         init: initial states, array of shape `(chains, dim)`.
+        data: tensors passed to `log_prob_fn` after the state, as inputs of
+            the compiled program (not constants baked into it).
+        cache_key: if given, the compiled program is kept under this key and
+            reused by a later call with the same key: `log_prob_fn` must then
+            depend on nothing but its arguments and the key, and the shapes of
+            `init` and `data` must be the same.
         num_samples, num_warmup: transitions kept / used for warm-up, per chain.
         seed: int or None.
         target_accept: dual averaging's target mean acceptance probability.
@@ -182,8 +192,15 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
     num_chains, dim = init.shape
     dtype = tf.as_dtype(init.dtype)
     np_dtype = init.dtype
-    run = _make_chunk(log_prob_fn, num_chains, dim, dtype, int(max_tree_depth),
-                      float(target_accept))
+    key = None if cache_key is None else (cache_key, num_chains, dim, dtype.name,
+                                          int(max_tree_depth), float(target_accept))
+    run = _COMPILED.get(key) if key is not None else None
+    if run is None:
+        run = _make_chunk(log_prob_fn, num_chains, dim, dtype, int(max_tree_depth),
+                          float(target_accept))
+        if key is not None:
+            _COMPILED[key] = run
+    data = tuple(tf.convert_to_tensor(d) for d in data)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     base_seed = tf.constant([seed % (2**31 - 1), 20261124], tf.int32)
 
@@ -211,7 +228,7 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
             t0 = time.perf_counter()
             chunk_seed = tf.random.experimental.stateless_fold_in(base_seed, state["calls"])
             theta, step, da, trace = run(theta, scale, step, da, tf.constant(adapt),
-                                         tf.constant(n, tf.int32), chunk_seed)
+                                         tf.constant(n, tf.int32), chunk_seed, data)
             trace = {k: v.numpy()[:n] for k, v in trace.items()}
             if state["calls"] == 0:
                 timings["first_call_seconds"] = time.perf_counter() - t0

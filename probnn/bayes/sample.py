@@ -237,7 +237,7 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
             return tf.stack([one([w[c] for w in weights]) for c in range(num_chains)])
         return tf.map_fn(one, weights, fn_output_signature=keras.config.floatx())
 
-    def log_prob_fn(theta):
+    def log_prob_fn(theta):  # the model and data are constants of this program
         weights = flat.unflatten(theta)
         loglik = tf.reduce_sum(head.log_prob(chain_params(weights), y_t), axis=-1)
         logprior = tf.add_n([

@@ -1,0 +1,101 @@
+"""What the two Bayesian example scripts share: arguments, data, report and figures."""
+
+import argparse
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, REPO)
+
+
+def parser(description, num_samples, num_warmup, out):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", help="CSV file with a header row (default: built-in data)")
+    p.add_argument("--target", help="the CSV column to predict (required with --data)")
+    p.add_argument("--features", help="comma-separated CSV columns to use (default: all others)")
+    p.add_argument("--out", default=out, help=f"directory for the figures (default: {out})")
+    p.add_argument("--num-chains", type=int, default=4, help="MCMC chains (default: 4)")
+    p.add_argument("--num-samples", type=int, default=num_samples,
+                   help=f"draws per chain (default: {num_samples})")
+    p.add_argument("--num-warmup", type=int, default=num_warmup,
+                   help=f"warm-up steps per chain (default: {num_warmup})")
+    p.add_argument("--test-fraction", type=float, default=0.25,
+                   help="share of rows held out for the test NLL and coverage (default: 0.25)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return p
+
+
+def load_csv(args, error):
+    """(x, y, feature_names) from --data/--target/--features, or None without --data."""
+    if args.data is None:
+        if args.target or args.features:
+            error("--target and --features need --data")
+        return None
+    if not args.target:
+        error("--data needs --target COLUMN")
+    import numpy as np
+
+    try:
+        table = np.genfromtxt(args.data, delimiter=",", names=True, dtype=float, encoding="utf-8")
+    except (OSError, ValueError) as err:
+        error(f"cannot read {args.data}: {err}")
+    columns = list(table.dtype.names)
+    if args.target not in columns:
+        error(f"--target {args.target!r} is not a column of {args.data} (columns: {columns})")
+    features = args.features.split(",") if args.features else [
+        c for c in columns if c != args.target]
+    missing = [c for c in features if c not in columns]
+    if missing or not features:
+        error(f"--features: {missing or 'none given'} not among the columns {columns}")
+    x = np.column_stack([table[c] for c in features])
+    y = np.asarray(table[args.target], float)
+    keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
+    if not keep.all():
+        print(f"dropped {int((~keep).sum())} rows with missing values")
+    return x[keep], y[keep], features
+
+
+def split(x, y, fraction, seed):
+    import numpy as np
+
+    if not 0 < fraction < 1:
+        raise SystemExit(f"--test-fraction must be in (0, 1), got {fraction}")
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_test = max(1, int(round(fraction * len(y))))
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test]
+
+
+def report(idata, dist_test, y_test, var_names=None):
+    """Print arviz.summary, the worst r-hat and ESS, LOO, the test NLL and 90 % coverage."""
+    import arviz as az
+    import numpy as np
+
+    import probnn
+
+    summary = az.summary(idata, var_names=var_names)
+    print(summary.to_string())
+    worst = summary["r_hat"].idxmax()
+    print(f"\nworst r-hat: {summary['r_hat'].max():.3f} ({worst}); "
+          f"min bulk ESS: {summary['ess_bulk'].min():.0f} ({summary['ess_bulk'].idxmin()}); "
+          f"min tail ESS: {summary['ess_tail'].min():.0f}")
+    print(f"divergent transitions: {int(idata.sample_stats['diverging'].sum())}")
+    print(f"\n{az.loo(idata)}")
+    y_col = np.asarray(y_test, "float32")[:, None]
+    nll = float(probnn.metrics.nll(dist_test, y_col))
+    cover = float(probnn.metrics.coverage(dist_test, y_col, level=0.9))
+    print(f"test NLL: {nll:.4f} per example ({len(y_test)} held-out rows)")
+    print(f"test coverage of the 90% predictive interval: {cover:.3f}")
+    return summary
+
+
+def save_trace(idata, path, var_names=None):
+    import arviz as az
+    import matplotlib.pyplot as plt
+
+    axes = az.plot_trace(idata, var_names=var_names, compact=True)
+    axes.ravel()[0].figure.tight_layout()
+    axes.ravel()[0].figure.savefig(path, dpi=80)
+    plt.close("all")
+    print(f"saved {path}")
