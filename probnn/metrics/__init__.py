@@ -8,8 +8,8 @@ distribution from `probnn.calibration`. Results are TF tensors (the scores are
 differentiable and serve as training objectives); `report` collects them as
 Python floats.
 
-- Scores: `nll`, `crps` (closed forms in `probnn.metrics.crps`), `rmse`,
-  `mae`, `brier_score`.
+- Scores: `nll`, `crps` (its closed forms: `crps_normal`, `crps_student_t`,
+  `crps_normal_mixture`, `crps_samples`), `rmse`, `mae`, `brier_score`.
 - Calibration: `pit`, `calibration_curve`, `miscalibration_area`,
   `expected_calibration_error`, `reliability_bins`.
 - Intervals: `quantile`, `interval`, `coverage`, `mean_interval_width`, `sharpness`.
@@ -17,6 +17,7 @@ Python floats.
 """
 
 from probnn.metrics.classification import ReliabilityBins, brier_score, reliability_bins
+from probnn.metrics.crps_forms import crps_normal, crps_normal_mixture, crps_samples, crps_student_t
 from probnn.metrics.curves import (
     CalibrationCurve,
     area_between,
@@ -42,6 +43,10 @@ __all__ = [
     "calibration_curve",
     "coverage",
     "crps",
+    "crps_normal",
+    "crps_normal_mixture",
+    "crps_samples",
+    "crps_student_t",
     "expected_calibration_error",
     "interval",
     "mae",

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.metrics import crps as _crps
+from probnn.metrics import crps_forms as _crps
 from probnn.metrics.quantiles import bisect_quantile
 
 tfd = tfp.distributions
