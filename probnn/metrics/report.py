@@ -5,7 +5,7 @@ import tensorflow_probability as tfp
 
 from probnn.metrics.classification import brier_score, class_probabilities, classification_calibration_error
 from probnn.metrics.curves import expected_calibration_error, miscalibration_area
-from probnn.metrics.intervals import coverage, mean_interval_width, sharpness
+from probnn.metrics.intervals import interval, sharpness
 from probnn.metrics.predictive import DistributionPredictive, as_predictive
 from probnn.metrics.scores import crps, mae, nll, rmse
 
@@ -46,8 +46,9 @@ def report(dist, y, *, levels=(0.5, 0.9, 0.95)):
         )
         for level in levels:
             name = f"{100 * level:g}".replace(".", "_")
-            out[f"coverage_{name}"] = coverage(pred, y, level)
-            out[f"width_{name}"] = mean_interval_width(pred, level)
+            lower, upper = interval(pred, level)  # once per level: coverage and width share it
+            out[f"coverage_{name}"] = tf.reduce_mean(tf.cast((y >= lower) & (y <= upper), tf.float64))
+            out[f"width_{name}"] = tf.reduce_mean(upper - lower)
     return {k: float(v) for k, v in out.items()}
 
 
