@@ -2,6 +2,8 @@
 
 import csv
 import os
+import sys
+import types
 
 import keras
 import numpy as np
@@ -200,7 +202,9 @@ def test_early_stopping_state_survives_a_checkpoint_resume(tmp_path, rng):
 # --------------------------------------------------------------- progress
 
 
-def test_progress_is_plain_lines_when_stdout_is_not_a_terminal(rng, capsys):
+def test_progress_is_plain_lines_when_stdout_is_not_a_terminal(rng, capsys, monkeypatch):
+    # ipykernel being importable or imported (the notebook tests import it) is no terminal.
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     x, y = data(rng, n=200)
     probnn.fit(small_model(), x, y, epochs=2, batch_size=50, verbose=1, seed=0,
                validation_data=(x[:50], y[:50]))

@@ -20,7 +20,10 @@ _LOG_KEYS = ["loss", "nll", "val_loss", "val_nll"]
 def _dynamic_terminal():
     """True where progress may redraw one line: a terminal or a Jupyter kernel."""
     stream = sys.stdout
-    return bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
+    # A Jupyter kernel replaces sys.stdout by its own stream; ipykernel merely being imported
+    # (a test runner or a tool may import it) says nothing about where this output goes.
+    in_kernel = type(stream).__module__.startswith("ipykernel")
+    return bool(getattr(stream, "isatty", lambda: False)()) or in_kernel
 
 
 def _format_logs(logs):
