@@ -1,0 +1,98 @@
+"""probnn.fit throughput, side by side: intra-op threads, and two versions of the code.
+
+Runs the `probnn` arm of benchmarks/train_throughput.py (16 -> 64 -> 64 ->
+Normal MLP, batch 256, 20,000 rows, 79 steps per epoch; first epoch excluded,
+steps/s from the median epoch time) in fresh subprocesses, INTERLEAVED over
+the configurations, so that all of them see the same machine load: on a
+shared machine only ratios measured this way mean anything.
+
+Configurations: every `--tree` (a checkout of probnn; default: this one)
+times every `--threads` value (`default` = TensorFlow's choice, one per core;
+a number sets TF_NUM_INTRAOP_THREADS).
+
+Usage:  python benchmarks/fit_side_by_side.py [--tree DIR ...] [--threads default 1]
+                                              [--repeats 5] [--epochs 11] [--out FILE]
+
+Writes markdown (default benchmarks/results/fit_side_by_side.md) and prints it.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run(tree, threads, epochs):
+    env = dict(os.environ, PYTHONPATH=tree, TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("TF_NUM_INTRAOP_THREADS", None)
+    if threads != "default":
+        env["TF_NUM_INTRAOP_THREADS"] = threads
+    script = os.path.join(tree, "benchmarks", "train_throughput.py")
+    proc = subprocess.run([sys.executable, script, "--arm", "probnn", "--epochs", str(epochs)],
+                          capture_output=True, text=True, env=env, cwd=tree)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tree} threads={threads} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def git_describe(tree):
+    try:
+        return subprocess.run(["git", "-C", tree, "log", "-1", "--format=%h %s"],
+                              capture_output=True, text=True, check=True).stdout.strip()[:70]
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", action="append", default=None,
+                        help="a probnn checkout to measure (repeatable; default: this one)")
+    parser.add_argument("--threads", nargs="+", default=["default", "1"],
+                        help="TF_NUM_INTRAOP_THREADS values ('default' = TensorFlow's choice)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=11)
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "fit_side_by_side.md"))
+    args = parser.parse_args()
+    trees = [os.path.abspath(t) for t in (args.tree or [ROOT])]
+    configs = [(t, th) for t in trees for th in args.threads]
+    results = {c: [] for c in configs}
+    loads = [os.getloadavg()[0]]
+    for _ in range(args.repeats):
+        for c in configs:
+            results[c].append(run(c[0], c[1], args.epochs)["steps_per_s"])
+            loads.append(os.getloadavg()[0])
+    base = statistics.median(results[configs[0]])
+    lines = [
+        "# probnn.fit side by side",
+        "",
+        f"probnn arm of train_throughput.py, {args.epochs} epochs per run (first excluded), "
+        f"{args.repeats} runs per configuration interleaved; steps/s median (all runs). "
+        f"Load average (1 min) during the runs: min {min(loads):.2f}, "
+        f"median {statistics.median(loads):.2f}, max {max(loads):.2f} on "
+        f"{os.cpu_count()} logical cores: other jobs share the machine, so read the "
+        "ratios, not the absolute figures.",
+        "",
+        "| code | TF_NUM_INTRAOP_THREADS | steps/s | ms / epoch | ratio |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for (tree, threads), values in results.items():
+        med = statistics.median(values)
+        runs = ", ".join(f"{v:.0f}" for v in values)
+        lines.append(f"| {git_describe(tree)} | {threads} | {med:,.0f} ({runs}) | "
+                     f"{1000 * 79 / med:.1f} | {med / base:.2f} |")
+    lines += ["", f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
+    text = "\n".join(lines)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
