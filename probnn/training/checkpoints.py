@@ -12,6 +12,9 @@ from probnn.training.errors import CheckpointRestoreError, _err
 logger = logging.getLogger("probnn.training")
 
 
+# How a checkpointed run ended (the `finished` variable).
+RUNNING, COMPLETED, STOPPED = 0, 1, 2
+
 # Counters of Keras callbacks that a resumed run continues (not their weights).
 _CALLBACK_STATE = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
 
@@ -80,9 +83,12 @@ class _Checkpointer:
         self.history = tf.Variable("", dtype=tf.string, trainable=False, name="probnn_history")
         self.callbacks = tf.Variable("", dtype=tf.string, trainable=False,
                                      name="probnn_callbacks")
+        # How the run ended: RUNNING, COMPLETED (all epochs) or STOPPED (early).
+        self.finished = tf.Variable(RUNNING, dtype=tf.int64, trainable=False,
+                                    name="probnn_finished")
         self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
                                         seed=self.seed, history=self.history,
-                                        callbacks=self.callbacks)
+                                        callbacks=self.callbacks, finished=self.finished)
         self.manager = tf.train.CheckpointManager(self.ckpt, self.directory,
                                                   max_to_keep=max_to_keep,
                                                   checkpoint_name="ckpt")
@@ -126,9 +132,11 @@ class _Checkpointer:
         return (start_epoch, self.history.numpy().decode(), seed,
                 self.callbacks.numpy().decode())
 
-    def save(self, epoch, history, callbacks):
+    def save(self, epoch, history, callbacks, finished=RUNNING):
+        """Writes `ckpt-<epoch>`; `finished` marks the run's final state (weights as returned)."""
         self.history.assign(json.dumps({"history": history.history, "epoch": history.epoch},
                                        default=float))
         self.callbacks.assign(_callback_state(callbacks))
         self.epoch.assign(epoch)
+        self.finished.assign(finished)
         return self.manager.save(checkpoint_number=epoch)

@@ -1,8 +1,10 @@
 """Data preparation and argument checks for `probnn.fit`.
 
-Arrays are converted to NumPy (1-D becomes a column, floats become floatx),
-checked for matching rows and NaN/inf; datasets are checked to yield finite
-`(x, y)` batches.
+Arrays are converted to NumPy (1-D becomes a column), checked for matching
+rows and NaN/inf, then cast to the model's dtypes (`_cast_to_model`): float
+inputs to the model's declared input dtype, float targets to the loss's dtype
+(float64 for a float64 model, float32 otherwise, also under mixed precision),
+never simply to floatx. Datasets are checked to yield `(x, y)` batches.
 """
 
 import collections
@@ -33,8 +35,6 @@ def _as_array(name, value):
         raise _err(f"{name} must have a leading batch dimension, got a scalar")
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.dtype.kind == "f" and arr.dtype != np.dtype(keras.config.floatx()):
-        arr = arr.astype(keras.config.floatx())
     return arr
 
 
@@ -181,8 +181,9 @@ def _check_arguments(*, model, epochs, batch_size, checkpoint_every, validation_
         raise _err(f"initial_epoch must be a non-negative integer or None, got {initial_epoch!r}")
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise _err(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise _err(f"seed must be an integer or None, got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or seed < 0):
+        raise _err(f"seed must be a non-negative integer or None, got {seed!r}")
     if seed is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         raise _err("seed=None with a MultiWorkerMirroredStrategy: every worker must shuffle "
                    "the same way, pass the same integer seed to every worker")
@@ -332,3 +333,38 @@ def _check_targets(model, objective, arrays, dataset):
                    f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
                    f"{shapes['y_pred']}) broadcast against each other")
     _cached_program(model, key, lambda: True)
+
+
+def _input_dtypes(model, leaves, fallback):
+    """The dtype for each input array: the model's declared input dtype, else `fallback`."""
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):
+        inputs = []
+    dtypes = [np.dtype(t.dtype) if np.dtype(t.dtype).kind == "f" else None for t in inputs]
+    if len(dtypes) == len(leaves):
+        return [d or np.dtype(fallback) for d in dtypes]
+    return [np.dtype(fallback)] * len(leaves)
+
+
+def _cast_to_model(model, objective, data):
+    """`data` with float inputs in the model's input dtypes and float targets in the loss's."""
+    if data is None:
+        return None
+    fallback = objective.dtype.name
+    leaves = tf.nest.flatten(data.x)
+    dtypes = iter(_input_dtypes(model, leaves, fallback))
+    x = tf.nest.map_structure(
+        lambda a: a.astype(next(dtypes), copy=False) if a.dtype.kind == "f" else a, data.x)
+    y = data.y.astype(fallback, copy=False) if data.y.dtype.kind == "f" else data.y
+    return _Arrays(x, y, data.weights)
+
+
+def _check_target_support(objective, data, name):
+    """The head's own check of in-memory targets (class labels in range, counts, 0/1)."""
+    if data is None or objective.head is None:
+        return
+    try:
+        objective.head.check_targets(data.y)
+    except ValueError as exc:
+        raise _err(f"{name} does not fit the model's head: {exc}") from None

@@ -1,4 +1,4 @@
-"""Validation loss after each epoch: compiled, batched, padded and masked like training.
+"""Validation loss after each epoch: compiled and batched like training (a smaller last batch).
 
 For an ensemble (`probnn_members = M`) every member sees the same validation
 rows, the targets are broadcast to `(batch, M, ...)`, and the reported loss is
@@ -42,9 +42,9 @@ class _Evaluator:
 
             def step(xb, yb):
                 values = batch_terms(xb, yb)
-                rows = tf.cast(tf.shape(values)[0], tf.float32)
+                rows = tf.cast(tf.shape(values)[0], values.dtype)
                 return (tf.reduce_sum(tf.reduce_mean(values, axis=1)),
-                        _regularization(model) * rows, rows)
+                        _regularization(model, values.dtype) * rows, rows)
 
             key = ("eval-dataset", objective.key, jit_compile)
             self._step = _cached_program(model, key, lambda: _Compiled(
@@ -56,36 +56,55 @@ class _Evaluator:
         rows = _bucket(n)
         bsz = min(batch_size, rows)
         steps = math.ceil(rows / bsz)
+        full, rest = n // bsz, n % bsz
         order = np.resize(np.arange(n), steps * bsz).astype(np.int32)
         pad = lambda a: tf.constant(_pad_rows(a, rows))  # noqa: E731
-        self.args = (tf.nest.map_structure(pad, xv), pad(yv),
-                     tf.constant(order.reshape(steps, bsz)), tf.constant(n, tf.int32))
+        x_all, y_all = tf.nest.map_structure(pad, xv), pad(yv)
+        self.calls = []
 
-        def run(x_all, y_all, order, n):
-            def body(i, s_data, s_reg):
-                rows = tf.gather(order, i)  # static shape (bsz,)
-                mask = tf.cast(tf.range(bsz) + i * bsz < n, tf.float32)
-                real = tf.reduce_sum(mask)
-                values = batch_terms(tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
-                                     tf.gather(y_all, rows))
-                return (i + 1, s_data + tf.reduce_sum(tf.reduce_mean(values, axis=1) * mask),
-                        s_reg + _regularization(model) * real)
+        def program(size, batches):
+            # The first `count` of `batches` batches of `size` rows; every batch
+            # has a static shape, so activity regularisers (averaged per batch)
+            # see only real rows.
+            def run(x_all, y_all, order, count):
+                def body(i, s_data, s_reg):
+                    rows = tf.gather(order, i)  # static shape (size,)
+                    values = batch_terms(
+                        tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
+                        tf.gather(y_all, rows))
+                    return (i + 1, s_data + tf.cast(tf.reduce_sum(tf.reduce_mean(values, axis=1)),
+                                                    tf.float64),
+                            s_reg + tf.cast(_regularization(model, values.dtype), tf.float64)
+                            * size)
 
-            zero = tf.constant(0.0, tf.float32)
-            steps_needed = (n + bsz - 1) // bsz
-            _, s_data, s_reg = tf.while_loop(lambda i, *_: i < steps_needed, body,
-                                             (tf.constant(0), zero, zero))
-            return s_data, s_reg, tf.cast(n, tf.float32)
+                zero = tf.constant(0.0, tf.float64)
+                _, s_data, s_reg = tf.while_loop(lambda i, *_: i < count, body,
+                                                 (tf.constant(0), zero, zero))
+                return s_data, s_reg
 
-        key = ("eval", objective.key, bsz, steps, _signature(self.args[0]),
-               _signature(self.args[1]), jit_compile)
-        self._run = _cached_program(model, key, lambda: _Compiled(
-            run, jit_compile, "validation loop"))
+            key = ("eval", objective.key, size, batches, _signature(x_all),
+                   _signature(y_all), jit_compile)
+            return _cached_program(model, key, lambda: _Compiled(
+                run, jit_compile, "validation loop"))
+
+        if full:
+            self.calls.append((program(bsz, steps),
+                               (x_all, y_all, tf.constant(order.reshape(steps, bsz)),
+                                tf.constant(full))))
+        if rest:
+            self.calls.append((program(rest, 1),
+                               (x_all, y_all, tf.constant(order[full * bsz:n][None]),
+                                tf.constant(1))))
+        self.n = n
 
     def __call__(self):
         """Returns `(data term, regularisation)`, each a mean over the validation rows."""
         if self.dataset is None:
-            s_data, s_reg, n = (float(v) for v in self._run(*self.args))
+            s_data = s_reg = 0.0
+            for run, args in self.calls:
+                d, r = run(*args)
+                s_data, s_reg = s_data + float(d), s_reg + float(r)
+            n = float(self.n)
         else:
             s_data = s_reg = n = 0.0
             for xb, yb in self.dataset:

@@ -1,6 +1,6 @@
 """`probnn.fit`: check the arguments, prepare the data, pick a runner, run the epochs.
 
-The design (fused epochs, shuffling, the masked last batch, the compiled-program
+The design (fused epochs, shuffling, the last batch, precision, the compiled-program
 cache, callbacks, streaming, distribution, ensembles, non-finite losses,
 checkpoints) is described in docs/design.md, section Training.
 """
@@ -12,8 +12,14 @@ import keras
 import numpy as np
 
 from probnn.training.callbacks import _callback_list, _resume_history
-from probnn.training.checkpoints import _Checkpointer, _restore_callback_state
-from probnn.training.data import (_check_arguments, _check_inputs, _check_targets,
+from probnn.training.checkpoints import (
+    COMPLETED,
+    STOPPED,
+    _Checkpointer,
+    _restore_callback_state,
+)
+from probnn.training.data import (_cast_to_model, _check_arguments, _check_inputs,
+                                  _check_target_support, _check_targets, _is_dataset,
                                   _EpochDatasets, _prepare_data, _sample_batch)
 from probnn.training.errors import NonFiniteLossError
 from probnn.training.evaluation import _Evaluator
@@ -53,18 +59,24 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
             `sum(model.losses)`), a loss name, a `keras.losses.Loss` or a callable
             `(y_true, y_pred)` returning per-example (or mean) losses. A Keras
             `Loss`'s own reduction is not used: its per-example values
-            (`loss.call`) are averaged over the real rows of each batch. The
+            (`loss.call`, on targets and outputs cast to the loss's dtype, as
+            `Loss.__call__` does) are averaged over the rows of each batch. The
+            default loss, names and functions compute in float32, or float64
+            for a float64 model (mixed precision: float32, as in Keras). The
             objective always adds `sum(model.losses)` (regularisers, KL terms).
         optimizer: None (`model.optimizer` if the model has one, e.g. from an
             earlier `fit`, else `Adam(1e-3)`), a name, or a Keras 3 optimizer.
-            It becomes `model.optimizer`, where Keras callbacks find it.
+            It becomes `model.optimizer`, where Keras callbacks find it. Under
+            a `mixed_float16` policy it is wrapped in a
+            `keras.optimizers.LossScaleOptimizer`, as `model.compile` does.
         epochs: without `checkpoint_dir` and `initial_epoch`: the number of
             epochs to train in this call (their numbering continues where the
             model's previous `fit` stopped). With `initial_epoch` or
             `checkpoint_dir`: the index of the final epoch, as in Keras (the
             epochs already done count towards it).
         batch_size: rows per step for in-memory data (the last step of an epoch
-            is padded and masked, see docs/design.md).
+            has the remaining `rows mod batch_size` rows, as in `model.fit`; it
+            runs as a second compiled program, see docs/design.md).
         sample_weight: optional per-row weights `(rows,)`, >= 0. Each step
             minimises the weighted mean `sum(w * loss) / sum(w)` over its rows
             (Keras divides by the number of rows instead; the two agree when
@@ -93,8 +105,9 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
             the last epoch; checked to be writable before training.
         checkpoint_every: epochs between checkpoints.
         resume: restore the latest checkpoint in `checkpoint_dir`, if any, and
-            continue with the next epoch. `resume=False` starts afresh (and
-            overwrites the numbering).
+            continue with the next epoch; a finished run (stopped early, or all
+            `epochs` done) returns its final weights and history without
+            training. `resume=False` starts afresh (and overwrites the numbering).
         strategy: a `tf.distribute.Strategy`. Build the model under
             `strategy.scope()`; the default optimizer is created there for you,
             an optimizer instance must have been created there too.
@@ -111,7 +124,8 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
 
     Raises:
         ValueError: bad arguments or data (mismatched rows, NaN/inf, targets or
-            inputs of the wrong shape, an unwritable `checkpoint_dir`, ...).
+            inputs of the wrong shape, targets outside the head's support such
+            as a class label out of range, an unwritable `checkpoint_dir`, ...).
         NonFiniteLossError: the objective or a gradient became NaN/inf (unless a
             `keras.callbacks.TerminateOnNaN` is given: then training just stops).
         CheckpointRestoreError: an existing checkpoint cannot be restored.
@@ -139,6 +153,11 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     _check_inputs(model, arrays, _members(model))
     _build(model, _sample_batch(arrays, dataset, _members(model))[0], args.strategy)
     objective, optimizer = _prepare_model(model, loss, optimizer, args.strategy)
+    _check_target_support(objective, arrays, "y")
+    arrays = _cast_to_model(model, objective, arrays)
+    if validation is not None and not _is_dataset(validation):
+        _check_target_support(objective, validation, "validation y")
+        validation = _cast_to_model(model, objective, validation)
     _check_targets(model, objective, arrays, dataset)
     ckpt = None
     if checkpoint_dir is not None:
@@ -180,6 +199,12 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         if model.stop_training:
             break
     callback_list.on_train_end(logs)
+    if ckpt is not None and logs and start < end:
+        # The run is over (all epochs, or stopped early): the last checkpoint
+        # holds the weights as returned (after EarlyStopping's
+        # restore_best_weights), so resuming it returns them without training.
+        ckpt.save(epoch + 1, history, args.callbacks,
+                  STOPPED if model.stop_training else COMPLETED)
     return history
 
 
@@ -192,6 +217,11 @@ def _epoch_range(model, args, ckpt, resume):
         if resume and ckpt.restore():
             start, history, seed, callbacks = ckpt.resumed_state(seed)
             saved = (history, callbacks)
+            if int(ckpt.finished.numpy()) == STOPPED:
+                logger.info("probnn.fit: the run in %s stopped early after %d epochs; "
+                            "returning its weights without training (resume=False starts "
+                            "afresh)", ckpt.latest, start)
+                end = start
         if start >= end:
             logger.info("probnn.fit: checkpoint already has %d epochs >= epochs=%d; nothing "
                         "to do", start, end)

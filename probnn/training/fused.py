@@ -1,9 +1,9 @@
 """The fused runner: in-memory data, one XLA call per epoch (or per K steps).
 
 See docs/design.md (Training) for the design: device-resident arrays, a
-per-epoch permutation from `(seed, epoch)`, the padded and masked last batch,
-row counts rounded up to buckets so that one compiled program serves many
-`fit` calls, and ensembles (`probnn_members`).
+per-epoch permutation from `(seed, epoch)`, the smaller last batch as a second
+program with its own static shape, row counts rounded up to buckets so that
+one compiled program serves many `fit` calls, and ensembles (`probnn_members`).
 """
 
 import math
@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from probnn.training.compiled import _cached_program, _Compiled
-from probnn.training.objective import _regularization, _step_terms
+from probnn.training.objective import _gradients, _regularization, _step_terms
 
 
 def _bucket(n):
@@ -64,7 +64,8 @@ class _FusedRunner:
     The compiled program depends only on the model, optimizer, loss, batch
     size, the bucketed row count and the shapes and dtypes of the data; it is
     cached on the model, so another `fit` call with other values, epochs or
-    seed reuses it without tracing or compiling again.
+    seed reuses it without tracing or compiling again. The smaller last batch
+    (`n mod batch_size` rows) is a second cached program of one step.
     """
 
     def __init__(self, model, optimizer, objective, data, batch_size, jit_compile, seed):
@@ -75,26 +76,41 @@ class _FusedRunner:
                           else None)
         rows = _bucket(self.n)
         self.batch_size = min(batch_size, rows)
-        self.steps = math.ceil(self.n / self.batch_size)
+        self.full = self.n // self.batch_size  # full batches
+        self.rest = self.n - self.full * self.batch_size  # rows of the smaller last batch
+        self.steps = self.full + (self.rest > 0)
         self.total_steps = math.ceil(rows / self.batch_size)
         pad = lambda a: tf.constant(_pad_rows(a, rows))  # noqa: E731
         self.x = tf.nest.map_structure(pad, data.x)
         self.y = pad(data.y)
         self.w = None if data.weights is None else pad(data.weights)
-        key = ("fused", optimizer, objective.key, self.batch_size, self.total_steps,
-               _signature(self.x), _signature(self.y), _signature(self.w), jit_compile,
-               tuple(id(v) for v in model.trainable_variables))
-        self._run = _cached_program(model, key, lambda: _fused_program(
-            model, optimizer, objective, self.batch_size, jit_compile))
+
+        def program(batch, steps):
+            key = ("fused", optimizer, objective.key, batch, steps, _signature(self.x),
+                   _signature(self.y), _signature(self.w), jit_compile,
+                   tuple(id(v) for v in model.trainable_variables))
+            return _cached_program(model, key, lambda: _fused_program(
+                model, optimizer, objective, batch, jit_compile))
+
+        self._run = program(self.batch_size, self.total_steps)
+        # The smaller last batch runs as its own program with its own static
+        # shape, as in model.fit: batch-dependent layers (BatchNormalization's
+        # statistics, activity regularisers' per-batch means, dropout masks)
+        # see only its real rows, never padding.
+        self._run_rest = program(self.rest, 1) if self.rest else None
 
     def run_epoch(self, epoch, seed, shuffle, chunk, before, after):
         """Runs one epoch; returns `(totals, bad_step or None)`.
 
         `before(begin)` and `after(begin, end, totals)` are called around each
-        compiled call; `after` returning True ends the epoch early.
+        compiled call (steps `[begin, end)`; the full batches and the last,
+        smaller one are two programs but one call for the hooks); `after`
+        returning True ends the epoch early.
         """
         total = self.total_steps * self.batch_size
         order = _epoch_order(self.n, total, seed, epoch, shuffle, self.members, self.bootstrap)
+        cut = self.full * self.batch_size
+        rest_order = tf.constant(order[cut:self.n].reshape((1, self.rest) + order.shape[1:]))
         order = tf.constant(order.reshape((self.total_steps, self.batch_size) + order.shape[1:]))
         n = tf.constant(self.n, tf.int32)
         totals = None
@@ -102,14 +118,24 @@ class _FusedRunner:
         while start < self.steps:
             stop = min(start + chunk, self.steps)
             before(start)
-            out = self._run(self.x, self.y, self.w, order, n, tf.constant(start, tf.int32),
-                            tf.constant(stop, tf.int32)).numpy()
-            i, ok, part = int(out[0]), bool(out[1]), out[2:]
-            totals = part if totals is None else totals + part
-            if not ok:
-                # The loop stopped right after the bad step, whose 0-based index is
-                # i - 1: its 1-based number is i.
-                return totals, i
+            parts = []
+            if start < self.full:
+                parts.append(self._run(self.x, self.y, self.w, order, n,
+                                       tf.constant(start, tf.int32),
+                                       tf.constant(min(stop, self.full), tf.int32)).numpy())
+            if stop > self.full and (not parts or parts[0][1]):
+                out = self._run_rest(self.x, self.y, self.w, rest_order,
+                                     tf.constant(self.rest, tf.int32), tf.constant(0, tf.int32),
+                                     tf.constant(1, tf.int32)).numpy()
+                out[0] += self.full  # step index within the epoch
+                parts.append(out)
+            for out in parts:
+                i, ok, part = int(out[0]), bool(out[1]), out[2:]
+                totals = part if totals is None else totals + part
+                if not ok:
+                    # The program stopped right after the bad step, whose 0-based
+                    # index is i - 1: its 1-based number is i.
+                    return totals, i
             if after(start, stop, totals):
                 break
             start = stop
@@ -139,20 +165,17 @@ def _fused_program(model, optimizer, objective, batch_size, jit_compile):
             with tf.GradientTape() as tape:
                 y_pred = model(xb, training=True)
                 num, den = _step_terms(objective.per_example(yb, y_pred), weights, members)
-                regularization = _regularization(model)
+                regularization = _regularization(model, num.dtype)
                 objective_value = tf.reduce_sum(num / tf.maximum(den, 1e-30)) + regularization
-            grads = tape.gradient(objective_value, model_vars)
-            finite = tf.math.is_finite(objective_value)
-            for g in grads:
-                if g is not None:
-                    finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+                scaled = optimizer.scale_loss(objective_value)
+            grads, finite = _gradients(tape, scaled, objective_value, optimizer, model_vars)
 
             def apply():
                 optimizer.apply(grads, model_vars)
                 return tf.constant(True)
 
             tf.cond(finite, apply, lambda: tf.constant(False))
-            real = tf.reduce_sum(mask)
+            real = tf.cast(tf.reduce_sum(mask), regularization.dtype)
             step = tf.concat([[tf.cast(regularization * real, tf.float64),
                                tf.cast(real, tf.float64)],
                               tf.cast(num, tf.float64), tf.cast(den, tf.float64)], axis=0)

@@ -11,6 +11,16 @@ from probnn.losses import NegativeLogLikelihood
 from probnn.training.errors import _err
 
 
+def _loss_dtype(model):
+    """The dtype the loss is computed in: float64 for a float64 model, else float32.
+
+    Like Keras's compiled loss, a float16/bfloat16 (mixed precision) output is
+    cast to float32 before the loss; unlike a `keras.losses.Loss` built with
+    the default dtype (floatx), a float64 model keeps its loss in float64.
+    """
+    return "float64" if model.compute_dtype == "float64" else "float32"
+
+
 def _default_loss(model):
     try:
         head = find_head(model)
@@ -20,7 +30,7 @@ def _default_loss(model):
             f"but the model has none ({exc}); add a probnn.heads.DistributionHead as the "
             "last layer or pass loss="
         ) from exc
-    return NegativeLogLikelihood(head)
+    return NegativeLogLikelihood(head, dtype=_loss_dtype(model))
 
 
 def _is_nll(loss):
@@ -28,17 +38,54 @@ def _is_nll(loss):
 
 
 def _resolve_loss(loss, model):
+    """A `keras.losses.Loss`: the given one, or names and functions wrapped as Keras does."""
     if loss is None:
         return _default_loss(model)
     if isinstance(loss, str):
         try:
-            return keras.losses.get(loss)
+            resolved = keras.losses.get(loss)
         except ValueError as exc:
             raise _err(f"unknown loss {loss!r}") from exc
+        if resolved is None:
+            raise _err(f"unknown loss {loss!r}")
+        if isinstance(resolved, keras.losses.Loss):  # a class name: in the model's dtype
+            config = resolved.get_config()
+            config["dtype"] = _loss_dtype(model)
+            return type(resolved).from_config(config)
+        return _FunctionLoss(resolved, _loss_dtype(model))
+    if isinstance(loss, keras.losses.Loss):
+        return loss
     if not callable(loss):
         raise _err(f"loss must be None, a string, a keras Loss or a callable(y_true, y_pred), "
                    f"got {type(loss).__name__}")
-    return loss
+    return _FunctionLoss(loss, _loss_dtype(model))
+
+
+def _same_rank(y_true, y_pred):
+    """Keras's `squeeze_or_expand_to_same_rank`: (B,) targets against (B, 1) outputs."""
+    t_rank, p_rank = y_true.shape.rank, y_pred.shape.rank
+    if t_rank is None or p_rank is None or t_rank == p_rank:
+        return y_true, y_pred
+    if t_rank == p_rank + 1 and y_true.shape[-1] == 1:
+        if p_rank == 1:
+            return y_true, tf.expand_dims(y_pred, -1)
+        return tf.squeeze(y_true, -1), y_pred
+    if p_rank == t_rank + 1 and y_pred.shape[-1] == 1:
+        if t_rank == 1:
+            return tf.expand_dims(y_true, -1), y_pred
+        return y_true, tf.squeeze(y_pred, -1)
+    return y_true, y_pred
+
+
+class _FunctionLoss(keras.losses.Loss):
+    """A plain `fn(y_true, y_pred)` as Keras's compiled loss wraps it (ranks aligned)."""
+
+    def __init__(self, fn, dtype):
+        super().__init__(name=getattr(fn, "__name__", "loss"), dtype=dtype)
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(*_same_rank(y_true, y_pred))
 
 
 def _members(model):
@@ -66,20 +113,25 @@ class _Objective:
         given = loss
         self.loss = _resolve_loss(loss, model)
         self.report_nll = _is_nll(self.loss)
+        self.head = self.loss.head if self.report_nll else None
         self.members = _members(model)
+        self.dtype = tf.as_dtype(self.loss.dtype)
         if given is None:
-            self.key = ("nll", id(find_head(model)))
+            self.key = ("nll", id(find_head(model)), self.dtype.name)
         else:
-            self.key = ("loss", given)
-        self._raw = self.loss.call if isinstance(self.loss, keras.losses.Loss) else self.loss
+            self.key = ("loss", given, self.dtype.name)
 
     def per_example(self, y_true, y_pred):
-        """Per-example losses, shape (batch,), or (batch, members) for an ensemble."""
+        """Per-example losses, shape (batch,), or (batch, members) for an ensemble.
+
+        As `keras.losses.Loss.__call__` without its reduction: targets and
+        outputs are first converted to the loss's dtype (float32 under mixed
+        precision, float64 for a float64 model), then `loss.call`.
+        """
         batch_rank = 1 if self.members is None else 2
-        if y_true.dtype.is_floating and y_true.dtype != y_pred.dtype:
-            y_true = tf.cast(y_true, y_pred.dtype)
-        values = tf.convert_to_tensor(self._raw(y_true, y_pred))
-        values = tf.cast(values, tf.float32)
+        y_pred = tf.cast(y_pred, self.dtype)
+        y_true = tf.cast(y_true, self.dtype)
+        values = tf.cast(tf.convert_to_tensor(self.loss.call(y_true, y_pred)), self.dtype)
         if values.shape.rank == 0:
             # A scalar (already reduced) loss: it cannot be masked per row.
             return tf.fill(tf.shape(y_true)[:batch_rank], values)
@@ -96,7 +148,7 @@ def _step_terms(values, weights, members):
     weights. Member m's objective is `num[m] / den[m]`, its weighted mean.
     """
     values = tf.reshape(values, (-1, members))
-    weights = weights * tf.ones_like(values)
+    weights = tf.cast(weights, values.dtype) * tf.ones_like(values)
     return tf.reduce_sum(values * weights, axis=0), tf.reduce_sum(weights, axis=0)
 
 
@@ -132,11 +184,30 @@ def _resolve_optimizer(optimizer):
                "with Keras 3 models)")
 
 
-def _regularization(model):
+def _regularization(model, dtype=tf.float32):
     losses = model.losses
     if not losses:
-        return tf.constant(0.0, tf.float32)
-    return tf.add_n([tf.cast(tf.reduce_sum(v), tf.float32) for v in losses])
+        return tf.constant(0.0, dtype)
+    return tf.add_n([tf.cast(tf.reduce_sum(v), dtype) for v in losses])
+
+
+def _gradients(tape, scaled, objective_value, optimizer, model_vars):
+    """Gradients of one step's objective, and whether the step may be applied.
+
+    `scaled` is `optimizer.scale_loss(objective_value)`, recorded on `tape`
+    (a `LossScaleOptimizer` multiplies by its scale, other optimizers return
+    the loss unchanged), as Keras's train step does.
+    `finite` checks the objective and, unless a `LossScaleOptimizer` handles
+    overflowing gradients itself (it skips the step and halves its scale, as
+    under model.fit), the gradients.
+    """
+    grads = tape.gradient(scaled, model_vars)
+    finite = tf.math.is_finite(objective_value)
+    if not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        for g in grads:
+            if g is not None:
+                finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+    return grads, finite
 
 
 def _scope(strategy):
@@ -169,6 +240,10 @@ def _prepare_model(model, loss, optimizer, strategy):
         optimizer = getattr(model, "optimizer", None)
     with _scope(strategy):
         optimizer = _resolve_optimizer(optimizer)
+        if (model.dtype_policy.name == "mixed_float16"
+                and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+            # What model.compile does under mixed_float16: dynamic loss scaling.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if strategy is not None:
         outside = [v.path if hasattr(v, "path") else v.name for v in model.variables
                    if not strategy.extended.variable_created_in_scope(

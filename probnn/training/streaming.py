@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from probnn.training.compiled import _is_xla_failure, _needs_autograph, _warn_xla_fallback
 from probnn.training.evaluation import _member_targets
-from probnn.training.objective import _regularization, _step_terms
+from probnn.training.objective import _gradients, _regularization, _step_terms
 
 
 class _StreamRunner:
@@ -64,16 +64,13 @@ class _StreamRunner:
                 y_pred = model(xb, training=True)
                 values = objective.per_example(_member_targets(yb, objective.members), y_pred)
                 num, den = _step_terms(values, weights, members)
-                regularization = _regularization(model)
-                divisor = den if global_den is None else global_den
+                regularization = _regularization(model, num.dtype)
+                divisor = den if global_den is None else tf.cast(global_den, den.dtype)
                 objective_value = (tf.reduce_sum(num / tf.maximum(divisor, 1e-30))
                                    + regularization / replicas)
-            grads = tape.gradient(objective_value, model_vars)
-            finite = tf.math.is_finite(objective_value)
-            for g in grads:
-                if g is not None:
-                    finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-            rows = tf.cast(tf.shape(weights)[0], tf.float32)
+                scaled = optimizer.scale_loss(objective_value)
+            grads, finite = _gradients(tape, scaled, objective_value, optimizer, model_vars)
+            rows = tf.cast(tf.shape(weights)[0], regularization.dtype)
             step = tf.concat([[tf.cast(regularization * rows, tf.float64),
                                tf.cast(rows, tf.float64)],
                               tf.cast(num, tf.float64), tf.cast(den, tf.float64)], axis=0)
