@@ -335,16 +335,14 @@ def _check_targets(model, objective, arrays, dataset):
     _cached_program(model, key, lambda: True)
 
 
-def _input_dtypes(model, leaves, fallback):
-    """The dtype for each input array: the model's declared input dtype, else `fallback`."""
+def _input_dtype(model, fallback):
+    """The float dtype the model declares for its inputs (all the same), else `fallback`."""
     try:
         inputs = list(model.inputs or [])
     except (AttributeError, ValueError):
         inputs = []
-    dtypes = [np.dtype(t.dtype) if np.dtype(t.dtype).kind == "f" else None for t in inputs]
-    if len(dtypes) == len(leaves):
-        return [d or np.dtype(fallback) for d in dtypes]
-    return [np.dtype(fallback)] * len(leaves)
+    dtypes = {np.dtype(t.dtype) for t in inputs if np.dtype(t.dtype).kind == "f"}
+    return dtypes.pop() if len(dtypes) == 1 else np.dtype(fallback)
 
 
 def _cast_to_model(model, objective, data):
@@ -352,10 +350,9 @@ def _cast_to_model(model, objective, data):
     if data is None:
         return None
     fallback = objective.dtype.name
-    leaves = tf.nest.flatten(data.x)
-    dtypes = iter(_input_dtypes(model, leaves, fallback))
+    dtype = _input_dtype(model, fallback)
     x = tf.nest.map_structure(
-        lambda a: a.astype(next(dtypes), copy=False) if a.dtype.kind == "f" else a, data.x)
+        lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a, data.x)
     y = data.y.astype(fallback, copy=False) if data.y.dtype.kind == "f" else data.y
     return _Arrays(x, y, data.weights)
 
