@@ -12,6 +12,13 @@ a number sets TF_NUM_INTRAOP_THREADS).
 
 Usage:  python benchmarks/fit_side_by_side.py [--tree DIR ...] [--threads default 1]
                                               [--repeats 5] [--epochs 11] [--out FILE]
+        python benchmarks/fit_side_by_side.py --last-batch [--repeats 40]
+
+`--last-batch` measures, in ONE process and alternating epoch by epoch (so
+both see the same load), the cost of the smaller last batch's own program:
+the same model trained on 20,000 rows (78 full batches of 256 and a last
+batch of 32 rows: two compiled calls per epoch) and on 19,968 rows (78 full
+batches, one call); both share the loop program (same row bucket).
 
 Writes markdown (default benchmarks/results/fit_side_by_side.md) and prints it.
 """
@@ -49,16 +56,83 @@ def git_describe(tree):
         return "?"
 
 
+def last_batch(repeats):
+    """Median ms per epoch with and without the last partial batch, alternating epochs."""
+    sys.path[:0] = [ROOT, HERE]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    from train_throughput import BATCH, make_data, make_model
+
+    import probnn
+
+    x, y = make_data()
+    model = make_model()
+    cut = (x.shape[0] // BATCH) * BATCH
+    optimizer = keras.optimizers.Adam(1e-3)
+    times = {"with": [], "without": []}
+    for rep in range(repeats + 1):
+        for name, rows in (("with", x.shape[0]), ("without", cut)):
+            start = time.perf_counter()
+            probnn.fit(model, x[:rows], y[:rows], epochs=1, batch_size=BATCH, verbose=0,
+                       seed=rep, optimizer=optimizer)
+            if rep:  # the first round traces and compiles
+                times[name].append(1000 * (time.perf_counter() - start))
+    return x.shape[0], cut, times
+
+
+def main_last_batch(args):
+    loads = [os.getloadavg()[0]]
+    n, cut, times = last_batch(args.repeats)
+    loads.append(os.getloadavg()[0])
+    w, wo = statistics.median(times["with"]), statistics.median(times["without"])
+    paired = [a / b for a, b in zip(times["with"], times["without"])]
+    lines = [
+        "# The last partial batch: cost of its own program",
+        "",
+        f"One process, {args.repeats} alternating 1-epoch `probnn.fit` calls each (after one "
+        f"compiling round), benchmark MLP, batch 256, Adam. Wall time per call (argument "
+        f"checks, data transfer, cache look-up and the compiled epoch). Load average "
+        f"(1 min) before / after: {loads[0]:.2f} / {loads[1]:.2f} on {os.cpu_count()} "
+        "logical cores.",
+        "",
+        "| rows | compiled calls per epoch | ms per call (median) | ms per step |",
+        "| ---: | ---: | ---: | ---: |",
+        f"| {n:,} (78 x 256 + 32) | 2 | {w:.1f} | {w / 79:.3f} |",
+        f"| {cut:,} (78 x 256) | 1 | {wo:.1f} | {wo / 78:.3f} |",
+        "",
+        f"- ratio of the medians: {w / wo:.3f}; median of the paired ratios: "
+        f"{statistics.median(paired):.3f} (one 32-row step more is 79/78 = 1.013 of the "
+        "work at the same per-step cost)",
+        f"- extra time per epoch for the last batch's program: {w - wo:+.2f} ms",
+        "",
+        f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--last-batch", action="store_true",
+                        help="cost of the last partial batch's program, in one process")
     parser.add_argument("--tree", action="append", default=None,
                         help="a probnn checkout to measure (repeatable; default: this one)")
     parser.add_argument("--threads", nargs="+", default=["default", "1"],
                         help="TF_NUM_INTRAOP_THREADS values ('default' = TensorFlow's choice)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="runs per configuration (default 5; 40 with --last-batch)")
     parser.add_argument("--epochs", type=int, default=11)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "fit_side_by_side.md"))
     args = parser.parse_args()
+    if args.repeats is None:
+        args.repeats = 40 if args.last_batch else 5
+    if args.last_batch:
+        text = main_last_batch(args)
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text)
+        print(text)
+        return
     trees = [os.path.abspath(t) for t in (args.tree or [ROOT])]
     configs = [(t, th) for t in trees for th in args.threads]
     results = {c: [] for c in configs}
