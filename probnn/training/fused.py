@@ -98,6 +98,9 @@ class _FusedRunner:
         # statistics, activity regularisers' per-batch means, dropout masks)
         # see only its real rows, never padding.
         self._run_rest = program(self.rest, 1) if self.rest else None
+        self.rest_n = tf.constant(self.rest, tf.int32)
+        self._true, self._zero, self._one = (tf.constant(True), tf.constant(0, tf.int32),
+                                             tf.constant(1, tf.int32))
 
     def run_epoch(self, epoch, seed, shuffle, chunk, before, after):
         """Runs one epoch; returns `(totals, bad_step or None)`.
@@ -118,19 +121,21 @@ class _FusedRunner:
         while start < self.steps:
             stop = min(start + chunk, self.steps)
             before(start)
-            parts = []
+            parts, ok = [], self._true
             if start < self.full:
-                parts.append(self._run(self.x, self.y, self.w, order, n,
-                                       tf.constant(start, tf.int32),
-                                       tf.constant(min(stop, self.full), tf.int32)).numpy())
-            if stop > self.full and (not parts or parts[0][1]):
-                out = self._run_rest(self.x, self.y, self.w, rest_order,
-                                     tf.constant(self.rest, tf.int32), tf.constant(0, tf.int32),
-                                     tf.constant(1, tf.int32)).numpy()
-                out[0] += self.full  # step index within the epoch
-                parts.append(out)
-            for out in parts:
-                i, ok, part = int(out[0]), bool(out[1]), out[2:]
+                out, ok = self._run(self.x, self.y, self.w, order, n, ok,
+                                    tf.constant(start, tf.int32),
+                                    tf.constant(min(stop, self.full), tf.int32))
+                parts.append((0, out))
+            if stop > self.full:
+                # Launched without waiting for the loop: it runs only if the loop's
+                # steps were all finite (`ok` stays on the device).
+                out, ok = self._run_rest(self.x, self.y, self.w, rest_order, self.rest_n, ok,
+                                         self._zero, self._one)
+                parts.append((self.full, out))
+            for offset, out in parts:
+                out = out.numpy()
+                i, ok, part = int(out[0]) + offset, bool(out[1]), out[2:]
                 totals = part if totals is None else totals + part
                 if not ok:
                     # The program stopped right after the bad step, whose 0-based
@@ -153,7 +158,7 @@ def _fused_program(model, optimizer, objective, batch_size, jit_compile):
     model_vars = model.trainable_variables
     members = objective.members or 1
 
-    def run(x_all, y_all, w_all, order, n, start, stop):
+    def run(x_all, y_all, w_all, order, n, ok, start, stop):
         def body(i, ok, sums):
             rows = tf.gather(order, i)  # static shape (B,) or (B, M)
             xb = tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all)
@@ -183,9 +188,11 @@ def _fused_program(model, optimizer, objective, batch_size, jit_compile):
 
         # float64 sums: exact for long epochs.
         sums = tf.zeros([2 + 2 * members], tf.float64)
+        # `ok` False (an earlier program of the epoch hit a non-finite step): no step runs.
         i, ok, sums = tf.while_loop(lambda i, ok, sums: tf.logical_and(i < stop, ok), body,
-                                    (start, tf.constant(True), sums))
-        # One tensor, so the host reads the results with a single transfer.
-        return tf.concat([[tf.cast(i, tf.float64), tf.cast(ok, tf.float64)], sums], axis=0)
+                                    (start, ok, sums))
+        # One tensor, so the host reads the results with a single transfer; `ok`
+        # also separately, to chain the next program on the device.
+        return tf.concat([[tf.cast(i, tf.float64), tf.cast(ok, tf.float64)], sums], axis=0), ok
 
     return _Compiled(run, jit_compile, "training loop")
