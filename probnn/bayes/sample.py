@@ -149,8 +149,8 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
 
     The log density is the head's full-batch log likelihood of `y` given `x`
     plus the log prior of every trainable weight. All chains run in one
-    XLA program; the posterior draws are evaluated afterwards (log likelihood,
-    predictions) with `probnn.functional.stacked_call` over the draws;
+    vectorised XLA program (`probnn.functional.stacked_call` over the chains,
+    and over the posterior draws afterwards for the log likelihood);
     warm-up adapts each chain's step size (dual averaging, target acceptance
     `target_accept`) and diagonal mass matrix in Stan's windows (see
     `probnn.bayes.nuts`). Non-trainable state (e.g. BatchNorm statistics) is
@@ -224,22 +224,9 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
     def params_of(theta):
         return stacked_call(model, flat.unflatten(theta), x)
 
-    state = [tf.convert_to_tensor(v) for v in model.non_trainable_variables]
-
-    num_chains = int(num_chains)
-
-    def chain_params(weights):
-        # The chains' forward passes for the gradient. Not stacked_call: the gradient of
-        # tf.vectorized_map under XLA makes the weights compile-time constants (TF 2.21), so
-        # every new state would recompile. A few chains are unrolled, many are mapped.
-        one = lambda w: model.stateless_call(list(w), state, x, training=False)[0]  # noqa: E731
-        if num_chains <= 8:
-            return tf.stack([one([w[c] for w in weights]) for c in range(num_chains)])
-        return tf.map_fn(one, weights, fn_output_signature=keras.config.floatx())
-
     def log_prob_fn(theta):  # the model and data are constants of this program
         weights = flat.unflatten(theta)
-        loglik = tf.reduce_sum(head.log_prob(chain_params(weights), y_t), axis=-1)
+        loglik = tf.reduce_sum(head.log_prob(stacked_call(model, weights, x), y_t), axis=-1)
         logprior = tf.add_n([
             tf.reduce_sum(tf.reshape(p.log_prob(w), [tf.shape(w)[0], -1]), axis=-1)
             for p, w in zip(priors, weights)])
