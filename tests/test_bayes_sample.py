@@ -150,3 +150,27 @@ def test_divergences_are_counted_and_warned_about():
             coords=None, dims=None)
     count = int(idata.sample_stats["diverging"].sum())
     assert count > 0 and f"sample: {count} of 400 " in str(record[0].message)
+
+
+def test_progress_is_a_bar_on_a_terminal_and_plain_lines_otherwise():
+    import io
+
+    from probnn.bayes.nuts import _Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream in (io.StringIO(), Terminal()):
+        bar = _Progress(2000, 4, verbose=1, stream=stream)
+        for done in range(50, 2001, 50):
+            bar.update(done, done <= 1000, np.full(4, 0.5), 0, 7.0)
+        text = stream.getvalue()
+        assert "2000/2000 (sampling)" in text and "warm-up" in text
+        if isinstance(stream, Terminal):
+            assert text.count("\r") == 40 and text.endswith("\n") and "[" + "#" * 30 + "]" in text
+        else:  # about one line per 10 %, no carriage returns
+            assert "\r" not in text and 10 <= text.count("\n") <= 12
+    silent = io.StringIO()
+    _Progress(10, 1, verbose=0, stream=silent).update(10, False, np.ones(1), 0, 1.0)
+    assert silent.getvalue() == ""
