@@ -76,3 +76,30 @@ def test_bad_input_is_one_line_error(rng):
         from_predictive(rng.normal(size=(5, 10)), np.r_[y[:9], np.nan])
     with pytest.raises(ValueError, match=r"from_predictive: predictive samples has 1 NaN/inf"):
         from_predictive(np.r_[rng.normal(size=9), np.inf][None], y)
+
+
+def test_predict_distribution_posterior_mixture_from_stored_draws(rng):
+    # What sample() stores: one variable per weight and their order in attrs["probnn_weights"].
+    model = keras.Sequential([keras.Input((2,)), probnn.heads.NormalHead(name="head")])
+    kernel = rng.normal(size=(2, 6, 2, 2)).astype("float32")
+    bias = rng.normal(size=(2, 6, 2)).astype("float32")
+    idata = az.from_dict(posterior={"head_kernel": kernel, "head_bias": bias},
+                         attrs={"probnn_weights": "head_kernel,head_bias"})
+    x = rng.normal(size=(5, 2)).astype("float32")
+    dist = probnn.predict_distribution(model, x, posterior=idata)
+    comps = dist.components_distribution
+    assert dist.batch_shape.as_list() == [5] and comps.batch_shape.as_list() == [5, 12]
+    # Component k is the model under draw k (chains flattened first): loc = x @ kernel + bias.
+    loc = np.einsum("ni,kij->nkj", x, kernel.reshape(12, 2, 2)) + bias.reshape(12, 2)
+    np.testing.assert_allclose(comps.distribution.loc.numpy()[..., 0], loc[..., 0], atol=1e-5)
+    thin = probnn.predict_distribution(model, x, posterior=idata, num_draws=3)
+    np.testing.assert_allclose(thin.components_distribution.distribution.loc.numpy()[..., 0],
+                               loc[:, [0, 6, 11], 0], atol=1e-5)
+    with pytest.raises(ValueError, match=r"num_draws must be an integer in \[1, 12\]"):
+        probnn.predict_distribution(model, x, posterior=idata, num_draws=13)
+    with pytest.raises(ValueError, match=r"num_draws needs posterior="):
+        probnn.predict_distribution(model, x, num_draws=3)
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3),
+                              probnn.heads.NormalHead()])
+    with pytest.raises(ValueError, match=r"the posterior has 2 weights, model .* has 4"):
+        probnn.predict_distribution(other, x, posterior=idata)
