@@ -234,6 +234,10 @@ def main():
         + ", ".join(f"{v:.1f}" for v in loads)
         + " on 2 cores: the machine was shared; compare the ratios, not the absolute numbers.",
         "",
+        "## Reading",
+        "",
+        "(Written by hand after the run: what the load did to the numbers, ESS, compile time.)",
+        "",
         "## Machine",
         "",
         *machine_description(),
