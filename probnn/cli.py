@@ -264,6 +264,10 @@ def main(argv=None):
     name = "probnn " + args.command + (f" {args.suite}" if getattr(args, "suite", None) else "")
     try:
         return args.run(args)
+    except BrokenPipeError:  # e.g. `probnn predict ... | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return 130

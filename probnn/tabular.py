@@ -8,7 +8,8 @@ training rows, holds out a validation part (early stopping) and a test part
 
     model.keras           the trained Keras model (inputs and target standardised)
     probnn_model.json     columns, standardisation statistics, head, probnn version
-    metrics.json          test NLL, RMSE, CRPS, 90 % coverage, calibration error
+    metrics.json          test NLL, RMSE, MAE, CRPS, 90 % coverage and width, calibration errors
+                          (`probnn.metrics`), in the target's original units
     calibration.png       observed vs nominal coverage of central intervals
 
 `predict_csv` reads such a folder and a table with the same input columns and
@@ -171,114 +172,55 @@ def _scale_of(values):
 # ------------------------------------------------------------------ evaluation
 
 
-def to_original_units(dist, loc, scale):
-    """The distribution of `loc + scale * Z` for `Z ~ dist`: a standardised target's model in original units.
+def evaluate(dist, y, *, loc=0.0, scale=1.0, level=0.9):
+    """Test metrics, in original units, of a predictive distribution over standardised targets.
 
-    Example:
-    >>> import tensorflow_probability as tfp
-    >>> float(to_original_units(tfp.distributions.Normal(0.0, 1.0), 10.0, 2.0).stddev())
-    2.0
-    """
-    import tensorflow_probability as tfp
-
-    tfb = tfp.bijectors
-    dtype = dist.dtype.as_numpy_dtype
-    return tfb.Shift(np.asarray(loc, dtype))(tfb.Scale(np.asarray(scale, dtype))(dist))
-
-
-def quantiles(dist, probs, *, iterations=60):
-    """Quantiles of a univariate predictive distribution, by bisection on its CDF.
-
-    `dist` has batch shape (n,) and event shape () or (1,); returns an array of
-    shape (n, len(probs)). Works for any distribution with a `cdf`, mixtures included.
-
-    Example:
-    >>> import tensorflow_probability as tfp
-    >>> q = quantiles(tfp.distributions.Normal([0.0], [1.0]), [0.05, 0.95])
-    >>> [round(float(v), 4) for v in q[0]]
-    [-1.6449, 1.6449]
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    n = int(dist.batch_shape[0])
-    event = tuple(dist.event_shape)
-    centre = np.asarray(dist.mean(), dtype=np.float64).reshape(n, 1)
-    spread = np.asarray(dist.stddev(), dtype=np.float64).reshape(n, 1)
-    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
-
-    def cdf(z):  # z: (n, k) -> (n, k)
-        values = np.empty_like(z)
-        for j in range(z.shape[1]):
-            point = z[:, j].reshape((n,) + event).astype(dist.dtype.as_numpy_dtype)
-            values[:, j] = np.asarray(dist.cdf(point)).reshape(n)
-        return values
-
-    target = np.broadcast_to(probs, (n, probs.size)).copy()
-    low = np.broadcast_to(centre - 3 * spread, target.shape).copy()
-    high = np.broadcast_to(centre + 3 * spread, target.shape).copy()
-    for _ in range(64):  # bracket: widen until cdf(low) <= p <= cdf(high)
-        below, above = cdf(low) > target, cdf(high) < target
-        if not (below.any() or above.any()):
-            break
-        width = high - low
-        low, high = np.where(below, low - width, low), np.where(above, high + width, high)
-    for _ in range(iterations):
-        mid = 0.5 * (low + high)
-        left = cdf(mid) < target
-        low, high = np.where(left, mid, low), np.where(left, high, mid)
-    return 0.5 * (low + high)
-
-
-def evaluate(dist, y, *, level=0.9, seed=0):
-    """NLL, RMSE, CRPS, central-interval coverage and calibration error of a predictive distribution.
-
-    `dist` has batch shape (n,) and event shape () or (1,); `y` holds the n
-    observed targets. CRPS = E|X - y| - E|X - X'|/2 from 200 pairs of draws per
-    row; coverage is the share of rows whose PIT lies in the central `level`
-    interval; the miscalibration area is the mean |observed - nominal| of the
-    PIT's empirical CDF on a grid of 101 levels. Returns a dict, with the PIT
-    values under `"pit"`.
+    `dist` predicts `(y - loc) / scale` (batch shape (n,)); `y` holds the n
+    targets in original units. The scores are `probnn.metrics.report`'s on the
+    standardised scale, mapped back: NLL + log(scale) (the change of
+    variables), RMSE, MAE, CRPS and interval width times `scale`; coverage and
+    calibration errors are unchanged by an affine map. The calibration curve
+    (`probnn.metrics.calibration_curve`, central intervals) is returned under
+    `"curve"` as `(expected, observed)` arrays.
 
     Example:
     >>> import numpy as np, tensorflow_probability as tfp
-    >>> y = np.random.default_rng(0).normal(size=(4000, 1))
-    >>> dist = tfp.distributions.Normal(np.zeros(4000, "float32"), 1.0)
-    >>> m = evaluate(dist, y)
-    >>> round(m["nll"], 1), round(m["crps"], 2), abs(m["coverage_90"] - 0.9) < 0.02
-    (1.4, 0.56, True)
+    >>> y = 10.0 + 2.0 * np.random.default_rng(0).normal(size=4000)
+    >>> m = evaluate(tfp.distributions.Normal(np.zeros(4000, "float32"), 1.0), y, loc=10.0, scale=2.0)
+    >>> round(m["nll"], 2), round(m["rmse"], 1), abs(m["coverage_90"] - 0.9) < 0.02
+    (2.11, 2.0, True)
     """
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    n = y.shape[0]
-    points = y.reshape((n,) + tuple(dist.event_shape)).astype(dist.dtype.as_numpy_dtype)
-    mean = np.asarray(dist.mean(), dtype=np.float64).reshape(n)
-    pit = np.asarray(dist.cdf(points), dtype=np.float64).reshape(n)
-    draws = np.asarray(dist.sample(400, seed=seed), dtype=np.float64).reshape(400, n)
-    crps = np.mean(np.abs(draws[:200] - y)) - 0.5 * np.mean(np.abs(draws[:200] - draws[200:]))
-    nominal = np.linspace(0.0, 1.0, 101)
-    observed = np.mean(pit[None, :] <= nominal[:, None], axis=1)
-    tail = (1.0 - level) / 2.0
+    import probnn
+
+    z = (np.asarray(y, dtype=np.float64).reshape(-1) - loc) / scale
+    report = probnn.metrics.report(dist, z, levels=(level,))
+    name = f"{100 * level:g}".replace(".", "_")
+    curve = probnn.metrics.calibration_curve(dist, z)
     return {
-        "nll": float(-np.mean(np.asarray(dist.log_prob(points), dtype=np.float64))),
-        "rmse": float(np.sqrt(np.mean((y - mean) ** 2))),
-        "crps": float(crps),
-        f"coverage_{round(level * 100)}": float(np.mean((pit > tail) & (pit < 1.0 - tail))),
-        "miscalibration_area": float(np.mean(np.abs(observed - nominal))),
-        "pit": pit,
+        "nll": report["nll"] + math.log(scale),
+        "rmse": report["rmse"] * scale,
+        "mae": report["mae"] * scale,
+        "crps": report["crps"] * scale,
+        f"coverage_{name}": report[f"coverage_{name}"],
+        f"width_{name}": report[f"width_{name}"] * scale,
+        "miscalibration_area": report["miscalibration_area"],
+        "calibration_error": report["calibration_error"],
+        "curve": (np.asarray(curve.expected), np.asarray(curve.observed)),
     }
 
 
-def plot_calibration(pit, path, title=None):
-    """Write the PIT calibration curve (observed vs nominal CDF level) as a PNG."""
+def plot_calibration(curve, path, title=None):
+    """Write a calibration curve (observed vs expected coverage of central intervals) as a PNG."""
     from matplotlib.figure import Figure
 
-    nominal = np.linspace(0.0, 1.0, 101)
-    observed = np.mean(np.asarray(pit)[None, :] <= nominal[:, None], axis=1)
+    expected, observed = curve
     fig = Figure(figsize=(4.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    ax.plot(nominal, observed, color="C0", label="model")
-    ax.fill_between(nominal, nominal, observed, color="C0", alpha=0.2)
-    ax.set_xlabel("predicted probability  P(Y ≤ y)")
-    ax.set_ylabel("observed frequency")
+    ax.plot(expected, observed, color="C0", label="model")
+    ax.fill_between(expected, expected, observed, color="C0", alpha=0.2)
+    ax.set_xlabel("probability of the central predictive interval")
+    ax.set_ylabel("observed share of targets inside it")
     ax.set_title(title or "calibration on the test rows")
     ax.legend(loc="upper left", fontsize="small")
     fig.savefig(path, dpi=110)
@@ -412,9 +354,9 @@ def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(
         verbose=verbose,
         seed=seed,
     )
-    dist = to_original_units(probnn.predict_distribution(model, data.xs(data.test)), data.y_mean, data.y_std)
-    metrics = evaluate(dist, data.y[data.test])
-    pit = metrics.pop("pit")
+    dist = probnn.predict_distribution(model, data.xs(data.test))
+    metrics = evaluate(dist, data.y[data.test], loc=data.y_mean, scale=data.y_std)
+    curve = metrics.pop("curve")
     metrics.update(
         n_train=int(data.train.size), n_val=int(data.val.size), n_test=int(data.test.size),
         epochs=len(history.epoch), head=head, ensemble=int(ensemble), target=data.target,
@@ -431,7 +373,7 @@ def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(
     }
     (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_calibration(pit, out_dir / CALIBRATION_FILE,
+    plot_calibration(curve, out_dir / CALIBRATION_FILE,
                      title=f"{data.target}: calibration on {data.test.size} test rows")
     return FitResult(out_dir, metrics, len(history.epoch))
 
@@ -537,15 +479,16 @@ def run_prediction(job):
 
     model, info = load_model_folder(job.model_dir)
     x = _standardise(job.x, np.asarray(info["x_mean"]), np.asarray(info["x_std"]))
-    dist = to_original_units(probnn.predict_distribution(model, x), info["y_mean"], info["y_std"])
+    dist = probnn.predict_distribution(model, x)
+    loc, scale = float(info["y_mean"]), float(info["y_std"])
     n = x.shape[0]
-    mean = np.asarray(dist.mean(), dtype=np.float64).reshape(n)
-    std = np.asarray(dist.stddev(), dtype=np.float64).reshape(n)
-    tail = (1.0 - job.interval) / 2.0
-    bounds = quantiles(dist, [tail, 1.0 - tail])
+    mean = loc + scale * np.asarray(dist.mean(), dtype=np.float64).reshape(n)
+    std = scale * np.asarray(dist.stddev(), dtype=np.float64).reshape(n)
+    lower, upper = (loc + scale * np.asarray(b, dtype=np.float64).reshape(n)
+                    for b in probnn.metrics.interval(dist, job.interval))
     rows = [
         row + [f"{m:.6g}", f"{s:.6g}", f"{lo:.6g}", f"{hi:.6g}"]
-        for row, m, s, lo, hi in zip(job.table.rows, mean, std, bounds[:, 0], bounds[:, 1])
+        for row, m, s, lo, hi in zip(job.table.rows, mean, std, lower, upper)
     ]
     result = Table(job.output, job.table.columns + _prediction_columns(info["target"]), rows)
     if job.output is not None:
