@@ -1,4 +1,4 @@
-"""The `probnn` command: `probnn demo`, `probnn fit`, `probnn predict`.
+"""The `probnn` command: `probnn demo`, `probnn fit`, `probnn predict`, `probnn bench uci`.
 
 Importing this module is light (argparse only): the arguments, including every
 `--help`, are parsed before TensorFlow is imported. The package `probnn` defers
@@ -117,6 +117,14 @@ def _predict(args):
     return 0
 
 
+def _bench_uci(args):
+    from probnn import uci_benchmark
+
+    job = uci_benchmark.check_cli_arguments(args)  # before TensorFlow: data folder, names, output
+    _import_tensorflow(args.verbose)
+    return uci_benchmark.run_cli(job)
+
+
 # ----------------------------------------------------------------- parser
 
 
@@ -184,6 +192,30 @@ def build_parser():
     predict.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     _common(predict, seed=False)
     predict.set_defaults(run=_predict)
+
+    bench = commands.add_parser("bench", help="run a benchmark protocol",
+                                description="Benchmarks with published reference numbers.")
+    suites = bench.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    uci = suites.add_parser(
+        "uci",
+        help="the UCI regression benchmark (standard splits, test log likelihood and RMSE)",
+        description="Train each method on the standard splits of the UCI regression data sets, "
+        "choosing hyperparameters on a validation part of each training split, and print test log "
+        "likelihood and RMSE (original units, mean ± standard error over splits) with the "
+        "published MC-dropout and deep-ensemble figures.",
+    )
+    uci.add_argument("--data-dir", required=True, metavar="PATH",
+                     help="folder with one sub-folder per data set (data.txt, index_*.txt, ...)")
+    uci.add_argument("--datasets", nargs="+", metavar="NAME", help="data sets (default: all in PATH)")
+    uci.add_argument("--splits", type=_positive_int, metavar="K", help="first K splits of each (default: all)")
+    uci.add_argument("--methods", nargs="+", metavar="METHOD",
+                     help="methods (default: all available; see the table header)")
+    uci.add_argument("--quick", action="store_true",
+                     help="3 splits, a smaller hyperparameter grid and fewer epochs")
+    uci.add_argument("--output", metavar="FILE", help="also write the table (Markdown) here")
+    uci.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    _common(uci)
+    uci.set_defaults(run=_bench_uci)
 
     return parser
 

@@ -50,7 +50,8 @@ def write_csv(path, n, seed):
 
 
 def test_help_answers_without_importing_tensorflow():
-    for args in (["--help"], ["demo", "--help"], ["fit", "--help"], ["predict", "--help"]):
+    for args in (["--help"], ["demo", "--help"], ["fit", "--help"], ["predict", "--help"],
+                 ["bench", "uci", "--help"]):
         result = probnn(*args, prefix=("-X", "importtime"))
         assert result.returncode == 0, result.stderr
         assert "usage: probnn" in result.stdout

@@ -2,5 +2,16 @@
 
 from probnn.datasets.digits import DigitsData, load_digits
 from probnn.datasets.toy import cubic_noise_scale, heteroscedastic_cubic
+from probnn.datasets.uci import UCI_DATASETS, UCISplit, available_uci_datasets, load_uci, uci_num_splits
 
-__all__ = ["DigitsData", "cubic_noise_scale", "heteroscedastic_cubic", "load_digits"]
+__all__ = [
+    "DigitsData",
+    "UCISplit",
+    "UCI_DATASETS",
+    "available_uci_datasets",
+    "cubic_noise_scale",
+    "heteroscedastic_cubic",
+    "load_digits",
+    "load_uci",
+    "uci_num_splits",
+]
