@@ -197,3 +197,18 @@ def test_cli_rejects_bad_arguments(capsys):
         main(["fit", "data.csv"])  # --target is required
     assert main([]) == 2
     assert main(["--version"]) == 0
+
+
+def test_fit_table_with_an_ensemble_saves_and_predicts_the_mixture(tmp_path):
+    """--ensemble M: a probnn.Ensemble, saved and loaded back; predictions are the members' mixture."""
+    from probnn import tabular
+
+    write_csv(tmp_path / "d.csv", 200, seed=2)
+    result = tabular.fit_csv(tmp_path / "d.csv", "y", tmp_path / "m", ensemble=3, epochs=3)
+    assert result.metrics["ensemble"] == 3
+    model, info = tabular.load_model_folder(tmp_path / "m")
+    assert getattr(model, "probnn_members", None) == 3 and info["ensemble"] == 3
+    table = tabular.predict_csv(tmp_path / "m", tmp_path / "d.csv", interval=0.5)
+    values = np.array([[float(v) for v in row[3:]] for row in table.rows])
+    mean, std, lower, upper = values.T
+    assert len(table.rows) == 200 and np.all(std > 0) and np.all(lower < upper)
