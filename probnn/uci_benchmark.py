@@ -251,8 +251,9 @@ class StackedTrainer:
                     g = tf.zeros_like(w) if g is None else tf.reshape(tf.convert_to_tensor(g), w.shape)
                     mm = beta1 * mm + (1 - beta1) * g
                     vv = beta2 * vv + (1 - beta2) * tf.square(g)
-                    rate = tf.reshape(lr, [-1] + [1] * (len(w.shape) - 1))
-                    new_w.append(w - rate * (mm / c1) / (tf.sqrt(vv / c2) + eps))
+                    # Keras's Adam: step lr * sqrt(c2) / c1 on m / (sqrt(v) + eps).
+                    rate = tf.reshape(lr, [-1] + [1] * (len(w.shape) - 1)) * tf.sqrt(c2) / c1
+                    new_w.append(w - rate * mm / (tf.sqrt(vv) + eps))
                     new_m.append(mm)
                     new_v.append(vv)
                 return step + 1, new_w, new_m, new_v, t
