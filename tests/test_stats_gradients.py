@@ -13,6 +13,7 @@ change order inside the difference (the sort's sub-gradient is the gradient).
 
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 
 from probnn import stats
@@ -152,3 +153,30 @@ def test_xla_compiled_matches_eager(dtype, rng):
                 continue
             assert c.dtype == e.dtype
             np.testing.assert_allclose(c.numpy(), e.numpy(), rtol=rtol, atol=rtol, err_msg=key)
+
+
+@pytest.mark.parametrize("n", [4, 50, 64, 65])
+def test_median_and_iqr_network_match_numpy_with_exact_gradient_at_ties(n, rng):
+    """Short samples (n <= 64) use a sorting network, longer ones tf.sort: same values, and
+    the sort's gradient. With the two middle values tied, the median (their mean) is still
+    differentiable: each gets 1/2 (min/max gradients would give one of them 1)."""
+    x = np.round(rng.normal(size=(3, n)) * 4) / 4  # ties
+    x[:, n // 2 - 1] = x[:, n // 2] = np.median(x, axis=1)  # force a tie in the middle
+    xt = tf.constant(x)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(xt)
+        med = stats.median(xt, axis=1)
+        spread = stats.iqr(xt, axis=1)
+    np.testing.assert_array_equal(med.numpy(), np.median(x, axis=1))
+    np.testing.assert_allclose(spread.numpy(), scipy.stats.iqr(x, axis=1), rtol=1e-15)
+    grad = tape.gradient(med, xt).numpy()
+    for row, g in zip(x, grad):
+        np.testing.assert_allclose(g.sum(), 1.0, rtol=1e-15)
+        if n % 2 == 0:
+            # the median is the mean of the two middle order statistics; tied elements share
+            lo, hi = np.sort(row)[n // 2 - 1], np.sort(row)[n // 2]
+            expected = 0.5 * ((row == lo) / (row == lo).sum() + (row == hi) / (row == hi).sum())
+            np.testing.assert_allclose(g, expected, rtol=1e-15)
+    assert np.all(np.isfinite(tape.gradient(spread, xt).numpy()))
+    nan_row = tf.constant(np.where(np.arange(n) == 1, np.nan, x[0])[None])
+    assert np.isnan(stats.median(nan_row, axis=1).numpy()).all()

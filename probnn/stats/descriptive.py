@@ -15,7 +15,7 @@ has nan variance with `ddof=1` (0 / 0).
 import numpy as np
 import tensorflow as tf
 
-from probnn.stats import _centering, _common, _results
+from probnn.stats import _centering, _common, _results, _sorting
 
 DescribeResult = _results.result_type(
     "DescribeResult", ("nobs", "minmax", "mean", "variance", "skewness", "kurtosis"), __name__,
@@ -405,6 +405,31 @@ def _sorted_quantiles(sorted_last, p):
     return tf.where(gamma >= 0.5, above - diff * (1.0 - gamma), below + diff * gamma)
 
 
+def _static_quantiles(x_last, p):
+    """The quantiles at static probabilities `p` (NumPy), as a list of tensors (one per p).
+
+    The interpolation indices and weights are computed in NumPy (in the data's
+    dtype, as `_sorted_quantiles` does), so only the order statistics that are
+    used are computed (`_sorting.order_statistics`: a median of 50 values needs
+    2 of them, not a full sort), and the result is combined elementwise.
+    """
+    dtype = x_last.dtype.as_numpy_dtype
+    n = x_last.shape[-1]
+    h = dtype(n - 1) * p.astype(dtype)
+    lo = np.floor(h)
+    gamma = h - lo
+    lo_i = lo.astype(np.int64)
+    hi_i = np.minimum(lo_i + 1, n - 1)
+    ranks = sorted(set(lo_i.tolist()) | set(hi_i.tolist()))
+    stats = dict(zip(ranks, _sorting.order_statistics(x_last, ranks)))
+    quantiles = []
+    for lo_r, hi_r, g in zip(lo_i.tolist(), hi_i.tolist(), gamma):
+        below, above = stats[lo_r], stats[hi_r]
+        diff = above - below
+        quantiles.append(above - diff * (1.0 - g) if g >= 0.5 else below + diff * g)
+    return quantiles
+
+
 def _quantiles(fname, x, p, axis, keepdims):
     """Quantiles of `x` at 1-D or scalar `p` along `axis`; shared by quantile/median/iqr."""
     (x,) = _common.to_floats(x)
@@ -419,8 +444,12 @@ def _quantiles(fname, x, p, axis, keepdims):
     scalar = p_t.shape.rank == 0
     if p_t.shape.rank not in (0, 1):
         raise ValueError(f"{fname}: p must be a scalar or 1-D; got shape {p_t.shape}.")
-    sorted_last = tf.sort(_common.moveaxis_last(x, ax), axis=-1)
-    q = _sorted_quantiles(sorted_last, tf.reshape(p_t, [-1]))
+    x_last = _common.moveaxis_last(x, ax)
+    n = x_last.shape[-1]
+    if scalar and p_arr is not None and n is not None:  # median: two order statistics
+        q = _static_quantiles(x_last, np.reshape(p_arr, [-1]))[0]
+        return _common.keep_dims(q, axis, ndim, keepdims)
+    q = _sorted_quantiles(tf.sort(x_last, axis=-1), tf.reshape(p_t, [-1]))
     if scalar:
         q = q[..., 0]
         return _common.keep_dims(q, axis, ndim, keepdims)
@@ -514,9 +543,18 @@ def iqr(x, axis=None, rng=(25, 75), scale=1.0, nan_policy="propagate",
     elif isinstance(scale, str):
         raise ValueError(f"iqr: scale must be a number or 'normal'; got {scale!r}.")
     lo, hi = sorted(rng)
+    if not 0 <= lo <= hi <= 100:
+        raise ValueError(f"iqr: rng must be percentiles in [0, 100]; got {rng!r}.")
     (x,) = _common.to_floats(x)
     ndim = _common.rank("iqr", x)
-    q = _quantiles("iqr", x, [lo / 100.0, hi / 100.0], axis, keepdims=False)
-    ax = 0 if axis is None else axis % ndim
-    result = (tf.gather(q, 1, axis=ax) - tf.gather(q, 0, axis=ax)) / scale
+    x, ax = _common.check_axis("iqr", x, axis)
+    if x.shape[ax] == 0:
+        raise ValueError("iqr: the input must not be empty along axis.")
+    x_last = _common.moveaxis_last(x, ax)
+    if x_last.shape[-1] is not None:  # the four order statistics needed, combined elementwise
+        q_lo, q_hi = _static_quantiles(x_last, np.array([lo / 100.0, hi / 100.0]))
+    else:
+        q = _sorted_quantiles(tf.sort(x_last, axis=-1), tf.constant([lo / 100.0, hi / 100.0], x.dtype))
+        q_lo, q_hi = q[..., 0], q[..., 1]
+    result = (q_hi - q_lo) / scale
     return _common.keep_dims(result, axis, ndim, keepdims)
