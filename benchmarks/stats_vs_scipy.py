@@ -3,15 +3,17 @@
 Every statistic is computed for each of ROWS samples of COLS values
 (`axis=1`). scipy gets a float64 NumPy array; probnn gets the same data as a
 float64 tensor (eager, and inside `tf.function(jit_compile=True)`) and as a
-float32 tensor (XLA). Each timing is the best of REPEATS calls after one
-warm-up call (so XLA compile time is excluded; it is reported separately),
-and includes fetching the result to NumPy.
+float32 tensor (XLA). After one warm-up call per arm (so XLA compile time is
+excluded; it is reported separately), REPEATS rounds run scipy and the three
+probnn arms in turn; each timing is the median over rounds and each ratio the
+median of the per-round ratios, which keeps bursts of load on a shared machine
+out of the comparison. Timings include fetching the result to NumPy.
 
 scipy's wasserstein_distance takes 1-D samples only, so its time is a Python
 loop over SCIPY_LOOP_ROWS rows scaled up to ROWS (marked in the table).
 `median` is `numpy.median` (scipy.stats has none).
 
-Run: python benchmarks/stats_vs_scipy.py [--rows 100000] [--cols 50] [--repeats 5]
+Run: python benchmarks/stats_vs_scipy.py [--rows 100000] [--cols 50] [--repeats 7]
 Writes benchmarks/results/stats_vs_scipy.md.
 """
 
@@ -79,27 +81,36 @@ def _fetch(result):
     return [np.asarray(t) for t in tf.nest.flatten(result)]
 
 
-def _best_time(fn, arg, repeats):
-    _fetch(fn(arg))  # warm-up (and compile)
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _fetch(fn(arg))
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _compile_time(fn, arg):
+def _once(fn, arg):
     start = time.perf_counter()
     _fetch(fn(arg))
     return time.perf_counter() - start
+
+
+def _compile_time(fn, arg):
+    return _once(fn, arg)
+
+
+def _side_by_side(arms, repeats):
+    """Median time of each arm over `repeats` rounds; the arms run in turn within a round,
+    so a burst of load on the shared machine hits all of them. Also the median over
+    rounds of scipy's time over each arm's (the ratio measured side by side)."""
+    for fn, arg, _ in arms.values():
+        _fetch(fn(arg))  # warm-up (and compile)
+    times = {name: [] for name in arms}
+    for _ in range(repeats):
+        for name, (fn, arg, scale) in arms.items():
+            times[name].append(_once(fn, arg) * scale)
+    medians = {name: float(np.median(t)) for name, t in times.items()}
+    ratios = {name: float(np.median(np.array(times["scipy"]) / np.array(t))) for name, t in times.items()}
+    return medians, ratios
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--cols", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results" / "stats_vs_scipy.md"))
     args = parser.parse_args()
 
@@ -114,25 +125,26 @@ def main():
     lines = [header, "|" + "---|" * 9]
     print(header)
     print(lines[1])
+    load_before = os.getloadavg()
     for name, (scipy_fn, probnn_fn, loop) in CASES.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if loop:
-                t_scipy = _best_time(scipy_fn, x[:loop_rows], max(1, args.repeats // 2))
-                t_scipy *= args.rows / loop_rows
-            else:
-                t_scipy = _best_time(scipy_fn, x, args.repeats)
-        # autograph=False: the ops have no tensor-dependent Python control flow.
-        compiled = tf.function(probnn_fn, jit_compile=True, autograph=False)
-        t_compile = _compile_time(tf.function(probnn_fn, jit_compile=True, autograph=False), x64)
-        t_eager = _best_time(probnn_fn, x64, args.repeats)
-        t_xla64 = _best_time(compiled, x64, args.repeats)
-        t_xla32 = _best_time(compiled, x32, args.repeats)
+            # autograph=False: the ops have no tensor-dependent Python control flow.
+            t_compile = _compile_time(tf.function(probnn_fn, jit_compile=True, autograph=False), x64)
+            compiled = tf.function(probnn_fn, jit_compile=True, autograph=False)
+            arms = {
+                "scipy": (scipy_fn, x[:loop_rows] if loop else x, args.rows / loop_rows if loop else 1.0),
+                "eager": (probnn_fn, x64, 1.0),
+                "xla64": (compiled, x64, 1.0),
+                "xla32": (compiled, x32, 1.0),
+            }
+            t, ratio = _side_by_side(arms, args.repeats)
         label = f"{name} (scipy: loop over {loop_rows} rows, scaled)" if loop else name
-        row = (f"| {label} | {t_scipy:.4f} | {t_eager:.4f} | {t_xla64:.4f} | {t_xla32:.4f} | "
-               f"{t_compile:.2f} | {t_scipy / t_eager:.2f} | {t_scipy / t_xla64:.2f} | {t_scipy / t_xla32:.2f} |")
+        row = (f"| {label} | {t['scipy']:.4f} | {t['eager']:.4f} | {t['xla64']:.4f} | {t['xla32']:.4f} | "
+               f"{t_compile:.2f} | {ratio['eager']:.2f} | {ratio['xla64']:.2f} | {ratio['xla32']:.2f} |")
         lines.append(row)
         print(row, flush=True)
+    load_after = os.getloadavg()
 
     machine = (
         f"{platform.platform()}, {platform.processor() or platform.machine()}, "
@@ -144,8 +156,13 @@ def main():
         "# probnn.stats vs scipy.stats",
         "",
         f"{args.rows:,} samples x {args.cols} values, statistic per sample (axis=1); "
-        f"best of {args.repeats} after a warm-up; ratio > 1 means probnn is faster. "
+        f"median of {args.repeats} rounds after a warm-up; in each round scipy and the three probnn "
+        "arms run in turn (side by side), and each ratio is the median over rounds of scipy's time "
+        "over probnn's in the same round; ratio > 1 means probnn is faster. "
         "XLA compile time (first call, float64) is listed separately and excluded from the timings.",
+        "",
+        f"Load average (1, 5, 15 min) at the start: {', '.join(f'{v:.1f}' for v in load_before)}; "
+        f"at the end: {', '.join(f'{v:.1f}' for v in load_after)} (2 cores shared with other jobs).",
         "",
         f"Machine: {machine}.",
         "",
