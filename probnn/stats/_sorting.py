@@ -16,8 +16,9 @@ the element equal to it, split evenly among ties (the sort's sub-gradient,
 and the exact gradient of a smooth symmetric function such as a median whose
 middle values tie).
 
-Called eagerly, the network runs as one XLA-compiled function (cached per
-length and ranks); inside a `tf.function` its ops join the caller's graph.
+Called eagerly on a large input, the network runs as one XLA-compiled
+function (cached per length and ranks, compiled per shape); on a small one
+its ops run one by one; inside a `tf.function` they join the caller's graph.
 A NaN anywhere in a sample makes every order statistic of that sample NaN
 (numpy's median does the same).
 """
@@ -28,6 +29,9 @@ import numpy as np
 import tensorflow as tf
 
 NETWORK_MAX = 64  # longer samples use tf.sort (the network grows as n log(n)**2)
+# Eagerly, inputs this large run the network as one XLA function (compiled once per shape);
+# smaller ones run its ops one by one, which is faster than compiling for each new shape.
+COMPILE_MIN_ELEMENTS = 1 << 16
 
 
 @functools.lru_cache(maxsize=None)
@@ -132,7 +136,7 @@ def order_statistics(x_last, ranks):
         nan = tf.constant(np.nan, x_last.dtype)
         return tuple(tf.where(has_nan, nan, sorted_last[..., r]) for r in ranks)
     data = tf.stop_gradient(x_last)
-    if tf.executing_eagerly():
+    if tf.executing_eagerly() and (x_last.shape.num_elements() or 0) >= COMPILE_MIN_ELEMENTS:
         values = _compiled_network(n, ranks)(data)
     else:
         values = _network_values(data, n, ranks)
