@@ -162,4 +162,9 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
             lambda t: tf.broadcast_to(t[None], tf.concat([[size], tf.shape(t)], 0)), x)
         x_stacked = True
     args = (stacked_weights,) + ((non_trainable,) if with_state else ()) + (x,)
+    if stacked_weights and stacked_weights[0].shape[0] == 1:
+        # One slice: a plain call. (pfor over a single iteration also made XLA
+        # recompile a jitted training step on every call.)
+        out = one(tf.nest.map_structure(lambda t: t[0], args))
+        return tf.nest.map_structure(lambda t: tf.expand_dims(t, 0), out)
     return tf.vectorized_map(one, args)
