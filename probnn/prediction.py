@@ -21,7 +21,6 @@ one consistent function draw over all of `x`.
 
 import logging
 import random
-import weakref
 
 import keras
 import numpy as np
@@ -29,6 +28,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from probnn.heads.base import find_head
+from probnn.training.compiled import cached_program
 
 tfd = tfp.distributions
 
@@ -206,28 +206,28 @@ class _QuietPfor(logging.Filter):
         return "Using a while_loop for converting" not in record.getMessage()
 
 
-_SAMPLERS = {}
-
-
 def _sampler(model):
-    """A compiled function (x_chunk, stacked_state) -> params of shape (K, chunk, ...), cached."""
-    key = id(model)
-    cached = _SAMPLERS.get(key)
-    if cached is not None and cached[0]() is model:
-        return cached[1]
+    """A compiled function (x_chunk, stacked_state) -> params of shape (K, chunk, ...).
 
-    @tf.function(reduce_retracing=True)
-    def run(x, state):
-        trainable = [v.value for v in model.trainable_variables]
+    Cached on the model itself (as `probnn.fit` caches its programs), so the
+    cache goes away with the model instead of keeping it alive.
+    """
 
-        def one(sample_state):
-            outputs, _ = model.stateless_call(trainable, list(sample_state), x, training=False)
-            return outputs
+    def make():
+        @tf.function(reduce_retracing=True)
+        def run(x, state):
+            trainable = [v.value for v in model.trainable_variables]
 
-        return tf.vectorized_map(one, state)
+            def one(sample_state):
+                outputs, _ = model.stateless_call(trainable, list(sample_state), x,
+                                                  training=False)
+                return outputs
 
-    _SAMPLERS[key] = (weakref.ref(model), run)
-    return run
+            return tf.vectorized_map(one, state)
+
+        return run
+
+    return cached_program(model, "predict_distribution/samples", make)
 
 
 def _sampled_params(model, x, num_samples, seed, batch_size):

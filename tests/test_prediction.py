@@ -1,5 +1,8 @@
 """Predictive mixtures: closed-form uncertainty split, vectorised stochastic passes, errors."""
 
+import gc
+import weakref
+
 import keras
 import numpy as np
 import pytest
@@ -130,3 +133,16 @@ def test_custom_layer_can_declare_itself_stochastic(rng):
     _, epistemic = decompose_uncertainty(dist)
     # Variance of 2000 standard normal draws: 4 relative standard errors (sqrt(2/2000)).
     np.testing.assert_allclose(epistemic, 1.0, rtol=0.13)
+
+
+def test_sampler_cache_does_not_keep_the_model_alive():
+    model = keras.Sequential([keras.Input((2,)), probnn.layers.MCDropout(0.2),
+                              probnn.heads.NormalHead()])
+    x = np.zeros((4, 2), "float32")
+    first = probnn.predict_distribution(model, x, num_samples=3, seed=0)
+    again = probnn.predict_distribution(model, x, num_samples=3, seed=0)
+    np.testing.assert_array_equal(first.mean(), again.mean())  # same seed, same cached program
+    ref = weakref.ref(model)
+    del model, first, again
+    gc.collect()
+    assert ref() is None

@@ -87,7 +87,7 @@ class _Compiled:
 _PROGRAMS_PER_MODEL = 8
 
 
-def _cached_program(model, key, make):
+def cached_program(model, key, make):
     """The compiled program `make()` for `key`, cached on the model (least recently used out).
 
     The cache lives in the model's `__dict__` (set with `object.__setattr__`,

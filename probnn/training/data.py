@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _cached_program, _needs_autograph
+from probnn.training.compiled import cached_program, _needs_autograph
 from probnn.training.errors import _err
 
 
@@ -332,7 +332,7 @@ def _check_targets(model, objective, arrays, dataset):
                    f"batch of {expected[0]} rows (expected {expected}): {label} (rows of shape "
                    f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
                    f"{shapes['y_pred']}) broadcast against each other")
-    _cached_program(model, key, lambda: True)
+    cached_program(model, key, lambda: True)
 
 
 def _input_dtype(model, fallback):

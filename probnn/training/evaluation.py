@@ -10,7 +10,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _cached_program, _Compiled
+from probnn.training.compiled import cached_program, _Compiled
 from probnn.training.data import _is_dataset
 from probnn.training.errors import _err
 from probnn.training.fused import _bucket, _pad_rows, _signature
@@ -47,7 +47,7 @@ class _Evaluator:
                         _regularization(model, values.dtype) * rows, rows)
 
             key = ("eval-dataset", objective.key, jit_compile)
-            self._step = _cached_program(model, key, lambda: _Compiled(
+            self._step = cached_program(model, key, lambda: _Compiled(
                 step, jit_compile, "validation step", reduce_retracing=True))
             return
         self.dataset = None
@@ -84,7 +84,7 @@ class _Evaluator:
 
             key = ("eval", objective.key, size, batches, _signature(x_all),
                    _signature(y_all), jit_compile)
-            return _cached_program(model, key, lambda: _Compiled(
+            return cached_program(model, key, lambda: _Compiled(
                 run, jit_compile, "validation loop"))
 
         if full:

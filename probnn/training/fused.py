@@ -11,7 +11,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _cached_program, _Compiled
+from probnn.training.compiled import cached_program, _Compiled
 from probnn.training.objective import _gradients, _regularization, _step_terms
 
 
@@ -89,7 +89,7 @@ class _FusedRunner:
             key = ("fused", optimizer, objective.key, batch, steps, _signature(self.x),
                    _signature(self.y), _signature(self.w), jit_compile,
                    tuple(id(v) for v in model.trainable_variables))
-            return _cached_program(model, key, lambda: _fused_program(
+            return cached_program(model, key, lambda: _fused_program(
                 model, optimizer, objective, batch, jit_compile))
 
         self._run = program(self.batch_size, self.total_steps)
