@@ -67,6 +67,25 @@ def test_second_fit_does_not_retrace(rng):
     assert CountingDense.calls - built == traced + 3
 
 
+def test_second_fit_on_a_dataset_does_not_retrace(rng):
+    # The streaming runner (tf.data input) caches its compiled loop on the model too.
+    x, y = data(rng)
+    CountingDense.calls = 0
+    model = keras.Sequential([keras.Input((3,)), CountingDense(8, activation="tanh"),
+                              NormalHead()])
+
+    def dataset(seed):
+        return tf.data.Dataset.from_tensor_slices((x, y)).shuffle(1000, seed=seed).batch(64)
+
+    probnn.fit(model, dataset(0), epochs=1, verbose=0, seed=0)
+    built = CountingDense.calls
+    assert built >= 1  # the training loop's trace
+    first = [w.copy() for w in model.get_weights()]
+    probnn.fit(model, dataset(1), epochs=2, verbose=0, seed=1)
+    assert CountingDense.calls == built  # another dataset of the same element spec
+    assert not np.allclose(first[0], model.get_weights()[0])  # and it did train
+
+
 def test_learning_rate_schedule_callback_changes_the_update(rng):
     """LearningRateScheduler: lr 0 from epoch 1 on freezes the weights, without retracing."""
     x, y = data(rng, n=256)

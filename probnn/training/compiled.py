@@ -84,6 +84,17 @@ class _Compiled:
         return out
 
 
+def last_batch_jit(jit_compile):
+    """`jit_compile` for the one-step program of an epoch's smaller last batch.
+
+    With "auto" it is a plain graph: one step per epoch gains nothing from XLA,
+    whose compilation of it cost as much as that of the whole loop (1.0-1.7 s
+    of a cold 5-epoch fit of the benchmark MLP, docs/design.md). An explicit
+    True or False is kept.
+    """
+    return False if jit_compile == "auto" else jit_compile
+
+
 _PROGRAMS_PER_MODEL = 8
 
 

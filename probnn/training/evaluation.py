@@ -10,7 +10,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import cached_program, _Compiled
+from probnn.training.compiled import cached_program, last_batch_jit, _Compiled
 from probnn.training.data import _is_dataset
 from probnn.training.errors import _err
 from probnn.training.fused import _bucket, _pad_rows, _signature
@@ -62,7 +62,7 @@ class _Evaluator:
         x_all, y_all = tf.nest.map_structure(pad, xv), pad(yv)
         self.calls = []
 
-        def program(size, batches):
+        def program(size, batches, jit):
             # The first `count` of `batches` batches of `size` rows; every batch
             # has a static shape, so activity regularisers (averaged per batch)
             # see only real rows.
@@ -83,16 +83,15 @@ class _Evaluator:
                 return s_data, s_reg
 
             key = ("eval", objective.key, size, batches, _signature(x_all),
-                   _signature(y_all), jit_compile)
-            return cached_program(model, key, lambda: _Compiled(
-                run, jit_compile, "validation loop"))
+                   _signature(y_all), jit)
+            return cached_program(model, key, lambda: _Compiled(run, jit, "validation loop"))
 
         if full:
-            self.calls.append((program(bsz, steps),
+            self.calls.append((program(bsz, steps, jit_compile),
                                (x_all, y_all, tf.constant(order.reshape(steps, bsz)),
                                 tf.constant(full))))
         if rest:
-            self.calls.append((program(rest, 1),
+            self.calls.append((program(rest, 1, last_batch_jit(jit_compile)),
                                (x_all, y_all, tf.constant(order[full * bsz:n][None]),
                                 tf.constant(1))))
         self.n = n

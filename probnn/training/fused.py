@@ -11,7 +11,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import cached_program, _Compiled
+from probnn.training.compiled import cached_program, last_batch_jit, _Compiled
 from probnn.training.objective import _gradients, _regularization, _step_terms
 
 
@@ -85,19 +85,20 @@ class _FusedRunner:
         self.y = pad(data.y)
         self.w = None if data.weights is None else pad(data.weights)
 
-        def program(batch, steps):
+        def program(batch, steps, jit):
             key = ("fused", optimizer, objective.key, batch, steps, _signature(self.x),
-                   _signature(self.y), _signature(self.w), jit_compile,
+                   _signature(self.y), _signature(self.w), jit,
                    tuple(id(v) for v in model.trainable_variables))
             return cached_program(model, key, lambda: _fused_program(
-                model, optimizer, objective, batch, jit_compile))
+                model, optimizer, objective, batch, jit))
 
-        self._run = program(self.batch_size, self.total_steps)
+        self._run = program(self.batch_size, self.total_steps, jit_compile)
         # The smaller last batch runs as its own program with its own static
         # shape, as in model.fit: batch-dependent layers (BatchNormalization's
         # statistics, activity regularisers' per-batch means, dropout masks)
         # see only its real rows, never padding.
-        self._run_rest = program(self.rest, 1) if self.rest else None
+        self._run_rest = (program(self.rest, 1, last_batch_jit(jit_compile)) if self.rest
+                          else None)
         self.rest_n = tf.constant(self.rest, tf.int32)
         self._true, self._zero, self._one = (tf.constant(True), tf.constant(0, tf.int32),
                                              tf.constant(1, tf.int32))

@@ -6,7 +6,7 @@ call, running one compiled step per batch. See docs/design.md (Training).
 
 import tensorflow as tf
 
-from probnn.training.compiled import _is_xla_failure, _needs_autograph, _warn_xla_fallback
+from probnn.training.compiled import cached_program, _is_xla_failure, _needs_autograph, _warn_xla_fallback
 from probnn.training.evaluation import _member_targets
 from probnn.training.objective import _gradients, _regularization, _step_terms
 
@@ -17,20 +17,19 @@ class _StreamRunner:
     The outer loop is a plain `tf.function` (iterator ops have no XLA kernels);
     the per-batch gradient computation inside it is a nested
     `tf.function(jit_compile=True)`, and so is the update without a strategy.
+    The compiled loop is cached on the model (`cached_program`), so a later
+    `fit` on the same model, optimizer, loss and strategy reuses it (a dataset
+    with the same element shapes is not traced again).
     """
 
     def __init__(self, model, optimizer, objective, dataset, strategy, jit_compile):
         self.strategy = strategy
         self.steps = None
         self.set_dataset(dataset)
-        self._model = model
-        self._optimizer = optimizer
-        self._objective = objective
-        self._mode = jit_compile
-        self._checked = False
-        self._autograph = False
-        self._jit = jit_compile is not False
-        self._build()
+        key = ("stream", optimizer, objective.key, id(strategy), jit_compile,
+               tuple(id(v) for v in model.trainable_variables))
+        self._program = cached_program(model, key, lambda: _StreamProgram(
+            model, optimizer, objective, strategy, jit_compile))
 
     def set_dataset(self, dataset):
         self.dataset = dataset
@@ -42,6 +41,38 @@ class _StreamRunner:
             self.steps = card
         if self.strategy is not None:
             self.dist_dataset = self.strategy.experimental_distribute_dataset(dataset)
+
+    def run_epoch(self, epoch, seed, shuffle, chunk, before, after):
+        """Runs one epoch; returns `(totals, bad_step or None)` (see `_FusedRunner.run_epoch`)."""
+        data = self.dist_dataset if self.strategy is not None else self.dataset
+        totals, bad_step, done = self._program.run_epoch(data, chunk, before, after)
+        if self.steps is None:
+            self.steps = done
+        return totals, bad_step
+
+
+class _StreamProgram:
+    """The compiled streaming loop of one model, optimizer, loss and strategy.
+
+    Built with XLA for the per-batch step when possible; the first epoch
+    retries with AutoGraph or without XLA when tracing or compilation fails
+    (before any step is applied).
+    """
+
+    def __init__(self, model, optimizer, objective, strategy, jit_compile):
+        self._model = model
+        self._optimizer = optimizer
+        self._objective = objective
+        self.strategy = strategy
+        self._mode = jit_compile
+        self._checked = False
+        self._autograph = False
+        self._jit = jit_compile is not False
+        self._build()
+
+    @property
+    def tracing_count(self):
+        return self._run.experimental_get_tracing_count()
 
     def _build(self):
         jit, autograph = self._jit, self._autograph
@@ -142,11 +173,11 @@ class _StreamRunner:
 
         self._run = tf.function(run, autograph=autograph)
 
-    def run_epoch(self, epoch, seed, shuffle, chunk, before, after):
-        """Runs one epoch; returns `(totals, bad_step or None)` (see `_FusedRunner.run_epoch`)."""
+    def run_epoch(self, data, chunk, before, after):
+        """`(totals, bad_step or None, steps run)` of one pass over `data`."""
         while not self._checked:
             try:
-                result = self._run_epoch(chunk, before, after)
+                result = self._run_epoch(data, chunk, before, after)
                 self._checked = True
                 return result
             except Exception as exc:
@@ -160,10 +191,9 @@ class _StreamRunner:
                 else:
                     raise
                 self._build()
-        return self._run_epoch(chunk, before, after)
+        return self._run_epoch(data, chunk, before, after)
 
-    def _run_epoch(self, chunk, before, after):
-        data = self.dist_dataset if self.strategy is not None else self.dataset
+    def _run_epoch(self, data, chunk, before, after):
         iterator = iter(data)
         totals = None
         done = 0
@@ -173,11 +203,9 @@ class _StreamRunner:
             i, ok, more, part = int(out[0]), bool(out[1]), bool(out[2]), out[3:]
             totals = part if totals is None else totals + part
             if not ok:
-                return totals, done + i
+                return totals, done + i, done + i
             stop = bool(i) and after(done, done + i, totals)
             done += i
             if stop or not more or i < chunk:
                 break
-        if self.steps is None:
-            self.steps = done
-        return totals, None
+        return totals, None, done
