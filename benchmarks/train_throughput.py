@@ -12,7 +12,9 @@ tfp.layers:
     its compiled call (argument checks, data transfer, cache look-up, callbacks).
   - cold 5 with XLA's persistent compilation cache
     (TF_XLA_FLAGS=--tf_xla_persistent_cache_directory=...), filled by one
-    earlier process: what a re-started CLI or notebook pays.
+    earlier process: what a re-started CLI or notebook pays;
+  - cold 5 with `jit_compile=False` (plain graphs, no XLA compilation): the
+    choice for a one-off fit of a few hundred steps.
 
 Part 2, steady state: the same 16 -> 64 -> 64 -> Normal MLP (Adam 1e-3, batch 256, 20,000 rows,
 79 steps per epoch) is trained by
@@ -33,6 +35,7 @@ probnn.fit's optional work (validation, progress bar, checkpoints, chunked
 execution), so the fast path stays fast.
 
 Usage:  python benchmarks/train_throughput.py [--quick] [--epochs 11] [--repeats 3]
+                                              [--part1-repeats 5]
                                               [--one-core] [--intra-op-threads N]
 
 `--quick` runs part 1 once per job and skips part 2 (about 3 minutes on an
@@ -260,13 +263,14 @@ def job(arm, kind):
         if arm == "probnn":
             probnn.fit(model, x, y, epochs=epochs, batch_size=BATCH, verbose=0, seed=0,
                        optimizer=model.__dict__.get("optimizer") or keras.optimizers.Adam(1e-3),
-                       callbacks=list(callbacks))
+                       callbacks=list(callbacks),
+                       jit_compile=False if kind == "cold5graph" else "auto")
         else:
             model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0,
                       callbacks=list(callbacks))
 
     if kind.startswith("cold"):
-        epochs = int(kind[4:])
+        epochs = int(kind[4:].removesuffix("graph"))
         start = time.perf_counter()
         train(build(), epochs)
         seconds = time.perf_counter() - start
@@ -358,8 +362,8 @@ def machine_lines(info, load_before, load_after):
     ]
 
 
-def part1_lines(jobs, cached, repeats, load_before, load_after):
-    """Markdown of part 1: the three ratios, the second-call overhead, the XLA cache."""
+def part1_lines(jobs, cached, graph, repeats, load_before, load_after):
+    """Markdown of part 1: the three ratios, the second-call overhead, the XLA cache, no XLA."""
     def med(arm, kind, key="steps_per_s"):
         return median([r[key] for r in jobs[arm, kind]])
 
@@ -387,6 +391,8 @@ def part1_lines(jobs, cached, repeats, load_before, load_after):
                      f"**{ratio:.1f}x** | >= {target}x |")
     cached_sps = median([r["steps_per_s"] for r in cached])
     cached_runs = ", ".join(f"{r['steps_per_s']:.0f}" for r in cached)
+    graph_sps = median([r["steps_per_s"] for r in graph])
+    graph_runs = ", ".join(f"{r['steps_per_s']:.0f}" for r in graph)
     lines += [
         "",
         f"- probnn.fit second-call overhead (wall time of a repeated 1-epoch fit minus its "
@@ -396,6 +402,9 @@ def part1_lines(jobs, cached, repeats, load_before, load_after):
         f"process (`TF_XLA_FLAGS=--tf_xla_persistent_cache_directory=DIR`): "
         f"{cached_sps:,.0f} steps/s ({cached_runs}), "
         f"**{cached_sps / med('tf_keras', 'cold5'):.1f}x** tf_keras cold.",
+        f"- cold 5 epochs with `jit_compile=False` (plain graphs, no XLA compilation): "
+        f"{graph_sps:,.0f} steps/s ({graph_runs}), "
+        f"**{graph_sps / med('tf_keras', 'cold5'):.1f}x** tf_keras cold.",
         "",
     ]
     return lines
@@ -404,7 +413,7 @@ def part1_lines(jobs, cached, repeats, load_before, load_after):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", choices=sorted(ARMS))
-    parser.add_argument("--job", choices=["warm", "cold50", "cold5"],
+    parser.add_argument("--job", choices=["warm", "cold50", "cold5", "cold5graph"],
                         help="(internal) run one part-1 job of --arm in this process")
     parser.add_argument("--quick", action="store_true",
                         help="part 1 only, one run per job (a few minutes)")
@@ -412,6 +421,8 @@ def main():
                         help="epochs per arm; the first is excluded from timing")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of each arm (interleaved); the median is reported")
+    parser.add_argument("--part1-repeats", type=int, default=5,
+                        help="interleaved runs of each part-1 job (cold starts vary most)")
     parser.add_argument("--one-core", action="store_true",
                         help="also run every arm pinned to one CPU core (per-core comparison: "
                              "XLA runs this loop on one thread, the Keras arms use a pool)")
@@ -432,10 +443,10 @@ def main():
 
     _quiet_env()
     load_before = os.getloadavg()
-    repeats = 1 if args.quick else args.repeats
+    repeats = 1 if args.quick else args.part1_repeats
     jobs = {(arm, kind): [] for kind in ("warm", "cold50", "cold5")
             for arm in ("tf_keras", "probnn")}
-    cached = []
+    cached, graph = [], []
     with tempfile.TemporaryDirectory() as cache_dir:
         run_arm("probnn", 0, job_kind="cold5", xla_cache=cache_dir)  # fills the cache
         for _ in range(repeats):
@@ -444,7 +455,9 @@ def main():
                                                intra_op_threads=args.intra_op_threads))
             cached.append(run_arm("probnn", 0, job_kind="cold5", xla_cache=cache_dir,
                                   intra_op_threads=args.intra_op_threads))
-    part1 = part1_lines(jobs, cached, repeats, load_before, os.getloadavg())
+            graph.append(run_arm("probnn", 0, job_kind="cold5graph",
+                                 intra_op_threads=args.intra_op_threads))
+    part1 = part1_lines(jobs, cached, graph, repeats, load_before, os.getloadavg())
     if args.quick:
         text = "\n".join(["# Training throughput (--quick: part 1 only)", "", *part1,
                           *machine_lines(machine(), load_before, os.getloadavg())])

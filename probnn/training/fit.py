@@ -99,7 +99,11 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
             positive integer K (K steps per call, progress reported between calls).
         jit_compile: `"auto"` (XLA, falling back to plain graphs with a logged
             warning if XLA cannot compile the model; no XLA under a
-            `strategy`), True or False.
+            `strategy`; the one-step program of a smaller last batch is a plain
+            graph), True or False. XLA's compilation (about 1 s for a small
+            MLP on 2 CPU cores) is paid once per model and data shape; for a
+            one-off fit of a few hundred steps `False` finishes sooner (see
+            benchmarks/results/train_throughput.md).
         checkpoint_dir: directory for `tf.train.CheckpointManager` checkpoints
             (`ckpt-<epoch>`), written every `checkpoint_every` epochs and after
             the last epoch; checked to be writable before training.
