@@ -7,7 +7,13 @@ argument is passed through, and `--data-dir` defaults to the checkout's
     python benchmarks/uci.py --quick                     # 3 splits of every data set, small grids
     python benchmarks/uci.py --first-look                # bostonHousing and concrete, 5 splits,
                                                          # Normal, MC dropout, ensemble, Flipout
-    python benchmarks/uci.py --output results/uci.md     # the full protocol (hours on 2 cores)
+    python benchmarks/uci.py                             # the full protocol (hours on 2 cores), resumable
+    python benchmarks/uci.py --table-only                # the table of every results file so far
+
+Results go to one JSON file per (data set, method) in `--results-dir`, by default
+benchmarks/results/uci/ (benchmarks/results/uci_quick/ with --quick); pairs already
+there are skipped (`--rerun` replaces them), so an interrupted run continues where
+it stopped, across sessions.
 
 See benchmarks/RESULTS.md for the measured tables and the published reference numbers.
 """
@@ -19,17 +25,22 @@ from _common import REPO  # noqa: F401  (puts the checkout on sys.path)
 from probnn.cli import main
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "uci"
+DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "uci"
+QUICK_RESULTS = REPO / "benchmarks" / "results" / "uci_quick"
 FIRST_LOOK = ["--datasets", "bostonHousing", "concrete", "--splits", "5",
               "--methods", "normal", "mc-dropout", "ensemble", "flipout"]
 
 
 def arguments(argv):
     argv = list(argv)
-    if "--first-look" in argv:
+    first_look = "--first-look" in argv
+    if first_look:
         argv.remove("--first-look")
         argv = FIRST_LOOK + argv
     if "--data-dir" not in argv:
         argv = ["--data-dir", str(DEFAULT_DATA)] + argv
+    if "--results-dir" not in argv and not first_look:
+        argv = ["--results-dir", str(QUICK_RESULTS if "--quick" in argv else DEFAULT_RESULTS)] + argv
     return ["bench", "uci", *argv]
 
 

@@ -121,8 +121,10 @@ def _bench_uci(args):
     from probnn import uci_benchmark
 
     job = uci_benchmark.check_cli_arguments(args)  # before TensorFlow: data folder, names, output
-    _import_tensorflow(args.verbose)
-    return uci_benchmark.run_cli(job)
+    if not job.table_only:
+        _import_tensorflow(args.verbose)
+    print(uci_benchmark.run_job(job, log=lambda line: print(line, flush=True)))
+    return 0
 
 
 # ----------------------------------------------------------------- parser
@@ -204,7 +206,7 @@ def build_parser():
         "likelihood and RMSE (original units, mean ± standard error over splits) with the "
         "published MC-dropout and deep-ensemble figures.",
     )
-    uci.add_argument("--data-dir", required=True, metavar="PATH",
+    uci.add_argument("--data-dir", metavar="PATH",
                      help="folder with one sub-folder per data set (data.txt, index_*.txt, ...)")
     uci.add_argument("--datasets", nargs="+", metavar="NAME", help="data sets (default: all in PATH)")
     uci.add_argument("--splits", type=_positive_int, metavar="K", help="first K splits of each (default: all)")
@@ -214,6 +216,12 @@ def build_parser():
                      help="3 splits, a smaller hyperparameter grid and fewer epochs")
     uci.add_argument("--output", metavar="FILE", help="also write the table (Markdown) here")
     uci.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    uci.add_argument("--results-dir", metavar="DIR",
+                     help="write one JSON file per (data set, method) here as each finishes, skip pairs "
+                     "already there, and build the table from every file in DIR")
+    uci.add_argument("--rerun", action="store_true", help="with --results-dir: run and replace existing pairs")
+    uci.add_argument("--table-only", action="store_true",
+                     help="with --results-dir: print the table of the results files, train nothing")
     _common(uci)
     uci.set_defaults(run=_bench_uci)
 
