@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from _common import write_result
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -127,11 +129,7 @@ def main():
     if args.repeats is None:
         args.repeats = 40 if args.last_batch else 5
     if args.last_batch:
-        text = main_last_batch(args)
-        os.makedirs(os.path.dirname(args.out), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text)
-        print(text)
+        write_result(args.out, main_last_batch(args))
         return
     trees = [os.path.abspath(t) for t in (args.tree or [ROOT])]
     configs = [(t, th) for t in trees for th in args.threads]
@@ -161,11 +159,7 @@ def main():
         lines.append(f"| {git_describe(tree)} | {threads} | {med:,.0f} ({runs}) | "
                      f"{1000 * 79 / med:.1f} | {med / base:.2f} |")
     lines += ["", f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
-    text = "\n".join(lines)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(text)
+    write_result(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

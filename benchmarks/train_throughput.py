@@ -58,6 +58,8 @@ import sys
 import tempfile
 import time
 
+from _common import write_result
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 N_ROWS, N_FEATURES, BATCH, WIDTH = 20_000, 16, 256, 64
@@ -153,12 +155,7 @@ def arm_keras3(epochs):
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=probnn.losses.NegativeLogLikelihood(head))
 
-    class Timer(_EpochTimer, keras.callbacks.Callback):
-        def __init__(self):
-            keras.callbacks.Callback.__init__(self)
-            _EpochTimer.__init__(self)
-
-    timer = Timer()
+    timer = keras_timer(keras)
     model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[timer])
     timed = timer.times[1:]
     nll = float(-head.distribution(model.predict(x, batch_size=4096, verbose=0))
@@ -184,12 +181,7 @@ def arm_tf_keras(epochs):
     ])
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss=lambda t, rv: -rv.log_prob(t))
 
-    class Timer(_EpochTimer, tf_keras.callbacks.Callback):
-        def __init__(self):
-            tf_keras.callbacks.Callback.__init__(self)
-            _EpochTimer.__init__(self)
-
-    timer = Timer()
+    timer = keras_timer(tf_keras)
     model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[timer])
     timed = timer.times[1:]
     nll = float(tf.reduce_mean(-model(x).log_prob(y)))
@@ -461,9 +453,7 @@ def main():
     if args.quick:
         text = "\n".join(["# Training throughput (--quick: part 1 only)", "", *part1,
                           *machine_lines(machine(), load_before, os.getloadavg())])
-        with open(args.out.replace(".md", "_quick.md"), "w") as f:
-            f.write(text)
-        print(text)
+        write_result(args.out.replace(".md", "_quick.md"), text)
         return
     runs = {name: [] for name in ("probnn", "keras3", "tf_keras")}
     for _ in range(args.repeats):
@@ -541,11 +531,7 @@ def main():
     for label, ms in overhead.items():
         lines.append(f"| {label} | {ms:.1f} | {ms - base:+.1f} |")
     lines += ["", *machine_lines(info, load_before, load_after)]
-    text = "\n".join(lines)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(text)
-    print(text)
+    write_result(args.out, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,22 @@ def _needs_autograph(exc):
         "autograph" in str(exc).lower() and isinstance(exc, (TypeError, ValueError)))
 
 
+def _next_attempt(exc, autograph, jit, mode, what):
+    """After a first call failed with `exc`: `(autograph, jit)` for the next attempt.
+
+    Tracing and XLA compilation fail before any step runs, so the caller can
+    simply build and call again: with AutoGraph when the code branches in
+    Python on tensor values, without XLA when `mode` is "auto" and XLA
+    rejected the program (logged). Anything else is re-raised.
+    """
+    if not autograph and _needs_autograph(exc):
+        return True, jit
+    if jit and mode == "auto" and _is_xla_failure(exc):
+        _warn_xla_fallback(what, exc)
+        return autograph, False
+    raise exc
+
+
 class _Compiled:
     """`fn` as a tf.function built with XLA when possible, falling back per `jit_compile`.
 
@@ -72,13 +88,8 @@ class _Compiled:
                 out = self._fn(*args)
                 break
             except Exception as exc:
-                if not self._autograph and _needs_autograph(exc):
-                    self._autograph = True
-                elif self._jit and self._mode == "auto" and _is_xla_failure(exc):
-                    _warn_xla_fallback(self._what, exc)
-                    self._jit = False
-                else:
-                    raise
+                self._autograph, self._jit = _next_attempt(exc, self._autograph, self._jit,
+                                                           self._mode, self._what)
                 self._fn = self._make()
         self._checked = True
         return out

@@ -6,7 +6,7 @@ call, running one compiled step per batch. See docs/design.md (Training).
 
 import tensorflow as tf
 
-from probnn.training.compiled import cached_program, _is_xla_failure, _needs_autograph, _warn_xla_fallback
+from probnn.training.compiled import cached_program, _next_attempt
 from probnn.training.evaluation import _member_targets
 from probnn.training.objective import _gradients, _regularization, _step_terms
 
@@ -181,15 +181,8 @@ class _StreamProgram:
                 self._checked = True
                 return result
             except Exception as exc:
-                # Tracing and XLA compilation fail before a step is applied, so the
-                # epoch restarts with AutoGraph, or without XLA.
-                if not self._autograph and _needs_autograph(exc):
-                    self._autograph = True
-                elif self._jit and self._mode == "auto" and _is_xla_failure(exc):
-                    _warn_xla_fallback("training step", exc)
-                    self._jit = False
-                else:
-                    raise
+                self._autograph, self._jit = _next_attempt(exc, self._autograph, self._jit,
+                                                           self._mode, "training step")
                 self._build()
         return self._run_epoch(data, chunk, before, after)
 
