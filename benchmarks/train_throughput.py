@@ -164,13 +164,11 @@ def arm_keras3(epochs):
             "first_epoch_s": timer.times[0], "nll": nll}
 
 
-def arm_tf_keras(epochs):
-    _quiet_env()
-    import tensorflow as tf
+def make_tf_keras_model():
+    """The same MLP on tf_keras with `tfp.layers.IndependentNormal`, compiled (tf_keras defaults)."""
     import tensorflow_probability as tfp
     import tf_keras
 
-    x, y = make_data()
     tf_keras.utils.set_random_seed(0)
     model = tf_keras.Sequential([
         tf_keras.Input((N_FEATURES,)),
@@ -180,7 +178,16 @@ def arm_tf_keras(epochs):
         tfp.layers.IndependentNormal(1),
     ])
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss=lambda t, rv: -rv.log_prob(t))
+    return model
 
+
+def arm_tf_keras(epochs):
+    _quiet_env()
+    import tensorflow as tf
+    import tf_keras
+
+    x, y = make_data()
+    model = make_tf_keras_model()
     timer = keras_timer(tf_keras)
     model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[timer])
     timed = timer.times[1:]
@@ -231,25 +238,13 @@ def job(arm, kind):
     import probnn  # noqa: F401  (imports are excluded from the timings)
 
     if arm == "tf_keras":
-        import tensorflow_probability as tfp
-        import tf_keras
+        import tensorflow_probability  # noqa: F401
+        import tf_keras  # noqa: F401
 
     x, y = make_data()
 
     def build():
-        if arm == "probnn":
-            return make_model()
-        tf_keras.utils.set_random_seed(0)
-        model = tf_keras.Sequential([
-            tf_keras.Input((N_FEATURES,)),
-            tf_keras.layers.Dense(WIDTH, "relu"),
-            tf_keras.layers.Dense(WIDTH, "relu"),
-            tf_keras.layers.Dense(tfp.layers.IndependentNormal.params_size(1)),
-            tfp.layers.IndependentNormal(1),
-        ])
-        model.compile(optimizer=tf_keras.optimizers.Adam(1e-3),
-                      loss=lambda t, rv: -rv.log_prob(t))
-        return model
+        return make_model() if arm == "probnn" else make_tf_keras_model()
 
     def train(model, epochs, callbacks=()):
         if arm == "probnn":
