@@ -237,8 +237,10 @@ class StackedTrainer:
         shifts its axes to a computed tensor, so `Sum`'s gradient takes its dynamic
         path (DynamicStitch), whose indices XLA needs as compile-time constants; XLA
         then treated the program's inputs as constants and recompiled it on every
-        epoch (Flipout: 3-25 s per epoch of 7 steps, measured). Inside, each slot's
-        gradient graph is built with static axes before vectorisation.
+        epoch (Flipout: 3-25 s per epoch of 7 steps, measured; MC dropout with a
+        single slot: 2.6-3.0 s per epoch, which the runner used to avoid by training
+        a duplicate slot). Inside, each slot's gradient graph is built with static
+        axes before vectorisation, and one compilation serves every epoch.
         """
         tf = self.tf
         state = self._state(counter)
@@ -318,16 +320,6 @@ class StackedTrainer:
         if self._epoch_fn is None:
             self._build()
         data_index = np.asarray(data_index)
-        if data_index.size == 1:
-            # One slot: XLA recompiled the one-slot program on every call (4-5 s per epoch,
-            # measured); run a duplicate second slot instead and return the first.
-            dup = lambda a: None if a is None else np.concatenate([np.asarray(a)] * 2)  # noqa: E731
-            best, best_epoch, best_val, ran = self.train(
-                [dup(w) for w in init_weights], dup(data_index), dup(lr), dup(wd), x_train, y_train,
-                x_val, y_val, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-                stop_at=dup(stop_at), val_samples=val_samples,
-                slot_ids=None if slot_ids is None else dup(slot_ids))
-            return [w[:1] for w in best], best_epoch[:1], best_val[:1], ran
         slots = data_index.size
         x_slots = tf.constant(np.asarray(x_train, np.float32)[data_index])
         y_slots = tf.constant(np.asarray(y_train, np.float32)[data_index])
@@ -381,9 +373,6 @@ class StackedTrainer:
         """Test-time head parameters (S, n, K, P) for data sets x (D, n, F); K = samples passes."""
         tf = self.tf
         data_index = np.asarray(data_index)
-        if data_index.size == 1:  # see `train`
-            return self.predict_params([np.concatenate([w] * 2) for w in weights],
-                                       np.concatenate([data_index] * 2), x, samples)[:1]
         xs = tf.constant(np.asarray(x, np.float32)[data_index])
         weights = [tf.constant(w) for w in weights]
         outs = []
