@@ -569,13 +569,13 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
 def run_method_unstacked(dataset, method, splits, data_dir, settings, log=print):
     """The same protocol, one model at a time with `probnn.fit` and `probnn.predict_distribution`.
 
-    Used for the Flipout network: its per-example random signs do not vectorise
-    over slots (the stacked program did not finish compiling in minutes).
+    For methods with `stacked=False` (none by default). Flipout used it until its
+    stacked program stopped recompiling every epoch (see `StackedTrainer._slot_gradients`);
+    kept for comparison (per split: see benchmarks/RESULTS.md).
     """
     import keras
 
     import probnn
-    from probnn.training import EarlyStopping
 
     started, cpu_started = time.perf_counter(), time.process_time()
     grid = list(itertools.product(method.learning_rates, method.weight_decays))
@@ -595,9 +595,9 @@ def run_method_unstacked(dataset, method, splits, data_dir, settings, log=print)
                 model, x.astype("float32"), y.astype("float32"), optimizer=keras.optimizers.Adam(lr),
                 epochs=epochs, batch_size=settings.batch_for(len(x)), verbose=0, seed=settings.seed,
                 validation_data=None if validation is None else tuple(a.astype("float32") for a in validation),
-                early_stopping=None if validation is None else EarlyStopping(
+                callbacks=None if validation is None else [keras.callbacks.EarlyStopping(
                     # a single noisy pass per validation: twice the patience of the deterministic runs
-                    monitor="val_nll", patience=2 * settings.patience, restore_best_weights=True))
+                    monitor="val_nll", mode="min", patience=2 * settings.patience, restore_best_weights=True)])
             return model, history
 
         best = None
@@ -607,7 +607,7 @@ def run_method_unstacked(dataset, method, splits, data_dir, settings, log=print)
             dist = probnn.predict_distribution(model, p["x_val"].astype("float32"),
                                                num_samples=settings.test_samples, seed=0)
             val = float(probnn.metrics.nll(dist, p["y_val"].astype("float32")))
-            epochs = (history.best_epoch if history.best_epoch is not None else len(history.epoch) - 1) + 1
+            epochs = int(np.argmin(history.history["val_nll"])) + 1
             if best is None or val < best[0]:
                 best = (val, lr, epochs)
         _, lr, epochs = best
