@@ -693,10 +693,12 @@ def format_table(results, *, datasets=None, methods=None,
                     cells += ["", ""]
                 else:
                     ll = best.summary()[0]
-                    full = all(len(r.splits) == uci_total_splits(d) for r in ran)
+                    all_splits = all(len(r.splits) == uci_total_splits(d) for r in ran)
+                    full = all_splits and len(ran) == len(methods)
                     above = round(ll, 2) >= ref[2]
                     cells += [f"{METHODS[best.method].label} {ll:.2f}",
-                              ("yes" if above else "no") + ("" if full else " (not all splits)")]
+                              ("yes" if above else "no") + ("" if full else " (so far: not all splits)"
+                                                            if not all_splits else " (so far: not all methods)")]
                     if full:
                         complete.append(d)
                         if above:
@@ -707,8 +709,9 @@ def format_table(results, *, datasets=None, methods=None,
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines.append(f"Best comparable method at or above the published {BASELINE} test log likelihood "
-                 f"(rounded to 2 decimals as published), on all splits: {len(wins)} of {len(complete)} data sets "
-                 f"run on all splits ({', '.join(wins) or 'none'}); {len(datasets)} data sets in the table.")
+                 f"(rounded to 2 decimals as published), all methods run on all splits: {len(wins)} of "
+                 f"{len(complete)} such data sets ({', '.join(wins) or 'none'}); {len(datasets)} data sets "
+                 f"in the table.")
     lines.append("")
     times = [f"{r.dataset}/{r.method} {r.seconds:.0f} s wall, {r.cpu_seconds:.0f} s CPU" for r in
              sorted(results, key=lambda r: (_order(r.dataset), list(METHODS).index(r.method)))]
@@ -752,6 +755,15 @@ def result_to_json(result, *, settings, method, quick):
         load = list(os.getloadavg())
     except OSError:
         load = None
+    commit = None
+    try:  # the checkout's commit, when run from one (benchmarks/uci.py)
+        import subprocess
+
+        here = pathlib.Path(__file__).resolve().parent
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        pass
     return {
         "dataset": result.dataset,
         "method": result.method,
@@ -766,6 +778,7 @@ def result_to_json(result, *, settings, method, quick):
                  "weight_decays": list(method.weight_decays), "members": method.members,
                  "stochastic": method.stochastic},
         "versions": versions,
+        "commit": commit,
         "machine": {"cpu_count": os.cpu_count(), "load_average_at_end": load, "platform": platform.platform()},
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }

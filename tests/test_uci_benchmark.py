@@ -70,14 +70,18 @@ def test_format_table_puts_published_numbers_beside_measured_ones():
 
     results = [MethodResult("yacht", "normal", [SplitResult(-1.0, 0.5, {}, 10), SplitResult(-1.2, 0.7, {}, 12)], 3.0)]
     table = format_table(results)
-    assert ("| yacht | 2 | -1.10 ± 0.10 | Normal head -1.10 | yes (not all splits) | -1.25 ± 0.01 | "
+    assert ("| yacht | 2 | -1.10 ± 0.10 | Normal head -1.10 | yes (so far: not all splits) | -1.25 ± 0.01 | "
             "-1.18 ± 0.21 | -0.20 ± 0.26 |") in table
     assert "| yacht | 2 | 0.60 ± 0.10 | 0.67 ± 0.05 | 1.58 ± 0.48 | 0.50 ± 0.20 |" in table
     # A pair without a result is "not run", never filled in; only data sets on all splits are counted.
     table = format_table(results, datasets=["yacht", "concrete"], methods=["normal", "mixture"])
     assert "| concrete | - | not run | not run |" in table
     assert "| yacht | 2 | -1.10 ± 0.10 | not run |" in table
-    assert "on all splits: 0 of 0 data sets" in table
+    assert "all splits: 0 of 0 such data sets" in table
+    full = [MethodResult("yacht", "normal", [SplitResult(-1.0, 0.5, {}, 10, split=i) for i in range(20)], 1.0)]
+    table = format_table(full, datasets=["yacht"], methods=["normal", "mixture"])
+    assert "| Normal head -1.00 | yes (so far: not all methods) |" in table  # not counted until all are run
+    assert "all splits: 0 of 0 such data sets" in table
 
 
 def test_a_mixture_on_integer_targets_is_marked_and_never_the_best():
@@ -91,7 +95,7 @@ def test_a_mixture_on_integer_targets_is_marked_and_never_the_best():
     assert "(integer targets: not comparable)" in row
     # the best comparable method is the Normal head (mean -0.905 >= -0.93 published): one win, not the mixture
     assert "| Normal head -0.90 | yes |" in row
-    assert "on all splits: 1 of 1 data sets" in table
+    assert "all splits: 1 of 1 such data sets (wine-quality-red)" in table
 
 
 @needs_uci
