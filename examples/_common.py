@@ -67,6 +67,23 @@ def split(x, y, fraction, seed):
     return x[train], y[train], x[test], y[test]
 
 
+def prepare(p, argv, builtin_data):
+    """Parse the arguments, load the data and split it: `(args, names, x_train, y_train,
+    x_test, y_test, draws)`, with matplotlib set to draw into files (Agg).
+
+    `builtin_data(seed)` gives `(x, y, names)` when no `--data` is given; `draws`
+    is the number of posterior draws the predictive uses (at most 500).
+    """
+    args = p.parse_args(argv)
+    data = load_csv(args, p.error)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    x, y, names = data if data is not None else builtin_data(args.seed)
+    draws = min(500, args.num_chains * args.num_samples)
+    return (args, names, *split(x, y, args.test_fraction, args.seed), draws)
+
+
 def report(idata, dist_test, y_test, var_names=None):
     """Print arviz.summary, the worst r-hat and ESS, LOO, the test NLL and 90 % coverage."""
     import arviz as az

@@ -13,7 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import load_csv, parser, report, save_trace, split  # noqa: E402
+from _common import parser, prepare, report, save_trace  # noqa: E402
 
 
 def builtin_data(seed):
@@ -31,20 +31,13 @@ def main(argv=None):
     p = parser(__doc__.split("\n")[0], num_samples=1000, num_warmup=1000, out="bayes_lr_out")
     p.add_argument("--likelihood", choices=["normal", "studentt"], default="normal",
                    help="noise model (default: normal)")
-    args = p.parse_args(argv)
-    data = load_csv(args, p.error)
+    args, names, x_train, y_train, x_test, y_test, draws = prepare(p, argv, builtin_data)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import arviz as az
     import matplotlib.pyplot as plt
 
     import probnn
 
-    x, y, names = data if data is not None else builtin_data(args.seed)
-    x_train, y_train, x_test, y_test = split(x, y, args.test_fraction, args.seed)
-    draws = min(500, args.num_chains * args.num_samples)  # posterior draws in the predictive
     print(f"{len(y_train)} training rows, {len(y_test)} test rows, features {names}")
     idata = probnn.bayes.linear_regression(
         x_train, y_train, feature_names=names, likelihood=args.likelihood,

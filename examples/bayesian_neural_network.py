@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import load_csv, parser, report, save_trace, split  # noqa: E402
+from _common import parser, prepare, report, save_trace  # noqa: E402
 
 
 def builtin_data(seed):
@@ -32,12 +32,8 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=8, help="hidden tanh units (default: 8)")
     p.add_argument("--max-tree-depth", type=int, default=8,
                    help="NUTS tree depth limit (default: 8)")
-    args = p.parse_args(argv)
-    data = load_csv(args, p.error)
+    args, names, x_train, y_train, x_test, y_test, draws = prepare(p, argv, builtin_data)
 
-    import matplotlib
-
-    matplotlib.use("Agg")
     import arviz as az
     import keras
     import matplotlib.pyplot as plt
@@ -45,9 +41,6 @@ def main(argv=None):
 
     import probnn
 
-    x, y, names = data if data is not None else builtin_data(args.seed)
-    x_train, y_train, x_test, y_test = split(x, y, args.test_fraction, args.seed)
-    draws = min(500, args.num_chains * args.num_samples)  # posterior draws in the predictive
     # Standardise with the training rows' statistics.
     xm, xs = x_train.mean(0), x_train.std(0) + 1e-12
     ym, ys = y_train.mean(), y_train.std() + 1e-12
@@ -57,7 +50,7 @@ def main(argv=None):
 
     print(f"{len(y_train)} training rows, {len(y_test)} test rows, features {names}")
     keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([keras.Input((x.shape[1],)),
+    model = keras.Sequential([keras.Input((x_train.shape[1],)),
                               keras.layers.Dense(args.hidden, activation="tanh", name="hidden"),
                               probnn.heads.NormalHead(name="head")])
     idata = probnn.bayes.sample(model, prep(x_train), ((y_train - ym) / ys).astype("float32"),
@@ -73,7 +66,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     save_trace(idata, os.path.join(args.out, "trace.png"), var_names=["head_bias"])
     path = os.path.join(args.out, "posterior_predictive.png")
-    if x.shape[1] == 1:
+    if x_train.shape[1] == 1:
+        x = np.concatenate([x_train, x_test])
         grid = np.linspace(x.min() - 1, x.max() + 1, 200)[:, None]
         comps = probnn.predict_distribution(model, prep(grid), posterior=idata,
                                             num_draws=draws).components_distribution
