@@ -957,7 +957,8 @@ def run_job(job, log=print):
     def save(_=None):
         if job.output is not None:
             job.output.parent.mkdir(parents=True, exist_ok=True)
-            job.output.write_text(table_text(job, done, time.perf_counter() - started) + "\n")
+            wall = None if job.table_only else time.perf_counter() - started
+            job.output.write_text(table_text(job, done, wall) + "\n")
 
     done = []
     if not job.table_only:
