@@ -10,7 +10,9 @@ argument is passed through, and `--data-dir` defaults to the checkout's
     python benchmarks/uci.py                             # the full protocol (hours on 2 cores), resumable
     python benchmarks/uci.py --table-only                # the table of every results file so far
 
-Results go to one JSON file per (data set, method) in `--results-dir`, by default
+The data sets run in 2 processes (`--jobs 2`; XLA's small batched matmuls keep
+each close to one core). Results go to one JSON file per (data set, method) in
+`--results-dir`, by default
 benchmarks/results/uci/ (benchmarks/results/uci_quick/ with --quick); pairs already
 there are skipped (`--rerun` replaces them), so an interrupted run continues where
 it stopped, across sessions.
@@ -41,6 +43,8 @@ def arguments(argv):
         argv = ["--data-dir", str(DEFAULT_DATA)] + argv
     if "--results-dir" not in argv and not first_look:
         argv = ["--results-dir", str(QUICK_RESULTS if "--quick" in argv else DEFAULT_RESULTS)] + argv
+    if "--jobs" not in argv and "--table-only" not in argv and not first_look:
+        argv = ["--jobs", "2"] + argv  # the data sets in 2 processes: each runs close to one core
     return ["bench", "uci", *argv]
 
 

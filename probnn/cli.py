@@ -121,7 +121,7 @@ def _bench_uci(args):
     from probnn import uci_benchmark
 
     job = uci_benchmark.check_cli_arguments(args)  # before TensorFlow: data folder, names, output
-    if not job.table_only:
+    if not job.table_only and job.jobs == 1:
         _import_tensorflow(args.verbose)
     print(uci_benchmark.run_job(job, log=lambda line: print(line, flush=True)))
     return 0
@@ -220,6 +220,8 @@ def build_parser():
                      help="write one JSON file per (data set, method) here as each finishes, skip pairs "
                      "already there, and build the table from every file in DIR")
     uci.add_argument("--rerun", action="store_true", help="with --results-dir: run and replace existing pairs")
+    uci.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                     help="with --results-dir: run the data sets in N processes (one per core; default 1)")
     uci.add_argument("--table-only", action="store_true",
                      help="with --results-dir: print the table of the results files, train nothing")
     _common(uci)

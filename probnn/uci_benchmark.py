@@ -835,6 +835,8 @@ class BenchJob:
     results_dir: object = None
     rerun: bool = False
     table_only: bool = False
+    jobs: int = 1
+    splits_arg: int = None  # --splits as given
 
     def settings(self):
         return dataclasses.replace(QUICK_SETTINGS if self.quick else Settings(), seed=self.seed)
@@ -895,8 +897,11 @@ def check_cli_arguments(args):
         if k > total:
             raise ValueError(f"{owner}: --splits {k} but {name} has {total} splits")
         splits[name] = list(range(k))
+    jobs = int(getattr(args, "jobs", None) or 1)
+    if jobs > 1 and results_dir is None:
+        raise ValueError(f"{owner}: --jobs {jobs} needs --results-dir (the processes share their results there)")
     job = BenchJob(data_dir, datasets, splits, methods, bool(args.quick), output, int(args.seed),
-                   results_dir, rerun, False)
+                   results_dir, rerun, False, jobs, args.splits)
     if results_dir is not None and not rerun:
         # A file to be skipped must hold the same kind of run; anything else is a one-line error.
         for d in datasets:
@@ -950,6 +955,70 @@ def table_text(job, results, wall=None):
     return text
 
 
+def partition(job):
+    """The pending data sets split into `job.jobs` lists of about equal work (largest first).
+
+    Work of a data set: its pending methods x splits x data rows (x 2 for 100 hidden units);
+    measured CPU time grows about linearly in each.
+    """
+    pending = {}
+    for d, _ in job.pending():
+        pending[d] = pending.get(d, 0) + 1
+    cost = {}
+    for d, methods in pending.items():
+        folder = uci_folder(d, job.data_dir, "probnn bench uci")
+        rows = sum(1 for _ in open(folder / "data.txt"))
+        hidden = int((folder / "n_hidden.txt").read_text().split()[0])
+        cost[d] = methods * len(job.splits[d]) * rows * (hidden / 50)
+    groups = [[] for _ in range(job.jobs)]
+    load = [0.0] * job.jobs
+    for d in sorted(cost, key=cost.get, reverse=True):
+        i = int(np.argmin(load))
+        groups[i].append(d)
+        load[i] += cost[d]
+    order = {d: i for i, d in enumerate(job.datasets)}
+    return [sorted(g, key=order.get) for g in groups if g]
+
+
+def run_in_processes(job, log=print):
+    """Run the pending pairs in `job.jobs` `probnn bench uci` processes (data sets split between
+    them by `partition`), each writing its results files; their lines are logged with a prefix."""
+    import subprocess
+    import sys
+    import threading
+
+    import probnn
+
+    root = str(pathlib.Path(probnn.__file__).resolve().parents[1])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    procs = []
+    for i, group in enumerate(partition(job)):
+        argv = [sys.executable, "-u", "-m", "probnn", "bench", "uci", "--data-dir", str(job.data_dir),
+                "--results-dir", str(job.results_dir), "--datasets", *group, "--methods", *job.methods,
+                "--seed", str(job.seed)]
+        argv += ["--quick"] if job.quick else []
+        argv += ["--rerun"] if job.rerun else []
+        argv += ["--splits", str(job.splits_arg)] if job.splits_arg else []
+        log(f"  process {i + 1}: {' '.join(group)}")
+        procs.append((i + 1, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                              env=env)))
+
+    def relay(number, proc):
+        for line in proc.stdout:
+            if line.startswith(("  ", "probnn")):  # progress and error lines; the table is rebuilt below
+                log(f"  [{number}]{line.rstrip()}")
+
+    threads = [threading.Thread(target=relay, args=p) for p in procs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    failed = [n for n, p in procs if p.wait() != 0]
+    if failed:
+        raise RuntimeError(f"probnn bench uci: process {failed[0]} of {len(procs)} failed (see its lines above)")
+
+
 def run_job(job, log=print):
     """`probnn bench uci`: run what is pending, write the table to `job.output`; return the table text."""
     started = time.perf_counter()
@@ -965,6 +1034,9 @@ def run_job(job, log=print):
         skipped = len(job.datasets) * len(job.methods) - len(job.pending())
         if skipped:
             log(f"  skipping {skipped} (data set, method) pairs with results files in {job.results_dir}")
-        run(job, log=log, on_result=lambda r: (done.append(r), save()))
+        if job.jobs > 1:
+            run_in_processes(job, log)
+        else:
+            run(job, log=log, on_result=lambda r: (done.append(r), save()))
     save()
     return table_text(job, done, None if job.table_only else time.perf_counter() - started)

@@ -265,3 +265,17 @@ def test_the_one_model_at_a_time_path_still_runs(tmp_path):
     result = run_method("yacht", method, [0], data, settings, log=lambda *_: None)
     (split,) = result.splits
     assert math.isfinite(split.test_ll) and split.rmse > 0 and 1 <= split.epochs <= 4 and split.split == 0
+
+
+def test_bench_uci_jobs_runs_data_sets_in_parallel_processes(tmp_path):
+    data = _fake_uci(tmp_path / "data", name="yacht")
+    _fake_uci(tmp_path / "data", name="energy", seed=1)
+    results = tmp_path / "results"
+    run = _probnn("bench", "uci", "--data-dir", str(data), "--methods", "normal", "--results-dir", str(results),
+                  "--jobs", "2")
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in results.iterdir()) == ["energy.normal.json", "yacht.normal.json"]
+    assert "process 1:" in run.stdout and "process 2:" in run.stdout and "[2]" in run.stdout
+    assert "| yacht | 2 |" in run.stdout and "| energy | 2 |" in run.stdout
+    bad = _probnn("bench", "uci", "--data-dir", str(data), "--jobs", "2", timeout=60)
+    assert bad.returncode == 2 and "--jobs 2 needs --results-dir" in bad.stderr
