@@ -70,18 +70,23 @@ def test_format_table_puts_published_numbers_beside_measured_ones():
 
     results = [MethodResult("yacht", "normal", [SplitResult(-1.0, 0.5, {}, 10), SplitResult(-1.2, 0.7, {}, 12)], 3.0)]
     table = format_table(results)
-    assert ("| yacht | 2 | -1.10 ± 0.10 | Normal head -1.10 | yes (so far: not all splits) | -1.25 ± 0.01 | "
+    assert ("| yacht | 2 | -1.10 ± 0.10 | Normal head -1.10 | not yet (not all splits) | -1.25 ± 0.01 | "
             "-1.18 ± 0.21 | -0.20 ± 0.26 |") in table
     assert "| yacht | 2 | 0.60 ± 0.10 | 0.67 ± 0.05 | 1.58 ± 0.48 | 0.50 ± 0.20 |" in table
     # A pair without a result is "not run", never filled in; only data sets on all splits are counted.
     table = format_table(results, datasets=["yacht", "concrete"], methods=["normal", "mixture"])
     assert "| concrete | - | not run | not run |" in table
     assert "| yacht | 2 | -1.10 ± 0.10 | not run |" in table
-    assert "all splits: 0 of 0 such data sets" in table
-    full = [MethodResult("yacht", "normal", [SplitResult(-1.0, 0.5, {}, 10, split=i) for i in range(20)], 1.0)]
-    table = format_table(full, datasets=["yacht"], methods=["normal", "mixture"])
-    assert "| Normal head -1.00 | yes (so far: not all methods) |" in table  # not counted until all are run
-    assert "all splits: 0 of 0 such data sets" in table
+    assert "published decimals): 0 (none); decided so far: 0 of 2" in table
+    whole = lambda ll: [SplitResult(ll, 0.5, {}, 10, split=i) for i in range(20)]  # noqa: E731
+    # On all splits and above the published -1.25: a final "yes", whatever the other methods give.
+    table = format_table([MethodResult("yacht", "normal", whole(-1.0), 1.0)], methods=["normal", "mixture"])
+    assert "| Normal head -1.00 | yes |" in table and "decimals): 1 (yacht); decided so far: 1 of 1" in table
+    # Below it: "no" only once every method has run on all splits.
+    below = [MethodResult("yacht", "normal", whole(-1.3), 1.0)]
+    assert "| not yet (not all methods) |" in format_table(below, methods=["normal", "mixture"])
+    table = format_table(below + [MethodResult("yacht", "mixture", whole(-1.4), 1.0)])
+    assert "| Normal head -1.30 | no |" in table and "decimals): 0 (none); decided so far: 1 of 1" in table
 
 
 def test_a_mixture_on_integer_targets_is_marked_and_never_the_best():
@@ -95,7 +100,7 @@ def test_a_mixture_on_integer_targets_is_marked_and_never_the_best():
     assert "(integer targets: not comparable)" in row
     # the best comparable method is the Normal head (mean -0.905 >= -0.93 published): one win, not the mixture
     assert "| Normal head -0.90 | yes |" in row
-    assert "all splits: 1 of 1 such data sets (wine-quality-red)" in table
+    assert "decimals): 1 (wine-quality-red); decided so far: 1 of 1" in table
 
 
 @needs_uci
