@@ -7,6 +7,7 @@ import tensorflow as tf
 
 import probnn
 from probnn.layers import DenseFlipout, MCDropout, NormalPrior
+from xla_compilations import run_counting_compilations
 
 
 def _build(dropout=False, batchnorm=False, variational=False):
@@ -124,3 +125,32 @@ def test_bad_arguments():
         ensemble(np.zeros((4, 3, 3), "float32"))
     with pytest.raises(ValueError, match="Ensemble: inputs must have rank"):
         ensemble(np.zeros((4,), "float32"))
+
+
+def test_members_with_reductions_train_without_recompiling(tmp_path):
+    """Regression: an Ensemble whose members reduce inside their call (the KL sum of DenseFlipout,
+    the distances of an RBF layer) recompiled its XLA training program on every `probnn.fit`
+    call and every epoch (3 Flipout members, 20 epochs: 133 s against 0.13 s for one member).
+    The gradient of the vectorised sum took TF's dynamic path, whose indices XLA compiles as
+    constants; `stacked_call` now takes each member's gradient inside the vectorised map.
+    Checked by counting compiled programs: a later `fit` call reuses the first one's."""
+    counts = run_counting_compilations("""
+        import json
+        import keras, numpy as np, probnn
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(128, 3)).astype("float32")
+        y = (x[:, :1] + 0.3 * rng.normal(size=(128, 1))).astype("float32")
+        hidden = {"flipout": lambda: probnn.layers.DenseFlipout(8, activation="relu", kl_weight=1 / 128),
+                  "rbf": lambda: probnn.layers.RBF(4)}
+        counts = {}
+        for kind, layer in hidden.items():
+            ensemble = probnn.Ensemble(
+                lambda: keras.Sequential([keras.Input((3,)), layer(), probnn.heads.NormalHead()]), members=3)
+            counts[kind] = []
+            for seed in range(3):
+                probnn.fit(ensemble, x, y, epochs=2, batch_size=32, verbose=0, seed=seed)
+                counts[kind].append(compilations())
+        print(json.dumps(counts))
+    """, tmp_path)
+    for kind, seen in counts.items():
+        assert seen[0] >= 1 and seen[1:] == [seen[0]] * 2, (kind, seen)
