@@ -26,9 +26,7 @@ Methods (`METHODS`):
                  grid: dropout rate x learning rate x weight decay
     flipout      a variational network: `probnn.layers.DenseFlipout` hidden and output
                  layers (KL weight 1/n_train, N(0, 1) prior), then the Normal head's
-                 2x2 affine map; 100 test passes; grid: learning rate. Stacked like
-                 the others (`run_method_unstacked`, one `probnn.fit` per model, is
-                 kept for methods with `stacked=False`).
+                 2x2 affine map; 100 test passes; grid: learning rate
     mixture      `MixtureNormalHead` with K in {2, 3, 5} components (the best per split
                  on validation); grid: K x learning rate x weight decay
 
@@ -99,7 +97,6 @@ class Method:
     weight_decays: tuple
     members: int = 1
     stochastic: bool = False
-    stacked: bool = True
     select_members: int = 0  # members per slot group in the validation runs (0: all `members`)
 
 
@@ -125,14 +122,17 @@ QUICK_SPLITS = 3
 
 
 def quick(method):
-    """The `--quick` variant of a method: the middle of each grid, fewer structures."""
+    """The `--quick` variant of a method: the middle structure and learning rate, two weight decays.
+
+    One structure means one compiled program per data set and method, which is
+    what `--quick` spends most of its time on for the small data sets.
+    """
     def middle(values):
         return (values[len(values) // 2],)
 
-    return dataclasses.replace(method, structures=method.structures[:2] if len(method.structures) > 1
-                               else method.structures, learning_rates=middle(method.learning_rates),
-                               weight_decays=method.weight_decays[-2:] if len(method.weight_decays) > 1
-                               else method.weight_decays)
+    return dataclasses.replace(method, structures=middle(method.structures),
+                               learning_rates=middle(method.learning_rates),
+                               weight_decays=method.weight_decays[-2:])
 
 
 @dataclasses.dataclass
@@ -475,8 +475,6 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
     """Run `method` on the given splits of `dataset`; return a `MethodResult`."""
     import probnn
 
-    if not method.stacked:
-        return run_method_unstacked(dataset, method, splits, data_dir, settings, log)
     started, cpu_started = time.perf_counter(), time.process_time()
     loaded = [load_uci(dataset, k, data_dir) for k in splits]
     prepared = [_standardised(s, settings.val_fraction) for s in loaded]
@@ -564,64 +562,6 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
     log(f"  {dataset} {method.name}: done in {seconds:.0f} s wall, {cpu:.0f} s CPU")
     return MethodResult(dataset, method.name, results, seconds, cpu,
                         integer_valued(np.concatenate([s.y_train for s in loaded])))
-
-
-def run_method_unstacked(dataset, method, splits, data_dir, settings, log=print):
-    """The same protocol, one model at a time with `probnn.fit` and `probnn.predict_distribution`.
-
-    For methods with `stacked=False` (none by default). Flipout used it until its
-    stacked program stopped recompiling every epoch (see `StackedTrainer._slot_gradients`);
-    kept for comparison (per split: see benchmarks/RESULTS.md).
-    """
-    import keras
-
-    import probnn
-
-    started, cpu_started = time.perf_counter(), time.process_time()
-    grid = list(itertools.product(method.learning_rates, method.weight_decays))
-    results = []
-    integer = True
-    for k in splits:
-        split = load_uci(dataset, k, data_dir)
-        integer = integer and integer_valued(split.y_train)
-        p = _standardised(split, settings.val_fraction)
-        n_features = split.x_train.shape[1]
-        max_epochs = settings.max_epochs_factor * split.n_epochs
-
-        def train(x, y, lr, epochs, validation=None, n=None, seed=0):
-            keras.utils.set_random_seed(settings.seed * 1000 + seed)
-            model = build_network(method, method.structures[0], n_features, split.n_hidden, n)
-            history = probnn.fit(
-                model, x.astype("float32"), y.astype("float32"), optimizer=keras.optimizers.Adam(lr),
-                epochs=epochs, batch_size=settings.batch_for(len(x)), verbose=0, seed=settings.seed,
-                validation_data=None if validation is None else tuple(a.astype("float32") for a in validation),
-                callbacks=None if validation is None else [keras.callbacks.EarlyStopping(
-                    # a single noisy pass per validation: twice the patience of the deterministic runs
-                    monitor="val_nll", mode="min", patience=2 * settings.patience, restore_best_weights=True)])
-            return model, history
-
-        best = None
-        for c, (lr, _) in enumerate(grid):
-            model, history = train(p["x_fit"], p["y_fit"], lr, max_epochs, (p["x_val"], p["y_val"]),
-                                   n=len(p["x_fit"]), seed=c)
-            dist = probnn.predict_distribution(model, p["x_val"].astype("float32"),
-                                               num_samples=settings.test_samples, seed=0)
-            val = float(probnn.metrics.nll(dist, p["y_val"].astype("float32")))
-            epochs = int(np.argmin(history.history["val_nll"])) + 1
-            if best is None or val < best[0]:
-                best = (val, lr, epochs)
-        _, lr, epochs = best
-        model, _ = train(p["x_train"], p["y_train"], lr, epochs, n=len(p["x_train"]), seed=99)
-        dist = probnn.predict_distribution(model, p["x_test"].astype("float32"),
-                                           num_samples=settings.test_samples, seed=1)
-        z = ((p["y_test"] - p["y_mean"]) / p["y_std"]).astype("float32")
-        ll = -float(probnn.metrics.nll(dist, z)) - math.log(p["y_std"])
-        rmse = float(probnn.metrics.rmse(dist, z)) * p["y_std"]
-        results.append(SplitResult(ll, rmse, dict(lr=lr), int(epochs), split=int(k)))
-        log(f"  {dataset} {method.name} split {k}: test LL {ll:.3f}, RMSE {rmse:.3f} "
-            f"(lr {lr}, {epochs} epochs), {time.perf_counter() - started:.0f} s")
-    return MethodResult(dataset, method.name, results, time.perf_counter() - started,
-                        time.process_time() - cpu_started, integer)
 
 
 # ------------------------------------------------------------------ tables

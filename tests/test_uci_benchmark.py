@@ -261,21 +261,6 @@ def test_mixture_rmse_differs_between_splits(tmp_path):
     assert not result.integer_target
 
 
-def test_the_one_model_at_a_time_path_still_runs(tmp_path):
-    """`run_method_unstacked` (probnn.fit per model; no default method uses it since Flipout is
-    stacked) had stopped working unnoticed: it passed an argument probnn.fit no longer takes."""
-    import dataclasses
-
-    from probnn.uci_benchmark import Settings, run_method
-
-    data = _fake_uci(tmp_path, splits=1)
-    method = dataclasses.replace(METHODS["flipout"], learning_rates=(1e-2,), stacked=False)
-    settings = Settings(max_epochs_factor=2, patience=2, test_samples=2)
-    result = run_method("yacht", method, [0], data, settings, log=lambda *_: None)
-    (split,) = result.splits
-    assert math.isfinite(split.test_ll) and split.rmse > 0 and 1 <= split.epochs <= 4 and split.split == 0
-
-
 def test_bench_uci_jobs_runs_data_sets_in_parallel_processes(tmp_path):
     data = _fake_uci(tmp_path / "data", name="yacht")
     _fake_uci(tmp_path / "data", name="energy", seed=1)
