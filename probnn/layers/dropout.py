@@ -44,8 +44,7 @@ class MCDropout(StochasticLayer):
     def call(self, inputs, training=None):
         if self.rate == 0:
             return inputs
-        return keras.random.dropout(inputs, self.rate, noise_shape=self.noise_shape,
-                                    seed=self.seed_generator)
+        return self._dropout(inputs, self.rate, self.noise_shape)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -37,9 +37,9 @@ With `kl_weight=0` there is no KL at all: the scales are free to shrink to
 zero, the layer becomes a noisy deterministic layer, and the epistemic
 uncertainty it reports collapses (overconfident far from the data).
 
-Randomness comes from `keras.random` with the layer's own
-`keras.random.SeedGenerator` (`seed=` fixes it; its state is a non-trainable
-variable), so the layers run under XLA, in `tf.vectorized_map`, and in
+Randomness comes from the layer's own `keras.random.SeedGenerator`
+(`seed=` fixes it; its state is a non-trainable variable), drawn as
+`keras.random` draws (ThreeFry inside XLA: see `probnn.layers._stochastic`), so the layers run under XLA, in `tf.vectorized_map`, and in
 `model.stateless_call`; the seed state is saved with the model. Like every layer
 that draws noise at prediction time they carry the class attribute
 `probnn_stochastic = True` (see `probnn.layers._stochastic`).
@@ -129,7 +129,7 @@ class _Variational(StochasticLayer):
     def _sample(self, loc, raw):
         """Posterior scale, a standard-normal draw and the perturbation `scale * eps`."""
         scale = ops.softplus(raw)
-        eps = keras.random.normal(ops.shape(loc), dtype=loc.dtype, seed=self.seed_generator)
+        eps = self._normal(ops.shape(loc), loc.dtype)
         return scale, scale * eps
 
     def _kl(self, loc, scale, delta):
@@ -143,7 +143,7 @@ class _Variational(StochasticLayer):
     def _signs(self, like, channels):
         """Random +-1 per example and channel, broadcast over any axes in between."""
         shape = (ops.shape(like)[0],) + (1,) * (len(like.shape) - 2) + (channels,)
-        bits = keras.random.randint(shape, 0, 2, seed=self.seed_generator)
+        bits = self._randint(shape, 0, 2)
         return ops.cast(2 * bits - 1, like.dtype)
 
     def call(self, inputs):
