@@ -12,8 +12,9 @@ another tag: `text` for signatures, formulas, diagrams and output,
 `python-signature` for a call signature, `bash`/`console` for shell sessions.
 Every fence must carry a tag, so an untagged block cannot slip through unrun.
 
-The blocks run in parallel (one process per core, `PROBNN_DOCS_WORKERS`
-overrides it); each test waits for its own block. Each block gets
+The blocks run in parallel (one process per core not taken by another
+pytest-xdist worker; `PROBNN_DOCS_WORKERS` overrides it); each test waits for
+its own block. Each block gets
 `BLOCK_TIMEOUT` seconds.
 """
 
@@ -115,7 +116,9 @@ def block_results(request):
         for item in request.session.items
         if getattr(item, "originalname", None) == "test_block_runs_alone" and hasattr(item, "callspec")
     ]
-    workers = int(os.environ.get("PROBNN_DOCS_WORKERS", os.cpu_count() or 1))
+    # One process per core, shared with the other pytest-xdist workers (the suite runs `-n auto`).
+    share = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    workers = int(os.environ.get("PROBNN_DOCS_WORKERS", max(1, (os.cpu_count() or 1) // share)))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
     futures = {(p["doc"], p["index"]): pool.submit(run_block, p["code"]) for p in selected}
     yield futures
