@@ -51,20 +51,6 @@ def rng():
     return np.random.default_rng(20261124)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_keras_state():
-    """Clear Keras's global name counters and seed TF so tests do not depend on order.
-
-    `free_memory=False` skips the full garbage collection (about 0.2-0.4 s per
-    test on a large TF heap); Python's collector still runs on its own schedule.
-    """
-    import keras
-
-    keras.backend.clear_session(free_memory=False)
-    keras.utils.set_random_seed(1234)
-    yield
-
-
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False,
                      help="also run tests marked slow (multi-process, > 60 s)")

@@ -196,13 +196,13 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(50, 1)).astype("float32")
     >>> y = 2 * x[:, 0] + rng.normal(size=50).astype("float32")
-    >>> model = keras.Sequential([keras.Input((1,)), probnn.heads.NormalHead()])
+    >>> model = keras.Sequential([keras.Input((1,)), probnn.heads.NormalHead(name="head")])
     >>> idata = probnn.bayes.sample(model, x, y, num_chains=2, num_samples=100,
     ...                             num_warmup=100, seed=0, verbose=0)
     >>> sorted(idata.posterior.data_vars)
-    ['normal_head_bias', 'normal_head_kernel']
-    >>> idata.posterior["normal_head_kernel"].dims
-    ('chain', 'draw', 'normal_head_in', 'normal_head_out')
+    ['head_bias', 'head_kernel']
+    >>> idata.posterior["head_kernel"].dims
+    ('chain', 'draw', 'head_in', 'head_out')
     """
     head = _find_head(model, _OWNER)
     check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept,
