@@ -241,6 +241,14 @@ class StackedTrainer:
         single slot: 2.6-3.0 s per epoch, which the runner used to avoid by training
         a duplicate slot). Inside, each slot's gradient graph is built with static
         axes before vectorisation, and one compilation serves every epoch.
+
+        `probnn.functional.stacked_call` solves the same problem for outputs with a
+        custom gradient; the trainer does not use it, measured on 6 slots of a
+        5,000-row data set (the same validation NLL to 4 digits either way): its
+        gradient recomputes the forward pass, which doubled the first call (compile
+        time, Normal head 2.7 s -> 5.3 s), and its stacked state gives each slot
+        its own seeds, for which pfor runs the stateless random ops in a sequential
+        loop (MC dropout epochs 2.1x slower). Here every slot shares one seed state.
         """
         tf = self.tf
         state = self._state(counter)
