@@ -790,9 +790,14 @@ class BenchJob:
     table_only: bool = False
     jobs: int = 1
     splits_arg: int = None  # --splits as given
+    epochs_factor: int = None  # --epochs-factor: None for the default of the kind of run
+
+    def default_settings(self):
+        return QUICK_SETTINGS if self.quick else Settings()
 
     def settings(self):
-        return dataclasses.replace(QUICK_SETTINGS if self.quick else Settings(), seed=self.seed)
+        factor = self.epochs_factor or self.default_settings().max_epochs_factor
+        return dataclasses.replace(self.default_settings(), seed=self.seed, max_epochs_factor=factor)
 
     def method(self, name):
         return quick(METHODS[name]) if self.quick else METHODS[name]
@@ -854,19 +859,23 @@ def check_cli_arguments(args):
     if jobs > 1 and results_dir is None:
         raise ValueError(f"{owner}: --jobs {jobs} needs --results-dir (the processes share their results there)")
     job = BenchJob(data_dir, datasets, splits, methods, bool(args.quick), output, int(args.seed),
-                   results_dir, rerun, False, jobs, args.splits)
+                   results_dir, rerun, False, jobs, args.splits, getattr(args, "epochs_factor", None))
     if results_dir is not None and not rerun:
         # A file to be skipped must hold the same kind of run; anything else is a one-line error.
+        factor = job.settings().max_epochs_factor
         for d in datasets:
             for m in methods:
                 path = result_path(results_dir, d, m)
                 if path.is_file():
                     old = load_result(path)
                     kind = "--quick" if old.meta.get("quick") else "full"
-                    if bool(old.meta.get("quick")) != job.quick or [s.split for s in old.splits] != splits[d]:
+                    old_factor = old.meta.get("settings", {}).get("max_epochs_factor")
+                    if (bool(old.meta.get("quick")) != job.quick or [s.split for s in old.splits] != splits[d]
+                            or old_factor != factor):
                         raise ValueError(
-                            f"{owner}: {path} holds a {kind} run on splits {[s.split for s in old.splits]}, "
-                            f"not this one (pass --rerun to replace it, or another --results-dir)")
+                            f"{owner}: {path} holds a {kind} run on splits {[s.split for s in old.splits]} "
+                            f"with --epochs-factor {old_factor}, not this one (pass --rerun to replace it, "
+                            "or another --results-dir)")
     return job
 
 
@@ -903,6 +912,12 @@ def table_text(job, results, wall=None):
         text = format_table(results, datasets=job.datasets, methods=job.methods)
     if job.quick:
         text += "\n--quick: fewer splits, a smaller grid, fewer epochs (not comparable to the published columns)."
+    factors = sorted({r.meta.get("settings", {}).get("max_epochs_factor", job.settings().max_epochs_factor)
+                      for r in results} or {job.settings().max_epochs_factor})
+    default = job.default_settings().max_epochs_factor
+    if factors != [default]:
+        text += (f"\nEpochs capped at {' / '.join(map(str, factors))} x n_epochs.txt (--epochs-factor; "
+                 f"the default is {default} x).")
     if wall is not None:
         text += f"\nThis invocation: {wall:.0f} s wall on {os.cpu_count()} CPU cores."
     return text
@@ -953,6 +968,7 @@ def run_in_processes(job, log=print):
         argv += ["--quick"] if job.quick else []
         argv += ["--rerun"] if job.rerun else []
         argv += ["--splits", str(job.splits_arg)] if job.splits_arg else []
+        argv += ["--epochs-factor", str(job.epochs_factor)] if job.epochs_factor else []
         log(f"  process {i + 1}: {' '.join(group)}")
         procs.append((i + 1, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                               env=env)))

@@ -152,14 +152,15 @@ def _probnn(*args, timeout=600, prefix=()):
 
 def test_bench_uci_results_dir_is_resumable_and_jobs_run_in_parallel(tmp_path):
     """One JSON file per (data set, method), written by `--jobs 2` processes; a second run skips
-    them; --table-only trains nothing."""
+    them; --table-only trains nothing; --epochs-factor reaches the processes and the files."""
     import json
 
     data = _fake_uci(tmp_path / "data")
     _fake_uci(tmp_path / "data", name="energy", seed=1)
     results = tmp_path / "results"
-    base = ["bench", "uci", "--data-dir", str(data), "--datasets", "yacht", "energy", "--methods", "normal",
-            "flipout", "--results-dir", str(results)]
+    kind = ["bench", "uci", "--data-dir", str(data), "--datasets", "yacht", "energy", "--methods", "normal",
+            "flipout"]
+    base = kind + ["--epochs-factor", "3", "--results-dir", str(results)]
     first = _probnn(*base, "--jobs", "2")
     assert first.returncode == 0, first.stderr
     assert "process 1:" in first.stdout and "process 2:" in first.stdout and "[2]" in first.stdout
@@ -168,8 +169,10 @@ def test_bench_uci_results_dir_is_resumable_and_jobs_run_in_parallel(tmp_path):
     doc = json.loads((results / "yacht.flipout.json").read_text())
     assert [s["split"] for s in doc["splits"]] == [0, 1] and doc["quick"] is False
     assert doc["wall_seconds"] > 0 and doc["cpu_seconds"] > 0 and doc["versions"]["tensorflow"]
-    assert doc["settings"]["max_epochs_factor"] == 10 and doc["grid"]["learning_rates"] == [3e-3, 1e-2]
+    assert doc["settings"]["max_epochs_factor"] == 3 and doc["grid"]["learning_rates"] == [3e-3, 1e-2]
     assert all(math.isfinite(s["test_ll"]) and s["rmse"] > 0 for s in doc["splits"])
+    for path in results.iterdir():  # n_epochs.txt is 2: at most 3 x 2 epochs, in both processes' files
+        assert all(1 <= s["epochs"] <= 6 for s in json.loads(path.read_text())["splits"]), path.name
     before = {p.name: p.read_text() for p in results.iterdir()}
 
     again = _probnn(*base)
@@ -182,12 +185,15 @@ def test_bench_uci_results_dir_is_resumable_and_jobs_run_in_parallel(tmp_path):
                     prefix=("-X", "importtime"))
     assert table.returncode == 0, table.stderr
     assert "| yacht | 2 |" in table.stdout and "| bostonHousing | - | not run |" in table.stdout
+    assert "Epochs capped at 3 x n_epochs.txt (--epochs-factor; the default is 10 x)." in table.stdout
     imported = {line.split("|")[-1].strip() for line in table.stderr.splitlines() if "|" in line}
     assert "tensorflow" not in imported and "keras" not in imported  # --table-only trains nothing
 
     # A file from another kind of run is never silently skipped: a one-line error.
-    other = _probnn(*base[:-2], "--results-dir", str(results), "--splits", "1", timeout=60)
-    assert other.returncode == 2 and "pass --rerun" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+    for other_kind in (["--epochs-factor", "3", "--splits", "1"], []):  # other splits; the default epoch cap
+        other = _probnn(*kind, *other_kind, "--results-dir", str(results), timeout=60)
+        assert other.returncode == 2 and "pass --rerun" in other.stderr, other.stderr
+        assert len(other.stderr.strip().splitlines()) == 1 and "with --epochs-factor 3" in other.stderr
 
 
 def test_stochastic_models_train_in_the_stacked_program_without_recompiling(tmp_path):
