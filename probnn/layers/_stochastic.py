@@ -35,8 +35,8 @@ except ImportError:  # pragma: no cover - a TF without it: the default generator
 def _rng_alg():
     """"threefry" while building a program XLA compiles (`jit_compile=True`), else TF's default."""
     if GraphOrParentsInXlaContext is None or tf.executing_eagerly():
-        return None
-    return "threefry" if GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()) else None
+        return "auto_select"
+    return "threefry" if GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()) else "auto_select"
 
 
 class StochasticLayer(keras.layers.Layer):
@@ -69,12 +69,12 @@ class StochasticLayer(keras.layers.Layer):
     def _normal(self, shape, dtype):
         """`keras.random.normal(shape, dtype=dtype, seed=self.seed_generator)`."""
         return tf.random.stateless_normal(shape, self._seed(), dtype=dtype,
-                                          alg=_rng_alg() or "auto_select")
+                                          alg=_rng_alg())
 
     def _randint(self, shape, minval, maxval):
         """`keras.random.randint(shape, minval, maxval, seed=self.seed_generator)` (int32)."""
         return tf.random.stateless_uniform(shape, self._seed(), minval=minval, maxval=maxval,
-                                           dtype=tf.int32, alg=_rng_alg() or "auto_select")
+                                           dtype=tf.int32, alg=_rng_alg())
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
