@@ -796,8 +796,9 @@ class BenchJob:
         return QUICK_SETTINGS if self.quick else Settings()
 
     def settings(self):
-        factor = self.epochs_factor or self.default_settings().max_epochs_factor
-        return dataclasses.replace(self.default_settings(), seed=self.seed, max_epochs_factor=factor)
+        default = self.default_settings()
+        return dataclasses.replace(default, seed=self.seed,
+                                   max_epochs_factor=self.epochs_factor or default.max_epochs_factor)
 
     def method(self, name):
         return quick(METHODS[name]) if self.quick else METHODS[name]
@@ -912,8 +913,8 @@ def table_text(job, results, wall=None):
         text = format_table(results, datasets=job.datasets, methods=job.methods)
     if job.quick:
         text += "\n--quick: fewer splits, a smaller grid, fewer epochs (not comparable to the published columns)."
-    factors = sorted({r.meta.get("settings", {}).get("max_epochs_factor", job.settings().max_epochs_factor)
-                      for r in results} or {job.settings().max_epochs_factor})
+    factor = job.settings().max_epochs_factor  # of results not read from a file
+    factors = sorted({r.meta.get("settings", {}).get("max_epochs_factor", factor) for r in results} or {factor})
     default = job.default_settings().max_epochs_factor
     if factors != [default]:
         text += (f"\nEpochs capped at {' / '.join(map(str, factors))} x n_epochs.txt (--epochs-factor; "
