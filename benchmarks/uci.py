@@ -1,6 +1,6 @@
 """The UCI regression benchmark from a checkout: `probnn bench uci` with the data in ../shared.
 
-Runs exactly the code of `probnn bench uci` (`probnn.uci_benchmark`); every
+Runs exactly the code of `probnn bench uci` (`probnn.apps.uci_benchmark`); every
 argument is passed through, and `--data-dir` defaults to the checkout's
 `../shared/datasets/uci`. Presets:
 
@@ -24,7 +24,7 @@ import sys
 
 from _common import REPO  # noqa: F401  (puts the checkout on sys.path)
 
-from probnn.cli import main
+from probnn.apps.cli import main
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "uci"
 DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "uci"

@@ -1,8 +1,8 @@
-"""`python -m probnn`: the `probnn` command (see `probnn.cli`)."""
+"""`python -m probnn`: the `probnn` command (see `probnn.apps.cli`)."""
 
 import sys
 
-from probnn.cli import main
+from probnn.apps.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from probnn.cli import main
+from probnn.apps.cli import main
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -201,7 +201,7 @@ def test_cli_rejects_bad_arguments(capsys):
 
 def test_fit_table_with_an_ensemble_saves_and_predicts_the_mixture(tmp_path):
     """--ensemble M: a probnn.Ensemble, saved and loaded back; predictions are the members' mixture."""
-    from probnn import tabular
+    from probnn.apps import tabular
 
     write_csv(tmp_path / "d.csv", 200, seed=2)
     result = tabular.fit_csv(tmp_path / "d.csv", "y", tmp_path / "m", ensemble=3, epochs=3)

@@ -12,7 +12,7 @@ import pytest
 
 import probnn
 from probnn.datasets import load_uci, uci_num_splits
-from probnn.uci_benchmark import METHODS, StackedTrainer, build_network, format_table, initial_weights
+from probnn.apps.uci_benchmark import METHODS, StackedTrainer, build_network, format_table, initial_weights
 from xla_compilations import run_counting_compilations
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def test_stacked_slots_train_exactly_like_keras_fit(rng):
 
 
 def test_format_table_puts_published_numbers_beside_measured_ones():
-    from probnn.uci_benchmark import MethodResult, SplitResult
+    from probnn.apps.uci_benchmark import MethodResult, SplitResult
 
     results = [MethodResult("yacht", "normal", [SplitResult(-1.0, 0.5, {}, 10), SplitResult(-1.2, 0.7, {}, 12)], 3.0)]
     table = format_table(results)
@@ -91,7 +91,7 @@ def test_format_table_puts_published_numbers_beside_measured_ones():
 
 
 def test_a_mixture_on_integer_targets_is_marked_and_never_the_best():
-    from probnn.uci_benchmark import MethodResult, SplitResult
+    from probnn.apps.uci_benchmark import MethodResult, SplitResult
 
     splits = lambda ll: [SplitResult(ll + 0.01 * i, 0.6, {}, 10, split=i) for i in range(20)]  # noqa: E731
     results = [MethodResult("wine-quality-red", "normal", splits(-1.0), 1.0, 1.0, integer_target=True),
@@ -205,7 +205,7 @@ def test_stochastic_models_train_in_the_stacked_program_without_recompiling(tmp_
     runs = run_counting_compilations("""
         import json
         import numpy as np, tensorflow as tf, probnn
-        from probnn.uci_benchmark import METHODS, StackedTrainer, build_network, initial_weights
+        from probnn.apps.uci_benchmark import METHODS, StackedTrainer, build_network, initial_weights
         rng = np.random.default_rng(0)
         n, features, runs = 64, 3, []
         for name, slots in [("flipout", 2), ("mc-dropout", 1)]:
@@ -239,7 +239,7 @@ def test_stochastic_models_train_in_the_stacked_program_without_recompiling(tmp_
 def test_mixture_test_scores_are_those_of_the_mixture_by_hand(rng):
     """RESULTS.md reported the yacht mixture RMSE as 1.07 ± 0.00 (equal on every split). The
     scoring of a mixture head, recomputed by hand: mean = sum_k w_k mu_k, density = sum_k w_k N(.)."""
-    from probnn.uci_benchmark import _test_scores
+    from probnn.apps.uci_benchmark import _test_scores
 
     head = probnn.heads.MixtureNormalHead(num_components=3)
     n = 7
@@ -260,7 +260,7 @@ def test_mixture_test_scores_are_those_of_the_mixture_by_hand(rng):
 
 def test_mixture_rmse_differs_between_splits(tmp_path):
     """The reported symptom itself, on 3 generated splits with different test rows."""
-    from probnn.uci_benchmark import Settings, quick, run_method
+    from probnn.apps.uci_benchmark import Settings, quick, run_method
 
     data = _fake_uci(tmp_path, splits=3, rows=80)
     settings = Settings(max_epochs_factor=5, patience=5, test_samples=2, val_samples=1)

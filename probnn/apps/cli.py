@@ -1,9 +1,8 @@
 """The `probnn` command: `probnn demo`, `probnn fit`, `probnn predict`, `probnn bench uci`.
 
 Importing this module is light (argparse only): the arguments, including every
-`--help`, are parsed before TensorFlow is imported. The package `probnn` defers
-its own TensorFlow imports when the process is this command (see
-`probnn._started_as_command`), and `main` finishes them after parsing.
+`--help`, are parsed before TensorFlow is imported (the `probnn` namespace is
+lazy, so importing the package imports no TensorFlow either).
 
 TensorFlow's start-up lines (absl, oneDNN, CUDA, CPU features, XLA) are hidden
 in this process only: `main` sets `TF_CPP_MIN_LOG_LEVEL=3` (unless already set)
@@ -20,7 +19,7 @@ import os
 import sys
 import tempfile
 
-HEADS = ("normal", "studentt", "mixture", "rbf-mixture")  # = probnn.tabular.HEADS (kept light here)
+HEADS = ("normal", "studentt", "mixture", "rbf-mixture")  # = probnn.apps.tabular.HEADS (kept light here)
 DEMO_DIR = "probnn-demo"
 FIT_DIR = "probnn-model"
 
@@ -66,7 +65,7 @@ def _progress(args):
 def _demo(args):
     import pathlib
 
-    from probnn.demo import FIGURE_NAME, format_report, run_demo
+    from probnn.apps.demo import FIGURE_NAME, format_report, run_demo
 
     figure = pathlib.Path(args.out) / FIGURE_NAME
     if figure.exists() and not args.overwrite:
@@ -78,7 +77,7 @@ def _demo(args):
 
 
 def _fit(args):
-    from probnn import tabular
+    from probnn.apps import tabular
 
     features = None if args.features is None else [c.strip() for c in args.features.split(",") if c.strip()]
     try:
@@ -104,7 +103,7 @@ def _fit(args):
 
 
 def _predict(args):
-    from probnn import tabular
+    from probnn.apps import tabular
 
     job = tabular.read_prediction_job(args.model_dir, args.data, interval=args.interval,
                                       output=args.output, overwrite=args.overwrite)
@@ -118,7 +117,7 @@ def _predict(args):
 
 
 def _bench_uci(args):
-    from probnn import uci_benchmark
+    from probnn.apps import uci_benchmark
 
     job = uci_benchmark.check_cli_arguments(args)  # before TensorFlow: data folder, names, output
     if not job.table_only and job.jobs == 1:
@@ -270,21 +269,18 @@ def _use_xla_cache():
 
 
 def _import_tensorflow(verbose):
-    """Import TensorFlow and the rest of probnn, quietly unless `verbose`."""
-    import probnn
-
+    """Import TensorFlow and Keras (which registers probnn's serializables), quietly unless `verbose`."""
     _use_xla_cache()
 
     if verbose:
-        probnn._finish_import()
+        import keras  # noqa: F401
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     failure = None
     with _stderr_to_file() as sink:
         try:
+            import keras  # noqa: F401
             import tensorflow as tf
-
-            probnn._finish_import()
         except Exception as error:  # replayed below, once fd 2 is back
             sink.seek(0)
             failure = (error, sink.read().decode(errors="replace").strip())
