@@ -165,3 +165,59 @@ def test_bad_arguments(trained):
         probnn.bayes.laplace(model, x, y, weights="all", refit_last_layer=True)
     with pytest.raises(ValueError, match="NormalHead: scale must be"):
         probnn.heads.NormalHead(scale="global")
+
+
+def _finite_difference_ggn(model, x, sigma, h=1e-6):
+    """sum_n J_n^T J_n / sigma^2 for the location, J by central differences over every weight
+    except the shared scale (an independent check of the autodiff Jacobians)."""
+    variables = model.trainable_variables[:-1]
+    base = [v.numpy().copy() for v in variables]
+    columns = []
+    for v, b in zip(variables, base):
+        for k in range(b.size):
+            shifted = []
+            for sign in (1, -1):
+                w = b.copy().ravel()
+                w[k] += sign * h
+                v.assign(w.reshape(b.shape))
+                shifted.append(model(x).numpy()[:, 0])
+            v.assign(b)
+            columns.append((shifted[0] - shifted[1]) / (2 * h))
+    jac = np.stack(columns, axis=1)
+    return jac.T @ jac / sigma**2
+
+
+def test_all_weights_and_subnetwork(trained):
+    model, x, y, _ = trained
+    full = probnn.bayes.laplace(model, x, y, weights="all", hessian="full", prior_precision=1.0)
+    expected = _finite_difference_ggn(model, x, full.noise_scale) + np.eye(25)
+    np.testing.assert_allclose(full.posterior_precision, expected, rtol=1e-6, atol=1e-6)
+    diag = probnn.bayes.laplace(model, x, y, weights="all", hessian="diag", prior_precision=1.0)
+    np.testing.assert_allclose(diag.posterior_precision, np.diag(expected), rtol=1e-6)
+    sub = probnn.bayes.laplace(model, x, y, weights=[model.layers[0].name], hessian="full",
+                               prior_precision={model.layers[0].name: 1.0})
+    np.testing.assert_allclose(sub.posterior_precision, expected[:18, :18], rtol=1e-6, atol=1e-6)
+    kron = probnn.bayes.laplace(model, x, y, weights="all", hessian="kron", prior_precision=1.0)
+    # KFAC is block diagonal over layers and exact for the last layer here
+    np.testing.assert_allclose(kron.posterior_precision[18:, 18:], expected[18:, 18:], rtol=1e-6)
+    assert np.all(kron.posterior_precision[:18, 18:] == 0)
+
+
+def test_heteroscedastic_last_layer_ggn():
+    """Last layer under a Normal head with an input-dependent scale: H = sum_n phi phi^T (x) F_n,
+    F_n = diag(1 / s^2, 2 sigmoid(r)^2 / s^2) (the Fisher in (loc, raw scale))."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 2))
+    y = rng.normal(size=(30, 1))
+    model = keras.Sequential([keras.Input((2,), dtype="float64"),
+                              keras.layers.Dense(3, activation="tanh", dtype="float64"),
+                              probnn.heads.NormalHead(dtype="float64")])
+    la = probnn.bayes.laplace(model, x, y, hessian="full", prior_precision=0.5)
+    hidden = model.layers[0]
+    phi = np.concatenate([np.tanh(x @ hidden.kernel.numpy() + hidden.bias.numpy()),
+                          np.ones((30, 1))], axis=1)
+    params = model(x).numpy()
+    scale = np.logaddexp(0, params[:, 1]) + 1e-6
+    fisher = np.stack([1 / scale**2, 2 / (1 + np.exp(-params[:, 1]))**2 / scale**2], axis=1)
+    expected = np.einsum("ni,nk,nj,jl->ijkl", phi, phi, fisher, np.eye(2)).reshape(8, 8)
+    np.testing.assert_allclose(la.posterior_precision, expected + 0.5 * np.eye(8), rtol=1e-10)
