@@ -263,7 +263,7 @@ def laplace(model, x, y, *, weights="last_layer", hessian="kron", prior_precisio
     ...                           probnn.heads.NormalHead(scale="shared")])
     >>> la = probnn.bayes.laplace(model, x, y, hessian="full")
     >>> la.posterior_precision.shape, la.prior_precision > 0
-    ((18, 18), True)
+    ((9, 9), True)
     """
     head = find_head(model)
     _check_options(head, weights, hessian, refit_last_layer, batch_size)
