@@ -221,3 +221,31 @@ def test_heteroscedastic_last_layer_ggn():
     fisher = np.stack([1 / scale**2, 2 / (1 + np.exp(-params[:, 1]))**2 / scale**2], axis=1)
     expected = np.einsum("ni,nk,nj,jl->ijkl", phi, phi, fisher, np.eye(2)).reshape(8, 8)
     np.testing.assert_allclose(la.posterior_precision, expected + 0.5 * np.eye(8), rtol=1e-10)
+
+
+def test_classification_probit_predictive():
+    """Bernoulli head: the linearised predictive is the probit approximation,
+    sigmoid(eta / sqrt(1 + pi/8 v)), v = phi Sigma phi^T; the sampled one averages sigmoids."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(60, 2))
+    y = (x[:, :1] + 0.3 * rng.normal(size=(60, 1)) > 0).astype("float64")
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((2,), dtype="float64"),
+                              keras.layers.Dense(4, activation="tanh", dtype="float64"),
+                              probnn.heads.BernoulliHead(dtype="float64")])
+    probnn.fit(model, x, y, epochs=5, batch_size=16, verbose=0, seed=0)
+    la = probnn.bayes.laplace(model, x, y, hessian="full", prior_precision="marglik")
+    hidden = model.layers[0]
+    probe = np.array([[0.5, -1.0], [8.0, 8.0]])
+    phi = np.concatenate([np.tanh(probe @ hidden.kernel.numpy() + hidden.bias.numpy()),
+                          np.ones((2, 1))], axis=1)
+    var = np.einsum("nd,de,ne->n", phi, np.linalg.inv(la.posterior_precision), phi)
+    eta = model(probe).numpy()[:, 0]
+    expected = 1 / (1 + np.exp(-eta / np.sqrt(1 + np.pi / 8 * var)))
+    dist = probnn.predict_distribution(model, probe, posterior=la)
+    np.testing.assert_allclose(np.asarray(dist.mean())[:, 0], expected, rtol=1e-10)
+    assert abs(la.log_marginal_likelihood_gradient()[0]) < 1e-4
+    k = 4000
+    sampled = probnn.predict_distribution(model, probe, posterior=la, num_draws=k, seed=0)
+    # the probit approximation is within ~0.02 of the exact Gaussian-logistic integral
+    np.testing.assert_allclose(np.asarray(sampled.mean())[:, 0], expected, atol=0.03)
