@@ -22,7 +22,6 @@ import os
 import time
 
 import _common
-
 import keras
 import numpy as np
 
@@ -83,9 +82,9 @@ def main():
     text = "\n".join([
         "# Last-layer KFAC Laplace with marglik against training",
         "",
-        f"{args.rows} rows x 16 features, 16-256-256-NormalHead(scale='shared') (ReLU), float32; "
+        (f"{args.rows} rows x 16 features, 16-256-256-NormalHead(scale='shared') (ReLU), float32; "
         "Laplace on the head's 257 x 1 projection. Cold: first call in the process "
-        "(tracing and compilation included); warm: the same call again.",
+        "(tracing and compilation included); warm: the same call again."),
         "",
         *_common.machine_description(),
         f"- Load average at the end (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"

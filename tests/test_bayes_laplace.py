@@ -25,7 +25,7 @@ def trained():
     model = keras.Sequential([
         keras.Input((2,), dtype="float64"),
         keras.layers.Dense(6, activation="tanh", dtype="float64"),
-        probnn.heads.NormalHead(scale="shared", dtype="float64"),
+        probnn.heads.NormalHead(scale="shared", dtype="float64", name="head"),
     ])
     probnn.fit(model, x, y, epochs=20, batch_size=16, verbose=0, seed=0)
     hidden = model.layers[0]
@@ -126,7 +126,7 @@ def test_linearised_predictive_is_exact_for_the_location(trained):
     _, epistemic = probnn.decompose_uncertainty(sampled)
     np.testing.assert_allclose(np.asarray(epistemic)[:, 0], expected, rtol=5 * np.sqrt(2 / k))
     idata = la.to_inference_data(num_draws=10, seed=0)
-    assert idata.posterior["normal_head_kernel"].shape == (1, 10, 6, 1)
+    assert idata.posterior["head_kernel"].shape == (1, 10, 6, 1)
 
 
 def test_save_and_load(trained, tmp_path):

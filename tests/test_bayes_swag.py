@@ -17,7 +17,8 @@ def data():
 
 
 def _model():
-    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, activation="tanh"),
+    return keras.Sequential([keras.Input((2,)),
+                             keras.layers.Dense(4, activation="tanh", name="hidden"),
                              probnn.heads.NormalHead()])
 
 
@@ -94,7 +95,7 @@ def test_save_load_and_inference_data(data, tmp_path):
     b = probnn.predict_distribution(model, x[:4], posterior=back, num_draws=6, seed=2)
     np.testing.assert_array_equal(a.variance(), b.variance())
     idata = back.to_inference_data(num_draws=12, seed=0)
-    assert idata.posterior["dense_kernel"].shape == (1, 12, 2, 4)
+    assert idata.posterior["hidden_kernel"].shape == (1, 12, 2, 4)
     from_idata = probnn.predict_distribution(model, x[:4], posterior=idata)
     assert from_idata.batch_shape.as_list() == [4]
 

@@ -25,5 +25,15 @@ from probnn.bayes.predictive import from_predictive
 from probnn.bayes.sample import sample
 from probnn.bayes.swag import SWAG, swag
 
-__all__ = ["Laplace", "SWAG", "from_predictive", "laplace", "linear_predictive", "linear_regression", "posterior_params", "posterior_weights", "sample",
-           "swag"]
+__all__ = [
+    "SWAG",
+    "Laplace",
+    "from_predictive",
+    "laplace",
+    "linear_predictive",
+    "linear_regression",
+    "posterior_params",
+    "posterior_weights",
+    "sample",
+    "swag",
+]

@@ -153,7 +153,7 @@ class _Jacobians:
 def _batches(x, n, rows):
     for start in range(0, n, rows):
         yield slice(start, min(start + rows, n)), tf.nest.map_structure(
-            lambda a: a[start:start + rows], x)
+            lambda a, s=start: a[s:s + rows], x)
 
 
 def _curvature_pass(la, x, y, n, batch_size, feature_layers):
