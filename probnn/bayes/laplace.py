@@ -149,11 +149,26 @@ class _Jacobians:
             extras["inputs"] = [np.asarray(a, np.float64) for a in inputs]
         return np.asarray(params, np.float64), np.asarray(jac, np.float64), extras
 
+    def rows(self, values, x, where):
+        """`__call__` on a padded chunk, cut to its real rows `where`."""
+        params, jac, extras = self(values, x)
+        real = where.stop - where.start
+        extras = {k: [a[:real] for a in v] for k, v in extras.items()}
+        return params[:real], jac[:real], extras
+
 
 def _batches(x, n, rows):
+    """`(slice, chunk)` pairs over the rows of `x`; the last chunk is padded to `rows` rows (one
+    traced program for every chunk), the slice says how many rows are real."""
+    rows = min(rows, n)
     for start in range(0, n, rows):
-        yield slice(start, min(start + rows, n)), tf.nest.map_structure(
-            lambda a, s=start: a[s:s + rows], x)
+        stop = min(start + rows, n)
+
+        def chunk(a, start=start, stop=stop):
+            a = np.asarray(a)[start:stop]
+            return a if len(a) == rows else np.concatenate([a, np.repeat(a[-1:], rows - len(a), 0)])
+
+        yield slice(start, stop), tf.nest.map_structure(chunk, x)
 
 
 def _curvature_pass(la, x, y, n, batch_size, feature_layers):
@@ -164,7 +179,7 @@ def _curvature_pass(la, x, y, n, batch_size, feature_layers):
     stats = {"loglik": 0.0, "sse": 0.0, "phi_phi": np.zeros((dim, dim)) if la.refit else None,
              "phi_y": np.zeros(dim), "yy": 0.0}
     for where, xb in _batches(x, n, rows):
-        params, jac, extras = jacobians(la.weights, xb)
+        params, jac, extras = jacobians.rows(la.weights, xb, where)
         fisher = np.asarray(head_fisher(la.head, params), np.float64)
         la.ggn.add(jac, fisher, extras)
         yb = y[where]
@@ -476,8 +491,8 @@ class Laplace:
         delta, s = self._delta(self._log_prior), self._s(self._log_noise)
         n = len(tf.nest.flatten(x)[0])
         means, covs = [], []
-        for _, xb in _batches(x, n, rows):
-            params, jac, _ = self._jacobians(self.weights, xb)
+        for where, xb in _batches(x, n, rows):
+            params, jac, _ = self._jacobians.rows(self.weights, xb, where)
             flat = jac.reshape(-1, jac.shape[-1])
             sj = self.ggn.cov_apply(flat, delta, s).reshape(jac.shape)
             means.append(params)
