@@ -163,6 +163,10 @@ def test_bad_arguments(trained):
         probnn.bayes.laplace(model, x, np.where(np.arange(N)[:, None] == 3, np.nan, y))
     with pytest.raises(ValueError, match="refit_last_layer=True needs"):
         probnn.bayes.laplace(model, x, y, weights="all", refit_last_layer=True)
+    big = keras.Sequential([keras.Input((2,)), keras.layers.Dense(200), keras.layers.Dense(200),
+                            probnn.heads.NormalHead()])
+    with pytest.raises(ValueError, match="hessian='full' over 41202 weights"):
+        probnn.bayes.laplace(big, x, y, weights="all", hessian="full")
     with pytest.raises(ValueError, match="NormalHead: scale must be"):
         probnn.heads.NormalHead(scale="global")
 

@@ -31,6 +31,7 @@ from probnn.heads.normal import NormalHead
 from probnn.training.compiled import cached_program
 
 _GLM_DRAWS = 100  # moment-matched function-space draws of the linearised predictive
+_MAX_FULL = 20_000  # weights for which hessian="full" is allowed (a 3 GiB matrix)
 _MAX_JACOBIAN = 4_000_000  # entries of one batch of per-example Jacobians
 
 
@@ -285,6 +286,10 @@ def laplace(model, x, y, *, weights="last_layer", hessian="kron", prior_precisio
     data_x, data_y, n = _as_data(model, head, x, y)
     indices = _select(model, head, weights)
     groups, group_names, log_prior = _prior_groups(model, indices, prior_precision)
+    if hessian == "full" and groups.size > _MAX_FULL:
+        raise _err(f"hessian='full' over {groups.size} weights needs a {groups.size}^2 matrix "
+                   f"({groups.size**2 * 8 / 2**30:.1f} GiB); use hessian='kron' or 'diag', or "
+                   "fewer weights")
     variables = [model.trainable_variables[i] for i in indices]
     feature_layers, blocks = _kron_blocks(model, variables) if hessian == "kron" else ((), ())
     la = Laplace(model, indices=indices, ggn=make_ggn(hessian, groups.size, blocks),
