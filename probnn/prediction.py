@@ -278,6 +278,8 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
     - With `posterior=idata` (from `probnn.bayes.sample` on this model): the
       posterior predictive, the uniform mixture over the posterior draws of
       the weights (all of them, or `num_draws` evenly spaced ones).
+    - With `posterior=la` (`probnn.bayes.laplace`) or `posterior=swag`: that
+      posterior's `predictive_distribution(model, x, ...)`.
 
     Args:
         model: a Keras model whose output is a probnn head's parameter tensor.
@@ -290,9 +292,12 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
             The model's own seed-generator states are not advanced.
         batch_size: rows per forward pass (positive), to bound memory.
         head: the head to use; found with `probnn.heads.find_head` if omitted.
-        posterior: an `arviz.InferenceData` from `probnn.bayes.sample(model, ...)`.
+        posterior: an `arviz.InferenceData` from `probnn.bayes.sample(model, ...)`,
+            or a post-hoc posterior with a `predictive_distribution` method
+            (`probnn.bayes.laplace`, `probnn.bayes.swag`), which then gives the result.
         num_draws: with `posterior`, the number of draws in the mixture
-            (None: every draw of every chain).
+            (None: every draw of every chain; for a Laplace posterior, the
+            linearised predictive).
 
     Returns:
         A `tfd.Distribution` whose batch shape is the leading shape of `x`.
@@ -314,6 +319,12 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise _err(f"seed must be an integer or None, got {seed!r}")
     head = find_head(model) if head is None else head
+    if posterior is not None and hasattr(posterior, "predictive_distribution"):
+        # A post-hoc posterior (probnn.bayes.laplace, probnn.bayes.swag) predicts itself.
+        if num_samples is not None:
+            raise _err("pass either posterior= or num_samples=, not both")
+        return posterior.predictive_distribution(model, x, head=head, num_draws=num_draws,
+                                                 seed=seed, batch_size=batch_size)
     if posterior is not None:
         if num_samples is not None:
             raise _err("pass either posterior= (MCMC draws) or num_samples=, not both")

@@ -8,13 +8,32 @@
 - `posterior_weights` / `posterior_params`: the draws stacked for
   `probnn.functional.stacked_call`; `probnn.predict_distribution(model, x,
   posterior=idata)` mixes the predictive distributions over them.
+- `laplace`: a Laplace approximation of a trained model's posterior (last
+  layer, all weights or a subnetwork; full, Kronecker-factored or diagonal
+  GGN; evidence-maximising prior and noise); its predictive goes through
+  `probnn.predict_distribution(model, x, posterior=la)`.
+- `swag`: SWAG (Maddox et al. 2019): continued SGD from the trained weights,
+  summarised as a diagonal plus low-rank Gaussian; the same predictive route.
 - `from_predictive`: predictive samples (or a predictive distribution) of any
   model as `InferenceData`, for `arviz.plot_ppc` and `arviz.loo_pit`.
 """
 
+from probnn.bayes.laplace import Laplace, laplace
 from probnn.bayes.linear import linear_predictive, linear_regression
 from probnn.bayes.posterior import posterior_params, posterior_weights
 from probnn.bayes.predictive import from_predictive
 from probnn.bayes.sample import sample
+from probnn.bayes.swag import SWAG, swag
 
-__all__ = ["from_predictive", "linear_predictive", "linear_regression", "posterior_params", "posterior_weights", "sample"]
+__all__ = [
+    "SWAG",
+    "Laplace",
+    "from_predictive",
+    "laplace",
+    "linear_predictive",
+    "linear_regression",
+    "posterior_params",
+    "posterior_weights",
+    "sample",
+    "swag",
+]

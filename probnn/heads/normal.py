@@ -30,9 +30,16 @@ class NormalHead(_LocationScaleHead):
     `softplus(raw_scale) + min_scale`. The distribution is
     `Independent(Normal(loc, scale), reinterpreted_batch_ndims=1)`.
 
+    With `scale="shared"` (homoscedastic regression) the projection gives only
+    the locations, and `raw_scale` is one learned weight per output (named
+    `raw_scale`, initialised at 0), the same for every input; the parameter
+    tensor keeps the layout above, so losses and `distribution` are unchanged.
+
     Args:
         event_size: number of real outputs per example (>= 1).
         min_scale: floor added to every scale (> 0), so log densities stay finite.
+        scale: `"input"` (the default: a scale per input, from the features) or
+            `"shared"` (one learned scale per output, shared by all inputs).
         **kwargs: see `DistributionHead` (initializers, regularizer, name, dtype).
 
     Example:
@@ -42,7 +49,40 @@ class NormalHead(_LocationScaleHead):
     >>> params = model(np.zeros((4, 3), "float32"))
     >>> head.distribution(params).event_shape.as_list(), params.shape
     ([1], TensorShape([4, 2]))
+    >>> shared = probnn.heads.NormalHead(scale="shared")
+    >>> model = keras.Sequential([keras.Input((3,)), shared])
+    >>> params = model(np.random.default_rng(0).normal(size=(4, 3)).astype("float32"))
+    >>> float(np.ptp(params[:, 1])), [w.name for w in shared.weights]
+    (0.0, ['kernel', 'bias', 'raw_scale'])
     """
+
+    def __init__(self, event_size=1, *, min_scale=1e-6, scale="input", **kwargs):
+        super().__init__(event_size, min_scale=min_scale, **kwargs)
+        if scale not in ("input", "shared"):
+            raise ValueError(f"NormalHead: scale must be 'input' or 'shared', got {scale!r}")
+        self.scale = scale
+
+    @property
+    def projection_size(self):
+        return self.event_size if self.scale == "shared" else self.params_size
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.scale == "shared":
+            self.raw_scale = self.add_weight(name="raw_scale", shape=(self.event_size,),
+                                             initializer="zeros")
+
+    def call(self, inputs):
+        params = self.project(inputs)
+        if self.scale == "shared":
+            raw = keras.ops.broadcast_to(self.raw_scale, keras.ops.shape(params))
+            params = keras.ops.concatenate([params, keras.ops.cast(raw, params.dtype)], axis=-1)
+        return params
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(scale=self.scale)
+        return config
 
     def distribution(self, params):
         loc, raw_scale = self._split(params)
