@@ -8,6 +8,7 @@ from probnn.heads.base import DistributionHead, RealEventHead, find_head
 from probnn.heads.counts import NegativeBinomialHead, ZeroInflatedPoissonHead
 from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
 from probnn.heads.evidential import EvidentialHead
+from probnn.heads.flow import FlowHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
 from probnn.heads.normal import NormalHead, StudentTHead
@@ -22,6 +23,7 @@ __all__ = [
     "CensoredNormalHead",
     "DistributionHead",
     "EvidentialHead",
+    "FlowHead",
     "GammaHead",
     "LogNormalHead",
     "MixtureNormalHead",
