@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+from tensorflow_probability.python.distributions import distribution as distribution_lib
 from tensorflow_probability.python.internal import dtype_util, parameter_properties
 
 from probnn.heads.base import positive_scale
@@ -101,14 +102,15 @@ class BetaHead(ParameterBlocksHead):
         return "in the open interval (0, 1)", (y > 0) & (y < 1)
 
 
-class CensoredNormal(tfd.Distribution):
+class CensoredNormal(distribution_lib.AutoCompositeTensorDistribution):
     """A Normal censored from below: `Y = max(lower, X)` with `X ~ Normal(loc, scale)`.
 
     `Y` has an atom `P(Y = lower) = Φ((lower - loc)/scale)` and the Normal
     density above `lower`; `log_prob` is the censored (Tobit) likelihood:
     `log Φ((lower - loc)/scale)` at `y == lower`, the Normal's log density for
     `y > lower`, and `-inf` below. `cdf`, `quantile`, `mean`, `variance` and
-    `sample` are exact (closed form).
+    `sample` are exact (closed form). A composite tensor, as TFP's own
+    distributions, so `tfd.Independent` over it is a `tfd.Independent`.
 
     Args:
         loc, scale: parameters of the latent Normal (scale > 0).
@@ -163,7 +165,13 @@ class CensoredNormal(tfd.Distribution):
         return (self._lower - self._loc) / self._scale
 
     def _log_prob(self, y):
-        censored = self._latent().log_cdf(tf.cast(self._lower, self.dtype))
+        # log Φ(z): TFP's log_cdf above z = 0 loses relative precision (log of a number
+        # near 1); log1p(-Φ(-z)) keeps it. Each branch sees only its own half, so neither
+        # produces a NaN gradient.
+        z = self._z()
+        standard = tfd.Normal(tf.zeros([], self.dtype), tf.ones([], self.dtype))
+        censored = tf.where(z < 0, standard.log_cdf(tf.minimum(z, 0.0)),
+                            tf.math.log1p(-standard.cdf(-tf.maximum(z, 0.0))))
         value = tf.where(tf.equal(y, self._lower), censored, self._latent().log_prob(y))
         return tf.where(y < self._lower, tf.constant(-np.inf, self.dtype), value)
 
