@@ -38,7 +38,7 @@ class NegativeBinomialHead(_CountHead):
     >>> head = probnn.heads.NegativeBinomialHead()
     >>> dist = head.distribution(np.array([[np.log(3.0), 0.0]]))  # mean 3, r = log 2
     >>> round(float(dist.mean()[0, 0]), 6), round(float(dist.variance()[0, 0]), 4)
-    (3.0, 15.9843)
+    (3.0, 15.9842)
     """
 
     def _base(self, log_mean, raw_total_count):

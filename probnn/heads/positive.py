@@ -63,7 +63,7 @@ class LogNormalHead(_PositiveHead):
     Example:
     >>> import numpy as np, probnn
     >>> dist = probnn.heads.LogNormalHead().distribution(np.array([[0.0, 0.0]]))
-    >>> round(float(dist.quantile(np.array([[0.5]]))[0, 0]), 6)  # the median is exp(loc)
+    >>> round(float(probnn.metrics.quantile(dist, 0.5)[0]), 6)  # the median is exp(loc)
     1.0
     """
 

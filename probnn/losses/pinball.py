@@ -25,7 +25,7 @@ class Pinball(HeadLoss):
     >>> import numpy as np, probnn
     >>> loss = probnn.losses.Pinball(probnn.heads.QuantileHead(quantiles=(0.1, 0.9)))
     >>> round(float(loss(np.array([[1.0]]), np.array([[0.0, 0.0]]))), 6)
-    0.188091
+    0.188084
     """
 
     def __init__(self, head, reduction="sum_over_batch_size", name="pinball", dtype=None):

@@ -11,13 +11,14 @@ def pinball(u, level):
     """The pinball (check) loss `ρ_τ(u) = max(τ u, (τ - 1) u)` of residuals `u = y - q`, elementwise.
 
     Example:
-    >>> float(pinball(2.0, 0.9)), float(pinball(-2.0, 0.9))
-    (1.8, 0.2)
+    >>> import numpy as np
+    >>> [round(float(pinball(np.float64(u), 0.9)), 12) for u in (2.0, -2.0)]
+    [1.8, 0.2]
     """
     u = tf.convert_to_tensor(u)
     if not u.dtype.is_floating:
         u = tf.cast(u, tf.float32)
-    level = tf.cast(level, u.dtype)
+    level = tf.cast(tf.convert_to_tensor(level, dtype_hint=u.dtype), u.dtype)  # 0.9 stays float64
     return tf.maximum(level * u, (level - 1) * u)
 
 
@@ -52,8 +53,8 @@ def pinball_loss(dist, y, levels=None, *, reduction="mean"):
     >>> import numpy as np, probnn
     >>> head = probnn.heads.QuantileHead(quantiles=(0.1, 0.9))
     >>> dist = head.distribution(np.array([[0.0, 0.0]]))  # quantiles 0 and log 2
-    >>> round(float(pinball_loss(dist, np.array([[1.0]]))), 6)  # (0.1 + 0.9 (1 - log 2)) / 2
-    0.188091
+    >>> round(float(pinball_loss(dist, np.array([[1.0]]))), 6)  # (0.1·1 + 0.9·(1 - log 2)) / 2
+    0.188084
     """
     tau, q, y = _levels_and_quantiles("pinball_loss", dist, y, levels)
     return reduce(tf.reduce_mean(pinball(y[None] - q, tau), axis=0), reduction, "pinball_loss")
