@@ -31,7 +31,6 @@ import sys
 import time
 
 import _common
-
 import numpy as np
 
 
