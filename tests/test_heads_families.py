@@ -342,3 +342,37 @@ def test_new_heads_train_with_probnn_fit_and_model_fit(rng):
     dist = probnn.predict_distribution(model, np.array([[-0.9], [0.0], [0.8]], "float32"))
     density = np.exp(dist.log_prob(np.repeat(grid[:, None], 3, axis=1).astype("float32")).numpy())
     np.testing.assert_allclose(np.trapezoid(density, grid, axis=0), 1.0, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    "make_head, loss_type, target",
+    [
+        (NegativeBinomialHead, NegativeLogLikelihood, 3.0),
+        (ZeroInflatedPoissonHead, NegativeLogLikelihood, 0.0),
+        (ZeroInflatedPoissonHead, NegativeLogLikelihood, 3.0),
+        (GammaHead, NegativeLogLikelihood, 1.0),
+        (LogNormalHead, NegativeLogLikelihood, 1.0),
+        (BetaHead, NegativeLogLikelihood, 0.3),
+        (CensoredNormalHead, NegativeLogLikelihood, 0.0),
+        (CensoredNormalHead, NegativeLogLikelihood, 1.0),
+        (CensoredNormalHead, CRPS, 0.0),
+        (EvidentialHead, EvidentialLoss, 1.0),
+        (QuantileHead, Pinball, 1.0),
+        (lambda: FlowHead(4, 1), NegativeLogLikelihood, 1.0),
+    ],
+)
+def test_loss_and_gradient_finite_for_extreme_raw_parameters(make_head, loss_type, target):
+    """Every raw parameter swept over [-50, 50] (the others at 0), float32: finite loss and gradient."""
+    head = make_head()
+    grid = np.linspace(-50.0, 50.0, 21, dtype="float32")
+    blocks = []
+    for j in range(head.params_size):
+        block = np.zeros((grid.size, head.params_size), "float32")
+        block[:, j] = grid
+        blocks.append(block)
+    params = tf.Variable(np.concatenate(blocks))
+    y = np.full((params.shape[0], 1), target, "float32")
+    with tf.GradientTape() as tape:
+        values = loss_type(head).call(y, params)
+    assert np.all(np.isfinite(values.numpy()))
+    assert np.all(np.isfinite(tape.gradient(values, params).numpy()))
