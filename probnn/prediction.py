@@ -104,7 +104,10 @@ def decompose_uncertainty(dist):
       means (how much the sampled models disagree).
 
     They sum to `dist.variance()`. A distribution that is not a mixture (a
-    deterministic model's) has no epistemic part: `(dist.variance(), 0)`.
+    deterministic model's) has no epistemic part: `(dist.variance(), 0)`,
+    unless it carries its own split: a distribution with an `uncertainty()`
+    method (possibly inside an `Independent`), such as the evidential head's
+    Normal-Inverse-Gamma predictive, returns that.
 
     Args:
         dist: a `tfd.MixtureSameFamily` (or any distribution with a variance).
@@ -126,6 +129,9 @@ def decompose_uncertainty(dist):
         if not isinstance(dist, tfd.Distribution):
             raise ValueError(f"decompose_uncertainty: expected a tfd.Distribution, got "
                              f"{type(dist).__name__}")
+        inner = dist.distribution if isinstance(dist, tfd.Independent) else dist
+        if hasattr(inner, "uncertainty"):
+            return inner.uncertainty()
         variance = dist.variance()
         return variance, tf.zeros_like(variance)
     components = dist.components_distribution

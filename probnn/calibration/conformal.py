@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from probnn.metrics.predictive import as_predictive
 
-SCORES = ("normalized", "absolute", "cdf", "quantile")
+SCORES = ("normalized", "absolute", "cdf", "quantile", "cqr")
 
 
 class SplitConformal:
@@ -37,13 +37,17 @@ class SplitConformal:
             head so wrong that its CDF rounds to 0 or 1 at more than alpha
             of the calibration targets ties their scores at ½: the interval
             is then the whole line (valid, but uninformative).
-        "quantile": conformalised quantile regression (Romano et al. 2019)
-            on the head's quantiles `q_lo`, `q_hi` at alpha/2 and 1 - alpha/2:
-            score `max(q_lo - y, y - q_hi)`, intervals `[q_lo - q, q_hi + q]`.
+        "quantile" or its alias "cqr": conformalised quantile regression
+            (Romano et al. 2019) on the predicted quantiles `q_lo`, `q_hi` at
+            alpha/2 and 1 - alpha/2: score `max(q_lo - y, y - q_hi)`,
+            intervals `[q_lo - q, q_hi + q]`. They come from the head's
+            quantile function, or directly from a `QuantileHead` whose
+            levels include alpha/2 and 1 - alpha/2
+            (`head.distribution(params)` or `predict_distribution`).
 
     Args:
         alpha: miscoverage level in (0, 1).
-        score: one of "normalized" (default), "absolute", "cdf", "quantile".
+        score: one of "normalized" (default), "absolute", "cdf", "quantile" ("cqr").
 
     Example:
     >>> import numpy as np, probnn

@@ -5,22 +5,36 @@ builds the `tfd.Distribution`. See `probnn.heads.base` for the contract.
 """
 
 from probnn.heads.base import DistributionHead, RealEventHead, find_head
+from probnn.heads.counts import NegativeBinomialHead, ZeroInflatedPoissonHead
 from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
+from probnn.heads.evidential import EvidentialHead
+from probnn.heads.flow import FlowHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
 from probnn.heads.normal import NormalHead, StudentTHead
+from probnn.heads.positive import BetaHead, CensoredNormalHead, GammaHead, LogNormalHead
+from probnn.heads.quantile import QuantileHead
 from probnn.heads.rbf_mixture import RBFMixtureHead
 
 __all__ = [
     "BernoulliHead",
+    "BetaHead",
     "CategoricalHead",
+    "CensoredNormalHead",
     "DistributionHead",
+    "EvidentialHead",
+    "FlowHead",
+    "GammaHead",
+    "LogNormalHead",
     "MixtureNormalHead",
     "MultivariateNormalHead",
+    "NegativeBinomialHead",
     "NormalHead",
     "PoissonHead",
+    "QuantileHead",
     "RealEventHead",
     "RBFMixtureHead",
     "StudentTHead",
+    "ZeroInflatedPoissonHead",
     "find_head",
 ]

@@ -10,6 +10,11 @@ from probnn.heads.base import DistributionHead, check_positive_int
 tfd = tfp.distributions
 
 
+def invalid_counts(y):
+    """True where `y` is not a non-negative integer count (the check of every count head)."""
+    return ~((y >= 0) & (y == np.round(y)))
+
+
 class _IndependentDiscreteHead(DistributionHead):
     """`event_size` independent discrete outputs, one unconstrained parameter each."""
 
@@ -56,7 +61,7 @@ class PoissonHead(_IndependentDiscreteHead):
         return tfd.Poisson(log_rate=params)
 
     def _invalid_targets(self, y):
-        return "non-negative integer counts", ~((y >= 0) & (y == np.round(y)))
+        return "non-negative integer counts", invalid_counts(y)
 
 
 @keras.saving.register_keras_serializable(package="probnn")

@@ -13,6 +13,7 @@ Python floats.
 - Calibration: `pit`, `calibration_curve`, `miscalibration_area`,
   `expected_calibration_error`, `reliability_bins`.
 - Intervals: `quantile`, `interval`, `coverage`, `mean_interval_width`, `sharpness`.
+- Quantiles (a `QuantileHead`'s or any predictive's): `pinball_loss`, `quantile_calibration`.
 - `report(dist, y)`: all that apply, as a dict of floats.
 """
 
@@ -28,6 +29,7 @@ from probnn.metrics.curves import (
 )
 from probnn.metrics.intervals import coverage, interval, mean_interval_width, quantile, sharpness
 from probnn.metrics.predictive import UnivariatePredictive, as_predictive
+from probnn.metrics.quantile_scores import pinball, pinball_loss, quantile_calibration
 from probnn.metrics.quantiles import bisect_quantile
 from probnn.metrics.report import report
 from probnn.metrics.scores import crps, mae, nll, rmse
@@ -53,8 +55,11 @@ __all__ = [
     "mean_interval_width",
     "miscalibration_area",
     "nll",
+    "pinball",
+    "pinball_loss",
     "pit",
     "quantile",
+    "quantile_calibration",
     "reliability_bins",
     "report",
     "rmse",

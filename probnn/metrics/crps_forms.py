@@ -100,17 +100,20 @@ def crps_normal_mixture(weights, loc, scale, y):
     return to_y - 0.5 * spread
 
 
-def crps_samples(samples, y):
+def crps_samples(samples, y, *, fair=False):
     """CRPS of the empirical distribution of `samples` (axis 0) at `y`, by the energy form.
 
     `mean|X_i - y| - ½ mean|X_i - X_j|` over all pairs, computed from the
     sorted samples in O(S log S): `Σ_ij |x_i - x_j| = 2 Σ_i (2i - S - 1) x_(i)`.
-    This is the score of the empirical CDF itself (as properscoring's
-    `crps_ensemble`), not the "fair" estimator with 1/(S(S-1)).
+    By default this is the score of the empirical CDF itself (as properscoring's
+    `crps_ensemble`). With `fair=True` the pair term is divided by S(S - 1)
+    instead of S²: an unbiased estimate of the CRPS of the distribution the
+    samples are drawn from (Ferro 2014), the right form for a training loss.
 
     Args:
-        samples: shape `(S,) + y.shape`.
+        samples: shape `(S,) + y.shape`, S >= 2 for `fair=True`.
         y: targets.
+        fair: the unbiased estimator instead of the empirical distribution's score.
 
     Example:
     >>> import numpy as np
@@ -123,7 +126,8 @@ def crps_samples(samples, y):
     ordered = tf.sort(samples, axis=0)
     rank = tf.cast(tf.range(1, tf.shape(samples)[0] + 1), samples.dtype)
     rank = tf.reshape(rank, tf.concat([[-1], tf.ones([tf.rank(samples) - 1], tf.int32)], axis=0))
-    spread = 2 * tf.reduce_sum((2 * rank - n - 1) * ordered, axis=0) / tf.square(n)
+    pairs = n * (n - 1) if fair else tf.square(n)
+    spread = 2 * tf.reduce_sum((2 * rank - n - 1) * ordered, axis=0) / pairs
     return to_y - 0.5 * spread
 
 

@@ -126,15 +126,8 @@ class DistributionPredictive(UnivariatePredictive):
             return super().quantile(levels)
 
     def crps(self, y):
-        d = self.distribution
-        if type(d) is tfd.Normal:
-            return _crps.crps_normal(d.loc, d.scale, y)
-        if type(d) is tfd.StudentT:
-            return _crps.crps_student_t(d.df, d.loc, d.scale, y)
-        mixture = normal_mixture_parameters(d)
-        if mixture is not None:
-            return _crps.crps_normal_mixture(*mixture, y)
-        return super().crps(y)
+        value = closed_form_crps(self.distribution, y)
+        return super().crps(y) if value is None else value
 
 
 class NormalPredictive(DistributionPredictive):
@@ -198,6 +191,22 @@ class SamplesPredictive(UnivariatePredictive):
         return _crps.crps_samples(self.samples, y)
 
 
+def closed_form_crps(dist, y):
+    """The exact CRPS of a scalar `dist` at `y` if probnn has its closed form, else None.
+
+    Closed forms: Normal, Student-t (and its subclasses, such as the
+    evidential head's predictive) and (nested) mixtures of Normals.
+    """
+    if type(dist) is tfd.Normal:
+        return _crps.crps_normal(dist.loc, dist.scale, y)
+    if isinstance(dist, tfd.StudentT):
+        return _crps.crps_student_t(dist.df, dist.loc, dist.scale, y)
+    mixture = normal_mixture_parameters(dist)
+    if mixture is not None:
+        return _crps.crps_normal_mixture(*mixture, y)
+    return None
+
+
 def normal_mixture_parameters(dist):
     """`(weights, loc, scale)` with the component axis last if `dist` is a (nested) mixture of Normals, else None.
 
@@ -234,7 +243,7 @@ def scalar_distribution(dist):
         return dist
     if event.rank != 1 or event[0] is None:
         return None
-    if isinstance(dist, tfd.Independent) and dist.reinterpreted_batch_ndims == 1:
+    if isinstance(dist, tfd.Independent) and tf.get_static_value(dist.reinterpreted_batch_ndims) == 1:
         base = dist.distribution
         if base.event_shape.rank != 0:
             return None

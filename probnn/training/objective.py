@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from probnn.heads.base import find_head
-from probnn.losses import NegativeLogLikelihood
+from probnn.losses import HeadLoss, NegativeLogLikelihood
 from probnn.training.errors import _err
 
 
@@ -106,6 +106,7 @@ class _Objective:
         key: identifies the loss for the compiled-program cache (the head for
             the default likelihood, else the loss object itself).
         report_nll: the loss is the head's negative log-likelihood.
+        head: the head of a `probnn.losses.HeadLoss` (its targets are checked), else None.
         members: `model.probnn_members`, or None for a plain model.
     """
 
@@ -113,7 +114,7 @@ class _Objective:
         given = loss
         self.loss = _resolve_loss(loss, model)
         self.report_nll = _is_nll(self.loss)
-        self.head = self.loss.head if self.report_nll else None
+        self.head = self.loss.head if isinstance(self.loss, HeadLoss) else None
         self.members = _members(model)
         self.dtype = tf.as_dtype(self.loss.dtype)
         if given is None:

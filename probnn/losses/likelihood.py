@@ -1,12 +1,12 @@
-"""Likelihood losses built from distribution heads."""
+"""The negative log-likelihood loss of a distribution head."""
 
 import keras
 
-from probnn.heads.base import DistributionHead
+from probnn.losses.head_loss import HeadLoss
 
 
 @keras.saving.register_keras_serializable(package="probnn")
-class NegativeLogLikelihood(keras.losses.Loss):
+class NegativeLogLikelihood(HeadLoss):
     """Negative log likelihood of the targets under a head's distribution.
 
     `loss(y_true, y_pred)` reads `y_pred` as the parameter tensor the head
@@ -40,27 +40,7 @@ class NegativeLogLikelihood(keras.losses.Loss):
     def __init__(
         self, head, reduction="sum_over_batch_size", name="negative_log_likelihood", dtype=None
     ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if not isinstance(head, DistributionHead):
-            raise ValueError(
-                "NegativeLogLikelihood: head must be a probnn DistributionHead, "
-                f"got {type(head).__name__}"
-            )
-        self.head = type(head).from_config(head.get_config())
+        super().__init__(head, reduction=reduction, name=name, dtype=dtype)
 
     def call(self, y_true, y_pred):
         return -self.head.log_prob(y_pred, y_true)
-
-    def get_config(self):
-        return {
-            "head": keras.saving.serialize_keras_object(self.head),
-            "reduction": self.reduction,
-            "name": self.name,
-            "dtype": self.dtype,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["head"] = keras.saving.deserialize_keras_object(config["head"])
-        return cls(**config)
