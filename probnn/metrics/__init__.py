@@ -13,6 +13,9 @@ Python floats.
 - Calibration: `pit`, `calibration_curve`, `miscalibration_area`,
   `expected_calibration_error`, `reliability_bins`.
 - Intervals: `quantile`, `interval`, `coverage`, `mean_interval_width`, `sharpness`.
+- Out-of-distribution scores: `max_probability`, `entropy`, `mutual_information`,
+  `epistemic_variance`; detection metrics `auroc`, `aupr`, `fpr_at_tpr`.
+- Selective prediction: `risk_coverage_curve`, `aurc`.
 - `report(dist, y)`: all that apply, as a dict of floats.
 """
 
@@ -26,6 +29,16 @@ from probnn.metrics.curves import (
     miscalibration_area,
     pit,
 )
+from probnn.metrics.ood import (
+    aupr,
+    auroc,
+    entropy,
+    epistemic_variance,
+    fpr_at_tpr,
+    max_probability,
+    mutual_information,
+)
+from probnn.metrics.selective import RiskCoverage, aurc, risk_coverage_curve
 from probnn.metrics.intervals import coverage, interval, mean_interval_width, quantile, sharpness
 from probnn.metrics.predictive import UnivariatePredictive, as_predictive
 from probnn.metrics.quantiles import bisect_quantile
@@ -35,8 +48,12 @@ from probnn.metrics.scores import crps, mae, nll, rmse
 __all__ = [
     "CalibrationCurve",
     "ReliabilityBins",
+    "RiskCoverage",
     "UnivariatePredictive",
     "area_between",
+    "aupr",
+    "aurc",
+    "auroc",
     "as_predictive",
     "bisect_quantile",
     "brier_score",
@@ -47,16 +64,22 @@ __all__ = [
     "crps_normal_mixture",
     "crps_samples",
     "crps_student_t",
+    "entropy",
+    "epistemic_variance",
     "expected_calibration_error",
+    "fpr_at_tpr",
     "interval",
     "mae",
+    "max_probability",
     "mean_interval_width",
     "miscalibration_area",
+    "mutual_information",
     "nll",
     "pit",
     "quantile",
     "reliability_bins",
     "report",
+    "risk_coverage_curve",
     "rmse",
     "sharpness",
 ]
