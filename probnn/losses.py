@@ -20,7 +20,12 @@ class NegativeLogLikelihood(keras.losses.Loss):
     The loss keeps its own weightless copy of the head, rebuilt from the
     head's configuration (`distribution` uses no weights), so it is saved and
     restored with `model.save` / `keras.models.load_model` without claiming
-    the model's weights.
+    the model's weights. A head with `probnn_loss_updates_state = True`
+    (`DUQHead`, whose likelihood moves its centroids) is kept itself; a
+    loss restored from a saved model cannot hold the loaded model's head, so
+    load such a model with `keras.models.load_model(path, compile=False)`
+    and train it with `probnn.fit` (which builds its loss from the model's
+    head) or compile it again.
 
     Args:
         head: the `probnn.heads.DistributionHead` whose output `y_pred` is.
@@ -46,7 +51,9 @@ class NegativeLogLikelihood(keras.losses.Loss):
                 "NegativeLogLikelihood: head must be a probnn DistributionHead, "
                 f"got {type(head).__name__}"
             )
-        self.head = type(head).from_config(head.get_config())
+        # A head whose likelihood updates its own state (DUQHead's centroids) is kept itself.
+        self.head = head if getattr(head, "probnn_loss_updates_state", False) else type(head).from_config(
+            head.get_config())
 
     def call(self, y_true, y_pred):
         return -self.head.log_prob(y_pred, y_true)

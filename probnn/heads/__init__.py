@@ -6,6 +6,7 @@ builds the `tfd.Distribution`. See `probnn.heads.base` for the contract.
 
 from probnn.heads.base import DistributionHead, RealEventHead, find_head
 from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
+from probnn.heads.duq import DUQHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
 from probnn.heads.normal import NormalHead, StudentTHead
@@ -14,6 +15,7 @@ from probnn.heads.rbf_mixture import RBFMixtureHead
 __all__ = [
     "BernoulliHead",
     "CategoricalHead",
+    "DUQHead",
     "DistributionHead",
     "MixtureNormalHead",
     "MultivariateNormalHead",
