@@ -159,12 +159,12 @@ def main():
     text = "\n".join([
         "# Out-of-distribution detection on digits (train 0-4; OOD: 5-9 and uniform noise)", "",
         *machine_description(),
-        f"- Load average at the end: {load:.1f} on {os.cpu_count()} CPUs"
-        + (" (shared machine: the times are inflated)" if load > (os.cpu_count() or 1) else ""),
+        (f"- Load average at the end: {load:.1f} on {os.cpu_count()} CPUs"
+         + (" (shared machine: the times are inflated)" if load > (os.cpu_count() or 1) else "")),
         f"- {args.epochs} epochs, batch 64, Adam 1e-3, seed {args.seed}; MLP body 2 x {HIDDEN} ReLU for every model",
         "- AUROC: 1 - max probability (DUQ: 1 - max kernel value) of OOD inputs against held-out 0-4 digits",
-        "- DUQ's accuracy, ECE and NLL use its kernel values renormalised to class probabilities; its conformal "
-        "sets use the kernel values",
+        ("- DUQ's accuracy, ECE and NLL use its kernel values renormalised to class probabilities; its conformal "
+         "sets use the kernel values"),
         "- Last-layer Laplace: not yet in probnn (another issue)", "",
         markdown_table(header, rows), "", *notes, ""])
     write_result("ood_digits.md", text)

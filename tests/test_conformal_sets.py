@@ -158,7 +158,7 @@ def test_scalings_lower_ece_of_an_overconfident_digits_model(capsys):
                seed=0, jit_compile=False)
     logits = 4.0 * model.predict(x_test, verbose=0)  # deliberately over-confident: logits x 4
     cal, test = slice(0, 674), slice(674, None)
-    dist = lambda rows: tfd.Categorical(logits=logits[rows])  # noqa: E731
+    dist = lambda rows: tfd.Categorical(logits=logits[rows])
     ece = {"uncalibrated": float(metrics.expected_calibration_error(dist(test), y_test[test]))}
     # Plain matrix scaling (l2=0, printed, not asserted) overfits 674 calibration images (see
     # MatrixScaling); with ODIR l2=10 it does not.

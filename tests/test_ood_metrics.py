@@ -49,7 +49,7 @@ def _mixture(member_probs):
 def test_scores_of_a_mixture_match_closed_forms():
     members = np.array([[[0.9, 0.1], [0.1, 0.9]], [[0.6, 0.4], [0.6, 0.4]]])  # rows: disagree, agree
     dist = _mixture(members)
-    h = lambda p: -np.sum(p * np.log(p), -1)  # noqa: E731
+    h = lambda p: -np.sum(p * np.log(p), -1)
     mean = members.mean(1)
     np.testing.assert_allclose(metrics.max_probability(dist), mean.max(1), rtol=1e-12)
     np.testing.assert_allclose(metrics.entropy(dist), h(mean), rtol=1e-12)
