@@ -2,8 +2,7 @@
 
 Acceptance (issue 24): on two moons, OOD AUROC >= 0.95 for points at distance
 > 2 from the training data against fresh in-distribution points, with a plain
-softmax network's AUROC printed beside it (DUQ: met; SNGP at this budget:
-0.92-0.96 over initial weights, asserted >= 0.9 and far above softmax). Also: the Laplace precision is the
+softmax network's AUROC printed beside it. Also: the Laplace precision is the
 closed form `ridge I + Σ φφᵀ`, DUQ's centroids follow the EMA formula, both
 under probnn.fit and model.fit, and save/load keeps the outputs.
 """
@@ -18,7 +17,7 @@ from probnn import metrics
 
 @pytest.fixture(scope="module")
 def moons():
-    x, y = probnn.datasets.two_moons(300, noise=0.1, seed=0)
+    x, y = probnn.datasets.two_moons(600, noise=0.1, seed=0)
     x_in, _ = probnn.datasets.two_moons(300, noise=0.1, seed=1)
     grid = np.random.default_rng(2).uniform(-6, 7, size=(3000, 2)).astype("float32")
     far = grid[np.min(np.linalg.norm(grid[:, None] - x[None], axis=-1), axis=1) > 2]
@@ -44,8 +43,8 @@ def _ood_auroc(model, points, labels):
 
 def test_sngp_detects_far_points_where_softmax_does_not(moons, capsys):
     x, y, points, labels = moons
-    # Initial weights of seeds 0-4 gave AUROC 0.953, 0.926, 0.956, 0.917, 0.930 (softmax 0.08-0.2): the
-    # issue's 0.95 is not reached reliably at this test's budget (300 points, 60 epochs); see the report.
+    # Initial weights of seeds 0-3 gave AUROC 0.981, 0.954, 0.971, 0.966 (with 300 training points
+    # instead of 600: 0.92-0.96, the in-data posterior variance stays too large).
     keras.utils.set_random_seed(0)
     model = _sngp()
     probnn.fit(model, x, y, epochs=60, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0,
@@ -59,7 +58,7 @@ def test_sngp_detects_far_points_where_softmax_does_not(moons, capsys):
         print(f"\ntwo moons OOD AUROC (max probability): SNGP {auroc:.3f}, softmax {baseline:.3f}; "
               f"SNGP train accuracy {accuracy:.3f}")
     assert accuracy > 0.95
-    assert auroc >= 0.9 and auroc > baseline + 0.5
+    assert auroc >= 0.95
 
 
 def _phi_sum(gp, features):
@@ -127,7 +126,7 @@ def test_duq_detects_far_points(moons, capsys):
     x, y, points, labels = moons
     keras.utils.set_random_seed(0)
     model = _duq()
-    probnn.fit(model, x, y, epochs=40, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0)
+    probnn.fit(model, x, y, epochs=20, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0)
     dist = probnn.predict_distribution(model, x)
     accuracy = np.mean(dist.distribution.probs_parameter().numpy().argmax(1) == y)
     auroc = _ood_auroc(model, points, labels)
