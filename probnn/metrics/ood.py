@@ -17,7 +17,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from probnn.metrics.classification import class_probabilities
-from probnn.prediction import decompose_uncertainty
 
 tfd = tfp.distributions
 
@@ -140,6 +139,8 @@ def epistemic_variance(dist):
         return tf.reduce_sum(weights * tf.reduce_sum(tf.square(component_probs - mean), axis=-1), axis=-1)
     if class_probabilities(dist) is not None:
         return tf.zeros_like(max_probability(dist))
+    from probnn.prediction import decompose_uncertainty  # keeps `import probnn.metrics` free of Keras models
+
     _, epistemic = decompose_uncertainty(dist)
     event_rank = dist.event_shape.rank
     return tf.reduce_sum(epistemic, axis=list(range(-event_rank, 0))) if event_rank else epistemic
