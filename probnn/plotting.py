@@ -239,3 +239,35 @@ def plot_reliability_diagram(dist, y, *, num_bins=10, ax=None, label=None, title
         ax.set_title(title)
     ax.legend(loc="upper left", fontsize="small")
     return fig
+
+
+def plot_risk_coverage(dist, y, *, confidence=None, ax=None, label=None, title=None):
+    """Risk-coverage curve of a classifier that abstains on its least confident inputs.
+
+    The error rate among the most confident inputs (`probnn.metrics.risk_coverage_curve`)
+    against the fraction kept; the legend gives the area under the curve
+    (AURC, lower is better). Several models can share one `ax`.
+
+    Example:
+    >>> import numpy as np, tensorflow_probability as tfp
+    >>> p = np.random.default_rng(0).dirichlet(np.ones(3), size=200)
+    >>> fig = plot_risk_coverage(tfp.distributions.Categorical(probs=p), p.argmax(1))
+    >>> len(fig.axes[0].lines)
+    2
+    """
+    from probnn import metrics
+
+    curve = metrics.risk_coverage_curve(dist, y, confidence=confidence)
+    area = float(np.sum(np.diff(np.r_[0.0, curve.coverage]) * curve.risk))
+    fig, ax = _axes(ax)
+    text = f"AURC {area:.3f}" if label is None else f"{label} (AURC {area:.3f})"
+    ax.step(np.r_[0.0, curve.coverage], np.r_[curve.risk[0], curve.risk], where="pre", label=text)
+    ax.axhline(curve.risk[-1], color="0.5", ls="--", lw=1, label="error rate without abstaining")
+    ax.set_xlabel("coverage (fraction of inputs predicted)")
+    ax.set_ylabel("risk (error rate among them)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
+    if title:
+        ax.set_title(title)
+    ax.legend(loc="upper left", fontsize="small")
+    return fig

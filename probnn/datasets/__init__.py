@@ -1,7 +1,7 @@
 """Data loaders and toy data generators."""
 
 from probnn.datasets.digits import DigitsData, load_digits
-from probnn.datasets.toy import cubic_noise_scale, heteroscedastic_cubic
+from probnn.datasets.toy import cubic_noise_scale, heteroscedastic_cubic, two_moons
 from probnn.datasets.uci import UCI_DATASETS, UCISplit, available_uci_datasets, load_uci, uci_num_splits
 
 __all__ = [
@@ -13,5 +13,6 @@ __all__ = [
     "heteroscedastic_cubic",
     "load_digits",
     "load_uci",
+    "two_moons",
     "uci_num_splits",
 ]

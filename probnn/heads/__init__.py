@@ -9,6 +9,7 @@ from probnn.heads.counts import NegativeBinomialHead, ZeroInflatedPoissonHead
 from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
 from probnn.heads.evidential import EvidentialHead
 from probnn.heads.flow import FlowHead
+from probnn.heads.duq import DUQHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
 from probnn.heads.normal import NormalHead, StudentTHead
@@ -21,6 +22,7 @@ __all__ = [
     "BetaHead",
     "CategoricalHead",
     "CensoredNormalHead",
+    "DUQHead",
     "DistributionHead",
     "EvidentialHead",
     "FlowHead",

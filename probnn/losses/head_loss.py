@@ -11,7 +11,8 @@ class HeadLoss(keras.losses.Loss):
     It keeps its own weightless copy of the head, rebuilt from the head's
     configuration (`distribution` uses no weights), so a compiled model is
     saved and restored with `model.save` / `keras.models.load_model` without
-    the loss claiming the model's weights. `probnn.fit` checks the targets
+    the loss claiming the model's weights (except for a head with
+    `probnn_loss_updates_state = True`: see `NegativeLogLikelihood`). `probnn.fit` checks the targets
     with `head.check_targets` before training for every such loss.
     Subclasses implement `call(y_true, y_pred)` (per-example values) and add
     their own arguments to `get_config`.
@@ -30,7 +31,9 @@ class HeadLoss(keras.losses.Loss):
                 f"{type(self).__name__}: head must be a probnn DistributionHead, "
                 f"got {type(head).__name__}"
             )
-        self.head = type(head).from_config(head.get_config())
+        # A head whose likelihood updates its own state (DUQHead's centroids) is kept itself.
+        updates_state = getattr(head, "probnn_loss_updates_state", False)
+        self.head = head if updates_state else type(head).from_config(head.get_config())
 
     def get_config(self):
         return {

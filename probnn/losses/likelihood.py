@@ -20,7 +20,12 @@ class NegativeLogLikelihood(HeadLoss):
     The loss keeps its own weightless copy of the head, rebuilt from the
     head's configuration (`distribution` uses no weights), so it is saved and
     restored with `model.save` / `keras.models.load_model` without claiming
-    the model's weights.
+    the model's weights. A head with `probnn_loss_updates_state = True`
+    (`DUQHead`, whose likelihood moves its centroids) is kept itself; a
+    loss restored from a saved model cannot hold the loaded model's head, so
+    load such a model with `keras.models.load_model(path, compile=False)`
+    and train it with `probnn.fit` (which builds its loss from the model's
+    head) or compile it again.
 
     Args:
         head: the `probnn.heads.DistributionHead` whose output `y_pred` is.

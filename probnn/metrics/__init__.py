@@ -14,6 +14,9 @@ Python floats.
   `expected_calibration_error`, `reliability_bins`.
 - Intervals: `quantile`, `interval`, `coverage`, `mean_interval_width`, `sharpness`.
 - Quantiles (a `QuantileHead`'s or any predictive's): `pinball_loss`, `quantile_calibration`.
+- Out-of-distribution scores: `max_probability`, `entropy`, `mutual_information`,
+  `epistemic_variance`; detection metrics `auroc`, `aupr`, `fpr_at_tpr`.
+- Selective prediction: `risk_coverage_curve`, `aurc`.
 - `report(dist, y)`: all that apply, as a dict of floats.
 """
 
@@ -27,6 +30,16 @@ from probnn.metrics.curves import (
     miscalibration_area,
     pit,
 )
+from probnn.metrics.ood import (
+    aupr,
+    auroc,
+    entropy,
+    epistemic_variance,
+    fpr_at_tpr,
+    max_probability,
+    mutual_information,
+)
+from probnn.metrics.selective import RiskCoverage, aurc, risk_coverage_curve
 from probnn.metrics.intervals import coverage, interval, mean_interval_width, quantile, sharpness
 from probnn.metrics.predictive import UnivariatePredictive, as_predictive
 from probnn.metrics.quantile_scores import pinball, pinball_loss, quantile_calibration
@@ -37,8 +50,12 @@ from probnn.metrics.scores import crps, mae, nll, rmse
 __all__ = [
     "CalibrationCurve",
     "ReliabilityBins",
+    "RiskCoverage",
     "UnivariatePredictive",
     "area_between",
+    "aupr",
+    "aurc",
+    "auroc",
     "as_predictive",
     "bisect_quantile",
     "brier_score",
@@ -49,11 +66,16 @@ __all__ = [
     "crps_normal_mixture",
     "crps_samples",
     "crps_student_t",
+    "entropy",
+    "epistemic_variance",
     "expected_calibration_error",
+    "fpr_at_tpr",
     "interval",
     "mae",
+    "max_probability",
     "mean_interval_width",
     "miscalibration_area",
+    "mutual_information",
     "nll",
     "pinball",
     "pinball_loss",
@@ -62,6 +84,7 @@ __all__ = [
     "quantile_calibration",
     "reliability_bins",
     "report",
+    "risk_coverage_curve",
     "rmse",
     "sharpness",
 ]

@@ -21,9 +21,18 @@ Attributes:
 
 
 def class_probabilities(dist):
-    """`("categorical", probs)` or `("binary", p)` for a classification distribution, else None."""
+    """`("categorical", probs)` or `("binary", p)` for a classification distribution, else None.
+
+    A predictive mixture of Categoricals (`probnn.predict_distribution` of an
+    ensemble, MC dropout or posterior draws) gives its mixture probabilities
+    `Σ_k w_k p_k`.
+    """
     if isinstance(dist, tfd.Categorical):
         return "categorical", dist.probs_parameter()
+    if isinstance(dist, tfd.MixtureSameFamily) and isinstance(dist.components_distribution, tfd.Categorical):
+        weights = dist.mixture_distribution.probs_parameter()
+        probs = dist.components_distribution.probs_parameter()
+        return "categorical", tf.einsum("...k,...kc->...c", tf.cast(weights, probs.dtype), probs)
     base = dist.distribution if isinstance(dist, tfd.Independent) else dist
     if isinstance(base, tfd.Bernoulli):
         return "binary", base.probs_parameter()
