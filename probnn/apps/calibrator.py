@@ -16,7 +16,7 @@ on), on the standardised target scale:
     "none"       the network's own predictive distribution.
 
 `to_json()` / `from_json()` keep the fitted state (scores, factor or knots) in
-the model folder's `calibration.json`.
+the model folder's `calibration.json`; reading it needs no TensorFlow.
 """
 
 import numpy as np
@@ -45,29 +45,45 @@ class CommandCalibrator:
         if method not in METHODS:
             raise ValueError(f"CommandCalibrator: method must be one of {', '.join(METHODS)}, got {method!r}")
         self.method = method
-        self.tool = None
+        self.state = {"method": method}  # the fitted state, as stored in calibration.json
+        self._fitted = None
 
     def fit(self, dist, z):
         """Fit on the calibration rows' predictive `dist` and standardised targets `z`; returns self."""
         from probnn import calibration
 
         if self.method == "conformal":
-            scores = calibration.SplitConformal(score="normalized").scores(dist, z)
-            self.tool = np.sort(scores)
+            scores = np.sort(calibration.SplitConformal(score="normalized").scores(dist, z))
+            self.state.update(score="normalized", scores=scores.tolist())
         elif self.method == "std":
-            self.tool = calibration.StdScaling().fit(_mean_std(dist), z)
+            self.state.update(factor=calibration.StdScaling().fit(_mean_std(dist), z).factor_)
         elif self.method == "isotonic":
-            self.tool = calibration.IsotonicRecalibrator().fit(dist, z)
+            fitted = calibration.IsotonicRecalibrator().fit(dist, z)
+            self.state.update(knots_x=fitted.knots_x.tolist(), knots_y=fitted.knots_y.tolist())
+        self._fitted = None
         return self
+
+    def _tool(self):
+        """The `probnn.calibration` object the state describes (built once; imports TensorFlow)."""
+        from probnn import calibration
+
+        if self._fitted is None and self.method == "std":
+            self._fitted = calibration.StdScaling()
+            self._fitted.factor_ = float(self.state["factor"])
+        elif self._fitted is None and self.method == "isotonic":
+            self._fitted = calibration.IsotonicRecalibrator()
+            self._fitted.knots_x = np.asarray(self.state["knots_x"], dtype=np.float64)
+            self._fitted.knots_y = np.asarray(self.state["knots_y"], dtype=np.float64)
+        return self._fitted
 
     def distribution(self, dist):
         """The recalibrated predictive distribution (std, isotonic, none), or None (conformal)."""
         if self.method == "conformal":
             return None
         if self.method == "std":
-            return self.tool(_mean_std(dist))
+            return self._tool()(_mean_std(dist))
         if self.method == "isotonic":
-            return self.tool(dist)
+            return self._tool()(dist)
         return dist
 
     def interval(self, dist, level):
@@ -75,38 +91,28 @@ class CommandCalibrator:
         from probnn import calibration, metrics
 
         if self.method == "conformal":
-            conformal = calibration.SplitConformal(1.0 - level, score="normalized").fit_scores(self.tool)
-            bounds = conformal.interval(dist)
+            conformal = calibration.SplitConformal(1.0 - level, score="normalized")
+            bounds = conformal.fit_scores(self.state["scores"]).interval(dist)
         else:
             bounds = metrics.interval(self.distribution(dist), level)
         return tuple(np.asarray(b, dtype=np.float64).reshape(-1) for b in bounds)
 
     def to_json(self):
         """The fitted state as a JSON-serialisable dict."""
-        state = {"method": self.method}
-        if self.method == "conformal":
-            state.update(score="normalized", scores=[float(s) for s in self.tool])
-        elif self.method == "std":
-            state.update(factor=self.tool.factor_)
-        elif self.method == "isotonic":
-            state.update(knots_x=self.tool.knots_x.tolist(), knots_y=self.tool.knots_y.tolist())
-        return state
+        return dict(self.state)
 
     @classmethod
     def from_json(cls, state):
-        """The calibrator that `to_json` described (ValueError for an unknown or incomplete record)."""
-        from probnn import calibration
+        """The calibrator that `to_json` described; needs no TensorFlow.
 
+        Raises ValueError for an unknown method or a record without its fitted state.
+        """
         calibrator = cls(state.get("method"))
-        if calibrator.method == "conformal":
-            calibrator.tool = np.asarray(state["scores"], dtype=np.float64)
-        elif calibrator.method == "std":
-            calibrator.tool = calibration.StdScaling()
-            calibrator.tool.factor_ = float(state["factor"])
-        elif calibrator.method == "isotonic":
-            calibrator.tool = calibration.IsotonicRecalibrator()
-            calibrator.tool.knots_x = np.asarray(state["knots_x"], dtype=np.float64)
-            calibrator.tool.knots_y = np.asarray(state["knots_y"], dtype=np.float64)
+        needed = {"conformal": ("scores",), "std": ("factor",), "isotonic": ("knots_x", "knots_y")}
+        missing = [key for key in needed.get(calibrator.method, ()) if key not in state]
+        if missing:
+            raise ValueError(f"no {missing[0]!r} entry for method {calibrator.method!r}")
+        calibrator.state = dict(state)
         return calibrator
 
 

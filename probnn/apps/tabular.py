@@ -108,8 +108,8 @@ def separator(text):
     """The one-character field separator that `--sep` names ("tab" or "\\t" for a tab).
 
     Example:
-    >>> separator(";"), separator("tab")
-    (';', '\t')
+    >>> separator(";"), separator("tab") == chr(9)
+    (';', True)
     """
     text = {"tab": "\t", "\\t": "\t"}.get(text, text)
     if len(text) != 1:

@@ -49,4 +49,5 @@ class MultivariateNormalHead(RealEventHead):
             ),
             diag_shift=None,
         )
-        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=fill.forward(raw_tril))
+        loc, scale_tril = self.in_target_units(loc, fill.forward(raw_tril), matrix=True)
+        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)

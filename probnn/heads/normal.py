@@ -46,7 +46,7 @@ class NormalHead(_LocationScaleHead):
 
     def distribution(self, params):
         loc, raw_scale = self._split(params)
-        scale = positive_scale(raw_scale, self.min_scale)
+        loc, scale = self.in_target_units(loc, positive_scale(raw_scale, self.min_scale))
         return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
 
 
@@ -84,7 +84,7 @@ class StudentTHead(_LocationScaleHead):
 
     def distribution(self, params):
         loc, raw_scale, raw_df = self._split(params)
-        scale = positive_scale(raw_scale, self.min_scale)
+        loc, scale = self.in_target_units(loc, positive_scale(raw_scale, self.min_scale))
         df = 2.0 + positive_scale(raw_df, self.min_df_excess)
         return tfd.Independent(tfd.StudentT(df, loc, scale), reinterpreted_batch_ndims=1)
 
