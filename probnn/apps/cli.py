@@ -8,7 +8,8 @@ TensorFlow's start-up lines (absl, oneDNN, CUDA, CPU features, XLA) are hidden
 in this process only: `main` sets `TF_CPP_MIN_LOG_LEVEL=3` (unless already set)
 and sends file descriptor 2 to a temporary file while TensorFlow is imported,
 replaying it if the import fails. `--verbose` shows everything, and tracebacks.
-The library itself never changes TensorFlow's log level.
+(`import probnn` already hides the start-up lines unless TF_CPP_MIN_LOG_LEVEL
+is set, see `probnn._quiet`; `--verbose` undoes that.)
 
 Errors in the user's input end with one line on stderr and exit status 2.
 """
@@ -333,6 +334,9 @@ def _import_tensorflow(verbose):
     _use_xla_cache()
 
     if verbose:
+        from probnn import _quiet
+
+        _quiet.undo()  # `import probnn` hid TensorFlow's start-up lines; --verbose shows them
         import keras  # noqa: F401
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
