@@ -371,7 +371,7 @@ def _check_target_support(objective, data, name):
 TARGET_SCALE_RANGE = (0.1, 10.0)
 
 
-def _warn_target_scale(objective, data):
+def _warn_target_scale(model, objective, data):
     """Warn once per head when a real-valued head, not adapted, gets targets far from unit scale.
 
     Far: a standard deviation outside `TARGET_SCALE_RANGE`, or a mean more
@@ -379,10 +379,12 @@ def _warn_target_scale(objective, data):
     targets' offset and scale through its weights (slow, often to a worse
     fit); `head.adapt(y)` before training removes that.
     """
-    from probnn.heads.base import RealEventHead
+    from probnn.heads.base import RealEventHead, find_head
 
-    head = objective.head
-    if (data is None or not isinstance(head, RealEventHead) or head.adapted
+    if data is None or objective.head is None:
+        return
+    head = find_head(model)  # the model's own head (objective.head is the loss's copy)
+    if (not isinstance(head, RealEventHead) or head.adapted
             or getattr(head, "_probnn_scale_warned", False) or data.y.dtype.kind != "f"):
         return
     y = np.asarray(data.y, dtype=np.float64).reshape(data.y.shape[0], -1)

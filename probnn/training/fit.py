@@ -159,7 +159,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     _build(model, _sample_batch(arrays, dataset, _members(model))[0], args.strategy)
     objective, optimizer = _prepare_model(model, loss, optimizer, args.strategy)
     _check_target_support(objective, arrays, "y")
-    _warn_target_scale(objective, arrays)
+    _warn_target_scale(model, objective, arrays)
     arrays = _cast_to_model(model, objective, arrays)
     if validation is not None and not _is_dataset(validation):
         _check_target_support(objective, validation, "validation y")
