@@ -76,12 +76,14 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     assert metrics["n_train"] + metrics["n_val"] + metrics["n_calibration"] + metrics["n_test"] == 1000
     assert metrics["calibration"] == "conformal" and metrics["n_calibration"] == 150
     # Before / after calibration on the 150 test rows: the network's own coverage is
-    # the top-level one; the conformal one is within 0.9 ± 0.08 too (binomial s.e.
-    # 0.024 on 150 rows plus the calibration set's own noise, s.e. 0.024: 2.3 of the
-    # combined 0.034), and so is the 50 % interval's (s.e. 0.058 combined: 1.4 of them).
+    # the top-level one. One split's conformal coverage varies with its 150 test rows
+    # (binomial s.e. sqrt(p(1-p)/150)) and its 150 calibration rows (about the same):
+    # s.e. 0.035 at 90 %, 0.058 at 50 %; the bounds are 3 of them (measured 0.953 and
+    # 0.600 for this seed). The pooled coverage over many splits is the benchmark's
+    # (benchmarks/cli_calibration.py), not a test's.
     before, after = metrics["before_calibration"], metrics["after_calibration"]
     assert before["coverage_90"] == metrics["coverage_90"] and before["nll"] == metrics["nll"]
-    assert abs(after["coverage_90"] - 0.9) < 0.08 and abs(after["coverage_50"] - 0.5) < 0.08, after
+    assert abs(after["coverage_90"] - 0.9) < 0.105 and abs(after["coverage_50"] - 0.5) < 0.175, after
     assert after["nll"] is None and after["width_90"] > 0  # conformal calibrates intervals, not a density
     # The split: every row once, with its role; the test rows are those metrics.json counted.
     with open(folder / "split.csv", newline="") as handle:
@@ -126,7 +128,9 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     q = scores[math.ceil(151 * 0.9) - 1]
     np.testing.assert_allclose(lower, mean - q * std, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(upper, mean + q * std, rtol=1e-4, atol=1e-4)
-    assert stats.norm.ppf(0.95) < q < 2.2  # the network is slightly over-confident here; q widens it
+    # metrics.json agrees: the conformal 90 % width is the network's (mean ± z std) times q / z.
+    z = stats.norm.ppf(0.95)
+    assert after["width_90"] == pytest.approx(before["width_90"] * q / z, rel=1e-5)
     # The predictive mean follows the true regression line (measured RMSE 0.065 against
     # it; bound 0.15, under a third of the noise) and the scale is the noise's 0.5
     # (measured median 0.52, 5-95 % of rows in [0.44, 0.60]; bounds 10 % and 30 %).
