@@ -28,8 +28,7 @@ import tempfile
 import time
 
 import numpy as np
-
-from _common import machine_description, markdown_table, write_result  # noqa: I001 (sets sys.path)
+from _common import machine_description, markdown_table, write_result
 
 UCI_DIR = pathlib.Path("/work/shared/datasets/uci")
 METHODS = ("none", "conformal", "std", "isotonic")
@@ -87,7 +86,7 @@ def summarise(name, runs):
         cov50 = np.array([r[method]["coverage_50"] for r in runs])
         rel90 = np.mean([r[method]["width_90"] / r["none"]["width_90"] for r in runs])
         nll = [r[method]["nll"] for r in runs]
-        se = lambda a: a.std(ddof=1) / np.sqrt(a.size) if a.size > 1 else float("nan")  # noqa: E731
+        se = lambda a: a.std(ddof=1) / np.sqrt(a.size) if a.size > 1 else float("nan")
         rows.append([name, method, f"{cov90.mean():.3f} ± {se(cov90):.3f}", f"{cov50.mean():.3f} ± {se(cov50):.3f}",
                      f"{rel90:.2f}", "—" if nll[0] is None else f"{np.mean(nll):.3f}"])
     return rows
