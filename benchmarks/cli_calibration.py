@@ -147,6 +147,8 @@ def main(argv=None):
         markdown_table(["data set", "rows", "epoch cap", "first split (s)", "later splits (s)"], timing),
         "",
     ])
+    text += ("\nConformal's expected coverage with n calibration rows is ⌈(n + 1)p⌉ / (n + 1); the "
+             "splits are `probnn fit`'s own random splits by seed (not the UCI standard index files).\n")
     write_result("cli_calibration.md", text)
     return 0
 
