@@ -330,3 +330,24 @@ def test_calibrator_round_trips_through_json(method):
         assert abs(covered - 0.9) < 0.075, covered
     with pytest.raises(ValueError, match="no 'scores' entry"):
         CommandCalibrator.from_json({"method": "conformal"})
+
+
+def test_xla_cache_honours_xdg_cache_home_and_can_be_turned_off(monkeypatch, tmp_path, capsys):
+    from probnn.apps import cli
+
+    monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
+    monkeypatch.delenv("PROBNN_XLA_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cli._use_xla_cache()
+    assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_persistent_cache_directory={tmp_path}/probnn/xla"
+    monkeypatch.delenv("TF_XLA_FLAGS")
+    monkeypatch.setenv("PROBNN_XLA_CACHE", "0")
+    cli._use_xla_cache()
+    assert "TF_XLA_FLAGS" not in os.environ
+    # Documented where users look: every command's --help names the folder and the switch.
+    for command in ("fit", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "$XDG_CACHE_HOME/probnn/xla (default ~/.cache/probnn/xla)" in text
+        assert "PROBNN_XLA_CACHE=0 turns it off" in text
