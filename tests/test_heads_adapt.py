@@ -100,6 +100,8 @@ def test_adapt_maps_every_real_valued_head_to_the_targets_units():
     rbf = probnn.heads.RBFMixtureHead(2)  # adapt(x) sets its prototypes; adapt_targets(y) the scaling
     rbf.adapt_targets(y[:, :1])
     assert rbf.adapted and rbf.event_size == 1
+    with pytest.raises(ValueError, match="RealEventHead.adapt: target scaling is only for location-scale heads"):
+        probnn.heads.RealEventHead().adapt([1.0, 2.0])  # a head family that does not map its parameters
     with pytest.raises(ValueError, match=r"NormalHead.adapt: expected targets of shape \(n, 1\)"):
         probnn.heads.NormalHead().adapt(y)
     with pytest.raises(ValueError, match="NormalHead.adapt: targets must be finite"):

@@ -246,7 +246,9 @@ class RealEventHead(DistributionHead):
     `adapt(y)`; subclasses define the parameter layout and the distribution,
     passing its locations and scales through `in_target_units`.
 
-    Target scaling (`adapt(y)`, Keras style): the targets' mean and standard
+    Target scaling (`adapt(y)`, Keras style; heads whose `distribution` is a
+    location-scale family set `supports_target_scaling`: Normal, Student-t,
+    the Normal mixtures, the multivariate Normal): the targets' mean and standard
     deviation per output are stored in the non-trainable weights
     `target_location` and `target_scale`, and `distribution` maps the
     network's parameters from standard units to the targets' units
@@ -267,6 +269,10 @@ class RealEventHead(DistributionHead):
         **kwargs: see `DistributionHead`.
     """
 
+    # Whether `distribution` passes its locations and scales through `in_target_units`;
+    # a subclass that does sets it True (heads of other families cannot be adapted).
+    supports_target_scaling = False
+
     def __init__(self, event_size=1, *, min_scale=1e-6, target_location=None, target_scale=None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
@@ -275,6 +281,9 @@ class RealEventHead(DistributionHead):
         self.target_location = self.target_scale = None
         if (target_location is None) != (target_scale is None):
             raise ValueError(f"{name}: give both target_location and target_scale, or neither")
+        if target_location is not None and not self.supports_target_scaling:
+            raise ValueError(f"{name}: target scaling (target_location, target_scale, adapt(y)) is only "
+                             "for location-scale heads such as NormalHead")
         if target_location is not None:
             self._set_target_scaling(target_location, target_scale)
 
@@ -312,6 +321,9 @@ class RealEventHead(DistributionHead):
     def adapt_targets(self, y):
         """`adapt(y)` under a name of its own, for heads whose `adapt` sets something else."""
         owner = f"{type(self).__name__}.adapt"
+        if not self.supports_target_scaling:
+            raise ValueError(f"{owner}: target scaling is only for location-scale heads such as NormalHead; "
+                             f"{type(self).__name__}'s distribution is not mapped to the targets' units")
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1 and self.event_size == 1:
             y = y[:, None]

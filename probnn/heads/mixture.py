@@ -26,6 +26,8 @@ def normal_mixture(logits, loc, scale):
 class _NormalMixtureLayout(RealEventHead):
     """Parameter layout `[logits (K), loc (K·E), raw_scale (K·E)]` shared by mixture heads."""
 
+    supports_target_scaling = True  # distribution() maps loc and scale with in_target_units
+
     def __init__(self, num_components, event_size=1, *, min_scale=1e-6, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
         self.num_components = check_positive_int(

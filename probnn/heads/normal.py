@@ -12,6 +12,8 @@ tfd = tfp.distributions
 class _LocationScaleHead(RealEventHead):
     """A head whose parameters are `_blocks` blocks of length `event_size`: loc, raw scale, ..."""
 
+    supports_target_scaling = True  # distribution() maps loc and scale with in_target_units
+
     _blocks = 2  # location, scale
 
     @property

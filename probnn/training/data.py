@@ -384,7 +384,7 @@ def _warn_target_scale(model, objective, data):
     if data is None or objective.head is None:
         return
     head = find_head(model)  # the model's own head (objective.head is the loss's copy)
-    if (not isinstance(head, RealEventHead) or head.adapted
+    if (not isinstance(head, RealEventHead) or not head.supports_target_scaling or head.adapted
             or getattr(head, "_probnn_scale_warned", False) or data.y.dtype.kind != "f"):
         return
     y = np.asarray(data.y, dtype=np.float64).reshape(data.y.shape[0], -1)
