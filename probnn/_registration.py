@@ -44,9 +44,6 @@ class _WrappedLoader(importlib.abc.Loader):
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
-    def __getattr__(self, name):  # get_code, is_package, ...: runpy (`python -m probnn`) asks for them
-        return getattr(self._loader, name)
-
     def exec_module(self, module):
         if self._is_keras:
             self._loader.exec_module(module)
