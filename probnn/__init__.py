@@ -16,7 +16,13 @@ See `probnn._registration`.
 import importlib
 import importlib.util
 
-from probnn import _registration
+from probnn import _quiet, _registration
+
+# Quiet import: unless TF_CPP_MIN_LOG_LEVEL is set, TensorFlow's C++ start-up
+# lines (oneDNN, CUDA drivers, cuInit, CPU features) are kept out of scripts and
+# notebooks that import probnn before TensorFlow; TF_CPP_MIN_LOG_LEVEL=0 shows
+# them. See probnn._quiet.
+_quiet.quiet_tensorflow_import()
 
 __version__ = "0.1.0"
 

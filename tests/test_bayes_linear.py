@@ -96,3 +96,16 @@ def test_raw_scale_data_studentt_predictive_and_bad_input(rng):
                                        verbose=0)
     with pytest.raises(ValueError, match=r"^linear_regression: likelihood must be one of"):
         probnn.bayes.linear_regression(x, y, likelihood="cauchy", verbose=0)
+
+
+def test_text_column_is_named_before_sampling():
+    """A column of text (a DataFrame's or an object array's) is named in one line, before any sampling."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"size": [50.0, 70.0, 90.0, 110.0], "city": ["a", "b", "a", "c"]})
+    y = np.array([1.0, 2.0, 2.5, 3.5])
+    with pytest.raises(ValueError, match=r"^linear_regression: column 'city' of x is not numeric"):
+        probnn.bayes.linear_regression(frame, y)
+    with pytest.raises(ValueError, match=r"^linear_regression: column 'x1' of x is not numeric"):
+        probnn.bayes.linear_regression(frame.to_numpy(), y)
+    with pytest.raises(ValueError, match=r"^linear_regression: column 'town' of x is not numeric"):
+        probnn.bayes.linear_regression(frame.to_numpy(), y, feature_names=["area", "town"])

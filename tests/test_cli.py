@@ -1,17 +1,20 @@
 """The `probnn` command through its real entry point (`python -m probnn`), end to end.
 
 Each process that trains imports TensorFlow (about 5 s), so the checks are
-grouped: one demo run, one fit + predict, one corrupt-model case; every other
-bad-input case is rejected before TensorFlow is imported (well under a second).
+grouped: one demo run, one fit + predict (with calibration, the split and
+--mark-split); every bad-input case is rejected before TensorFlow is imported
+(well under a second), most of them in this process through `main([...])`.
 """
 
 import csv
 import json
+import math
 import os
 import pathlib
 import re
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -61,7 +64,9 @@ def test_help_answers_without_importing_tensorflow():
 
 
 def test_fit_then_predict_on_a_generated_csv(tmp_path):
-    write_csv(tmp_path / "train.csv", 1000, seed=0)
+    # 1300 rows: 715 train the network (as 700 did before the calibration split), 195 each
+    # validate, calibrate and test.
+    write_csv(tmp_path / "train.csv", 1300, seed=0)
     fit = probnn("fit", "train.csv", "--target", "y", "--out", "model", "--epochs", "400",
                  cwd=tmp_path, check=True)
     # The user sees probnn's lines only: none of TensorFlow's start-up or XLA messages.
@@ -70,12 +75,30 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     folder = tmp_path / "model"
     metrics = json.loads((folder / "metrics.json").read_text())
     assert (folder / "calibration.png").read_bytes()[:8] == PNG
-    assert metrics["n_train"] + metrics["n_val"] + metrics["n_test"] == 1000
-    # 150 test rows of a Normal(·, 0.5) target: the true model has RMSE 0.5 and NLL
+    assert metrics["n_train"] + metrics["n_val"] + metrics["n_calibration"] + metrics["n_test"] == 1300
+    assert metrics["calibration"] == "conformal" and metrics["n_calibration"] == 195
+    # Before / after calibration on the 195 test rows: the network's own coverage is
+    # the top-level one. One split's conformal coverage varies with its 195 test rows
+    # (binomial s.e. sqrt(p(1-p)/195)) and its 195 calibration rows (about the same):
+    # s.e. 0.030 at 90 %, 0.051 at 50 %; the bounds are 3 of them. The pooled coverage
+    # over many splits is the benchmark's (benchmarks/cli_calibration.py), not a test's.
+    before, after = metrics["before_calibration"], metrics["after_calibration"]
+    assert before["coverage_90"] == metrics["coverage_90"] and before["nll"] == metrics["nll"]
+    assert abs(after["coverage_90"] - 0.9) < 0.09 and abs(after["coverage_50"] - 0.5) < 0.152, after
+    assert after["nll"] is None and after["width_90"] > 0  # conformal calibrates intervals, not a density
+    # The split: every row once, with its role; the test rows are those metrics.json counted.
+    with open(folder / "split.csv", newline="") as handle:
+        split = list(csv.DictReader(handle))
+    assert [int(r["row"]) for r in split] == list(range(1300))
+    assert [int(r["line"]) for r in split] == list(range(2, 1302))
+    roles = [r["role"] for r in split]
+    assert {role: roles.count(role) for role in set(roles)} == {
+        "train": 715, "validation": 195, "calibration": 195, "test": 195}
+    # 195 test rows of a Normal(·, 0.5) target: the true model has RMSE 0.5 and NLL
     # 0.5 log(2π 0.25) + 0.5 = 0.726; a fitted one is worse by its estimation error
-    # (measured: RMSE 0.43, NLL 0.62, coverage 0.95). Bounds: RMSE < 0.6 (the sample
-    # RMSE of 150 N(0, 0.5) draws has a standard error of 0.029; 3 of them plus 0.01 of
-    # fit error), NLL < 0.726 + 0.2, coverage within 0.9 ± 0.08 (3.3 binomial standard errors).
+    # (measured with 150 test rows: RMSE 0.43, NLL 0.62, coverage 0.95). Bounds: RMSE < 0.6
+    # (the sample RMSE of 195 N(0, 0.5) draws has a standard error of 0.025; 3 of them plus
+    # 0.01 of fit error), NLL < 0.726 + 0.2, coverage within 0.9 ± 0.08 (3.7 binomial s.e.).
     assert metrics["rmse"] < 0.6, metrics
     assert metrics["nll"] < 0.726 + 0.2, metrics
     assert abs(metrics["coverage_90"] - 0.9) < 0.08, metrics
@@ -97,11 +120,18 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     values = np.array([[float(v) for v in row[3:]] for row in out[1:]])
     mean, std, lower, upper = values.T
     x1, x2 = np.array([[float(r[1]), float(r[2])] for r in rows]).T
-    # The Normal head's 90 % interval is mean ± z std (scipy's quantile); the bisection
-    # is accurate far beyond the 6 printed significant digits, so 1e-4 relative.
+    # The conformal 90 % interval is mean ± q std, q the ⌈(n + 1) 0.9⌉-th smallest of the
+    # n = 195 stored calibration scores |y - mean| / std (standardised units, so q is
+    # unit-free); 6 printed significant digits, so 1e-4 relative.
+    stored = json.loads((folder / "calibration.json").read_text())
+    scores = sorted(stored["scores"])
+    assert stored["method"] == "conformal" and len(scores) == 195
+    q = scores[math.ceil(196 * 0.9) - 1]
+    np.testing.assert_allclose(lower, mean - q * std, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(upper, mean + q * std, rtol=1e-4, atol=1e-4)
+    # metrics.json agrees: the conformal 90 % width is the network's (mean ± z std) times q / z.
     z = stats.norm.ppf(0.95)
-    np.testing.assert_allclose(lower, mean - z * std, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(upper, mean + z * std, rtol=1e-4, atol=1e-4)
+    assert after["width_90"] == pytest.approx(before["width_90"] * q / z, rel=1e-5)
     # The predictive mean follows the true regression line (measured RMSE 0.065 against
     # it; bound 0.15, under a third of the noise) and the scale is the noise's 0.5
     # (measured median 0.52, 5-95 % of rows in [0.44, 0.60]; bounds 10 % and 30 %).
@@ -119,13 +149,13 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     assert again.returncode == 2 and "--overwrite" in again.stderr
     assert (tmp_path / "pred.csv").read_bytes() == pred_before
 
-    # A folder whose model file is broken: TensorFlow is imported, the error is still one line.
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "probnn_model.json").write_text((folder / "probnn_model.json").read_text())
-    (tmp_path / "broken" / "model.keras").write_text("not a model")
-    broken = probnn("predict", "broken", "new.csv", cwd=tmp_path)
-    assert broken.returncode == 2
-    assert broken.stderr.strip().startswith("probnn predict: cannot load") and broken.stderr.count("\n") == 1
+    # --mark-split on the training file: the split column is split.csv's roles, row by row.
+    marked = probnn("predict", "model", "train.csv", "--mark-split", "--interval", "0.5", cwd=tmp_path,
+                    check=True)
+    table = list(csv.reader(marked.stdout.splitlines()))
+    assert table[0][-1] == "split" and [row[-1] for row in table[1:]] == roles
+    # A truncated copy of the real model file is refused before TensorFlow, in this process.
+    truncate_model_copy(folder, tmp_path / "broken")
 
 
 @pytest.mark.parametrize(
@@ -150,6 +180,66 @@ def test_fit_rejects_bad_input_in_one_line(tmp_path, content, args, message):
     assert result.returncode == 2
     assert result.stderr.startswith("probnn fit: ") and message in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1 and not (tmp_path / "m").exists()
+
+
+def truncate_model_copy(folder, broken):
+    """Copy a model folder with model.keras cut to half its size; check predict refuses it in one line."""
+    broken.mkdir()
+    for path in folder.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    data = (folder / "model.keras").read_bytes()
+    (broken / "model.keras").write_bytes(data[: len(data) // 2])
+    assert zipfile.is_zipfile(folder / "model.keras")
+    check_one_line(["predict", str(broken), str(folder.parent / "train.csv")], "predict",
+                   f"{broken / 'model.keras'} exists but is not a complete Keras model file")
+
+
+def check_one_line(argv, command, message, capsys=None):
+    """`main(argv)` in this process: exit status 2 and one stderr line holding `message`."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = main(argv)
+    text = err.getvalue()
+    assert status == 2 and text.startswith(f"probnn {command}: ") and message in text, text
+    assert text.count("\n") == 1, text
+    return text
+
+
+def test_fit_refuses_index_columns_separators_and_a_file_as_out_in_one_line(tmp_path, monkeypatch):
+    """Each a one-line message from checks that run before TensorFlow is imported."""
+    monkeypatch.chdir(tmp_path)
+    body = "".join(f"{i},{i % 7},{2 * (i % 7)}\n" for i in range(30))
+    pathlib.Path("pandas.csv").write_text(",x,y\n" + body)  # df.to_csv(path): an unnamed index first
+    pathlib.Path("named.csv").write_text("index,x,y\n" + body)
+    pathlib.Path("one.csv").write_text("Unnamed: 0,x,y\n" + "".join(f"{i + 1},{i % 7},{i % 5}\n" for i in range(30)))
+    pathlib.Path("semi.csv").write_text("x;y\n" + "".join(f"{i};{i % 3}\n" for i in range(30)))
+    pathlib.Path("tabs.csv").write_text("x\ty\n" + "".join(f"{i}\t{i % 3}\n" for i in range(30)))
+    pathlib.Path("victim.csv").write_text("keep me\n")
+    hint = "looks like a saved row index, not an input; pass --drop"
+    check_one_line(["fit", "pandas.csv", "--target", "y"], "fit", f"column '' of pandas.csv has no name: it {hint} ''")
+    check_one_line(["fit", "named.csv", "--target", "y"], "fit", f"column 'index' of named.csv holds the row numbers: it {hint} 'index'")
+    check_one_line(["fit", "one.csv", "--target", "y"], "fit", "--features to choose the inputs")
+    check_one_line(["fit", "semi.csv", "--target", "y"], "fit", "holds ';' characters but no ',': pass --sep ';'")
+    check_one_line(["fit", "tabs.csv", "--target", "y"], "fit", "holds tab characters but no ',': pass --sep tab")
+    check_one_line(["fit", "named.csv", "--target", "y", "--drop", "nope"], "fit", "has no column 'nope'")
+    check_one_line(["fit", "semi.csv", "--target", "y", "--sep", ";;"], "fit", "--sep must be one character")
+    check_one_line(["fit", "semi.csv", "--target", "y", "--sep", ";", "--out", "victim.csv", "--overwrite"],
+                   "fit", "output folder victim.csv is a file, not a folder")
+    assert pathlib.Path("victim.csv").read_text() == "keep me\n"
+    check_one_line(["fit", "semi.csv", "--target", "y", "--calibration", "std", "--head", "mixture",
+                    "--out", "victim.csv"], "fit", "is a file, not a folder")
+    # The ways out the messages name: --drop (also of the unnamed column), --features, --sep.
+    from probnn.apps import tabular
+
+    assert tabular.read_training_table("pandas.csv", "y", drop=[""]).features == ["x"]
+    assert tabular.read_training_table("named.csv", "y", features=["index", "x"]).features == ["index", "x"]
+    assert tabular.read_training_table("tabs.csv", "y", sep=tabular.separator("tab")).features == ["x"]
+    # A column named "index" that does not hold the row numbers is an ordinary input.
+    pathlib.Path("ok.csv").write_text("index,y\n" + "".join(f"{3 * i},{i % 4}\n" for i in range(30)))
+    assert tabular.read_training_table("ok.csv", "y").features == ["index"]
 
 
 def test_predict_rejects_a_folder_that_is_not_a_model(tmp_path):
@@ -212,3 +302,52 @@ def test_fit_table_with_an_ensemble_saves_and_predicts_the_mixture(tmp_path):
     values = np.array([[float(v) for v in row[3:]] for row in table.rows])
     mean, std, lower, upper = values.T
     assert len(table.rows) == 200 and np.all(std > 0) and np.all(lower < upper)
+
+
+@pytest.mark.parametrize("method", ["conformal", "std", "isotonic", "none"])
+def test_calibrator_round_trips_through_json(method):
+    """What `probnn predict` reads from calibration.json gives the intervals `probnn fit` scored."""
+    from probnn.apps.calibrator import CommandCalibrator
+
+    rng = np.random.default_rng(0)
+    y = 1.5 * rng.standard_t(5, size=600)  # wider and heavier-tailed than the N(0, 1) "network" says
+    network = (np.zeros(300), np.ones(300))
+    fitted = CommandCalibrator(method)
+    if method != "none":
+        fitted.fit(network, y[:300])
+    stored = json.loads(json.dumps(fitted.to_json()))
+    restored = CommandCalibrator.from_json(stored)
+    for level in (0.5, 0.9):
+        np.testing.assert_array_equal(fitted.interval(network, level), restored.interval(network, level))
+    lower, upper = restored.interval(network, 0.9)
+    covered = float(np.mean((lower <= y[300:]) & (y[300:] <= upper)))
+    # The uncalibrated N(0, 1) covers P(|1.5 T| < 1.645) = 0.677 (T ~ t5, scipy) of these
+    # targets, within 3 binomial s.e. on 300 rows (0.081); calibrated, 0.9 within 3 s.e. of
+    # test (0.017) and calibration (about the same) noise together: 0.075.
+    if method == "none":
+        assert abs(covered - (2 * stats.t.cdf(1.645 / 1.5, 5) - 1)) < 0.081, covered
+    else:
+        assert abs(covered - 0.9) < 0.075, covered
+    with pytest.raises(ValueError, match="no 'scores' entry"):
+        CommandCalibrator.from_json({"method": "conformal"})
+
+
+def test_xla_cache_honours_xdg_cache_home_and_can_be_turned_off(monkeypatch, tmp_path, capsys):
+    from probnn.apps import cli
+
+    monkeypatch.delenv("TF_XLA_FLAGS", raising=False)
+    monkeypatch.delenv("PROBNN_XLA_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cli._use_xla_cache()
+    assert os.environ["TF_XLA_FLAGS"] == f"--tf_xla_persistent_cache_directory={tmp_path}/probnn/xla"
+    monkeypatch.delenv("TF_XLA_FLAGS")
+    monkeypatch.setenv("PROBNN_XLA_CACHE", "0")
+    cli._use_xla_cache()
+    assert "TF_XLA_FLAGS" not in os.environ
+    # Documented where users look: every command's --help names the folder and the switch.
+    for command in ("fit", "predict"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert "$XDG_CACHE_HOME/probnn/xla (default ~/.cache/probnn/xla)" in text
+        assert "PROBNN_XLA_CACHE=0 turns it off" in text

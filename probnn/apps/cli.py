@@ -8,7 +8,8 @@ TensorFlow's start-up lines (absl, oneDNN, CUDA, CPU features, XLA) are hidden
 in this process only: `main` sets `TF_CPP_MIN_LOG_LEVEL=3` (unless already set)
 and sends file descriptor 2 to a temporary file while TensorFlow is imported,
 replaying it if the import fails. `--verbose` shows everything, and tracebacks.
-The library itself never changes TensorFlow's log level.
+(`import probnn` already hides the start-up lines unless TF_CPP_MIN_LOG_LEVEL
+is set, see `probnn._quiet`; `--verbose` undoes that.)
 
 Errors in the user's input end with one line on stderr and exit status 2.
 """
@@ -20,6 +21,23 @@ import sys
 import tempfile
 
 HEADS = ("normal", "studentt", "mixture", "rbf-mixture")  # = probnn.apps.tabular.HEADS (kept light here)
+CALIBRATIONS = ("conformal", "std", "isotonic", "none")  # = probnn.apps.calibrator.METHODS
+XLA_CACHE_HELP = (
+    "XLA cache: compiled training programs are kept in $XDG_CACHE_HOME/probnn/xla (default "
+    "~/.cache/probnn/xla) so that later runs start faster; PROBNN_XLA_CACHE=0 turns it off, and a "
+    "--tf_xla_persistent_cache_directory already in TF_XLA_FLAGS is used instead."
+)
+CALIBRATION_HELP = (
+    "Calibration (--calibration, fitted on held-out calibration rows): 'conformal' (default) is "
+    "normalized split conformal prediction: the interval is mean ± q·std, where q is a conformal "
+    "quantile of |y - mean| / std over the n calibration rows. Guarantee: if the calibration rows and "
+    "a new row are exchangeable (e.g. drawn i.i.d. from the same population), the new target lies in "
+    "the p-interval with probability at least p (and below p + 1/(n+1)), over the draw of the "
+    "calibration rows and the new row, whatever the network learned; not conditionally on x. 'std' "
+    "multiplies every predictive std by one factor (a Normal with the head's mean and std), "
+    "'isotonic' recalibrates the predictive CDF (Kuleshov et al. 2018); neither has a finite-sample "
+    "guarantee. 'none' keeps the network's own distribution and holds out no calibration rows."
+)
 DEMO_DIR = "probnn-demo"
 FIT_DIR = "probnn-model"
 
@@ -76,37 +94,61 @@ def _demo(args):
     return 0
 
 
+def _columns(text, keep_empty=False):
+    """A comma-separated list of column names; `keep_empty` keeps '' (an unnamed column, for --drop '')."""
+    if text is None:
+        return None
+    return [c.strip() for c in text.split(",") if c.strip() or (keep_empty and text.strip() == "")]
+
+
 def _fit(args):
     from probnn.apps import tabular
 
-    features = None if args.features is None else [c.strip() for c in args.features.split(",") if c.strip()]
     try:
         hidden = tuple(_positive_int(h) for h in args.hidden.split(","))
     except argparse.ArgumentTypeError as error:
         raise CommandError(f"--hidden: {error}") from None
     # Everything about the input is checked before TensorFlow is imported.
-    tabular.check_fit_arguments(args.out, head=args.head, ensemble=args.ensemble, overwrite=args.overwrite)
-    data = tabular.read_training_table(args.data, args.target, features=features, seed=args.seed)
+    tabular.check_fit_arguments(args.out, head=args.head, ensemble=args.ensemble,
+                                calibration=args.calibration, overwrite=args.overwrite)
+    data = tabular.read_training_table(
+        args.data, args.target, features=_columns(args.features), drop=_columns(args.drop, keep_empty=True),
+        sep=tabular.separator(args.sep), seed=args.seed,
+        calibration_fraction=0.0 if args.calibration == "none" else 0.15)
     _import_tensorflow(args.verbose)
     result = tabular.fit_table(
         data, args.out, head=args.head, ensemble=args.ensemble, epochs=args.epochs, hidden=hidden,
         batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-        seed=args.seed, overwrite=args.overwrite, verbose=_progress(args),
+        calibration=args.calibration, seed=args.seed, overwrite=args.overwrite, verbose=_progress(args),
     )
-    m = result.metrics
-    print(f"trained {result.epochs} epochs on {m['n_train']} rows "
-          f"(validation {m['n_val']}, test {m['n_test']}) in {m['seconds']:.1f} s")
-    print(f"test NLL {m['nll']:.4f}  RMSE {m['rmse']:.4g}  CRPS {m['crps']:.4g}  "
-          f"90% coverage {m['coverage_90']:.3f}  miscalibration area {m['miscalibration_area']:.3f}")
-    print(f"wrote {result.out_dir}/: model.keras, probnn_model.json, metrics.json, calibration.png")
+    print(_fit_report(result))
     return 0
+
+
+def _fit_report(result):
+    m = result.metrics
+    lines = [
+        f"trained {result.epochs} epochs on {m['n_train']} rows (validation {m['n_val']}, "
+        f"calibration {m['n_calibration']}, test {m['n_test']}) in {m['seconds']:.1f} s",
+        f"test NLL {m['nll']:.4f}  RMSE {m['rmse']:.4g}  CRPS {m['crps']:.4g}  "
+        f"miscalibration area {m['miscalibration_area']:.3f}",
+    ]
+    for label, key in (("network", "before_calibration"), (m["calibration"], "after_calibration")):
+        if key in m:
+            s = m[key]
+            lines.append(f"{label:>10}: 90% coverage {s['coverage_90']:.3f} (width {s['width_90']:.4g})  "
+                         f"50% coverage {s['coverage_50']:.3f} (width {s['width_50']:.4g})")
+    lines.append(f"wrote {result.out_dir}/: model.keras, probnn_model.json, calibration.json, split.csv, "
+                 "metrics.json, calibration.png")
+    return "\n".join(lines)
 
 
 def _predict(args):
     from probnn.apps import tabular
 
     job = tabular.read_prediction_job(args.model_dir, args.data, interval=args.interval,
-                                      output=args.output, overwrite=args.overwrite)
+                                      output=args.output, overwrite=args.overwrite,
+                                      sep=tabular.separator(args.sep), mark_split=args.mark_split)
     _import_tensorflow(args.verbose)
     table = tabular.run_prediction(job)
     if args.output is None:
@@ -134,7 +176,7 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="probnn",
         description="Probabilistic deep learning on TensorFlow Probability and Keras 3.",
-        epilog="Run 'probnn COMMAND --help' for the options of a command.",
+        epilog="Run 'probnn COMMAND --help' for the options of a command. " + XLA_CACHE_HELP,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -158,13 +200,23 @@ def build_parser():
         "fit",
         help="train a probabilistic regression model on a CSV file",
         description="Train an MLP with a distribution head on DATA.csv: standardise the columns, "
-        "hold out validation rows (early stopping) and test rows (the reported metrics), and write "
-        "model.keras, probnn_model.json, metrics.json (NLL, RMSE, CRPS, 90% coverage, "
-        "miscalibration area) and calibration.png into DIR.",
+        "hold out validation rows (early stopping), calibration rows (the calibrator) and test rows "
+        "(the reported metrics), and write model.keras, probnn_model.json, calibration.json (the "
+        "fitted calibrator, applied by 'probnn predict'), split.csv (the role of every row: train, "
+        "validation, calibration or test), metrics.json (NLL, RMSE, CRPS, miscalibration area; "
+        "50% and 90% coverage, width and NLL before and after calibration) and calibration.png "
+        "into DIR. " + CALIBRATION_HELP,
+        epilog=XLA_CACHE_HELP,
     )
     fit.add_argument("data", metavar="DATA.csv", help="comma-separated file with a header line")
     fit.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
     fit.add_argument("--features", metavar="A,B,...", help="input columns (default: all others)")
+    fit.add_argument("--drop", metavar="A,B,...", help="columns to leave out of the inputs (e.g. a saved row index)")
+    fit.add_argument("--sep", default=",", metavar="CHAR",
+                     help="field separator of DATA.csv: one character, or 'tab' (default: ',')")
+    fit.add_argument("--calibration", choices=CALIBRATIONS, default="conformal",
+                     help="how the predictive intervals are calibrated on held-out rows "
+                     "(default: %(default)s; see above)")
     fit.add_argument("--head", choices=HEADS, default="normal", help="predictive distribution (default: %(default)s)")
     fit.add_argument("--ensemble", type=_positive_int, default=1, metavar="M",
                      help="train an ensemble of M networks (default: 1)")
@@ -183,7 +235,11 @@ def build_parser():
         "predict",
         help="predict a CSV file with a model folder written by 'probnn fit'",
         description="Write DATA.csv with four columns appended: <target>_mean, <target>_std, and the "
-        "<target>_lower / <target>_upper bounds of the central --interval, in the target's units.",
+        "<target>_lower / <target>_upper bounds of the central --interval, in the target's units, "
+        "calibrated by the calibrator the model folder holds (calibration.json, see 'probnn fit "
+        "--help'; with 'conformal', mean and std are the network's and the bounds are the conformal "
+        "interval at the --interval level).",
+        epilog=XLA_CACHE_HELP,
     )
     predict.add_argument("model_dir", metavar="DIR", help="folder written by 'probnn fit'")
     predict.add_argument("data", metavar="DATA.csv", help="rows to predict (needs the model's input columns)")
@@ -191,6 +247,11 @@ def build_parser():
                          help="probability of the central interval (default: %(default)s)")
     predict.add_argument("--output", metavar="FILE", help="CSV file to write (default: standard output)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    predict.add_argument("--sep", default=",", metavar="CHAR",
+                         help="field separator of DATA.csv: one character, or 'tab' (default: ',')")
+    predict.add_argument("--mark-split", action="store_true",
+                         help="DATA.csv is the training file: append a 'split' column with each row's "
+                         "role (train, validation, calibration, test) from DIR/split.csv")
     _common(predict, seed=False)
     predict.set_defaults(run=_predict)
 
@@ -273,6 +334,9 @@ def _import_tensorflow(verbose):
     _use_xla_cache()
 
     if verbose:
+        from probnn import _quiet
+
+        _quiet.undo()  # `import probnn` hid TensorFlow's start-up lines; --verbose shows them
         import keras  # noqa: F401
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

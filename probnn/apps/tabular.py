@@ -2,38 +2,55 @@
 
 `fit_csv` reads a table, uses one numeric column as the target and the others
 (or a chosen subset) as inputs, standardises both with the statistics of the
-training rows, holds out a validation part (early stopping) and a test part
-(the reported metrics), trains an MLP with a probnn distribution head with
-`probnn.fit`, and writes a model folder:
+training rows, holds out a validation part (early stopping), a calibration
+part (the calibrator, `probnn.apps.calibrator`) and a test part (the reported
+metrics), trains an MLP with a probnn distribution head with `probnn.fit`,
+calibrates it, and writes a model folder:
 
     model.keras           the trained Keras model (inputs and target standardised)
-    probnn_model.json     columns, standardisation statistics, head, probnn version
+    probnn_model.json     columns, standardisation statistics, head, calibration method,
+                          probnn version, the training file's row count and SHA-256
+    calibration.json      the fitted calibrator (conformal scores, std factor or isotonic knots)
+    split.csv             every data row of the training file: row (0-based), line, role
+                          (train / validation / calibration / test)
     metrics.json          test NLL, RMSE, MAE, CRPS, 90 % coverage and width, calibration errors
-                          (`probnn.metrics`), in the target's original units
-    calibration.png       observed vs nominal coverage of central intervals
+                          (`probnn.metrics`), in the target's original units; 50 % and 90 %
+                          coverage, width and NLL before and after calibration
+    calibration.png       observed vs nominal coverage of central intervals, before and after
 
 `predict_csv` reads such a folder and a table with the same input columns and
-returns the table with the predictive mean, standard deviation and central
-interval bounds, in the target's original units, appended to every row.
+returns the table with the predictive mean, standard deviation and calibrated
+central interval bounds, in the target's original units, appended to every row
+(and with `mark_split`, each row's role in the training split).
 
 Every problem with the input (a missing or non-numeric column, NaN, an empty
-file, too few rows, a folder that is not a model folder, an output that
-exists) raises `TableError`, a `ValueError` with a one-line message.
+file, too few rows, a column that looks like a row index, a file separated by
+another character than `sep`, a folder that is not a model folder or holds a
+damaged model file, an output that exists) raises `TableError`, a
+`ValueError` with a one-line message, before TensorFlow is needed.
 """
 
 import csv
 import dataclasses
+import hashlib
+import io
 import json
 import math
 import pathlib
 import time
+import zipfile
 
 import numpy as np
+
+from probnn.apps.calibrator import CALIBRATION_FILE as CALIBRATOR_FILE
+from probnn.apps.calibrator import METHODS as CALIBRATIONS
+from probnn.apps.calibrator import CommandCalibrator
 
 MODEL_FILE = "model.keras"
 INFO_FILE = "probnn_model.json"
 METRICS_FILE = "metrics.json"
 CALIBRATION_FILE = "calibration.png"
+SPLIT_FILE = "split.csv"
 HEADS = ("normal", "studentt", "mixture", "rbf-mixture")
 MIN_ROWS = 20
 
@@ -52,6 +69,7 @@ class Table:
     path: pathlib.Path
     columns: list
     rows: list
+    sha256: str = ""
 
     def numeric(self, names, owner):
         """The named columns as a float64 array (rows, len(names)); TableError if not numbers."""
@@ -86,8 +104,31 @@ class Table:
         return out
 
 
-def read_table(path, owner="read_table"):
-    """Read a comma-separated file with a header line into a `Table`.
+def separator(text):
+    """The one-character field separator that `--sep` names ("tab" or "\\t" for a tab).
+
+    Example:
+    >>> separator(";"), separator("tab") == chr(9)
+    (';', True)
+    """
+    text = {"tab": "\t", "\\t": "\t"}.get(text, text)
+    if len(text) != 1:
+        raise TableError(f"--sep must be one character (or 'tab'), got {text!r}")
+    return text
+
+
+def _separator_hint(columns, sep, path, owner):
+    """A one-column header holding ';' or a tab: the file uses another separator."""
+    if len(columns) != 1:
+        return
+    for char, name in ((";", "';'"), ("\t", "tab"), (",", "','")):
+        if char != sep and char in columns[0]:
+            raise TableError(f"{owner}: the header of {path} holds {name} characters but no {sep!r}: "
+                             f"pass --sep {name} if the columns are separated by {name}")
+
+
+def read_table(path, owner="read_table", sep=","):
+    """Read a file of `sep`-separated fields with a header line into a `Table`.
 
     Example:
     >>> import pathlib, tempfile
@@ -100,13 +141,16 @@ def read_table(path, owner="read_table"):
     if not path.is_file():
         raise TableError(f"{owner}: no such file: {path}")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            lines = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+        raw = path.read_bytes()
+        text = raw.decode("utf-8-sig")
+        lines = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+                 if row and any(cell.strip() for cell in row)]
     except (UnicodeDecodeError, csv.Error) as error:
         raise TableError(f"{owner}: {path} is not a readable CSV text file ({error})") from None
     if not lines:
         raise TableError(f"{owner}: {path} is empty (expected a header line and data rows)")
     columns = [name.strip() for name in lines[0]]
+    _separator_hint(columns, sep, path, owner)
     duplicates = sorted({name for name in columns if columns.count(name) > 1})
     if duplicates:
         raise TableError(f"{owner}: {path} has the column {duplicates[0]!r} more than once")
@@ -116,7 +160,7 @@ def read_table(path, owner="read_table"):
             raise TableError(
                 f"{owner}: line {i + 2} of {path} has {len(row)} fields, the header has {len(columns)}"
             )
-    return Table(path, columns, rows)
+    return Table(path, columns, rows, hashlib.sha256(raw).hexdigest())
 
 
 # ------------------------------------------------------------------ the model folder
@@ -124,6 +168,8 @@ def read_table(path, owner="read_table"):
 
 def _check_new_output(path, overwrite, owner, what="output folder"):
     path = pathlib.Path(path)
+    if path.exists() and not path.is_dir():
+        raise TableError(f"{owner}: {what} {path} is a file, not a folder (choose another --out)")
     if path.exists() and not overwrite:
         if path.is_dir() and not any(path.iterdir()):
             return path
@@ -209,16 +255,22 @@ def evaluate(dist, y, *, loc=0.0, scale=1.0, level=0.9):
     }
 
 
-def plot_calibration(curve, path, title=None):
-    """Write a calibration curve (observed vs expected coverage of central intervals) as a PNG."""
+def plot_calibration(curve, path, title=None, calibrated=None):
+    """Write a calibration curve (observed vs expected coverage of central intervals) as a PNG.
+
+    `curve` is the network's `(expected, observed)`; `calibrated`, if given,
+    the same after calibration.
+    """
     from matplotlib.figure import Figure
 
     expected, observed = curve
     fig = Figure(figsize=(4.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    ax.plot(expected, observed, color="C0", label="model")
+    ax.plot(expected, observed, color="C0", label="network" if calibrated is not None else "model")
     ax.fill_between(expected, expected, observed, color="C0", alpha=0.2)
+    if calibrated is not None:
+        ax.plot(*calibrated, color="C1", label="calibrated")
     ax.set_xlabel("probability of the central predictive interval")
     ax.set_ylabel("observed share of targets inside it")
     ax.set_title(title or "calibration on the test rows")
@@ -254,6 +306,16 @@ class TrainingTable:
     x_std: np.ndarray
     y_mean: float
     y_std: float
+    calibration: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=int))
+    sha256: str = ""
+
+    def roles(self):
+        """The role of every data row: 'train', 'validation', 'calibration' or 'test'."""
+        roles = np.empty(self.y.shape[0], dtype=object)
+        for rows, role in ((self.train, "train"), (self.val, "validation"),
+                           (self.calibration, "calibration"), (self.test, "test")):
+            roles[rows] = role
+        return roles
 
     def xs(self, rows):
         return _standardise(self.x[rows], self.x_mean, self.x_std)
@@ -262,29 +324,77 @@ class TrainingTable:
         return _standardise(self.y[rows], self.y_mean, self.y_std)
 
 
-def read_training_table(path, target, *, features=None, val_fraction=0.15, test_fraction=0.15,
-                        seed=0, owner="probnn fit"):
-    """Read and check a CSV table and split its rows into training, validation and test parts.
+INDEX_NAMES = ("index", "unnamed: 0")
+
+
+def _check_index_column(table, name, owner):
+    """Refuse an unnamed input column, or one named like an index whose values are 0..n-1 or 1..n."""
+    if name and name.lower() not in INDEX_NAMES:
+        return
+    try:
+        values = np.array([float(row[table.columns.index(name)]) for row in table.rows])
+    except ValueError:
+        values = None
+    n = len(table.rows)
+    looks = values is not None and n > 0 and (
+        np.array_equal(values, np.arange(n)) or np.array_equal(values, np.arange(1, n + 1)))
+    if name and not looks:
+        return
+    what = "has no name" if not name else "holds the row numbers"
+    raise TableError(f"{owner}: column {name!r} of {table.path} {what}: it looks like a saved row index, "
+                     f"not an input; pass --drop {name!r} to leave it out, or --features to choose the inputs")
+
+
+def _input_columns(table, target, features, drop, owner):
+    """The input columns: `features`, or every column but the target and `drop` (index columns refused)."""
+    for name in list(drop or []) + list(features or []):
+        if name not in table.columns:
+            raise TableError(f"{owner}: {table.path} has no column {name!r} (columns: {', '.join(table.columns)})")
+    if features is not None:
+        return list(features)
+    features = [c for c in table.columns if c != target and c not in (drop or [])]
+    for name in features:
+        _check_index_column(table, name, owner)
+    return features
+
+
+def _split_rows(n, fractions, seed):
+    """Shuffle `range(n)` by `seed` and cut it: `[test, validation, calibration, train]` (each >= 1 if its fraction > 0)."""
+    order = np.random.default_rng(seed).permutation(n)
+    parts, start = [], 0
+    for fraction in fractions:
+        size = max(1, round(fraction * n)) if fraction > 0 else 0
+        parts.append(order[start:start + size])
+        start += size
+    return parts + [order[start:]]
+
+
+def read_training_table(path, target, *, features=None, drop=None, val_fraction=0.15,
+                        calibration_fraction=0.15, test_fraction=0.15, seed=0, sep=",",
+                        owner="probnn fit"):
+    """Read and check a CSV table and split its rows into training, validation, calibration and test parts.
 
     Rows are shuffled by `seed`; inputs and target are standardised with the
     training part's mean and standard deviation (a constant input is left
     unscaled). Raises `TableError` for a missing, non-numeric or incomplete
-    column, a constant target, or fewer than `MIN_ROWS` rows.
+    column, an input column that looks like a saved row index, a constant
+    target, or fewer than `MIN_ROWS` rows. `calibration_fraction=0` holds out
+    no calibration rows.
 
     Example:
     >>> import pathlib, tempfile, numpy as np
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "d.csv"
     >>> _ = path.write_text("x,y\\n" + "".join(f"{a},{2 * a}\\n" for a in range(40)))
     >>> data = read_training_table(path, "y")
-    >>> data.features, len(data.train), len(data.val), len(data.test)
-    (['x'], 28, 6, 6)
+    >>> data.features, len(data.train), len(data.val), len(data.calibration), len(data.test)
+    (['x'], 22, 6, 6, 6)
     """
-    table = read_table(path, owner)
+    table = read_table(path, owner, sep=sep)
     if target not in table.columns:
         raise TableError(
             f"{owner}: {table.path} has no column {target!r} (columns: {', '.join(table.columns)})"
         )
-    features = [c for c in table.columns if c != target] if features is None else list(features)
+    features = _input_columns(table, target, features, drop, owner)
     if target in features:
         raise TableError(f"{owner}: the target column {target!r} cannot also be an input")
     if not features:
@@ -297,52 +407,40 @@ def read_training_table(path, target, *, features=None, val_fraction=0.15, test_
             f"{owner}: {table.path} has {n} data rows; at least {MIN_ROWS} are needed "
             "to hold out validation and test rows"
         )
-    n_test = max(1, round(test_fraction * n))
-    n_val = max(1, round(val_fraction * n))
-    order = np.random.default_rng(seed).permutation(n)
-    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    test, val, calibration, train = _split_rows(n, (test_fraction, val_fraction, calibration_fraction), seed)
     y_std = float(y[train].std())
     if not y_std > 0:
         raise TableError(f"{owner}: the target column {target!r} is constant on the training rows")
     return TrainingTable(table.path, target, features, x, y, train, val, test,
-                         x[train].mean(axis=0), _scale_of(x[train]), float(y[train].mean()), y_std)
+                         x[train].mean(axis=0), _scale_of(x[train]), float(y[train].mean()), y_std,
+                         calibration, table.sha256)
 
 
-def check_fit_arguments(out_dir, *, head="normal", ensemble=1, overwrite=False, owner="probnn fit"):
+def check_fit_arguments(out_dir, *, head="normal", ensemble=1, calibration="conformal", overwrite=False,
+                        owner="probnn fit"):
     """Check `fit_table`'s options before any work is done; return the output folder path."""
     if head not in HEADS:
         raise TableError(f"{owner}: --head must be one of {', '.join(HEADS)}, got {head!r}")
     if isinstance(ensemble, bool) or int(ensemble) != ensemble or ensemble < 1:
         raise TableError(f"{owner}: --ensemble must be a positive integer, got {ensemble!r}")
+    if calibration not in CALIBRATIONS:
+        raise TableError(f"{owner}: --calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}")
     return _check_new_output(out_dir, overwrite, owner)
 
 
-def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(64, 64),
-              batch_size=64, learning_rate=1e-3, patience=50, seed=0, overwrite=False, verbose=0):
-    """Train on a `TrainingTable` and write the model folder `out_dir` (see the module docstring).
-
-    Training stops early on the validation NLL and keeps the best weights; the
-    metrics are those of the test part, in original units. With `ensemble=M > 1`
-    the model is a `probnn.Ensemble` of M networks. Returns a `FitResult`.
-    """
+def _train(data, head, ensemble, hidden, *, epochs, batch_size, learning_rate, patience, seed, verbose):
+    """Build and train the model (early stopping on the validation rows); returns `(model, epochs run)`."""
     import keras
 
     import probnn
 
-    started = time.perf_counter()
-    out_dir = check_fit_arguments(out_dir, head=head, ensemble=ensemble, overwrite=overwrite)
     keras.utils.set_random_seed(seed)
     x_train = data.xs(data.train)
 
     def build():
         return build_model(len(data.features), head, hidden, x_adapt=x_train, seed=seed)
 
-    if ensemble > 1:
-        if not hasattr(probnn, "Ensemble"):
-            raise TableError("probnn fit: --ensemble needs probnn.Ensemble, which this probnn lacks")
-        model = probnn.Ensemble(build, members=int(ensemble))
-    else:
-        model = build()
+    model = probnn.Ensemble(build, members=int(ensemble)) if ensemble > 1 else build()
     history = probnn.fit(
         model, x_train, data.ys(data.train),
         optimizer=keras.optimizers.Adam(learning_rate),
@@ -354,35 +452,129 @@ def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(
         verbose=verbose,
         seed=seed,
     )
+    return model, len(history.epoch)
+
+
+def interval_scores(calibrator, dist, y, *, loc=0.0, scale=1.0, levels=(0.5, 0.9)):
+    """Coverage, mean width (original units) and NLL of `calibrator` applied to `dist` at targets `y`.
+
+    `dist` predicts `(y - loc) / scale`. The NLL is None for the conformal
+    method (it calibrates intervals, not a density).
+
+    Example:
+    >>> import numpy as np
+    >>> y = np.random.default_rng(0).normal(size=4000)
+    >>> s = interval_scores(CommandCalibrator("none"), (np.zeros(4000), np.ones(4000)), y)
+    >>> round(s["coverage_90"], 2), round(s["width_50"], 2), round(s["nll"], 2)
+    (0.9, 1.35, 1.42)
+    """
+    import probnn
+
+    z = (np.asarray(y, dtype=np.float64).reshape(-1) - loc) / scale
+    scores = {}
+    for level in levels:
+        lower, upper = calibrator.interval(dist, level)
+        name = f"{100 * level:g}".replace(".", "_")
+        scores[f"coverage_{name}"] = float(np.mean((lower <= z) & (z <= upper)))
+        scores[f"width_{name}"] = float(np.mean(upper - lower) * scale)
+    calibrated = calibrator.distribution(dist)
+    scores["nll"] = None if calibrated is None else float(probnn.metrics.nll(calibrated, z)) + math.log(scale)
+    return scores
+
+
+def _calibrated_curve(calibrator, dist, z):
+    """Observed coverage of the calibrated central intervals at 99 levels: `(expected, observed)`."""
+    expected = np.linspace(0.01, 0.99, 99)
+    observed = []
+    for level in expected:
+        lower, upper = calibrator.interval(dist, level)
+        observed.append(np.mean((lower <= z) & (z <= upper)))
+    return expected, np.asarray(observed)
+
+
+def _calibrate(model, data, method):
+    """Fit the calibrator on the calibration rows; score the test rows before and after.
+
+    Returns `(calibrator, metrics, curves)`: metrics as `evaluate`'s plus
+    "before_calibration" and "after_calibration" blocks; curves the
+    calibration curves before and after (after is None for "none").
+    """
+    import probnn
+
     dist = probnn.predict_distribution(model, data.xs(data.test))
     metrics = evaluate(dist, data.y[data.test], loc=data.y_mean, scale=data.y_std)
-    curve = metrics.pop("curve")
+    curves = [metrics.pop("curve"), None]
+    scale = dict(loc=data.y_mean, scale=data.y_std)
+    metrics["before_calibration"] = interval_scores(CommandCalibrator("none"), dist, data.y[data.test], **scale)
+    calibrator = CommandCalibrator(method)
+    if method != "none":
+        calibrator.fit(probnn.predict_distribution(model, data.xs(data.calibration)),
+                       data.ys(data.calibration).reshape(-1))
+        metrics["after_calibration"] = interval_scores(calibrator, dist, data.y[data.test], **scale)
+        curves[1] = _calibrated_curve(calibrator, dist, data.ys(data.test).reshape(-1))
+    return calibrator, metrics, curves
+
+
+def _write_split(data, path):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["row", "line", "role"])
+        writer.writerows([i, i + 2, role] for i, role in enumerate(data.roles()))
+
+
+def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(64, 64),
+              batch_size=64, learning_rate=1e-3, patience=50, calibration="conformal", seed=0,
+              overwrite=False, verbose=0):
+    """Train on a `TrainingTable`, calibrate, and write the model folder `out_dir` (see the module docstring).
+
+    Training stops early on the validation NLL and keeps the best weights; the
+    calibrator (`calibration`, one of `CALIBRATIONS`) is fitted on the
+    calibration rows; the metrics are those of the test part, in original
+    units. With `ensemble=M > 1` the model is a `probnn.Ensemble` of M
+    networks. Returns a `FitResult`.
+    """
+    import probnn
+
+    started = time.perf_counter()
+    out_dir = check_fit_arguments(out_dir, head=head, ensemble=ensemble, calibration=calibration,
+                                  overwrite=overwrite)
+    if calibration != "none" and data.calibration.size == 0:
+        raise TableError(f"probnn fit: --calibration {calibration} needs calibration rows; the split has none")
+    model, epochs_run = _train(data, head, ensemble, hidden, epochs=epochs, batch_size=batch_size,
+                               learning_rate=learning_rate, patience=patience, seed=seed, verbose=verbose)
+    calibrator, metrics, curves = _calibrate(model, data, calibration)
     metrics.update(
-        n_train=int(data.train.size), n_val=int(data.val.size), n_test=int(data.test.size),
-        epochs=len(history.epoch), head=head, ensemble=int(ensemble), target=data.target,
-        features=data.features, seconds=round(time.perf_counter() - started, 2),
-        note="metrics on the test rows (never used in training or early stopping), original units",
+        n_train=int(data.train.size), n_val=int(data.val.size), n_calibration=int(data.calibration.size),
+        n_test=int(data.test.size), epochs=epochs_run, head=head, ensemble=int(ensemble),
+        calibration=calibration, target=data.target, features=data.features,
+        seconds=round(time.perf_counter() - started, 2),
+        note="metrics on the test rows (never used in training, early stopping or calibration), "
+        "original units; the top-level scores are the network's own, before calibration",
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / MODEL_FILE)
     info = {
         "format": "probnn-model/1", "probnn_version": probnn.__version__, "target": data.target,
-        "features": data.features, "head": head, "ensemble": int(ensemble),
+        "features": data.features, "head": head, "ensemble": int(ensemble), "calibration": calibration,
         "x_mean": data.x_mean.tolist(), "x_std": data.x_std.tolist(),
         "y_mean": data.y_mean, "y_std": data.y_std,
+        "training_rows": int(data.y.shape[0]), "training_sha256": data.sha256,
     }
     (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    (out_dir / CALIBRATOR_FILE).write_text(json.dumps(calibrator.to_json()) + "\n")
+    _write_split(data, out_dir / SPLIT_FILE)
     (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_calibration(curve, out_dir / CALIBRATION_FILE,
+    plot_calibration(curves[0], out_dir / CALIBRATION_FILE, calibrated=curves[1],
                      title=f"{data.target}: calibration on {data.test.size} test rows")
-    return FitResult(out_dir, metrics, len(history.epoch))
+    return FitResult(out_dir, metrics, epochs_run)
 
 
-def fit_csv(path, target, out_dir, *, features=None, seed=0, overwrite=False, **options):
+def fit_csv(path, target, out_dir, *, features=None, drop=None, sep=",", seed=0, overwrite=False, **options):
     """Train a probabilistic regression model on a CSV table and write a model folder.
 
-    `read_training_table(path, target, features=..., seed=...)` followed by
-    `fit_table(data, out_dir, seed=..., overwrite=..., **options)`; see those.
+    `read_training_table(path, target, features=..., drop=..., sep=..., seed=...)`
+    followed by `fit_table(data, out_dir, seed=..., overwrite=..., **options)`;
+    see those. With `calibration="none"` no calibration rows are held out.
 
     Example:
     >>> import pathlib, tempfile, numpy as np
@@ -391,16 +583,20 @@ def fit_csv(path, target, out_dir, *, features=None, seed=0, overwrite=False, **
     >>> fit_csv(folder / "d.csv", "y", folder / "m", epochs=2).metrics["n_test"]  # doctest: +SKIP
     9
     """
-    check_fit_arguments(out_dir, head=options.get("head", "normal"),
-                        ensemble=options.get("ensemble", 1), overwrite=overwrite)
-    data = read_training_table(path, target, features=features, seed=seed)
+    calibration = options.get("calibration", "conformal")
+    check_fit_arguments(out_dir, head=options.get("head", "normal"), ensemble=options.get("ensemble", 1),
+                        calibration=calibration, overwrite=overwrite)
+    data = read_training_table(path, target, features=features, drop=drop, sep=sep, seed=seed,
+                               calibration_fraction=0.0 if calibration == "none" else 0.15)
     return fit_table(data, out_dir, seed=seed, overwrite=overwrite, **options)
 
 
 def read_model_record(model_dir, owner="probnn predict"):
     """Check that `model_dir` is a folder written by `fit_table`; return its `probnn_model.json` record.
 
-    Needs no TensorFlow. Raises `TableError` for anything else.
+    Needs no TensorFlow: `model.keras` is checked to be a complete zip archive
+    (a truncated or damaged file is named as such). Raises `TableError` for
+    anything else.
     """
     model_dir = pathlib.Path(model_dir)
     if not model_dir.is_dir():
@@ -411,6 +607,7 @@ def read_model_record(model_dir, owner="probnn predict"):
             f"{owner}: {model_dir} is not a probnn model folder (expected {INFO_FILE} and "
             f"{MODEL_FILE}, as written by probnn fit)"
         )
+    _check_model_file(model_path, owner)
     try:
         info = json.loads(info_path.read_text())
         missing = [k for k in ("target", "features", "x_mean", "x_std", "y_mean", "y_std") if k not in info]
@@ -419,6 +616,46 @@ def read_model_record(model_dir, owner="probnn predict"):
     except (ValueError, TypeError) as error:
         raise TableError(f"{owner}: {info_path} is not a valid probnn model record ({error})") from None
     return info
+
+
+def _check_model_file(path, owner):
+    """A `.keras` file is a zip archive; a truncated or overwritten one fails here, before TensorFlow."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise TableError(f"{owner}: {path} exists but is not a complete Keras model file "
+                         f"(truncated or damaged: {error}); run probnn fit again") from None
+    if damaged is not None:
+        raise TableError(f"{owner}: {path} exists but is damaged (bad entry {damaged!r}); run probnn fit again")
+
+
+def read_calibrator(model_dir, owner="probnn predict"):
+    """The `CommandCalibrator` stored in a model folder (method "none" for a folder without one)."""
+    path = pathlib.Path(model_dir) / CALIBRATOR_FILE
+    if not path.is_file():
+        return CommandCalibrator("none")
+    try:
+        return CommandCalibrator.from_json(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as error:
+        raise TableError(f"{owner}: {path} is not a valid calibrator record ({error})") from None
+
+
+def read_split_roles(model_dir, table, info, owner="probnn predict"):
+    """The training role of every row of `table`, which must be the file `model_dir` was trained on."""
+    path = pathlib.Path(model_dir) / SPLIT_FILE
+    if not path.is_file():
+        raise TableError(f"{owner}: --mark-split needs {path}, which this model folder lacks")
+    if info.get("training_sha256") not in (None, table.sha256) or len(table.rows) != info.get(
+            "training_rows", len(table.rows)):
+        raise TableError(f"{owner}: --mark-split: {table.path} is not the file this model was trained on "
+                         f"({info.get('training_rows')} rows, SHA-256 {str(info.get('training_sha256'))[:12]}...)")
+    with open(path, newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    roles = [""] * len(table.rows)
+    for record in records:
+        roles[int(record["row"])] = record["role"]
+    return roles
 
 
 def load_model_folder(model_dir, owner="probnn predict"):
@@ -447,10 +684,12 @@ class PredictionJob:
     x: np.ndarray
     interval: float
     output: object
+    calibrator: CommandCalibrator = None
+    roles: list = None
 
 
-def read_prediction_job(model_dir, path, *, interval=0.9, output=None, overwrite=False,
-                        owner="probnn predict"):
+def read_prediction_job(model_dir, path, *, interval=0.9, output=None, overwrite=False, sep=",",
+                        mark_split=False, owner="probnn predict"):
     """Check a model folder, a CSV table and the options of a prediction; no TensorFlow needed."""
     if not 0.0 < interval < 1.0:
         raise TableError(f"{owner}: --interval must be between 0 and 1, got {interval!r}")
@@ -458,54 +697,71 @@ def read_prediction_job(model_dir, path, *, interval=0.9, output=None, overwrite
         output = pathlib.Path(output)
         if output.exists() and not overwrite:
             raise TableError(f"{owner}: output file {output} already exists (pass --overwrite to replace it)")
+        if output.is_dir():
+            raise TableError(f"{owner}: output {output} is a folder, not a file")
     info = read_model_record(model_dir, owner)
-    table = read_table(path, owner)
+    calibrator = read_calibrator(model_dir, owner)
+    table = read_table(path, owner, sep=sep)
     if not table.rows:
         raise TableError(f"{owner}: {table.path} has a header but no data rows")
     x = table.numeric(info["features"], owner)
-    clash = [name for name in _prediction_columns(info["target"]) if name in table.columns]
+    clash = [name for name in _prediction_columns(info["target"], mark_split) if name in table.columns]
     if clash:
         raise TableError(f"{owner}: {table.path} already has a column {clash[0]!r}")
-    return PredictionJob(pathlib.Path(model_dir), info, table, x, float(interval), output)
+    roles = read_split_roles(model_dir, table, info, owner) if mark_split else None
+    return PredictionJob(pathlib.Path(model_dir), info, table, x, float(interval), output, calibrator, roles)
 
 
-def _prediction_columns(target):
-    return [f"{target}_{suffix}" for suffix in ("mean", "std", "lower", "upper")]
+def _prediction_columns(target, mark_split=False):
+    return [f"{target}_{suffix}" for suffix in ("mean", "std", "lower", "upper")] + (
+        ["split"] if mark_split else [])
 
 
 def run_prediction(job):
-    """Predict a `PredictionJob`: the input table with four columns appended; written to `job.output` if set."""
+    """Predict a `PredictionJob`: the input table with columns appended; written to `job.output` if set.
+
+    The interval bounds are the calibrated ones (the folder's calibrator);
+    the mean and standard deviation are the recalibrated distribution's for
+    "std" and "isotonic", the network's for "conformal" and "none".
+    """
     import probnn
 
     model, info = load_model_folder(job.model_dir)
     x = _standardise(job.x, np.asarray(info["x_mean"]), np.asarray(info["x_std"]))
     dist = probnn.predict_distribution(model, x)
+    calibrator = job.calibrator or CommandCalibrator("none")
+    calibrated = calibrator.distribution(dist)
+    summary, _ = probnn.metrics.as_predictive(dist if calibrated is None else calibrated)
     loc, scale = float(info["y_mean"]), float(info["y_std"])
     n = x.shape[0]
-    mean = loc + scale * np.asarray(dist.mean(), dtype=np.float64).reshape(n)
-    std = scale * np.asarray(dist.stddev(), dtype=np.float64).reshape(n)
-    lower, upper = (loc + scale * np.asarray(b, dtype=np.float64).reshape(n)
-                    for b in probnn.metrics.interval(dist, job.interval))
+    mean = loc + scale * np.asarray(summary.mean(), dtype=np.float64).reshape(n)
+    std = scale * np.asarray(summary.stddev(), dtype=np.float64).reshape(n)
+    lower, upper = (loc + scale * b for b in calibrator.interval(dist, job.interval))
     rows = [
         row + [f"{m:.6g}", f"{s:.6g}", f"{lo:.6g}", f"{hi:.6g}"]
         for row, m, s, lo, hi in zip(job.table.rows, mean, std, lower, upper)
     ]
-    result = Table(job.output, job.table.columns + _prediction_columns(info["target"]), rows)
+    if job.roles is not None:
+        rows = [row + [role] for row, role in zip(rows, job.roles)]
+    result = Table(job.output, job.table.columns + _prediction_columns(info["target"], job.roles is not None),
+                   rows)
     if job.output is not None:
         write_table(result, job.output)
     return result
 
 
-def predict_csv(model_dir, path, *, interval=0.9, output=None, overwrite=False):
+def predict_csv(model_dir, path, *, interval=0.9, output=None, overwrite=False, sep=",", mark_split=False):
     """Predict every row of a CSV table with a model folder written by `fit_table`.
 
     Returns the output `Table`: the input's columns unchanged, then
     `<target>_mean`, `<target>_std`, `<target>_lower` and `<target>_upper` (the
-    bounds of the central `interval`), in the target's original units; with
-    `output`, also writes it there (an existing file only with `overwrite`).
+    bounds of the calibrated central `interval`), in the target's original
+    units, and with `mark_split` (on the training file only) a `split` column
+    with each row's role; with `output`, also writes it there (an existing
+    file only with `overwrite`).
     """
     return run_prediction(read_prediction_job(model_dir, path, interval=interval, output=output,
-                                              overwrite=overwrite))
+                                              overwrite=overwrite, sep=sep, mark_split=mark_split))
 
 
 def write_table(table, path_or_handle):

@@ -13,8 +13,30 @@ _OWNER = "linear_regression"
 _LIKELIHOODS = ("normal", "studentt")
 
 
+def _check_numeric(x, names):
+    """A ValueError naming the first column of `x` (a DataFrame or an array) that is not numbers."""
+    dtypes = list(x.dtypes) if hasattr(x, "dtypes") and names else None
+    if dtypes is None:
+        array = np.asarray(x)
+        if array.dtype.kind in "biuf" or array.ndim != 2:
+            return
+        dtypes = []
+        for j in range(array.shape[1]):
+            try:
+                array[:, j].astype(np.float64)
+                dtypes.append(np.dtype(np.float64))
+            except (TypeError, ValueError):
+                dtypes.append(array.dtype)
+        names = names or [f"x{j}" for j in range(array.shape[1])]
+    for name, dtype in zip(names, dtypes):
+        if getattr(dtype, "kind", "O") not in "biuf":
+            raise ValueError(f"{_OWNER}: column {str(name)!r} of x is not numeric (dtype {dtype}); "
+                             "encode it as numbers (e.g. pandas.get_dummies) or drop it")
+
+
 def _columns(x, feature_names):
     names = list(getattr(x, "columns", [])) or None
+    _check_numeric(x, names if feature_names is None else list(feature_names))
     x = check_finite(_OWNER, "x", x)
     if x.ndim == 1:
         x = x[:, None]

@@ -86,7 +86,20 @@ class SplitConformal:
 
     def fit(self, dist, y):
         """Compute the calibration scores of `dist` at `y` and their conformal quantile; returns self."""
-        scores = np.sort(self.scores(dist, y))
+        return self.fit_scores(self.scores(dist, y))
+
+    def fit_scores(self, scores):
+        """Set `quantile_` from calibration scores already computed (by `scores`); returns self.
+
+        With the scores kept (`probnn fit` stores them in the model folder),
+        the conformal quantile can be taken at any level later without the
+        calibration data: `SplitConformal(alpha).fit_scores(stored)`.
+
+        Example:
+        >>> SplitConformal(alpha=0.5).fit_scores([0.4, 0.1, 0.3, 0.2]).quantile_  # ⌈5 · 0.5⌉ = 3rd
+        0.3
+        """
+        scores = np.sort(np.asarray(scores, dtype=float).ravel())
         n = scores.size
         if n < 1 or np.any(np.isnan(scores)):
             raise ValueError(f"SplitConformal.fit: need at least one finite score, got {n} (NaN present: {bool(np.any(np.isnan(scores)))})")

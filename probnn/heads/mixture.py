@@ -9,25 +9,24 @@ from probnn.heads.base import RealEventHead, check_positive_int, positive_scale
 tfd = tfp.distributions
 
 
-def normal_mixture(logits, loc, raw_scale, min_scale):
+def normal_mixture(logits, loc, scale):
     """A `MixtureSameFamily` of independent Normals.
 
     Args:
         logits: mixture logits, shape `batch + (K,)`.
-        loc, raw_scale: shape `batch + (K, event_size)`.
-        min_scale: floor of the component scales.
+        loc, scale: shape `batch + (K, event_size)`.
 
     The mixture's `log_prob` is a logsumexp over `log_softmax(logits)` plus the
     component log densities, so it stays finite when one weight underflows.
     """
-    components = tfd.Independent(
-        tfd.Normal(loc, positive_scale(raw_scale, min_scale)), reinterpreted_batch_ndims=1
-    )
+    components = tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
     return tfd.MixtureSameFamily(tfd.Categorical(logits=logits), components)
 
 
 class _NormalMixtureLayout(RealEventHead):
     """Parameter layout `[logits (K), loc (K·E), raw_scale (K·E)]` shared by mixture heads."""
+
+    supports_target_scaling = True  # distribution() maps loc and scale with in_target_units
 
     def __init__(self, num_components, event_size=1, *, min_scale=1e-6, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
@@ -44,9 +43,10 @@ class _NormalMixtureLayout(RealEventHead):
         k, e = self.num_components, self.event_size
         logits, loc, raw_scale = tf.split(params, [k, k * e, k * e], axis=-1)
         shape = tf.concat([tf.shape(params)[:-1], [k, e]], axis=0)
-        return normal_mixture(
-            logits, tf.reshape(loc, shape), tf.reshape(raw_scale, shape), self.min_scale
+        loc, scale = self.in_target_units(
+            tf.reshape(loc, shape), positive_scale(tf.reshape(raw_scale, shape), self.min_scale)
         )
+        return normal_mixture(logits, loc, scale)
 
     def get_config(self):
         config = super().get_config()

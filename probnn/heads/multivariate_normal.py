@@ -32,6 +32,8 @@ class MultivariateNormalHead(RealEventHead):
     [2]
     """
 
+    supports_target_scaling = True  # distribution() maps loc and Cholesky rows with in_target_units
+
     def __init__(self, event_size, *, min_scale=1e-6, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
 
@@ -49,4 +51,5 @@ class MultivariateNormalHead(RealEventHead):
             ),
             diag_shift=None,
         )
-        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=fill.forward(raw_tril))
+        loc, scale_tril = self.in_target_units(loc, fill.forward(raw_tril), matrix=True)
+        return tfd.MultivariateNormalTriL(loc=loc, scale_tril=scale_tril)

@@ -12,6 +12,8 @@ tfd = tfp.distributions
 class _LocationScaleHead(RealEventHead):
     """A head whose parameters are `_blocks` blocks of length `event_size`: loc, raw scale, ..."""
 
+    supports_target_scaling = True  # distribution() maps loc and scale with in_target_units
+
     _blocks = 2  # location, scale
 
     @property
@@ -86,7 +88,7 @@ class NormalHead(_LocationScaleHead):
 
     def distribution(self, params):
         loc, raw_scale = self._split(params)
-        scale = positive_scale(raw_scale, self.min_scale)
+        loc, scale = self.in_target_units(loc, positive_scale(raw_scale, self.min_scale))
         return tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=1)
 
 
@@ -124,7 +126,7 @@ class StudentTHead(_LocationScaleHead):
 
     def distribution(self, params):
         loc, raw_scale, raw_df = self._split(params)
-        scale = positive_scale(raw_scale, self.min_scale)
+        loc, scale = self.in_target_units(loc, positive_scale(raw_scale, self.min_scale))
         df = 2.0 + positive_scale(raw_df, self.min_df_excess)
         return tfd.Independent(tfd.StudentT(df, loc, scale), reinterpreted_batch_ndims=1)
 

@@ -9,6 +9,7 @@ never simply to floatx. Datasets are checked to yield `(x, y)` batches.
 
 import collections
 import numbers
+import warnings
 
 import keras
 import numpy as np
@@ -365,3 +366,35 @@ def _check_target_support(objective, data, name):
         objective.head.check_targets(data.y)
     except ValueError as exc:
         raise _err(f"{name} does not fit the model's head: {exc}") from None
+
+
+TARGET_SCALE_RANGE = (0.1, 10.0)
+
+
+def _warn_target_scale(model, objective, data):
+    """Warn once per head when a real-valued head, not adapted, gets targets far from unit scale.
+
+    Far: a standard deviation outside `TARGET_SCALE_RANGE`, or a mean more
+    than 10 standard deviations from 0. The network then has to learn the
+    targets' offset and scale through its weights (slow, often to a worse
+    fit); `head.adapt(y)` before training removes that.
+    """
+    from probnn.heads.base import RealEventHead, find_head
+
+    if data is None or objective.head is None:
+        return
+    head = find_head(model)  # the model's own head (objective.head is the loss's copy)
+    if (not isinstance(head, RealEventHead) or not head.supports_target_scaling or head.adapted
+            or getattr(head, "_probnn_scale_warned", False) or data.y.dtype.kind != "f"):
+        return
+    y = np.asarray(data.y, dtype=np.float64).reshape(data.y.shape[0], -1)
+    std, mean = y.std(axis=0), y.mean(axis=0)
+    low, high = TARGET_SCALE_RANGE
+    if np.all((std >= low) & (std <= high) & (np.abs(mean) <= 10 * std)):
+        return
+    object.__setattr__(head, "_probnn_scale_warned", True)
+    warnings.warn(
+        f"probnn.fit: the targets have mean {mean.ravel()[0]:.4g} and standard deviation "
+        f"{std.ravel()[0]:.4g}, far from unit scale, and {type(head).__name__} {head.name!r} is not "
+        "adapted to them; call head.adapt(y_train) before training so that the network learns in "
+        "standard units (distribution() stays in the targets' units)", UserWarning, stacklevel=3)

@@ -20,7 +20,8 @@ from probnn.training.checkpoints import (
 )
 from probnn.training.data import (_cast_to_model, _check_arguments, _check_inputs,
                                   _check_target_support, _check_targets, _is_dataset,
-                                  _EpochDatasets, _prepare_data, _sample_batch)
+                                  _EpochDatasets, _prepare_data, _sample_batch,
+                                  _warn_target_scale)
 from probnn.training.errors import NonFiniteLossError
 from probnn.training.evaluation import _Evaluator
 from probnn.training.fused import _FusedRunner
@@ -158,6 +159,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     _build(model, _sample_batch(arrays, dataset, _members(model))[0], args.strategy)
     objective, optimizer = _prepare_model(model, loss, optimizer, args.strategy)
     _check_target_support(objective, arrays, "y")
+    _warn_target_scale(model, objective, arrays)
     arrays = _cast_to_model(model, objective, arrays)
     if validation is not None and not _is_dataset(validation):
         _check_target_support(objective, validation, "validation y")

@@ -24,12 +24,13 @@ def _loss_dtype(model):
 def _default_loss(model):
     try:
         head = find_head(model)
-    except ValueError as exc:
+    except ValueError as exc:  # one line, no chained traceback: the model is the user's to fix
+        found = str(exc).split(" found ", 1)[-1].split(";")[0]
         raise _err(
-            "loss=None uses the negative log-likelihood of the model's distribution head, "
-            f"but the model has none ({exc}); add a probnn.heads.DistributionHead as the "
-            "last layer or pass loss="
-        ) from exc
+            f"loss=None is the negative log-likelihood of the model's distribution head, but model "
+            f"{getattr(model, 'name', '?')!r} has {'none' if found.startswith('0') else found}: add one "
+            "probnn.heads.DistributionHead (e.g. NormalHead()) as the last layer, or pass loss="
+        ) from None
     return NegativeLogLikelihood(head, dtype=_loss_dtype(model))
 
 
