@@ -8,13 +8,21 @@
 - `posterior_weights` / `posterior_params`: the draws stacked for
   `probnn.functional.stacked_call`; `probnn.predict_distribution(model, x,
   posterior=idata)` mixes the predictive distributions over them.
+- `glm`: Bayesian generalised linear (multilevel) models: gaussian,
+  student_t, bernoulli, binomial, poisson, negative_binomial, gamma; varying
+  intercepts and slopes; a formula form; `glm_predictive` predicts (new
+  groups included), `prior_summary` lists the priors used.
+- `method="advi"` / `"fullrank"` (in `glm`, `linear_regression`, `sample`):
+  variational inference instead of NUTS (`probnn.bayes.vi`).
 - `from_predictive`: predictive samples (or a predictive distribution) of any
   model as `InferenceData`, for `arviz.plot_ppc` and `arviz.loo_pit`.
 """
 
+from probnn.bayes.glm import glm, glm_predictive, prior_summary
 from probnn.bayes.linear import linear_predictive, linear_regression
 from probnn.bayes.posterior import posterior_params, posterior_weights
 from probnn.bayes.predictive import from_predictive
 from probnn.bayes.sample import sample
 
-__all__ = ["from_predictive", "linear_predictive", "linear_regression", "posterior_params", "posterior_weights", "sample"]
+__all__ = ["from_predictive", "glm", "glm_predictive", "linear_predictive", "linear_regression",
+           "posterior_params", "posterior_weights", "prior_summary", "sample"]
