@@ -7,6 +7,7 @@ benchmarks/glm_calibration.py (results in benchmarks/results/glm_calibration.md)
 
 import json
 import sys
+import warnings
 
 import arviz as az
 import matplotlib
@@ -275,6 +276,19 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
     np.testing.assert_array_equal(y, frame["y"])
     np.testing.assert_array_equal(offset, frame["t"])
     assert effects == {"g": ["x1"], "h": []} and list(groups) == ["g", "h"]
+    # End to end: the formula and the arrays give the same model, hence (same seed, and the
+    # same compiled program) the same draws.
+    kwargs = dict(family="poisson", method="advi", num_steps=200, num_chains=1, num_samples=50,
+                  seed=5, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        by_formula = probnn.bayes.glm("y ~ x1 + x2 + (1 | g)", data=frame, **kwargs)
+        by_arrays = probnn.bayes.glm(frame[["x1", "x2"]].to_numpy(), frame["y"].to_numpy(),
+                                     groups=frame["g"].to_numpy(), feature_names=["x1", "x2"],
+                                     **kwargs)
+    for name in ("intercept", "coef", "group_intercept", "group_sd"):
+        np.testing.assert_array_equal(by_formula.posterior[name], by_arrays.posterior[name])
+    assert list(by_formula.posterior["group"].values) == list("abcdef")
     with pytest.raises(ValueError, match=r"^glm: cannot use formula .*nope"):
         design_from_formula("glm", "y ~ nope", frame, None, None, None, None)
     with pytest.raises(ValueError, match=r"^glm: with a formula, write the outcome"):

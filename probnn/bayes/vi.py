@@ -19,7 +19,7 @@ log density of each draw, and the ELBO trace.
 
 Convergence is judged on the trace at the constant learning rate: if the mean
 ELBO of steps 70-80 % exceeds that of steps 60-70 % by more than three
-standard errors (and more than 0.1 nats), the ELBO has not flattened and a
+standard errors (batch means) and more than 0.5 nats, the ELBO has not flattened and a
 `RuntimeWarning` says so. The Pareto k-hat of
 the importance ratios p/q over the draws (Yao et al. 2018, "Yes, but did it
 work?") is reported too: above 0.7 the approximation misses the posterior's
@@ -42,7 +42,9 @@ _SAMPLE_SIZE = 16  # reparameterised draws per ELBO gradient
 _LEARNING_RATE = 0.05  # Adam's initial step; the cosine schedule ends at 1 % of it
 _INIT_SCALE = 0.1  # initial sd of every coordinate of the approximation
 _DRAW_BATCH = 256
-_FLAT_NATS = 0.1
+# At a constant learning rate a converged ELBO still wanders by ~0.3 nats (measured on a
+# 5,000-row logistic regression): a smaller change is no evidence of progress.
+_FLAT_NATS = 0.5
 _CONSTANT = 0.8  # share of the steps at the full learning rate
 _TRIL = tfb.FillScaleTriL(diag_bijector=tfb.Softplus(), diag_shift=None)
 
@@ -116,18 +118,23 @@ def elbo_flattened(trace):
 
     The tenth of the steps just before the decay starts (70-80 % of the trace)
     must improve on the tenth before it by at most 3 standard errors or
-    `_FLAT_NATS` nats (a change that small is of no consequence). The decaying
-    tail itself always looks flat, so it is not used.
+    `_FLAT_NATS` nats. The standard errors come from batch means (10 batches
+    per window): at a constant learning rate the ELBO wanders in autocorrelated
+    excursions, which the naive standard error would take for a trend. The
+    decaying tail itself always looks flat, so it is not used.
 
     Example:
     >>> steps = np.arange(1000.0)
     >>> elbo_flattened(-100.0 / (1.0 + steps)), elbo_flattened(-100.0 + 0.05 * steps)
     (True, False)
     """
-    k = max(len(trace) // 10, 2)
+    k = max(len(trace) // 100, 1) * 10
     end = int(round(_CONSTANT * len(trace)))
-    last, before = trace[end - k:end], trace[end - 2 * k:end - k]
-    se = math.sqrt(np.var(last, ddof=1) / k + np.var(before, ddof=1) / k)
+    if end < 2 * k:
+        return True
+    last, before = (trace[end - j * k:end - (j - 1) * k].reshape(10, -1).mean(axis=1)
+                    for j in (1, 2))
+    se = math.sqrt(np.var(last, ddof=1) / 10 + np.var(before, ddof=1) / 10)
     return bool(last.mean() - before.mean() <= max(3.0 * se, _FLAT_NATS))
 
 
@@ -197,8 +204,8 @@ def _warn(owner, method, info, num_steps):
     if not info["converged"]:
         warnings.warn(
             f"{owner}: the ELBO of method={method!r} had not flattened after {num_steps} steps "
-            f"(the last tenth of the steps still improved it by more than 3 standard errors); "
-            f"increase num_steps.", RuntimeWarning, stacklevel=4)
+            f"(steps 70-80 %, before the learning rate decays, still improved it by more than 3 "
+            f"standard errors and 0.5 nats); increase num_steps.", RuntimeWarning, stacklevel=4)
     if info["pareto_k"] > 0.7:
         warnings.warn(
             f"{owner}: Pareto k-hat of the importance ratios p/q is {info['pareto_k']:.2f} > 0.7: "
