@@ -391,7 +391,7 @@ def glm_main(args):
         "",
         "Targets (issue 22): NUTS ratio >= 1x warm and >= 0.5x cold on both models.",
         "",
-        f"- load average (1 min) at the start of each run: " + ", ".join(f"{v:.1f}" for v in loads)
+        "- load average (1 min) at the start of each run: " + ", ".join(f"{v:.1f}" for v in loads)
         + (f" on {cores} cores: the machine was shared; compare the ratios, not the absolute "
            f"numbers." if max(loads) > cores else f" on {cores} cores: a quiet machine."),
         "",

@@ -29,6 +29,7 @@ class Family:
 
     `continuous_scale` is True when the linear predictor is on the scale of y
     (identity link): then the default priors are scaled by sd(y), as rstanarm's are.
+    `outcome` names the support checked by `check_outcome`.
     """
 
     name: str
@@ -64,11 +65,10 @@ class Family:
             bad = np.unique(y[(y != 0) & (y != 1)])[:5]
             raise ValueError(f"{owner}: family 'bernoulli' needs y in {{0, 1}}, got values "
                              f"{bad.tolist()}")
-        if self.outcome in ("count", "trials"):
-            if np.any(y < 0) or np.any(y != np.round(y)):
-                bad = y[(y < 0) | (y != np.round(y))][:5]
-                raise ValueError(f"{owner}: family {self.name!r} needs non-negative integer "
-                                 f"counts y, got {bad.tolist()}")
+        if self.outcome in ("count", "trials") and np.any((y < 0) | (y != np.round(y))):
+            bad = y[(y < 0) | (y != np.round(y))][:5]
+            raise ValueError(f"{owner}: family {self.name!r} needs non-negative integer counts "
+                             f"y, got {bad.tolist()}")
         if self.outcome == "trials" and np.any(y > trials):
             i = int(np.flatnonzero(y > trials)[0])
             raise ValueError(f"{owner}: y must be <= trials, got y = {y[i]:g} > trials = "
@@ -99,11 +99,3 @@ def get_family(owner, family):
         raise ValueError(f"{owner}: family must be one of {sorted(FAMILIES)}, got {family!r}")
     return FAMILIES[family]
 
-
-def inverse_link(family, eta):
-    """The mean of y given `eta` (per trial for binomial)."""
-    if family.link == "identity":
-        return eta
-    if family.link == "logit":
-        return tf.math.sigmoid(eta)
-    return tf.exp(eta)

@@ -129,7 +129,7 @@ def elbo_flattened(trace):
     (True, False)
     """
     k = max(len(trace) // 100, 1) * 10
-    end = int(round(_CONSTANT * len(trace)))
+    end = round(_CONSTANT * len(trace))
     if end < 2 * k:
         return True
     last, before = (trace[end - j * k:end - (j - 1) * k].reshape(10, -1).mean(axis=1)
