@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-SCRIPTS = ["bayesian_linear_regression.py", "bayesian_neural_network.py"]
+SCRIPTS = ["bayesian_linear_regression.py", "bayesian_neural_network.py",
+           "bayesian_logistic_regression.py", "multilevel_regression.py"]
 
 
 def _run(script, *args, cwd):
@@ -54,5 +55,26 @@ def test_neural_network_script_on_builtin_data(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     for expected in ("hidden_kernel[0, 2]", "worst r-hat", "elpd_loo", "test NLL",
                      "test coverage of the 90% predictive interval"):
+        assert expected in out.stdout, expected
+    assert (tmp_path / "figs" / "posterior_predictive.png").stat().st_size > 1000
+
+
+def test_logistic_regression_script_on_builtin_data(tmp_path):
+    pytest.importorskip("sklearn")
+    out = _run("bayesian_logistic_regression.py", "--out", "figs", "--num-chains", "2",
+               "--num-samples", "100", "--num-warmup", "100", "--vi-steps", "200", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for expected in ("coef[mean_radius]", "default Normal", "worst r-hat", "elpd_loo",
+                     "full-rank ADVI", "test (NUTS): log loss", "test (full-rank ADVI): log loss"):
+        assert expected in out.stdout, expected
+    assert (tmp_path / "figs" / "posterior_predictive.png").stat().st_size > 1000
+
+
+def test_multilevel_script_compares_three_poolings(tmp_path):
+    out = _run("multilevel_regression.py", "--out", "figs", "--num-chains", "2",
+               "--num-samples", "100", "--num-warmup", "150", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for expected in ("group_sd", "LOO comparison", "partially pooled", "unpooled", "pooled",
+                     "small groups: mean |group effect|", "a new group: mean"):
         assert expected in out.stdout, expected
     assert (tmp_path / "figs" / "posterior_predictive.png").stat().st_size > 1000

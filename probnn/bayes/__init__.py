@@ -14,10 +14,17 @@
   `probnn.predict_distribution(model, x, posterior=la)`.
 - `swag`: SWAG (Maddox et al. 2019): continued SGD from the trained weights,
   summarised as a diagonal plus low-rank Gaussian; the same predictive route.
+- `glm`: Bayesian generalised linear (multilevel) models: gaussian,
+  student_t, bernoulli, binomial, poisson, negative_binomial, gamma; varying
+  intercepts and slopes; a formula form; `glm_predictive` predicts (new
+  groups included), `prior_summary` lists the priors used.
+- `method="advi"` / `"fullrank"` (in `glm`, `linear_regression`, `sample`):
+  variational inference instead of NUTS (`probnn.bayes.vi`).
 - `from_predictive`: predictive samples (or a predictive distribution) of any
   model as `InferenceData`, for `arviz.plot_ppc` and `arviz.loo_pit`.
 """
 
+from probnn.bayes.glm import glm, glm_predictive, prior_summary
 from probnn.bayes.laplace import Laplace, laplace
 from probnn.bayes.linear import linear_predictive, linear_regression
 from probnn.bayes.posterior import posterior_params, posterior_weights
@@ -29,11 +36,14 @@ __all__ = [
     "SWAG",
     "Laplace",
     "from_predictive",
+    "glm",
+    "glm_predictive",
     "laplace",
     "linear_predictive",
     "linear_regression",
     "posterior_params",
     "posterior_weights",
+    "prior_summary",
     "sample",
     "swag",
 ]

@@ -4,7 +4,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.bayes.inference_data import check_finite, run_and_convert
+from probnn.bayes.inference_data import check_finite, check_method, run_and_convert
 from probnn.bayes.nuts import check_sampling_args
 
 tfd = tfp.distributions
@@ -91,7 +91,8 @@ def _noise(likelihood, loc, sigma, nu):
 def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_intercept=None,
                       prior_coef=None, prior_sigma=None, prior_nu=None, num_chains=4,
                       num_samples=1000, num_warmup=1000, seed=None, verbose=1,
-                      target_accept=0.8, max_tree_depth=10, posterior_predictive=False):
+                      target_accept=0.8, max_tree_depth=10, posterior_predictive=False,
+                      method="nuts", num_steps=2000):
     """Bayesian linear regression `y ~ likelihood(intercept + x @ coef, sigma)` by NUTS.
 
     Priors (all on the original scale of the data; None means the default):
@@ -123,6 +124,10 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
         num_chains, num_samples, num_warmup, seed, verbose, target_accept,
             max_tree_depth: as in `probnn.bayes.sample`.
         posterior_predictive: also draw one replicate of `y` per draw.
+        method: "nuts", or variational inference: "advi" (mean-field) or
+            "fullrank" (full-covariance Normal), fitted in `num_steps` steps
+            (`probnn.bayes.vi`); the draws come from the fitted approximation.
+        num_steps: optimisation steps of "advi" / "fullrank".
 
     Returns:
         `arviz.InferenceData`: posterior `intercept`, `coef` (dim `feature`,
@@ -145,6 +150,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
     """
     check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept,
                         max_tree_depth, verbose)
+    check_method(_OWNER, method, num_steps)
     if likelihood not in _LIKELIHOODS:
         raise ValueError(f"{_OWNER}: likelihood must be one of {_LIKELIHOODS}, got {likelihood!r}")
     x, names = _columns(x, feature_names)
@@ -242,6 +248,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
         posterior_predictive_fn=predictive_fn,
         attrs={"probnn_model": "linear_regression", "likelihood": likelihood},
         data=data, cache_key=None if user else ("linear_regression", likelihood, n, p),
+        method=method, num_steps=int(num_steps),
     )
 
 

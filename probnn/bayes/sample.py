@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.bayes.inference_data import check_finite, run_and_convert
+from probnn.bayes.inference_data import check_finite, check_method, run_and_convert
 from probnn.bayes.nuts import check_sampling_args
 from probnn.functional import stacked_call
 from probnn.heads.base import find_head
@@ -144,7 +144,7 @@ def _batched_over_draws(fn, draws, dim):
 
 def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup=1000, seed=None,
            verbose=1, target_accept=0.8, max_tree_depth=10, init_jitter=0.1,
-           posterior_predictive=False):
+           posterior_predictive=False, method="nuts", num_steps=2000):
     """Sample the posterior over all trainable weights of `model` with NUTS.
 
     The log density is the head's full-batch log likelihood of `y` given `x`
@@ -176,6 +176,13 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
             independent Normal(0, init_jitter**2) noise (train the model first
             for a good start).
         posterior_predictive: also draw one `y` per posterior draw.
+        method: "nuts", or variational inference over the same weights: "advi"
+            (mean-field Normal) or "fullrank" (full-covariance Normal; its
+            Cholesky factor has dim^2 / 2 parameters: small models only),
+            fitted in `num_steps` steps, starting at the model's current
+            weights (`probnn.bayes.vi`); the draws come from the approximation
+            and its ELBO trace is `sample_stats["elbo"]`.
+        num_steps: optimisation steps of "advi" / "fullrank".
 
     Returns:
         `arviz.InferenceData` with groups `posterior` (one variable per weight,
@@ -207,6 +214,7 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
     head = _find_head(model, _OWNER)
     check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept,
                         max_tree_depth, verbose)
+    check_method(_OWNER, method, num_steps)
     if not float(init_jitter) >= 0:
         raise ValueError(f"{_OWNER}: init_jitter must be >= 0, got {init_jitter!r}")
     x, n = _as_inputs(x, _OWNER)
@@ -263,5 +271,5 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
         log_likelihood_fn=lambda draws: _batched_over_draws(pointwise, draws, flat.dim),
         observed=y, coords=None, dims=dims,
         posterior_predictive_fn=predictive_fn,
-        attrs={"probnn_weights": ",".join(names)},
+        attrs={"probnn_weights": ",".join(names)}, method=method, num_steps=int(num_steps),
     )
