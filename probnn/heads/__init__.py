@@ -8,6 +8,7 @@ from probnn.heads.base import DistributionHead, RealEventHead, find_head
 from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
+from probnn.heads.names import HEAD_NAMES, by_name, check_head_name
 from probnn.heads.normal import NormalHead, StudentTHead
 from probnn.heads.rbf_mixture import RBFMixtureHead
 
@@ -15,6 +16,7 @@ __all__ = [
     "BernoulliHead",
     "CategoricalHead",
     "DistributionHead",
+    "HEAD_NAMES",
     "MixtureNormalHead",
     "MultivariateNormalHead",
     "NormalHead",
@@ -22,5 +24,7 @@ __all__ = [
     "RealEventHead",
     "RBFMixtureHead",
     "StudentTHead",
+    "by_name",
+    "check_head_name",
     "find_head",
 ]
