@@ -175,6 +175,16 @@ def test_sample_weight_zero_rows_are_ignored():
     assert abs(np.mean(unweighted.predict(X)) - 5.0) < 1.0
 
 
+def test_head_names_are_those_of_the_probnn_fit_command():
+    import probnn
+    from probnn.tabular import HEADS
+
+    assert probnn.heads.HEAD_NAMES == HEADS
+    assert probnn.heads.by_name("rbf-mixture").num_components == 5
+    with pytest.raises(ValueError, match="head must be one of 'normal'"):
+        probnn.heads.by_name("gauss")
+
+
 @pytest.mark.parametrize("head", ["mixture", "rbf-mixture"])  # "normal": above
 def test_every_head_name_gives_ordered_quantiles(head):
     X, y = _linear_data(60, 2)

@@ -54,9 +54,9 @@ class ProbabilisticRegressor(RegressorMixin, NetworkEstimator):
     Example:
     >>> import numpy as np
     >>> from probnn.sklearn import ProbabilisticRegressor
-    >>> X = np.random.default_rng(0).normal(size=(200, 3))
-    >>> y = X @ [1.0, -2.0, 0.5] + 0.3 * np.random.default_rng(1).normal(size=200)
-    >>> reg = ProbabilisticRegressor(hidden_units=(16,), epochs=50, random_state=0).fit(X, y)
+    >>> X = np.random.default_rng(0).normal(size=(100, 3))
+    >>> y = X @ [1.0, -2.0, 0.5] + 0.3 * np.random.default_rng(1).normal(size=100)
+    >>> reg = ProbabilisticRegressor(hidden_units=(8,), epochs=10, random_state=0).fit(X, y)
     >>> mean, std = reg.predict(X[:4], return_std=True)
     >>> mean.shape, std.shape, reg.predict_interval(X[:4], confidence=0.9).shape
     ((4,), (4,), (4, 2))
