@@ -279,9 +279,10 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
                          posterior=None, num_draws=None):
     """Return the predictive `tfd.Distribution` of `model` at inputs `x`.
 
-    - A deterministic model: one compiled forward pass (`model.predict`, in
-      batches of `batch_size` rows, no callbacks or progress bar) and the
-      head's distribution, batch shape `(len(x),)`.
+    - A deterministic model: one forward pass (an eager call for up to
+      `batch_size` rows, else `model.predict` in batches of `batch_size`
+      rows, no callbacks or progress bar) and the head's distribution, batch
+      shape `(len(x),)`.
     - A stochastic model (MC dropout, variational layers: see the module
       docstring): `num_samples=K` forward passes with K independent noise
       draws, run vectorised in one compiled call, and their uniform mixture
