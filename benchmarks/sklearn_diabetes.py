@@ -21,23 +21,20 @@ import argparse
 import os
 import time
 
+import _common  # noqa: F401  (sys.path, TF log level)
 import numpy as np
 import scipy.stats
-
-import _common  # noqa: F401  (sys.path, TF log level)
 from _common import machine_description, markdown_table, write_result
 
 LEVEL = 0.9
 
 
 def _probnn(members):
-    from probnn.sklearn import ProbabilisticRegressor
+    from probnn.sklearn import ProbabilisticRegressor, nll_scorer
 
     def scores(model, x, y):
-        mean, _ = model.predict(x, return_std=True)
         lower, upper = model.predict_interval(x, confidence=LEVEL).T
-        from probnn.sklearn import nll_scorer
-        return -nll_scorer(model, x, y), lower, upper, mean
+        return -nll_scorer(model, x, y), lower, upper, model.predict(x)
 
     return lambda: ProbabilisticRegressor(members=members, random_state=0), scores
 

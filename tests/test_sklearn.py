@@ -17,8 +17,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 
-from probnn.sklearn import (EXPECTED_FAILED_CHECKS, ProbabilisticClassifier,
-                            ProbabilisticRegressor, nll_scorer)
+from probnn.sklearn import (
+    EXPECTED_FAILED_CHECKS,
+    ProbabilisticClassifier,
+    ProbabilisticRegressor,
+    nll_scorer,
+)
 
 # The estimator checks run with epochs=20 (as the issue asks). With the defaults' 3e-3 and 32
 # rows per step, 20 epochs of a 200-row set are 120 Adam steps, too few for
