@@ -12,6 +12,7 @@ from probnn.heads.flow import FlowHead
 from probnn.heads.duq import DUQHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
+from probnn.heads.names import HEAD_NAMES, by_name, check_head_name
 from probnn.heads.normal import NormalHead, StudentTHead
 from probnn.heads.positive import BetaHead, CensoredNormalHead, GammaHead, LogNormalHead
 from probnn.heads.quantile import QuantileHead
@@ -28,6 +29,7 @@ __all__ = [
     "FlowHead",
     "GammaHead",
     "LogNormalHead",
+    "HEAD_NAMES",
     "MixtureNormalHead",
     "MultivariateNormalHead",
     "NegativeBinomialHead",
@@ -38,5 +40,7 @@ __all__ = [
     "RBFMixtureHead",
     "StudentTHead",
     "ZeroInflatedPoissonHead",
+    "by_name",
+    "check_head_name",
     "find_head",
 ]
