@@ -277,7 +277,9 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
     np.testing.assert_array_equal(offset, frame["t"])
     assert effects == {"g": ["x1"], "h": []} and list(groups) == ["g", "h"]
     # End to end: the formula and the arrays give the same model, hence (same seed, and the
-    # same compiled program) the same draws.
+    # same compiled program) the same draws, up to rounding: formulae's design matrix can differ
+    # from the array's in the last bit, which the 200 smooth ADVI steps carry along at the level of
+    # float64 rounding (observed: 1.7e-16 relative), far below any modelling difference.
     kwargs = dict(family="poisson", method="advi", num_steps=200, num_chains=1, num_samples=50,
                   seed=5, verbose=0)
     with warnings.catch_warnings():
@@ -287,7 +289,7 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
                                      groups=frame["g"].to_numpy(), feature_names=["x1", "x2"],
                                      **kwargs)
     for name in ("intercept", "coef", "group_intercept", "group_sd"):
-        np.testing.assert_array_equal(by_formula.posterior[name], by_arrays.posterior[name])
+        np.testing.assert_allclose(by_formula.posterior[name], by_arrays.posterior[name], rtol=1e-12)
     assert list(by_formula.posterior["group"].values) == list("abcdef")
     with pytest.raises(ValueError, match=r"^glm: cannot use formula .*nope"):
         design_from_formula("glm", "y ~ nope", frame, None, None, None, None)

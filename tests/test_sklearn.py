@@ -192,7 +192,7 @@ def test_sample_weight_zero_rows_are_ignored():
 
 def test_head_names_are_those_of_the_probnn_fit_command():
     import probnn
-    from probnn.tabular import HEADS
+    from probnn.apps.tabular import HEADS
 
     assert probnn.heads.HEAD_NAMES == HEADS
     assert probnn.heads.by_name("rbf-mixture").num_components == 5

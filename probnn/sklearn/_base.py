@@ -13,6 +13,7 @@ from sklearn.utils.validation import (
 )
 
 from probnn.ensemble import Ensemble
+from probnn.heads import RBFMixtureHead
 from probnn.prediction import predict_distribution
 from probnn.sklearn._training import seeded, train
 
@@ -120,7 +121,7 @@ class NetworkEstimator(BaseEstimator):
                 return model
             dense = [keras.layers.Dense(units, activation="relu") for units in self.hidden_units]
             head = self._head(n_outputs)
-            if x_adapt is not None and hasattr(head, "adapt"):
+            if x_adapt is not None and isinstance(head, RBFMixtureHead):  # prototypes on the features
                 features = keras.Sequential([keras.Input((n_features,)), *dense]).predict(
                     x_adapt, verbose=0) if dense else x_adapt
                 head.adapt(features, seed=seed)
