@@ -4,7 +4,7 @@
 gets its own initialisation), keeps the first model as the template and stores
 every trainable weight of the members as one variable of shape `(M,) + w.shape`.
 Its call runs the template under all M weight sets at once with
-`probnn.functional.stacked_call` (`tf.vectorized_map` over
+`probnn.functional.stacked_call` (a vectorised map over
 `model.stateless_call`): one program, batched matmuls, no Python loop over
 members, so training M members costs little more than one member when per-step
 overhead dominates (small tabular models).
@@ -25,7 +25,8 @@ Protocol with `probnn.fit` (shared with the training loop):
 Non-trainable state (BatchNorm statistics, dropout seed-generator states) is
 stacked per member too, updated by training calls. Members built with a fixed
 `seed` in a layer would draw the same noise; their seed states are therefore
-offset by the member index.
+replaced by independent ones (`probnn.functional.seed_states`, seeded by the
+shared state, so still reproducible).
 
 `probnn.predict_distribution(ensemble, x)` returns the uniform mixture of the
 members (`probnn.prediction.mixture_distribution`). The ensemble saves with
@@ -37,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from probnn.functional import stack_weights, stacked_call
+from probnn.functional import seed_states, stack_weights, stacked_call
 
 __all__ = ["Ensemble"]
 
@@ -100,11 +101,15 @@ class Ensemble(keras.Model):
         for variable, value in zip(self._stacked_weights, stacked):
             variable.assign(value)
         self._stacked_state = []
+        own_noise = None
         for j, v in enumerate(template.non_trainable_variables):
             value = np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j])
                               for m in models])
             if v.name.endswith("seed_generator_state") and np.all(value == value[:1]):
-                value[:, 0] += np.arange(len(models), dtype=value.dtype)  # own noise per member
+                # Members built with one fixed seed: own noise per member, reproducibly.
+                if own_noise is None:
+                    own_noise = seed_states(template, len(models), seed=int(value[0].sum()))
+                value = own_noise[j].numpy()
             state = self.add_weight(name=_variable_name(v, "members_state__"),
                                     shape=value.shape, dtype=v.dtype, initializer="zeros",
                                     trainable=False)
