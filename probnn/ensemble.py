@@ -117,6 +117,31 @@ class Ensemble(keras.Model):
             self._stacked_state.append(state)
         self.built = True
 
+    @classmethod
+    def from_models(cls, models, bootstrap=False, **kwargs):
+        """An Ensemble of given built models, each member keeping its weights and state as they are.
+
+        Unlike `Ensemble(build_model, ...)`, members that share seed-generator
+        states keep them (a member then draws the noise it draws alone).
+
+        Example:
+        >>> import keras, numpy as np, probnn
+        >>> models = [keras.Sequential([keras.Input((2,)), probnn.heads.NormalHead()])
+        ...           for _ in range(3)]
+        >>> ensemble = probnn.Ensemble.from_models(models)
+        >>> bool(np.allclose(ensemble.member(2).get_weights()[0], models[2].get_weights()[0]))
+        True
+        """
+        models = list(models)
+        if not models:
+            raise ValueError("Ensemble.from_models: expected at least one model, got none")
+        given = iter(models)
+        ensemble = cls(lambda: next(given), members=len(models), bootstrap=bootstrap, **kwargs)
+        for j, state in enumerate(ensemble._stacked_state):
+            state.assign(np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j])
+                                   for m in models]))
+        return ensemble
+
     def _member_inputs(self, inputs):
         """Whether `inputs` carry the member axis; checks the ranks and the member count."""
         leaves = keras.tree.flatten(inputs)
