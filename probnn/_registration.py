@@ -38,6 +38,9 @@ class _WrappedLoader(importlib.abc.Loader):
     def __init__(self, loader, hook, is_keras):
         self._loader, self._hook, self._is_keras = loader, hook, is_keras
 
+    def __getattr__(self, name):  # get_code, get_source, is_package, ...: runpy and inspect use them
+        return getattr(self._loader, name)
+
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
