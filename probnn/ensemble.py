@@ -137,10 +137,28 @@ class Ensemble(keras.Model):
             raise ValueError("Ensemble.from_models: expected at least one model, got none")
         given = iter(models)
         ensemble = cls(lambda: next(given), members=len(models), bootstrap=bootstrap, **kwargs)
-        for j, state in enumerate(ensemble._stacked_state):
+        ensemble.set_members(models)
+        return ensemble
+
+    def set_members(self, models):
+        """Give the members the weights and state of `models` (M models of the template's architecture).
+
+        The ensemble keeps its variables, so its compiled programs (those of
+        `probnn.fit`, `predict_distribution`) are reused: training a new set
+        of members of the same architecture compiles nothing again.
+        """
+        models = list(models)
+        if len(models) != self.probnn_members:
+            raise ValueError(f"Ensemble.set_members: expected {self.probnn_members} models, got "
+                             f"{len(models)}")
+        for variable, value in zip(self._stacked_weights, stack_weights(models)):
+            if tuple(variable.shape) != tuple(value.shape):
+                raise ValueError(f"Ensemble.set_members: the models' weights have shape "
+                                 f"{tuple(value.shape)[1:]}, the members' {tuple(variable.shape)[1:]}")
+            variable.assign(value)
+        for j, state in enumerate(self._stacked_state):
             state.assign(np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j])
                                    for m in models]))
-        return ensemble
 
     def _member_inputs(self, inputs):
         """Whether `inputs` carry the member axis; checks the ranks and the member count."""

@@ -299,7 +299,8 @@ def in_chunks(fn, inputs, size, axis=0):
     parts = []
     for start in range(0, n, size):
         stop = min(start + size, n)
-        chunk = tf.nest.map_structure(lambda a: pad_rows(np.asarray(a)[start:stop], size), inputs)
+        chunk = tf.nest.map_structure(
+            lambda a, start=start, stop=stop: pad_rows(np.asarray(a)[start:stop], size), inputs)
         out = np.asarray(fn(chunk))
         parts.append(np.take(out, np.arange(stop - start), axis=axis))
     return np.concatenate(parts, axis=axis)

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 
 from probnn.ensemble import Ensemble
-from probnn.training import MemberEarlyStopping, MemberEpochs
+from probnn.training import MemberAdam, MemberEarlyStopping, MemberEpochs
 from probnn.training import fit as probnn_fit
 
 __all__ = ["GridSearch"]
@@ -139,6 +139,7 @@ class GridSearch:
         self.results = None
         self.best_params = None
         self._stacks = {}
+        self._cache = {}  # (kind, structure, ...) -> (stack, MemberAdam), reused by later calls
 
     def _check_keys(self):
         """Optimizer keys must be per-member ones; the others must be accepted by build_model."""
@@ -173,10 +174,10 @@ class GridSearch:
             groups.setdefault(structure, []).append(params)
         return groups
 
-    def _build(self, structure, seed):
+    def _build(self, structure, seed, build_model=None):
         keras.utils.set_random_seed(seed)
         try:
-            model = self.build_model(**dict(structure))
+            model = (build_model or self.build_model)(**dict(structure))
         except TypeError as exc:
             raise _err(f"build_model(**{dict(structure)!r}) failed: {exc}") from None
         if not isinstance(model, keras.Model) or not model.built:
@@ -216,13 +217,13 @@ class GridSearch:
         self.results, self._stacks = [], {}
         for structure, configs in groups.items():
             models, optimizers = stacks[structure]
-            stack = _stack(models)
+            stack, optimizer = self._reused_stack(("fit", structure), models, optimizers)
             # patience=None: never stop (patience = epochs), still keep each member's best epoch.
             stopper = MemberEarlyStopping(patience=epochs if patience is None else patience)
             started = time.perf_counter()
-            probnn_fit(stack, x, y, optimizer=optimizers, seed=self.seeds * len(configs),
-                       validation_data=validation_data, epochs=epochs, batch_size=batch_size,
-                       callbacks=[stopper], verbose=verbose)
+            probnn_fit(stack, x, y, optimizer=optimizer, seed=self.seeds * len(configs),
+                       validation_data=validation_data, epochs=epochs, initial_epoch=0,
+                       batch_size=batch_size, callbacks=[stopper], verbose=verbose)
             seconds = (time.perf_counter() - started) / len(models)
             self._stacks[structure] = (stack, configs)
             for i, params in enumerate(configs):
@@ -233,6 +234,26 @@ class GridSearch:
                                          "val_nll": float(stopper.best[m]),
                                          "seconds": seconds})
         self.best_params = min(self._mean_val_nll(), key=lambda pair: pair[1])[0]
+
+    def _reused_stack(self, key, models, optimizers):
+        """A stack of `models` and its `MemberAdam`: new, or an earlier call's reinitialised.
+
+        An earlier `fit` (or `refit`) with the same structure and optimizer
+        settings left a stack whose compiled programs fit this one: its
+        members get the new models' weights (`Ensemble.set_members`) and the
+        optimizer starts afresh (`MemberAdam.reset`), so another fit (another
+        cross-validation fold, another split) compiles nothing again. The
+        training is the same as with a new stack.
+        """
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = (_stack(models), MemberAdam.from_optimizers(optimizers))
+            self._cache[key] = cached
+        else:
+            cached[0].set_members(models)
+            if cached[1].built:
+                cached[1].reset()
+        return cached
 
     def _mean_val_nll(self):
         """`[(params, mean validation NLL over seeds)]` per configuration, in grid order."""
@@ -270,27 +291,47 @@ class GridSearch:
         self._check_fitted("best_epochs")
         return [r["best_epoch"] for r in self.results if r["params"] == self.best_params]
 
-    def refit(self, x, y, *, epochs=None, batch_size=32, verbose=0):
+    def refit(self, x, y, *, epochs=None, seeds=None, build_model=None, batch_size=32,
+              verbose=0):
         """Retrain the best configuration from scratch on `(x, y)` (e.g. training + validation rows).
 
         Every seed's model is built and initialised as in `fit`, and trained
-        for `epochs` epochs: None gives each seed its own `best_epoch` (the
-        UCI protocol), an integer the same number to all.
+        for `epochs` epochs.
+
+        Args:
+            x, y: the training data.
+            epochs: None: each seed its own `best_epoch` (the UCI protocol;
+                with other `seeds`, the mean best epoch, rounded); an integer:
+                the same number for all.
+            seeds: the seeds of the retrained models (default: the search's);
+                e.g. 5 seeds for an ensemble of a configuration chosen on one.
+            build_model: another builder for the retrained models (default:
+                the search's), e.g. one that scales a KL term to the larger data.
+            batch_size, verbose: as in `fit`.
 
         Returns:
             The retrained Keras model (an `Ensemble` of the seeds if several).
         """
         self._check_fitted("refit")
-        counts = self.best_epochs() if epochs is None else [epochs] * len(self.seeds)
+        best = self.best_epochs()
+        seeds = self.seeds if seeds is None else _check_seeds(seeds)
+        if epochs is None:
+            counts = best if seeds == self.seeds else [int(round(np.mean(best)))] * len(seeds)
+        else:
+            counts = [epochs] * len(seeds)
         if not all(isinstance(e, (int, np.integer)) and e >= 1 for e in counts):
             raise _err(f"refit: epochs must be a positive integer or None, got {epochs!r}")
         structure = tuple((k, v) for k, v in self.best_params.items() if k not in OPTIMIZER_KEYS)
-        models = [self._build(structure, seed) for seed in self.seeds]
-        stack = _stack(models)
-        probnn_fit(stack, x, y, optimizer=[self._optimizer(self.best_params) for _ in self.seeds],
-                   seed=list(self.seeds), epochs=int(max(counts)), batch_size=batch_size,
-                   callbacks=[MemberEpochs(counts)], verbose=verbose)
-        return stack.member(0) if len(models) == 1 else stack
+        models = [self._build(structure, seed, build_model) for seed in seeds]
+        key = ("refit", tuple(self.best_params.items()), len(seeds), id(build_model))
+        optimizers = [self._optimizer(self.best_params)] * len(seeds)
+        stack, optimizer = self._reused_stack(key, models, optimizers)
+        probnn_fit(stack, x, y, optimizer=optimizer, seed=list(seeds), epochs=int(max(counts)),
+                   initial_epoch=0, batch_size=batch_size, callbacks=[MemberEpochs(counts)],
+                   verbose=verbose)
+        # A copy: the stack itself is reused (overwritten) by a later refit.
+        members = [stack.member(i) for i in range(len(seeds))]
+        return members[0] if len(members) == 1 else _stack(members)
 
 
 def _stack(models):

@@ -146,6 +146,13 @@ class MemberAdam(keras.optimizers.Optimizer):
         active[np.asarray(members, dtype=int)] = 0.0
         self._active.assign(active)
 
+    def reset(self):
+        """Start afresh: step 0, zero moments, every member active (its compiled programs stay valid)."""
+        self.iterations.assign(0)
+        for variable in self._momentums + self._velocities:
+            variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
+        self._active.assign(np.ones(self.members, "float32"))
+
     @property
     def active_members(self):
         """A boolean array (M,): which members are still updated."""
