@@ -193,6 +193,11 @@ class GridSearch:
     def fit(self, x, y, *, validation_data, epochs, batch_size=32, patience=None, verbose=0):
         """Train every (configuration, seed) with early stopping on the validation NLL.
 
+        Calling `fit` again (another fold, another split) trains every member
+        afresh, as a new search would, but reuses the stacks (and compiled
+        programs) of the previous call; `results`, `best_params` and
+        `best_model` are those of the last call.
+
         Args:
             x, y: training inputs and targets (arrays, as `probnn.fit` takes them).
             validation_data: `(x_val, y_val)`, whose negative log-likelihood

@@ -114,3 +114,21 @@ def test_errors_before_any_training(rng):
     assert search.results is None
     with pytest.raises(ValueError, match="validation_data"):
         search.fit(x, y, validation_data=None, epochs=1)
+
+
+def test_a_second_fit_reuses_the_stack_and_trains_as_a_fresh_search(rng):
+    """`fit` on other data (another fold or split) reinitialises the earlier stack instead of
+    building (and compiling) a new one; the results are those of a fresh search."""
+    first, second = _data(rng, 48), _data(rng, 48)
+    xv, yv = _data(rng, 16)
+    grid = {"learning_rate": [1e-2, 3e-2], "weight_decay": [0.0, 1e-3]}
+    reused = probnn.GridSearch(_build, grid)
+    reused.fit(*first, validation_data=(xv, yv), epochs=3, batch_size=16)
+    stack = reused._stacks[()][0]
+    reused.fit(*second, validation_data=(xv, yv), epochs=3, batch_size=16)
+    assert reused._stacks[()][0] is stack
+    fresh = probnn.GridSearch(_build, grid)
+    fresh.fit(*second, validation_data=(xv, yv), epochs=3, batch_size=16)
+    for a, b in zip(reused.results, fresh.results):
+        # the same program on the same initial weights, data and optimizer state
+        assert a["val_nll"] == b["val_nll"] and a["best_epoch"] == b["best_epoch"]
