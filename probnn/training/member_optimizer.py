@@ -65,7 +65,7 @@ class MemberAdam(keras.optimizers.Optimizer):
     >>> opt = probnn.training.MemberAdam(learning_rate=[1e-3, 1e-2], weight_decay=[0.0, 1e-4])
     >>> w = keras.Variable(np.ones((2, 3), "float32"))
     >>> opt.apply([np.ones((2, 3), "float32")], [w])
-    >>> np.round(w.numpy()[:, 0], 4).tolist()  # each member moved by its own learning rate
+    >>> [round(float(v), 4) for v in w.numpy()[:, 0]]  # each member moved by its own rate
     [0.999, 0.99]
     """
 
