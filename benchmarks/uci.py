@@ -1,6 +1,7 @@
 """The UCI regression benchmark from a checkout: `probnn bench uci` with the data in ../shared.
 
-Runs exactly the code of `probnn bench uci` (`probnn.apps.uci_benchmark`); every
+Runs exactly the code of `probnn bench uci` (`probnn.apps.uci`, on probnn.GridSearch,
+probnn.Ensemble, probnn.fit and probnn.predict_distribution); every
 argument is passed through, and `--data-dir` defaults to the checkout's
 `../shared/datasets/uci`. Presets:
 

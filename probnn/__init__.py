@@ -29,6 +29,7 @@ __version__ = "0.1.0"
 # Public names defined in submodules: name -> module.
 _EXPORTS = {
     "Ensemble": "probnn.ensemble",
+    "GridSearch": "probnn.grid",
     "decompose_uncertainty": "probnn.prediction",
     "fit": "probnn.training",
     "predict_distribution": "probnn.prediction",

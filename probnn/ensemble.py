@@ -4,7 +4,7 @@
 gets its own initialisation), keeps the first model as the template and stores
 every trainable weight of the members as one variable of shape `(M,) + w.shape`.
 Its call runs the template under all M weight sets at once with
-`probnn.functional.stacked_call` (`tf.vectorized_map` over
+`probnn.functional.stacked_call` (a vectorised map over
 `model.stateless_call`): one program, batched matmuls, no Python loop over
 members, so training M members costs little more than one member when per-step
 overhead dominates (small tabular models).
@@ -25,7 +25,8 @@ Protocol with `probnn.fit` (shared with the training loop):
 Non-trainable state (BatchNorm statistics, dropout seed-generator states) is
 stacked per member too, updated by training calls. Members built with a fixed
 `seed` in a layer would draw the same noise; their seed states are therefore
-offset by the member index.
+replaced by independent ones (`probnn.functional.seed_states`, seeded by the
+shared state, so still reproducible).
 
 `probnn.predict_distribution(ensemble, x)` returns the uniform mixture of the
 members (`probnn.prediction.mixture_distribution`). The ensemble saves with
@@ -37,7 +38,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from probnn.functional import stack_weights, stacked_call
+from probnn.functional import seed_states, stack_weights, stacked_call
 
 __all__ = ["Ensemble"]
 
@@ -100,17 +101,64 @@ class Ensemble(keras.Model):
         for variable, value in zip(self._stacked_weights, stacked):
             variable.assign(value)
         self._stacked_state = []
+        own_noise = None
         for j, v in enumerate(template.non_trainable_variables):
             value = np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j])
                               for m in models])
             if v.name.endswith("seed_generator_state") and np.all(value == value[:1]):
-                value[:, 0] += np.arange(len(models), dtype=value.dtype)  # own noise per member
+                # Members built with one fixed seed: own noise per member, reproducibly.
+                if own_noise is None:
+                    own_noise = seed_states(template, len(models), seed=int(value[0].sum()))
+                value = own_noise[j].numpy()
             state = self.add_weight(name=_variable_name(v, "members_state__"),
                                     shape=value.shape, dtype=v.dtype, initializer="zeros",
                                     trainable=False)
             state.assign(value)
             self._stacked_state.append(state)
         self.built = True
+
+    @classmethod
+    def from_models(cls, models, bootstrap=False, **kwargs):
+        """An Ensemble of given built models, each member keeping its weights and state as they are.
+
+        Unlike `Ensemble(build_model, ...)`, members that share seed-generator
+        states keep them (a member then draws the noise it draws alone).
+
+        Example:
+        >>> import keras, numpy as np, probnn
+        >>> models = [keras.Sequential([keras.Input((2,)), probnn.heads.NormalHead()])
+        ...           for _ in range(3)]
+        >>> ensemble = probnn.Ensemble.from_models(models)
+        >>> bool(np.allclose(ensemble.member(2).get_weights()[0], models[2].get_weights()[0]))
+        True
+        """
+        models = list(models)
+        if not models:
+            raise ValueError("Ensemble.from_models: expected at least one model, got none")
+        given = iter(models)
+        ensemble = cls(lambda: next(given), members=len(models), bootstrap=bootstrap, **kwargs)
+        ensemble.set_members(models)
+        return ensemble
+
+    def set_members(self, models):
+        """Give the members the weights and state of `models` (M models of the template's architecture).
+
+        The ensemble keeps its variables, so its compiled programs (those of
+        `probnn.fit`, `predict_distribution`) are reused: training a new set
+        of members of the same architecture compiles nothing again.
+        """
+        models = list(models)
+        if len(models) != self.probnn_members:
+            raise ValueError(f"Ensemble.set_members: expected {self.probnn_members} models, got "
+                             f"{len(models)}")
+        for variable, value in zip(self._stacked_weights, stack_weights(models)):
+            if tuple(variable.shape) != tuple(value.shape):
+                raise ValueError(f"Ensemble.set_members: the models' weights have shape "
+                                 f"{tuple(value.shape)[1:]}, the members' {tuple(variable.shape)[1:]}")
+            variable.assign(value)
+        for j, state in enumerate(self._stacked_state):
+            state.assign(np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j])
+                                   for m in models]))
 
     def _member_inputs(self, inputs):
         """Whether `inputs` carry the member axis; checks the ranks and the member count."""

@@ -11,8 +11,8 @@ prediction time, declares it with the class attribute `probnn_stochastic =
 True` (`probnn.layers.MCDropout`, the variational layers; any layer of yours
 can do the same) and draws its noise with `keras.random` from a
 `keras.random.SeedGenerator`. `predict_distribution(model, x, num_samples=K)`
-then runs K forward passes in ONE compiled call: `tf.vectorized_map` over
-`model.stateless_call` with K different seed-generator states, so each pass
+then runs K forward passes in ONE compiled call: `probnn.functional.stacked_call`
+with K different seed-generator states (`probnn.functional.seed_states`), so each pass
 draws its own weights (a variational layer shares one weight draw across the
 rows of a batch: tiling the batch K times would not give K independent draws).
 Pass k uses the same seed states for every chunk of `batch_size` rows, so it is
@@ -20,13 +20,13 @@ one consistent function draw over all of `x`.
 """
 
 import logging
-import random
 
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from probnn.functional import in_chunks, seed_states, stacked_call
 from probnn.heads.base import find_head
 from probnn.training.compiled import cached_program
 
@@ -198,26 +198,6 @@ def _point_params(model, x, batch_size):
     return params
 
 
-def _is_seed_state(variable):
-    return variable.name.endswith("seed_generator_state") and "int" in str(variable.dtype)
-
-
-def _seed_states(model, num_samples, seed):
-    """Non-trainable state stacked K times, each sample with its own seed-generator states."""
-    if seed is None:
-        seed = random.randint(0, 2**31 - 2)  # follows keras.utils.set_random_seed
-    state = []
-    for j, v in enumerate(model.non_trainable_variables):
-        value = np.asarray(keras.ops.convert_to_numpy(v))
-        stacked = np.repeat(value[None], num_samples, axis=0)
-        if _is_seed_state(v):
-            for k in range(num_samples):
-                entropy = np.random.SeedSequence([int(seed), j, k]).generate_state(value.size)
-                stacked[k] = (entropy % (2**31 - 2)).reshape(value.shape).astype(value.dtype)
-        state.append(tf.constant(stacked, dtype=v.dtype))
-    return state
-
-
 class _QuietPfor(logging.Filter):
     """Hide pfor's note that stateless random ops with per-sample seeds run in a loop."""
 
@@ -228,21 +208,22 @@ class _QuietPfor(logging.Filter):
 def _sampler(model):
     """A compiled function (x_chunk, stacked_state) -> params of shape (K, chunk, ...).
 
-    Cached on the model itself (as `probnn.fit` caches its programs), so the
-    cache goes away with the model instead of keeping it alive.
+    `stacked_call` of the model's own weights (repeated K times) under K
+    seed states. Cached on the model itself (as `probnn.fit` caches its
+    programs), so the cache goes away with the model instead of keeping it
+    alive.
     """
 
     def make():
         @tf.function(reduce_retracing=True)
         def run(x, state):
-            trainable = [v.value for v in model.trainable_variables]
-
-            def one(sample_state):
-                outputs, _ = model.stateless_call(trainable, list(sample_state), x,
-                                                  training=False)
-                return outputs
-
-            return tf.vectorized_map(one, state)
+            size = tf.shape(state[0])[0]
+            weights = [tf.broadcast_to(v.value[None], tf.concat([[size], tf.shape(v.value)], 0))
+                       for v in model.trainable_variables]
+            # Forward only: the plain vectorised gradient path (no custom gradient to register).
+            outputs, _ = stacked_call(model, weights, x, non_trainable=state,
+                                      gradient="vectorized")
+            return outputs
 
         return run
 
@@ -251,34 +232,19 @@ def _sampler(model):
 
 def _sampled_params(model, x, num_samples, seed, batch_size):
     """K stochastic passes in one compiled call per chunk: params (rows, K * members, P)."""
-    state = _seed_states(model, num_samples, seed)
+    state = seed_states(model, num_samples, seed)
     run = _sampler(model)
     n = _rows(x)
-    chunks = []
     quiet = _QuietPfor()
     tf_logger = logging.getLogger("tensorflow")
     tf_logger.addFilter(quiet)
     try:
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            # Pad the last chunk to the full size: one traced program for every chunk.
-            chunk = keras.tree.map_structure(
-                lambda a: _pad_rows(np.asarray(a)[start:stop], min(batch_size, n)), x)
-            out = run(chunk, state).numpy()[:, : stop - start]
-            chunks.append(out)
+        params = in_chunks(lambda chunk: run(chunk, state), x, batch_size, axis=1)
     finally:
         tf_logger.removeFilter(quiet)
-    params = np.concatenate(chunks, axis=1)  # (K, rows, [M,] P)
-    _check_finite(params)
+    _check_finite(params)  # (K, rows, [M,] P)
     params = np.moveaxis(params, 0, 1)  # (rows, K, [M,] P)
     return params.reshape((n, -1, params.shape[-1]))
-
-
-def _pad_rows(a, rows):
-    if len(a) == rows:
-        return a
-    pad = np.repeat(a[:1], rows - len(a), axis=0)
-    return np.concatenate([a, pad], axis=0)
 
 
 def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=1024, head=None,

@@ -10,7 +10,8 @@ import tensorflow as tf
 
 import probnn
 from probnn.layers import DenseFlipout, DenseReparameterization, MCDropout
-from probnn.prediction import _seed_states, decompose_uncertainty, mixture_distribution
+from probnn.functional import seed_states as _seed_states
+from probnn.prediction import decompose_uncertainty, mixture_distribution
 
 
 def test_decompose_uncertainty_matches_closed_form(rng):

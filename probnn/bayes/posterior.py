@@ -7,7 +7,7 @@ posterior predictive mixture over draws (`probnn.prediction.mixture_distribution
 import numpy as np
 import tensorflow as tf
 
-from probnn.functional import stacked_call
+from probnn.functional import in_chunks, stacked_call
 
 _DRAW_BATCH = 256
 
@@ -76,31 +76,17 @@ def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024,
     draws and `batch_size` rows per compiled call.
     """
     weights = posterior_weights(model, posterior, num_draws=num_draws, owner=owner)
-    total = weights[0].shape[0]
     flat_x = tf.nest.flatten(x)
-    n = len(flat_x[0])
     if not all(np.all(np.isfinite(np.asarray(a))) for a in flat_x):
         raise _err(owner, "x has NaN/inf values; expected finite inputs")
-    rows = min(batch_size, n)
-    draws = min(_DRAW_BATCH, total)
-    run = tf.function(lambda w, xb: stacked_call(model, w, xb), jit_compile=True)
-    out = np.empty((n, total) + tuple(model.output_shape[-1:]), dtype=weights[0].dtype)
-    for d0 in range(0, total, draws):
-        w = [a[d0:d0 + draws] for a in weights]
-        k = len(w[0])
-        if k < draws:
-            w = [np.concatenate([a, np.repeat(a[-1:], draws - k, axis=0)]) for a in w]
-        for r0 in range(0, n, rows):
-            xb = tf.nest.map_structure(lambda a: _pad(np.asarray(a)[r0:r0 + rows], rows), x)
-            m = min(rows, n - r0)
-            params = run(w, xb).numpy()  # (draws, rows, P)
-            out[r0:r0 + m, d0:d0 + k] = np.swapaxes(params[:k, :m], 0, 1)
+    run = tf.function(lambda w, xb: stacked_call(model, w, xb, gradient="vectorized"),
+                      jit_compile=True)
+
+    def over_rows(w):  # (draws, rows, P) for one chunk of draws
+        return in_chunks(lambda xb: run(w, xb), x, batch_size, axis=1)
+
+    out = np.swapaxes(in_chunks(over_rows, weights, _DRAW_BATCH, axis=0), 0, 1)
     if not np.all(np.isfinite(out)):
         raise _err(owner, "the posterior draws produced non-finite parameters at x")
     return out
 
-
-def _pad(a, rows):
-    if len(a) == rows:
-        return a
-    return np.concatenate([a, np.repeat(a[-1:], rows - len(a), axis=0)])

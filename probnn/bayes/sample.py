@@ -7,7 +7,7 @@ import tensorflow_probability as tfp
 
 from probnn.bayes.inference_data import check_finite, check_method, run_and_convert
 from probnn.bayes.nuts import check_sampling_args
-from probnn.functional import stacked_call
+from probnn.functional import in_chunks, stacked_call
 from probnn.heads.base import find_head
 
 tfd = tfp.distributions
@@ -128,17 +128,8 @@ class _Flat:
 def _batched_over_draws(fn, draws, dim):
     """Apply a compiled `(B, dim) -> (B, ...)` function to `(chains, draws, dim)` in fixed batches."""
     chains, num = draws.shape[:2]
-    flat = draws.reshape(chains * num, dim)
-    total = flat.shape[0]
-    batch = min(_DRAW_BATCH, total)
-    out = []
-    for start in range(0, total, batch):
-        block = flat[start:start + batch]
-        pad = batch - len(block)
-        if pad:
-            block = np.concatenate([block, np.repeat(block[-1:], pad, axis=0)])
-        out.append(np.asarray(fn(tf.constant(block)))[:batch - pad])
-    result = np.concatenate(out)
+    result = in_chunks(lambda block: fn(tf.constant(block)), draws.reshape(chains * num, dim),
+                       _DRAW_BATCH)
     return result.reshape((chains, num) + result.shape[1:])
 
 

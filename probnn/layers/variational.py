@@ -40,7 +40,7 @@ uncertainty it reports collapses (overconfident far from the data).
 Randomness comes from the layer's own `keras.random.SeedGenerator`
 (`seed=` fixes it; its state is a non-trainable variable), drawn as
 `keras.random` draws (ThreeFry inside XLA: see `probnn.layers._stochastic`),
-so the layers run under XLA, in `tf.vectorized_map`, and in
+so the layers run under XLA, in `probnn.functional.stacked_call`, and in
 `model.stateless_call`; the seed state is saved with the model. Like every layer
 that draws noise at prediction time they carry the class attribute
 `probnn_stochastic = True` (see `probnn.layers._stochastic`).

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from probnn.training.compiled import cached_program, _needs_autograph
 from probnn.training.errors import _err
+from probnn.training.objective import _member_targets
 
 
 def _is_dataset(obj):
@@ -182,14 +183,33 @@ def _check_arguments(*, model, epochs, batch_size, checkpoint_every, validation_
         raise _err(f"initial_epoch must be a non-negative integer or None, got {initial_epoch!r}")
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise _err(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or seed < 0):
-        raise _err(f"seed must be a non-negative integer or None, got {seed!r}")
+    seed = _check_seed(seed, model, strategy)
     if seed is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         raise _err("seed=None with a MultiWorkerMirroredStrategy: every worker must shuffle "
                    "the same way, pass the same integer seed to every worker")
     return _Arguments(epochs, batch_size, checkpoint_every, validation_batch_size, chunk,
                       jit_compile, verbose, callbacks, initial_epoch, strategy, seed)
+
+
+def _is_seed(value):
+    return not isinstance(value, bool) and isinstance(value, numbers.Integral) and value >= 0
+
+
+def _check_seed(seed, model, strategy):
+    """An int, None, or (a stack of M members) a tuple of M ints: one plain-model seed each."""
+    if seed is None or _is_seed(seed):
+        return seed
+    members = getattr(model, "probnn_members", None)
+    if isinstance(seed, (list, tuple, np.ndarray)) and members:
+        seed = tuple(seed)
+        if len(seed) != members or not all(_is_seed(s) for s in seed):
+            raise _err(f"seed must be a non-negative integer, None, or one such integer per "
+                       f"member ({members}), got {list(seed)!r}")
+        if strategy is not None:
+            raise _err("one seed per member is not supported with strategy=")
+        return tuple(int(s) for s in seed)
+    raise _err(f"seed must be a non-negative integer or None (or, for a stack of members, "
+               f"one per member), got {seed!r}")
 
 
 def _prepare_data(x, y, sample_weight, validation_data):
@@ -298,8 +318,6 @@ def _check_targets(model, objective, arrays, dataset):
         y_pred = model(x, training=False)
         shapes["y_pred"] = tuple(y_pred.shape[1:])
         if arrays is None and objective.members:
-            from probnn.training.evaluation import _member_targets
-
             y = _member_targets(y, objective.members)
         values = objective.per_example(y, y_pred)
         shapes["values"] = tuple(values.shape)

@@ -2,7 +2,8 @@
 
 For an ensemble (`probnn_members = M`) every member sees the same validation
 rows, the targets are broadcast to `(batch, M, ...)`, and the reported loss is
-the mean over members of each member's loss (not the mixture's).
+the mean over members of each member's loss (not the mixture's); each
+member's own loss is returned too (per-member early stopping).
 """
 
 import math
@@ -10,19 +11,12 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from probnn.functional import pad_rows
 from probnn.training.compiled import cached_program, last_batch_jit, _Compiled
 from probnn.training.data import _is_dataset
 from probnn.training.errors import _err
-from probnn.training.fused import _bucket, _pad_rows, _signature
-from probnn.training.objective import _regularization
-
-
-def _member_targets(y, members):
-    """Targets (batch, ...) broadcast to (batch, members, ...) for an ensemble."""
-    if members is None:
-        return y
-    y = tf.expand_dims(y, 1)
-    return tf.broadcast_to(y, tf.concat([tf.shape(y)[:1], [members], tf.shape(y)[2:]], 0))
+from probnn.training.fused import _bucket, _signature
+from probnn.training.objective import _member_targets, _regularization
 
 
 class _Evaluator:
@@ -43,7 +37,7 @@ class _Evaluator:
             def step(xb, yb):
                 values = batch_terms(xb, yb)
                 rows = tf.cast(tf.shape(values)[0], values.dtype)
-                return (tf.reduce_sum(tf.reduce_mean(values, axis=1)),
+                return (tf.reduce_sum(values, axis=0),
                         _regularization(model, values.dtype) * rows, rows)
 
             key = ("eval-dataset", objective.key, jit_compile)
@@ -58,7 +52,7 @@ class _Evaluator:
         steps = math.ceil(rows / bsz)
         full, rest = n // bsz, n % bsz
         order = np.resize(np.arange(n), steps * bsz).astype(np.int32)
-        pad = lambda a: tf.constant(_pad_rows(a, rows))  # noqa: E731
+        pad = lambda a: tf.constant(pad_rows(a, rows))  # noqa: E731
         x_all, y_all = tf.nest.map_structure(pad, xv), pad(yv)
         self.calls = []
 
@@ -72,14 +66,14 @@ class _Evaluator:
                     values = batch_terms(
                         tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
                         tf.gather(y_all, rows))
-                    return (i + 1, s_data + tf.cast(tf.reduce_sum(tf.reduce_mean(values, axis=1)),
-                                                    tf.float64),
+                    return (i + 1, s_data + tf.reduce_sum(tf.cast(values, tf.float64), axis=0),
                             s_reg + tf.cast(_regularization(model, values.dtype), tf.float64)
                             * size)
 
                 zero = tf.constant(0.0, tf.float64)
                 _, s_data, s_reg = tf.while_loop(lambda i, *_: i < count, body,
-                                                 (tf.constant(0), zero, zero))
+                                                 (tf.constant(0), tf.zeros([members or 1],
+                                                                           tf.float64), zero))
                 return s_data, s_reg
 
             key = ("eval", objective.key, size, batches, _signature(x_all),
@@ -97,18 +91,19 @@ class _Evaluator:
         self.n = n
 
     def __call__(self):
-        """Returns `(data term, regularisation)`, each a mean over the validation rows."""
+        """Returns `(data term per member (M,) or (1,), regularisation)`, means over the rows."""
         if self.dataset is None:
             s_data = s_reg = 0.0
             for run, args in self.calls:
                 d, r = run(*args)
-                s_data, s_reg = s_data + float(d), s_reg + float(r)
+                s_data, s_reg = s_data + d.numpy(), s_reg + float(r)
             n = float(self.n)
         else:
             s_data = s_reg = n = 0.0
             for xb, yb in self.dataset:
                 d, r, c = self._step(xb, yb)
-                s_data, s_reg, n = s_data + float(d), s_reg + float(r), n + float(c)
+                s_data = s_data + np.asarray(d, np.float64)
+                s_reg, n = s_reg + float(r), n + float(c)
         if n == 0:
             raise _err("validation_data is empty")
         return s_data / n, s_reg / n

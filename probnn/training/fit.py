@@ -152,6 +152,8 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         validation_batch_size=validation_batch_size, steps_per_execution=steps_per_execution,
         jit_compile=jit_compile, verbose=verbose, callbacks=callbacks,
         initial_epoch=initial_epoch, strategy=strategy, seed=seed)
+    if isinstance(args.seed, tuple) and checkpoint_dir is not None:
+        raise ValueError("probnn.fit: one seed per member is not supported with checkpoint_dir")
     arrays, dataset, validation = _prepare_data(x, y, sample_weight, validation_data)
 
     # Check the shapes against the model, build it, resolve loss and optimizer.
@@ -196,7 +198,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         if logs is None:  # a non-finite loss, and TerminateOnNaN asked to stop
             break
         if evaluator is not None:
-            logs.update(_validation_logs(evaluator, objective))
+            logs.update(_validation_logs(evaluator, objective, model))
         callback_list.on_epoch_end(epoch, logs)
         object.__setattr__(model, "_probnn_epochs", epoch + 1)
         if ckpt is not None and ((epoch + 1) % args.checkpoint_every == 0
@@ -286,11 +288,16 @@ def _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle, 
     return _epoch_logs(totals, objective.members, objective.report_nll)
 
 
-def _validation_logs(evaluator, objective):
+def _validation_logs(evaluator, objective, model):
+    """The epoch's validation logs; for a stack, each member's too (`model.probnn_member_logs`)."""
     data, regularization = evaluator()
-    logs = {"val_loss": data + regularization / (objective.members or 1)}
+    mean = float(np.mean(data))
+    logs = {"val_loss": mean + regularization / (objective.members or 1)}
     if objective.report_nll:
-        logs["val_nll"] = data
+        logs["val_nll"] = mean
+    if objective.members:
+        member_logs = {"val_nll" if objective.report_nll else "val_data_loss": data}
+        object.__setattr__(model, "probnn_member_logs", member_logs)
     return logs
 
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from probnn.functional import pad_rows
 from probnn.training.compiled import cached_program, last_batch_jit, _Compiled
 from probnn.training.objective import _gradients, _regularization, _step_terms
 
@@ -26,25 +27,22 @@ def _bucket(n):
     return -(-n // quantum) * quantum
 
 
-def _pad_rows(array, rows):
-    pad = rows - array.shape[0]
-    if pad == 0:
-        return array
-    return np.concatenate([array, np.zeros((pad,) + array.shape[1:], array.dtype)])
-
-
 def _epoch_order(n, total, seed, epoch, shuffle, members, bootstrap):
     """Row order of one epoch, padded with its own first rows to `total` entries.
 
     Plain models: shape `(total,)`, the permutation of `(seed, epoch)`.
     Ensembles: shape `(total, members)`, column m the permutation of
-    `(seed, epoch, m)` of member m's rows (its bootstrap resample, if any).
+    `(seed, epoch, m)` of member m's rows (its bootstrap resample, if any), or
+    of `(seed[m], epoch)`, a plain model's, when `seed` is a tuple of M seeds.
     """
     columns = []
     for m in range(members or 1):
         rows = bootstrap[m] if bootstrap is not None else np.arange(n)
         if shuffle:
-            key = [int(seed), int(epoch)] if members is None else [int(seed), int(epoch), m]
+            if isinstance(seed, tuple):  # one seed per member: each shuffles as a plain model
+                key = [int(seed[m]), int(epoch)]
+            else:
+                key = [int(seed), int(epoch)] if members is None else [int(seed), int(epoch), m]
             rows = rows[np.random.default_rng(key).permutation(n)]
         if total > n:
             rows = np.concatenate([rows, np.resize(rows, total - n)])
@@ -55,7 +53,8 @@ def _epoch_order(n, total, seed, epoch, shuffle, members, bootstrap):
 
 def _bootstrap_rows(n, seed, members):
     """Each member's bootstrap resample of the rows, drawn once from `(seed, member)`."""
-    return [np.random.default_rng([int(seed), m]).integers(0, n, n) for m in range(members)]
+    seeds = seed if isinstance(seed, tuple) else [seed] * members
+    return [np.random.default_rng([int(seeds[m]), m]).integers(0, n, n) for m in range(members)]
 
 
 class _FusedRunner:
@@ -80,7 +79,7 @@ class _FusedRunner:
         self.rest = self.n - self.full * self.batch_size  # rows of the smaller last batch
         self.steps = self.full + (self.rest > 0)
         self.total_steps = math.ceil(rows / self.batch_size)
-        pad = lambda a: tf.constant(_pad_rows(a, rows))  # noqa: E731
+        pad = lambda a: tf.constant(pad_rows(a, rows))  # noqa: E731
         self.x = tf.nest.map_structure(pad, data.x)
         self.y = pad(data.y)
         self.w = None if data.weights is None else pad(data.weights)

@@ -142,6 +142,14 @@ class _Objective:
         return values
 
 
+def _member_targets(y, members):
+    """Targets (batch, ...) broadcast to (batch, members, ...) for an ensemble."""
+    if members is None:
+        return y
+    y = tf.expand_dims(y, 1)
+    return tf.broadcast_to(y, tf.concat([tf.shape(y)[:1], [members], tf.shape(y)[2:]], 0))
+
+
 def _step_terms(values, weights, members):
     """Weighted sums of one step: `(num, den)`, each of shape (members,).
 
@@ -184,6 +192,24 @@ def _resolve_optimizer(optimizer):
     raise _err(f"optimizer must be None, a string or a keras.optimizers.Optimizer, got "
                f"{type(optimizer).__name__} (tf_keras / tf.keras optimizers do not work "
                "with Keras 3 models)")
+
+
+def _member_optimizer(optimizers, members, strategy):
+    """A `MemberAdam` from one Keras Adam/AdamW per member of a stacked model."""
+    from probnn.training.member_optimizer import MemberAdam
+
+    if not members:
+        raise _err("a list of optimizers (one per member) needs a stacked model (an Ensemble, "
+                   "probnn_members = M); pass one optimizer")
+    if len(optimizers) != members:
+        raise _err(f"optimizer is a list of {len(optimizers)} optimizers, but the model has "
+                   f"{members} members; pass one per member")
+    if strategy is not None:
+        raise _err("one optimizer per member is not supported with strategy=")
+    try:
+        return MemberAdam.from_optimizers(optimizers)
+    except ValueError as exc:
+        raise _err(str(exc)) from None
 
 
 def _regularization(model, dtype=tf.float32):
@@ -240,6 +266,8 @@ def _prepare_model(model, loss, optimizer, strategy):
     objective = _Objective(loss, model)
     if optimizer is None:
         optimizer = getattr(model, "optimizer", None)
+    if isinstance(optimizer, (list, tuple)):
+        optimizer = _member_optimizer(optimizer, objective.members, strategy)
     with _scope(strategy):
         optimizer = _resolve_optimizer(optimizer)
         if (model.dtype_policy.name == "mixed_float16"

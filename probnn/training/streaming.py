@@ -7,7 +7,7 @@ call, running one compiled step per batch. See docs/design.md (Training).
 import tensorflow as tf
 
 from probnn.training.compiled import cached_program, _next_attempt
-from probnn.training.evaluation import _member_targets
+from probnn.training.objective import _member_targets
 from probnn.training.objective import _gradients, _regularization, _step_terms
 
 

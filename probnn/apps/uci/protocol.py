@@ -1,0 +1,195 @@
+"""The UCI regression protocol: standard splits, validation-chosen hyperparameters, test LL and RMSE.
+
+Protocol (Hernández-Lobato & Adams 2015; Gal & Ghahramani 2016), for each data
+set and each of its standard splits:
+
+- inputs and target are standardised with the statistics of the training split;
+- the last 20 % of the training split's rows (its index files are shuffled) is
+  the validation part; every hyperparameter configuration of a method is trained
+  on the other 80 % with early stopping on the validation NLL (best weights
+  kept), and the configuration with the best validation NLL is chosen; the
+  test split is never seen until the final evaluation;
+- the chosen configuration is retrained on the whole training split for the
+  number of epochs early stopping chose, and evaluated on the test split:
+  log likelihood per test point and RMSE of the predictive mean, in the
+  target's original units (the standardisation's log-Jacobian subtracted);
+- results are reported as mean ± standard error over splits.
+
+Network: one hidden layer of `n_hidden.txt` ReLU units (50; protein 100).
+
+Methods (`METHODS`):
+    normal       a Normal head (heteroscedastic); grid: learning rate x weight decay
+    ensemble     5 Normal-head networks, independently initialised and shuffled,
+                 their uniform mixture (deep ensembles without adversarial training);
+                 the configuration and epochs are chosen on one network per split
+    mc-dropout   `probnn.layers.MCDropout` after the hidden layer, 100 test passes;
+                 grid: dropout rate x learning rate x weight decay
+    flipout      a variational network: `probnn.layers.DenseFlipout` hidden and output
+                 layers (KL weight 1/n_train, N(0, 1) prior), then the Normal head's
+                 2x2 affine map; 100 test passes; grid: learning rate
+    mixture      `MixtureNormalHead` with K in {2, 3, 5} components (the best per split
+                 on validation); grid: K x learning rate x weight decay
+
+"Weight decay" is an L2 penalty `wd * sum(kernel**2)` on the hidden layer's and the
+head's kernels in the training loss (Keras's `kernel_regularizer=L2(wd)`), as in
+the published protocol; it changes the model's loss, so each value is a network
+structure for `probnn.GridSearch` (Keras's decoupled `weight_decay` would be an
+optimizer key, but it is another method).
+
+Every method is built from the public API: `probnn.GridSearch` trains each
+split's grid (learning rates stacked in one compiled program per network
+structure and L2 penalty, early stopping on the validation NLL), its
+`refit` (or a `probnn.Ensemble` of `members` networks through `probnn.fit`)
+retrains the chosen configuration on the whole training split for the chosen
+number of epochs, and `probnn.predict_distribution` gives the test
+predictive distribution (the mixture over members or noise draws).
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from probnn.apps.uci.methods import build_network
+from probnn.datasets.uci import load_uci
+
+@dataclasses.dataclass
+class SplitResult:
+    test_ll: float
+    rmse: float
+    config: dict
+    epochs: int
+    split: int = None  # the standard split's index
+
+
+def integer_valued(y):
+    """True if every target is a whole number (the table marks mixture heads on such data)."""
+    y = np.asarray(y, np.float64)
+    return bool(np.all(y == np.round(y)))
+
+
+@dataclasses.dataclass
+class MethodResult:
+    dataset: str
+    method: str
+    splits: list
+    seconds: float  # wall time (time.perf_counter)
+    cpu_seconds: float = float("nan")  # process CPU time (time.process_time), all threads
+    integer_target: bool = False
+    meta: dict = dataclasses.field(default_factory=dict)  # settings, grid, versions, date (JSON files)
+
+    def summary(self):
+        ll = np.array([s.test_ll for s in self.splits])
+        rmse = np.array([s.rmse for s in self.splits])
+        k = len(self.splits)
+
+        def se(a):
+            return float(a.std(ddof=1) / math.sqrt(k)) if k > 1 else float("nan")
+
+        return float(ll.mean()), se(ll), float(rmse.mean()), se(rmse)
+
+
+def _standardised(split, val_fraction):
+    x_mean, x_std = split.x_train.mean(0), split.x_train.std(0)
+    x_std = np.where(x_std > 0, x_std, 1.0)
+    y_mean, y_std = float(split.y_train.mean()), float(split.y_train.std())
+    xs = lambda a: (a - x_mean) / x_std  # noqa: E731
+    ys = lambda a: (a - y_mean) / y_std  # noqa: E731
+    n = split.x_train.shape[0]
+    n_val = int(round(val_fraction * n))
+    return dict(
+        x_fit=xs(split.x_train[: n - n_val]), y_fit=ys(split.y_train[: n - n_val]),
+        x_val=xs(split.x_train[n - n_val:]), y_val=ys(split.y_train[n - n_val:]),
+        x_train=xs(split.x_train), y_train=ys(split.y_train),
+        x_test=xs(split.x_test), y_test=split.y_test, y_mean=y_mean, y_std=y_std,
+    )
+
+
+def _test_scores(head, params, y_test, y_mean, y_std):
+    """Test log likelihood per point and RMSE, original units, of the mixture over axis 1 of params."""
+    import probnn
+
+    if params.shape[1] == 1:
+        dist = head.distribution(params[:, 0].astype(np.float32))
+    else:
+        dist = probnn.prediction.mixture_distribution(head, params.astype(np.float32))
+    return _scores(dist, y_test, y_mean, y_std)
+
+
+def _scores(dist, y_test, y_mean, y_std):
+    """Test log likelihood per point and RMSE of the predictive mean, in the target's units."""
+    import probnn
+
+    z = ((np.asarray(y_test, np.float64) - y_mean) / y_std).astype(np.float32)
+    ll = -float(probnn.metrics.nll(dist, z)) - math.log(y_std)
+    rmse = float(probnn.metrics.rmse(dist, z)) * y_std
+    return ll, rmse
+
+
+def _grid(method):
+    """`probnn.GridSearch`'s grid of a method: its structures, L2 penalties and learning rates."""
+    grid = {}
+    for structure in method.structures:
+        for key, value in structure.items():
+            grid.setdefault(key, []).append(value)
+    grid["l2"] = list(method.weight_decays)
+    grid["learning_rate"] = list(method.learning_rates)
+    return grid
+
+
+def run_split(search, refit_build, method, data, settings, max_epochs):
+    """One split: `search` on the 80 %, refit on the whole training split, test scores.
+
+    Returns `(test_ll, rmse, chosen configuration, epochs)`.
+    """
+    import probnn
+
+    search.fit(data["x_fit"], data["y_fit"], validation_data=(data["x_val"], data["y_val"]),
+               epochs=max_epochs, batch_size=settings.batch_for(len(data["x_fit"])),
+               patience=settings.patience)
+    chosen = dict(search.best_params)
+    epochs = max(search.best_epochs()[0], 1)
+    # The ensemble's members: more seeds of the configuration chosen on one network.
+    model = search.refit(data["x_train"], data["y_train"], epochs=epochs, build_model=refit_build,
+                         seeds=[settings.seed + 1 + i for i in range(method.members)],
+                         batch_size=settings.batch_for(len(data["x_train"])))
+    dist = probnn.predict_distribution(
+        model, data["x_test"], num_samples=settings.test_samples if method.stochastic else None,
+        seed=settings.seed)
+    ll, rmse = _scores(dist, data["y_test"], data["y_mean"], data["y_std"])
+    lr = chosen.pop("learning_rate")
+    config = {k: v for k, v in chosen.items() if k != "l2"}
+    return ll, rmse, dict(config, lr=lr, wd=chosen["l2"]), epochs
+
+
+def run_method(dataset, method, splits, data_dir, settings, log=print):
+    """Run `method` on the given splits of `dataset`; return a `MethodResult`."""
+    import probnn
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    loaded = [load_uci(dataset, k, data_dir) for k in splits]
+    shape = (loaded[0].x_train.shape[1], loaded[0].n_hidden)
+    max_epochs = settings.max_epochs_factor * loaded[0].n_epochs
+    prepared = [_standardised(split, settings.val_fraction) for split in loaded]
+    n_features, n_hidden = shape
+
+    def builder(n_train):
+        return lambda **structure: build_network(method, n_features, n_hidden, n_train,
+                                                 **structure)
+
+    # One search for every split: its stacks (and compiled programs) serve them all.
+    search = probnn.GridSearch(builder(len(prepared[0]["x_fit"])), _grid(method),
+                               seeds=[settings.seed])
+    refit_build = builder(len(prepared[0]["x_train"]))
+    results = []
+    for k, data in zip(splits, prepared):
+        ll, rmse, config, epochs = run_split(search, refit_build, method, data, settings,
+                                             max_epochs)
+        results.append(SplitResult(ll, rmse, config, int(epochs), split=int(k)))
+        log(f"  {dataset} {method.name} split {k}: test LL {ll:.3f}, {config}, {epochs} epochs, "
+            f"{time.perf_counter() - started:.0f} s")
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    log(f"  {dataset} {method.name}: done in {seconds:.0f} s wall, {cpu:.0f} s CPU")
+    return MethodResult(dataset, method.name, results, seconds, cpu,
+                        integer_valued(np.concatenate([s.y_train for s in loaded])))

@@ -1,0 +1,346 @@
+"""`probnn.GridSearch`: a hyperparameter grid trained as stacks, one compiled program per structure.
+
+Keys of the grid that only change the optimizer (`learning_rate`,
+`weight_decay`, `beta_1`, `beta_2`, `epsilon`) and the seeds do not change
+the network: all configurations that share the other keys (the structure,
+passed to `build_model(**structure)`) train together as the members of one
+stack (`probnn.Ensemble.from_models`), in ONE compiled program of
+`probnn.fit`, each member with its own Adam/AdamW hyperparameters
+(`probnn.training.MemberAdam`), its own shuffles (`seed=[...]`) and its own
+early stopping (`probnn.training.MemberEarlyStopping`). Each member ends
+exactly where `probnn.fit` would have left it trained alone:
+
+```python-signature
+keras.utils.set_random_seed(seed)
+model = build_model(**structure)
+probnn.fit(model, x, y, optimizer=keras.optimizers.Adam(**optimizer_params),
+           validation_data=(xv, yv), epochs=epochs, batch_size=batch_size, seed=seed,
+           callbacks=[keras.callbacks.EarlyStopping("val_nll", mode="min",
+                                                    patience=patience,
+                                                    restore_best_weights=True)])
+```
+
+KerasTuner and scikit-learn train such trials one after another; on the
+small networks of probabilistic regression the per-trial overhead (tracing,
+compiling, dispatch) dominates, and a stack pays it once.
+"""
+
+import inspect
+import itertools
+import time
+
+import keras
+import numpy as np
+
+from probnn.ensemble import Ensemble
+from probnn.training import MemberAdam, MemberEarlyStopping, MemberEpochs
+from probnn.training import fit as probnn_fit
+
+__all__ = ["GridSearch"]
+
+OPTIMIZER_KEYS = ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon")
+_OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW}
+
+
+def _err(message):
+    return ValueError(f"GridSearch: {message}")
+
+
+def _check_grid(grid):
+    if not isinstance(grid, dict) or not grid:
+        raise _err(f"grid must be a non-empty dict of hyperparameter -> list of values, got "
+                   f"{grid!r}")
+    checked = {}
+    for key, values in grid.items():
+        if not isinstance(key, str):
+            raise _err(f"grid keys must be strings, got {key!r}")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise _err(f"grid[{key!r}] must be a list of values, got {values!r}")
+        values = list(values)
+        if not values:
+            raise _err(f"grid[{key!r}] is empty; give at least one value")
+        checked[key] = values
+    return checked
+
+
+def _check_seeds(seeds):
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise _err(f"seeds must be a positive integer or a list of seeds, got {seeds!r}")
+        return list(range(int(seeds)))
+    seeds = list(seeds) if hasattr(seeds, "__iter__") else [seeds]
+    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                            and s >= 0 for s in seeds):
+        raise _err(f"seeds must be a positive integer or a list of non-negative integers, got "
+                   f"{seeds!r}")
+    return [int(s) for s in seeds]
+
+
+def _base_optimizer(optimizer):
+    """`(class, config)` of the optimizer every configuration starts from."""
+    if isinstance(optimizer, str) and optimizer.lower() in _OPTIMIZERS:
+        cls = _OPTIMIZERS[optimizer.lower()]
+        return cls, cls().get_config()
+    if isinstance(optimizer, keras.optimizers.Adam):
+        return type(optimizer), optimizer.get_config()
+    raise _err(f"optimizer must be 'adam', 'adamw' or a keras.optimizers.Adam / AdamW "
+               f"instance, got {optimizer!r}")
+
+
+class GridSearch:
+    """Every configuration of a hyperparameter grid, trained as stacks; the best on validation.
+
+    Args:
+        build_model: a callable returning a new, built Keras model with a
+            probnn head (start it with `keras.Input`); called with the grid's
+            structural keys as keyword arguments (`build_model(**structure)`).
+        grid: a dict from a hyperparameter name to a list of values. The keys
+            `learning_rate`, `weight_decay`, `beta_1`, `beta_2` and `epsilon`
+            set the optimizer; every other key goes to `build_model`.
+        seeds: the number of seeds (0, 1, ... `seeds - 1`) or a list of seeds;
+            every configuration trains once per seed (its initialisation,
+            `keras.utils.set_random_seed(seed)` before `build_model`, and its
+            shuffles).
+        optimizer: `"adam"` (default), `"adamw"`, or a `keras.optimizers.Adam`
+            / `AdamW` whose settings are the defaults of the keys not in the grid.
+
+    Attributes (after `fit`):
+        results: a list of dicts, one per (configuration, seed): `params` (the
+            configuration), `seed`, `best_epoch` (epochs trained up to the best
+            validation NLL, 1-based: what `refit` trains), `val_nll` (the best
+            validation NLL per row), `seconds` (the wall time of the program
+            that trained its stack, divided by the stack's members).
+        best_params: the configuration with the lowest validation NLL, averaged
+            over seeds.
+        best_model: a Keras model with the best configuration's best weights
+            (an `Ensemble` of its seeds when there are several).
+
+    Example:
+    >>> import keras, numpy as np, probnn
+    >>> def build(units=8):
+    ...     return keras.Sequential([keras.Input((1,)), keras.layers.Dense(units, "relu"),
+    ...                              probnn.heads.NormalHead()])
+    >>> x = np.linspace(-1, 1, 64, dtype="float32")[:, None]
+    >>> search = probnn.GridSearch(build, {"learning_rate": [1e-3, 1e-2], "units": [4, 8]})
+    >>> search.fit(x, 2 * x, validation_data=(x, 2 * x), epochs=3, batch_size=16, verbose=0)
+    >>> len(search.results), sorted(search.best_params)
+    (4, ['learning_rate', 'units'])
+    """
+
+    def __init__(self, build_model, grid, *, seeds=1, optimizer="adam"):
+        if not callable(build_model) or isinstance(build_model, keras.layers.Layer):
+            raise _err(f"build_model must be a callable returning a new Keras model, got "
+                       f"{build_model!r}")
+        self.build_model = build_model
+        self.grid = _check_grid(grid)
+        self.seeds = _check_seeds(seeds)
+        self._optimizer_class, self._optimizer_config = _base_optimizer(optimizer)
+        self._check_keys()
+        self.results = None
+        self.best_params = None
+        self._stacks = {}
+        self._cache = {}  # (kind, structure, ...) -> (stack, MemberAdam), reused by later calls
+
+    def _check_keys(self):
+        """Optimizer keys must be per-member ones; the others must be accepted by build_model."""
+        accepted = set(inspect.signature(self._optimizer_class).parameters)
+        for key in self.grid:
+            if key in OPTIMIZER_KEYS:
+                continue
+            if key in accepted or key in ("optimizer", "seed", "seeds"):
+                raise _err(f"unknown optimizer key {key!r}: a grid can vary the optimizer's "
+                           f"{', '.join(OPTIMIZER_KEYS)} (set other optimizer options with "
+                           f"optimizer=keras.optimizers.Adam(...), seeds with seeds=)")
+        structural = [k for k in self.grid if k not in OPTIMIZER_KEYS]
+        try:
+            signature = inspect.signature(self.build_model)
+        except (TypeError, ValueError):  # a builtin or C callable: checked when called
+            return
+        for key in structural:
+            try:
+                signature.bind_partial(**{key: self.grid[key][0]})
+            except TypeError:
+                raise _err(f"build_model does not accept the grid key {key!r} (its parameters: "
+                           f"{list(signature.parameters)}); optimizer keys are "
+                           f"{', '.join(OPTIMIZER_KEYS)}") from None
+
+    def _configurations(self):
+        """`{structure (a tuple of items): [configuration dict, ...]}`, in grid order."""
+        keys = list(self.grid)
+        groups = {}
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            params = dict(zip(keys, values))
+            structure = tuple((k, v) for k, v in params.items() if k not in OPTIMIZER_KEYS)
+            groups.setdefault(structure, []).append(params)
+        return groups
+
+    def _build(self, structure, seed, build_model=None):
+        keras.utils.set_random_seed(seed)
+        try:
+            model = (build_model or self.build_model)(**dict(structure))
+        except TypeError as exc:
+            raise _err(f"build_model(**{dict(structure)!r}) failed: {exc}") from None
+        if not isinstance(model, keras.Model) or not model.built:
+            raise _err(f"build_model must return a built keras.Model (start it with keras.Input),"
+                       f" got {model!r}")
+        return model
+
+    def _optimizer(self, params):
+        config = dict(self._optimizer_config)
+        config.update({k: v for k, v in params.items() if k in OPTIMIZER_KEYS})
+        return self._optimizer_class.from_config(config)
+
+    def fit(self, x, y, *, validation_data, epochs, batch_size=32, patience=None, verbose=0):
+        """Train every (configuration, seed) with early stopping on the validation NLL.
+
+        Calling `fit` again (another fold, another split) trains every member
+        afresh, as a new search would, but reuses the stacks (and compiled
+        programs) of the previous call; `results`, `best_params` and
+        `best_model` are those of the last call.
+
+        Args:
+            x, y: training inputs and targets (arrays, as `probnn.fit` takes them).
+            validation_data: `(x_val, y_val)`, whose negative log-likelihood
+                chooses the best epoch of every member and the best configuration.
+            epochs: the most epochs any member trains.
+            batch_size: rows per step.
+            patience: stop a member after this many epochs without improvement
+                (Keras's `EarlyStopping`); None: train every member for `epochs`
+                (its best epoch's weights are still the ones kept).
+            verbose: passed to `probnn.fit`.
+        """
+        if validation_data is None:
+            raise _err("fit needs validation_data=(x_val, y_val) to choose epochs and "
+                       "configurations")
+        groups = self._configurations()
+        # Build every stack before training anything: bad keys fail at once.
+        stacks = {}
+        for structure, configs in groups.items():
+            models = [self._build(structure, seed) for _ in configs for seed in self.seeds]
+            optimizers = [self._optimizer(params) for params in configs for _ in self.seeds]
+            stacks[structure] = (models, optimizers)
+        self.results, self._stacks = [], {}
+        for structure, configs in groups.items():
+            models, optimizers = stacks[structure]
+            stack, optimizer = self._reused_stack(("fit", structure), models, optimizers)
+            # patience=None: never stop (patience = epochs), still keep each member's best epoch.
+            stopper = MemberEarlyStopping(patience=epochs if patience is None else patience)
+            started = time.perf_counter()
+            probnn_fit(stack, x, y, optimizer=optimizer, seed=self.seeds * len(configs),
+                       validation_data=validation_data, epochs=epochs, initial_epoch=0,
+                       batch_size=batch_size, callbacks=[stopper], verbose=verbose)
+            seconds = (time.perf_counter() - started) / len(models)
+            self._stacks[structure] = (stack, configs)
+            for i, params in enumerate(configs):
+                for j, seed in enumerate(self.seeds):
+                    m = i * len(self.seeds) + j
+                    self.results.append({"params": dict(params), "seed": seed,
+                                         "best_epoch": int(stopper.best_epoch[m]) + 1,
+                                         "val_nll": float(stopper.best[m]),
+                                         "seconds": seconds})
+        self.best_params = min(self._mean_val_nll(), key=lambda pair: pair[1])[0]
+
+    def _reused_stack(self, key, models, optimizers):
+        """A stack of `models` and its `MemberAdam`: new, or an earlier call's reinitialised.
+
+        An earlier `fit` (or `refit`) with the same structure and optimizer
+        settings left a stack whose compiled programs fit this one: its
+        members get the new models' weights (`Ensemble.set_members`) and the
+        optimizer starts afresh (`MemberAdam.reset`), so another fit (another
+        cross-validation fold, another split) compiles nothing again. The
+        training is the same as with a new stack.
+        """
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = (_stack(models), MemberAdam.from_optimizers(optimizers))
+            self._cache[key] = cached
+        else:
+            cached[0].set_members(models)
+            if cached[1].built:
+                cached[1].reset()
+        return cached
+
+    def _mean_val_nll(self):
+        """`[(params, mean validation NLL over seeds)]` per configuration, in grid order."""
+        per = {}
+        for r in self.results:
+            per.setdefault(tuple(r["params"].items()), []).append(r["val_nll"])
+        return [(dict(k), float(np.mean(v))) for k, v in per.items()]
+
+    def _check_fitted(self, what):
+        if self.results is None:
+            raise _err(f"{what} needs fit() first")
+
+    @property
+    def best_model(self):
+        """The best configuration's trained model (an `Ensemble` of its seeds if several)."""
+        self._check_fitted("best_model")
+        structure = tuple((k, v) for k, v in self.best_params.items() if k not in OPTIMIZER_KEYS)
+        stack, configs = self._stacks[structure]
+        i = configs.index(self.best_params)
+        members = [stack.member(i * len(self.seeds) + j) for j in range(len(self.seeds))]
+        return members[0] if len(members) == 1 else _stack(members)
+
+    def trained_model(self, index):
+        """The trained model of `results[index]` (its configuration and seed, best weights)."""
+        self._check_fitted("trained_model")
+        result = self.results[index]
+        params = result["params"]
+        structure = tuple((k, v) for k, v in params.items() if k not in OPTIMIZER_KEYS)
+        stack, configs = self._stacks[structure]
+        return stack.member(configs.index(params) * len(self.seeds)
+                            + self.seeds.index(result["seed"]))
+
+    def best_epochs(self):
+        """Per seed, the best configuration's `best_epoch`."""
+        self._check_fitted("best_epochs")
+        return [r["best_epoch"] for r in self.results if r["params"] == self.best_params]
+
+    def refit(self, x, y, *, epochs=None, seeds=None, build_model=None, batch_size=32,
+              verbose=0):
+        """Retrain the best configuration from scratch on `(x, y)` (e.g. training + validation rows).
+
+        Every seed's model is built and initialised as in `fit`, and trained
+        for `epochs` epochs.
+
+        Args:
+            x, y: the training data.
+            epochs: None: each seed its own `best_epoch` (the UCI protocol;
+                with other `seeds`, the mean best epoch, rounded); an integer:
+                the same number for all.
+            seeds: the seeds of the retrained models (default: the search's);
+                e.g. 5 seeds for an ensemble of a configuration chosen on one.
+            build_model: another builder for the retrained models (default:
+                the search's), e.g. one that scales a KL term to the larger data.
+            batch_size, verbose: as in `fit`.
+
+        Returns:
+            The retrained Keras model (an `Ensemble` of the seeds if several).
+        """
+        self._check_fitted("refit")
+        best = self.best_epochs()
+        seeds = self.seeds if seeds is None else _check_seeds(seeds)
+        if epochs is None:
+            counts = best if seeds == self.seeds else [int(round(np.mean(best)))] * len(seeds)
+        else:
+            counts = [epochs] * len(seeds)
+        if not all(isinstance(e, (int, np.integer)) and e >= 1 for e in counts):
+            raise _err(f"refit: epochs must be a positive integer or None, got {epochs!r}")
+        structure = tuple((k, v) for k, v in self.best_params.items() if k not in OPTIMIZER_KEYS)
+        models = [self._build(structure, seed, build_model) for seed in seeds]
+        key = ("refit", tuple(self.best_params.items()), len(seeds), id(build_model))
+        optimizers = [self._optimizer(self.best_params)] * len(seeds)
+        stack, optimizer = self._reused_stack(key, models, optimizers)
+        probnn_fit(stack, x, y, optimizer=optimizer, seed=list(seeds), epochs=int(max(counts)),
+                   initial_epoch=0, batch_size=batch_size, callbacks=[MemberEpochs(counts)],
+                   verbose=verbose)
+        # A copy: the stack itself is reused (overwritten) by a later refit.
+        members = [stack.member(i) for i in range(len(seeds))]
+        return members[0] if len(members) == 1 else _stack(members)
+
+
+def _stack(models):
+    return Ensemble.from_models(models)
+
+
+

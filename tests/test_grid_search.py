@@ -1,0 +1,134 @@
+"""probnn.GridSearch: every member of a stack ends where probnn.fit leaves it trained alone."""
+
+import keras
+import numpy as np
+import pytest
+
+import probnn
+from probnn.training import MemberAdam
+
+
+def _data(rng, n):
+    x = rng.normal(size=(n, 3)).astype("float32")
+    y = (x[:, 0] - 0.5 * x[:, 1] + 0.3 * rng.normal(size=n)).astype("float32")
+    return x, y
+
+
+def _build(units=8):
+    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(units, activation="relu"),
+                             probnn.heads.NormalHead()])
+
+
+def test_grid_members_match_solo_fits(rng):
+    """The issue's acceptance test: 3 learning rates x 2 weight decays, Adam, 20 epochs."""
+    x, y = _data(rng, 96)
+    xv, yv = _data(rng, 32)
+    grid = {"learning_rate": [1e-3, 1e-2, 5e-2], "weight_decay": [1e-4, 1e-2]}
+    search = probnn.GridSearch(_build, grid, seeds=[7])
+    search.fit(x, y, validation_data=(xv, yv), epochs=20, batch_size=16, patience=4)
+    assert len(search.results) == 6
+    for index, result in enumerate(search.results):
+        params = result["params"]
+        keras.utils.set_random_seed(7)
+        alone = _build()
+        history = probnn.fit(
+            alone, x, y, optimizer=keras.optimizers.Adam(**params), epochs=20, batch_size=16,
+            validation_data=(xv, yv), seed=7, verbose=0,
+            callbacks=[keras.callbacks.EarlyStopping("val_nll", mode="min", patience=4,
+                                                     restore_best_weights=True)])
+        member = search.trained_model(index)
+        # float32 training, the stack's batched matmuls against the model's own: measured
+        # differences ~1e-7 after 20 epochs; 1e-5 is the issue's bound.
+        for got, want in zip(member.get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert result["val_nll"] == pytest.approx(min(history.history["val_nll"]), abs=1e-5)
+        assert result["best_epoch"] == int(np.argmin(history.history["val_nll"])) + 1
+    best = min(search.results, key=lambda r: r["val_nll"])
+    assert search.best_params == best["params"]
+
+
+def test_member_adam_is_keras_adam_and_adamw_member_by_member(rng):
+    configs = [keras.optimizers.Adam(1e-3), keras.optimizers.Adam(3e-2, weight_decay=1e-3,
+                                                                  beta_1=0.8, beta_2=0.99,
+                                                                  epsilon=1e-6),
+               keras.optimizers.AdamW(0.1)]
+    start = rng.normal(size=(3, 4, 5)).astype("float32")
+    alone = [keras.Variable(start[i]) for i in range(3)]
+    stacked = keras.Variable(start)
+    member_adam = MemberAdam.from_optimizers(configs)
+    for _ in range(30):
+        grads = rng.normal(size=(3, 4, 5)).astype("float32")
+        for opt, variable, g in zip(configs, alone, grads):
+            opt.apply([g], [variable])
+        member_adam.apply([grads], [stacked])
+    for i in range(3):  # the same float32 operations in the same order: bitwise equal
+        np.testing.assert_array_equal(stacked.numpy()[i], alone[i].numpy())
+    member_adam.freeze([1])
+    before = stacked.numpy()
+    member_adam.apply([np.ones((3, 4, 5), "float32")], [stacked])
+    np.testing.assert_array_equal(stacked.numpy()[1], before[1])
+    assert not np.array_equal(stacked.numpy()[0], before[0])
+    with pytest.raises(ValueError, match="amsgrad"):
+        MemberAdam.from_optimizers([keras.optimizers.Adam(amsgrad=True)])
+    with pytest.raises(ValueError, match="Adam or AdamW"):
+        MemberAdam.from_optimizers([keras.optimizers.SGD()])
+
+
+def test_structures_seeds_best_model_and_refit(rng):
+    x, y = _data(rng, 64)
+    xv, yv = _data(rng, 32)
+    search = probnn.GridSearch(_build, {"units": [4, 6], "learning_rate": [1e-2, 3e-2]},
+                               seeds=2)
+    search.fit(x, y, validation_data=(xv, yv), epochs=4, batch_size=32)
+    assert len(search.results) == 8
+    assert {tuple(sorted(r)) for r in search.results} == {
+        ("best_epoch", "params", "seconds", "seed", "val_nll")}
+    assert sorted(search.best_params) == ["learning_rate", "units"]
+    best = search.best_model
+    assert isinstance(best, probnn.Ensemble) and best.probnn_members == 2
+    assert tuple(best.probnn_template.layers[0].kernel.shape) == (3, search.best_params["units"])
+    refit = search.refit(np.concatenate([x, xv]), np.concatenate([y, yv]))
+    assert isinstance(refit, probnn.Ensemble)
+    assert probnn.predict_distribution(refit, xv).batch_shape.as_list() == [32]
+
+
+def test_errors_before_any_training(rng):
+    with pytest.raises(ValueError, match="non-empty dict"):
+        probnn.GridSearch(_build, {})
+    with pytest.raises(ValueError, match=r"grid\['learning_rate'\] is empty"):
+        probnn.GridSearch(_build, {"learning_rate": []})
+    with pytest.raises(ValueError, match="unknown optimizer key 'amsgrad'"):
+        probnn.GridSearch(_build, {"amsgrad": [True, False]})
+    with pytest.raises(ValueError, match="does not accept the grid key 'layers'"):
+        probnn.GridSearch(_build, {"layers": [1, 2]})
+
+    def rejecting(**options):
+        if "depth" in options:
+            raise TypeError("unexpected keyword argument 'depth'")
+        return _build()
+
+    search = probnn.GridSearch(rejecting, {"depth": [1], "learning_rate": [1e-3]})
+    x, y = _data(rng, 8)
+    with pytest.raises(ValueError, match="depth"):
+        search.fit(x, y, validation_data=(x, y), epochs=1)
+    assert search.results is None
+    with pytest.raises(ValueError, match="validation_data"):
+        search.fit(x, y, validation_data=None, epochs=1)
+
+
+def test_a_second_fit_reuses_the_stack_and_trains_as_a_fresh_search(rng):
+    """`fit` on other data (another fold or split) reinitialises the earlier stack instead of
+    building (and compiling) a new one; the results are those of a fresh search."""
+    first, second = _data(rng, 48), _data(rng, 48)
+    xv, yv = _data(rng, 16)
+    grid = {"learning_rate": [1e-2, 3e-2], "weight_decay": [0.0, 1e-3]}
+    reused = probnn.GridSearch(_build, grid)
+    reused.fit(*first, validation_data=(xv, yv), epochs=3, batch_size=16)
+    stack = reused._stacks[()][0]
+    reused.fit(*second, validation_data=(xv, yv), epochs=3, batch_size=16)
+    assert reused._stacks[()][0] is stack
+    fresh = probnn.GridSearch(_build, grid)
+    fresh.fit(*second, validation_data=(xv, yv), epochs=3, batch_size=16)
+    for a, b in zip(reused.results, fresh.results):
+        # the same program on the same initial weights, data and optimizer state
+        assert a["val_nll"] == b["val_nll"] and a["best_epoch"] == b["best_epoch"]
