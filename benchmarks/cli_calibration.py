@@ -62,8 +62,18 @@ def run_seed(path, target, seed, epochs):
 
     data = tabular.read_training_table(path, target, seed=seed)
     started = time.perf_counter()
-    model, epochs_run = tabular._train(data, "normal", 1, (64, 64), epochs=epochs, batch_size=64,
-                                       learning_rate=1e-3, patience=50, seed=seed, verbose=0)
+    model, epochs_run = tabular._train(
+        data,
+        "normal",
+        1,
+        (64, 64),
+        epochs=epochs,
+        batch_size=64,
+        learning_rate=1e-3,
+        patience=50,
+        seed=seed,
+        verbose=0,
+    )
     seconds = time.perf_counter() - started
     dist_cal = probnn.predict_distribution(model, data.xs(data.calibration))
     dist_test = probnn.predict_distribution(model, data.xs(data.test))
@@ -73,8 +83,9 @@ def run_seed(path, target, seed, epochs):
         calibrator = CommandCalibrator(method)
         if method != "none":
             calibrator.fit(dist_cal, z_cal)
-        scores[method] = tabular.interval_scores(calibrator, dist_test, data.y[data.test],
-                                                 loc=data.y_mean, scale=data.y_std)
+        scores[method] = tabular.interval_scores(
+            calibrator, dist_test, data.y[data.test], loc=data.y_mean, scale=data.y_std
+        )
     return scores, seconds, epochs_run, data
 
 
@@ -87,8 +98,16 @@ def summarise(name, runs):
         rel90 = np.mean([r[method]["width_90"] / r["none"]["width_90"] for r in runs])
         nll = [r[method]["nll"] for r in runs]
         se = lambda a: a.std(ddof=1) / np.sqrt(a.size) if a.size > 1 else float("nan")
-        rows.append([name, method, f"{cov90.mean():.3f} ± {se(cov90):.3f}", f"{cov50.mean():.3f} ± {se(cov50):.3f}",
-                     f"{rel90:.2f}", "—" if nll[0] is None else f"{np.mean(nll):.3f}"])
+        rows.append(
+            [
+                name,
+                method,
+                f"{cov90.mean():.3f} ± {se(cov90):.3f}",
+                f"{cov50.mean():.3f} ± {se(cov50):.3f}",
+                f"{rel90:.2f}",
+                "—" if nll[0] is None else f"{np.mean(nll):.3f}",
+            ]
+        )
     return rows
 
 
@@ -96,7 +115,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=1000, help="epoch cap (probnn fit's default: 1000)")
-    parser.add_argument("--uci-epochs", type=int, default=None, help="epoch cap for the UCI sets (default: --epochs)")
+    parser.add_argument(
+        "--uci-epochs", type=int, default=None, help="epoch cap for the UCI sets (default: --epochs)"
+    )
     parser.add_argument("--uci", nargs="*", default=["bostonHousing", "concrete", "energy"])
     args = parser.parse_args(argv)
     import os
@@ -113,42 +134,67 @@ def main(argv=None):
             scores, secs, epochs_run, data = run_seed(path, target, seed, epochs)
             runs.append(scores)
             seconds.append(secs)
-            print(f"{name} seed {seed}: {epochs_run} epochs {secs:.1f} s  "
-                  + "  ".join(f"{m} {scores[m]['coverage_90']:.3f}/{scores[m]['coverage_50']:.3f}" for m in METHODS),
-                  flush=True)
+            print(
+                f"{name} seed {seed}: {epochs_run} epochs {secs:.1f} s  "
+                + "  ".join(
+                    f"{m} {scores[m]['coverage_90']:.3f}/{scores[m]['coverage_50']:.3f}" for m in METHODS
+                ),
+                flush=True,
+            )
         rows += summarise(name, runs)
-        timing.append([name, f"{data.train.size}/{data.val.size}/{data.calibration.size}/{data.test.size}",
-                       epochs, f"{seconds[0]:.1f}", f"{np.mean(seconds[1:]) if len(seconds) > 1 else seconds[0]:.1f}"])
+        timing.append(
+            [
+                name,
+                f"{data.train.size}/{data.val.size}/{data.calibration.size}/{data.test.size}",
+                epochs,
+                f"{seconds[0]:.1f}",
+                f"{np.mean(seconds[1:]) if len(seconds) > 1 else seconds[0]:.1f}",
+            ]
+        )
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    text = "\n".join([
-        "# `probnn fit` calibration: test coverage before and after, over many splits",
-        "",
-        f"`python benchmarks/cli_calibration.py --seeds {args.seeds} --epochs {args.epochs}"
-        + (f" --uci-epochs {args.uci_epochs}" if args.uci_epochs else "") + f" --uci {' '.join(args.uci)}`",
-        "",
-        *machine_description(),
-        f"- Load average at start {load[0]:.1f}; at the end: `{uptime}` (a shared 2-core machine: the "
-        "timings are noisy, the coverages are not affected).",
-        "",
-        "Per data set, seeds 0..S-1 are S random splits (55 % train, 15 % validation for early stopping, "
-        "15 % calibration, 15 % test). One network per split (Normal head, 64-64 ReLU MLP, Adam 1e-3, "
-        "batch 64, patience 50: `probnn fit`'s defaults); every calibration method is fitted on the same "
-        "calibration rows of the same network. Coverage: mean over splits ± standard error; width: mean "
-        "90 % interval width relative to the network's own; NLL in original units (— for conformal, which "
-        "calibrates intervals, not a density). Acceptance (issue 21): 90 % coverage in [0.87, 0.93], "
-        "50 % in [0.45, 0.55] with the default (`conformal`).",
-        "",
-        markdown_table(["data set", "calibration", "90 % coverage", "50 % coverage", "90 % width / none",
-                        "test NLL"], rows),
-        "",
-        "Training time per split (train/validation/calibration/test rows; epoch cap; first split cold "
-        "with compilation, then the mean of the others):",
-        "",
-        markdown_table(["data set", "rows", "epoch cap", "first split (s)", "later splits (s)"], timing),
-        "",
-    ])
-    text += ("\nConformal's expected coverage with n calibration rows is ⌈(n + 1)p⌉ / (n + 1); the "
-             "splits are `probnn fit`'s own random splits by seed (not the UCI standard index files).\n")
+    text = "\n".join(
+        [
+            "# `probnn fit` calibration: test coverage before and after, over many splits",
+            "",
+            f"`python benchmarks/cli_calibration.py --seeds {args.seeds} --epochs {args.epochs}"
+            + (f" --uci-epochs {args.uci_epochs}" if args.uci_epochs else "")
+            + f" --uci {' '.join(args.uci)}`",
+            "",
+            *machine_description(),
+            f"- Load average at start {load[0]:.1f}; at the end: `{uptime}` (a shared 2-core machine: the "
+            "timings are noisy, the coverages are not affected).",
+            "",
+            "Per data set, seeds 0..S-1 are S random splits (55 % train, 15 % validation for early stopping, "
+            "15 % calibration, 15 % test). One network per split (Normal head, 64-64 ReLU MLP, Adam 1e-3, "
+            "batch 64, patience 50: `probnn fit`'s defaults); every calibration method is fitted on the same "
+            "calibration rows of the same network. Coverage: mean over splits ± standard error; width: mean "
+            "90 % interval width relative to the network's own; NLL in original units (— for conformal, which "
+            "calibrates intervals, not a density). Acceptance (issue 21): 90 % coverage in [0.87, 0.93], "
+            "50 % in [0.45, 0.55] with the default (`conformal`).",
+            "",
+            markdown_table(
+                [
+                    "data set",
+                    "calibration",
+                    "90 % coverage",
+                    "50 % coverage",
+                    "90 % width / none",
+                    "test NLL",
+                ],
+                rows,
+            ),
+            "",
+            "Training time per split (train/validation/calibration/test rows; epoch cap; first split cold "
+            "with compilation, then the mean of the others):",
+            "",
+            markdown_table(["data set", "rows", "epoch cap", "first split (s)", "later splits (s)"], timing),
+            "",
+        ]
+    )
+    text += (
+        "\nConformal's expected coverage with n calibration rows is ⌈(n + 1)p⌉ / (n + 1); the "
+        "splits are `probnn fit`'s own random splits by seed (not the UCI standard index files).\n"
+    )
     write_result("cli_calibration.md", text)
     return 0
 

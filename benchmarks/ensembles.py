@@ -90,19 +90,21 @@ def run_arm(job, members, arm):
     if arm == "ensemble":
         timer = Timer()
         model = probnn.Ensemble(build, members=members)
-        probnn.fit(model, x, y, optimizer=keras.optimizers.Adam(1e-3), seed=0,
-                   callbacks=[timer], **fit)
+        probnn.fit(model, x, y, optimizer=keras.optimizers.Adam(1e-3), seed=0, callbacks=[timer], **fit)
         per_epoch = median(timer.times[1:])
     else:
         for m in range(members):
             timer = Timer()
             model = build()
             if arm == "separate":
-                probnn.fit(model, x, y, optimizer=keras.optimizers.Adam(1e-3), seed=m,
-                           callbacks=[timer], **fit)
+                probnn.fit(
+                    model, x, y, optimizer=keras.optimizers.Adam(1e-3), seed=m, callbacks=[timer], **fit
+                )
             else:
-                model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                              loss=probnn.losses.NegativeLogLikelihood(probnn.heads.find_head(model)))
+                model.compile(
+                    optimizer=keras.optimizers.Adam(1e-3),
+                    loss=probnn.losses.NegativeLogLikelihood(probnn.heads.find_head(model)),
+                )
                 model.fit(x, y, callbacks=[timer], **fit)
             per_epoch += median(timer.times[1:])
     end = time.perf_counter()
@@ -115,13 +117,19 @@ def child(args):
 
 
 def run_child(job, members, arm):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")])
+    )
     load = os.getloadavg()[0]
-    out = subprocess.run([sys.executable, __file__, "--child", "--job", job, "--m", str(members),
-                          "--arm", arm], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "--job", job, "--m", str(members), "--arm", arm],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     result.update(job=job, members=members, arm=arm, load=load)
     return result
 
@@ -134,28 +142,37 @@ def report(runs, repeats):
         return values[len(values) // 2] if values else float("nan")
 
     loads = [r["load"] for r in runs]
-    lines = ["# Deep ensembles: one `probnn.fit` of an `Ensemble` vs M separate fits", "",
-             *machine_description(),
-             f"- 1-minute load average before the runs: min {min(loads):.1f}, median "
-             f"{sorted(loads)[len(loads) // 2]:.1f}, max {max(loads):.1f} (2 cores shared "
-             "with other jobs: absolute times are noisy; compare ratios)",
-             f"- median of {repeats} interleaved runs, each in a fresh process", ""]
+    lines = [
+        "# Deep ensembles: one `probnn.fit` of an `Ensemble` vs M separate fits",
+        "",
+        *machine_description(),
+        f"- 1-minute load average before the runs: min {min(loads):.1f}, median "
+        f"{sorted(loads)[len(loads) // 2]:.1f}, max {max(loads):.1f} (2 cores shared "
+        "with other jobs: absolute times are noisy; compare ratios)",
+        f"- median of {repeats} interleaved runs, each in a fresh process",
+        "",
+    ]
     for job, spec in JOBS.items():
         ms = sorted({r["members"] for r in runs if r["job"] == job})
         if not ms:
             continue
-        lines += [f"## {job}: {spec['rows']} rows x {spec['features']} features, hidden "
-                  f"{spec['hidden']}, batch {spec['batch']}, {spec['epochs']} epochs", ""]
+        lines += [
+            f"## {job}: {spec['rows']} rows x {spec['features']} features, hidden "
+            f"{spec['hidden']}, batch {spec['batch']}, {spec['epochs']} epochs",
+            "",
+        ]
         rows = []
         for m in ms:
             row = [m]
             for arm in ARMS:
-                row += [f"{med(job, m, arm, 'total_s'):.2f}",
-                        f"{1000 * med(job, m, arm, 'per_epoch_s'):.1f}"]
-            row += [f"{med(job, m, 'ensemble', 'total_s') / med(job, 1, 'ensemble', 'total_s'):.2f}"
-                    if 1 in ms else "",
-                    f"{med(job, m, 'ensemble', 'total_s') / med(job, m, 'separate', 'total_s'):.2f}",
-                    f"{med(job, m, 'ensemble', 'total_s') / med(job, m, 'keras', 'total_s'):.2f}"]
+                row += [f"{med(job, m, arm, 'total_s'):.2f}", f"{1000 * med(job, m, arm, 'per_epoch_s'):.1f}"]
+            row += [
+                f"{med(job, m, 'ensemble', 'total_s') / med(job, 1, 'ensemble', 'total_s'):.2f}"
+                if 1 in ms
+                else "",
+                f"{med(job, m, 'ensemble', 'total_s') / med(job, m, 'separate', 'total_s'):.2f}",
+                f"{med(job, m, 'ensemble', 'total_s') / med(job, m, 'keras', 'total_s'):.2f}",
+            ]
             rows.append(row)
         header = ["M"]
         for arm in ARMS:
@@ -190,7 +207,7 @@ def main():
     runs = []
     for r in range(args.repeats):
         order = [(job, m, arm) for job in args.jobs for m in args.members for arm in ARMS]
-        order = order[r % len(ARMS):] + order[: r % len(ARMS)]  # rotate: interleave the arms
+        order = order[r % len(ARMS) :] + order[: r % len(ARMS)]  # rotate: interleave the arms
         for job, m, arm in order:
             result = run_child(job, m, arm)
             runs.append(result)

@@ -43,8 +43,13 @@ def run(tree, threads, epochs):
     if threads != "default":
         env["TF_NUM_INTRAOP_THREADS"] = threads
     script = os.path.join(tree, "benchmarks", "train_throughput.py")
-    proc = subprocess.run([sys.executable, script, "--arm", "probnn", "--epochs", str(epochs)],
-                          capture_output=True, text=True, env=env, cwd=tree)
+    proc = subprocess.run(
+        [sys.executable, script, "--arm", "probnn", "--epochs", str(epochs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tree,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{tree} threads={threads} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -52,8 +57,9 @@ def run(tree, threads, epochs):
 
 def git_describe(tree):
     try:
-        return subprocess.run(["git", "-C", tree, "log", "-1", "--format=%h %s"],
-                              capture_output=True, text=True, check=True).stdout.strip()[:70]
+        return subprocess.run(
+            ["git", "-C", tree, "log", "-1", "--format=%h %s"], capture_output=True, text=True, check=True
+        ).stdout.strip()[:70]
     except (OSError, subprocess.CalledProcessError):
         return "?"
 
@@ -75,8 +81,16 @@ def last_batch(repeats):
     for rep in range(repeats + 1):
         for name, rows in (("with", x.shape[0]), ("without", cut)):
             start = time.perf_counter()
-            probnn.fit(model, x[:rows], y[:rows], epochs=1, batch_size=BATCH, verbose=0,
-                       seed=rep, optimizer=optimizer)
+            probnn.fit(
+                model,
+                x[:rows],
+                y[:rows],
+                epochs=1,
+                batch_size=BATCH,
+                verbose=0,
+                seed=rep,
+                optimizer=optimizer,
+            )
             if rep:  # the first round traces and compiles
                 times[name].append(1000 * (time.perf_counter() - start))
     return x.shape[0], cut, times
@@ -115,14 +129,24 @@ def main_last_batch(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--last-batch", action="store_true",
-                        help="cost of the last partial batch's program, in one process")
-    parser.add_argument("--tree", action="append", default=None,
-                        help="a probnn checkout to measure (repeatable; default: this one)")
-    parser.add_argument("--threads", nargs="+", default=["default", "1"],
-                        help="TF_NUM_INTRAOP_THREADS values ('default' = TensorFlow's choice)")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="runs per configuration (default 5; 40 with --last-batch)")
+    parser.add_argument(
+        "--last-batch", action="store_true", help="cost of the last partial batch's program, in one process"
+    )
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=None,
+        help="a probnn checkout to measure (repeatable; default: this one)",
+    )
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        default=["default", "1"],
+        help="TF_NUM_INTRAOP_THREADS values ('default' = TensorFlow's choice)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="runs per configuration (default 5; 40 with --last-batch)"
+    )
     parser.add_argument("--epochs", type=int, default=11)
     parser.add_argument("--out", default=os.path.join(HERE, "results", "fit_side_by_side.md"))
     args = parser.parse_args()
@@ -156,8 +180,10 @@ def main():
     for (tree, threads), values in results.items():
         med = statistics.median(values)
         runs = ", ".join(f"{v:.0f}" for v in values)
-        lines.append(f"| {git_describe(tree)} | {threads} | {med:,.0f} ({runs}) | "
-                     f"{1000 * 79 / med:.1f} | {med / base:.2f} |")
+        lines.append(
+            f"| {git_describe(tree)} | {threads} | {med:,.0f} ({runs}) | "
+            f"{1000 * 79 / med:.1f} | {med / base:.2f} |"
+        )
     lines += ["", f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", ""]
     write_result(args.out, "\n".join(lines))
 

@@ -66,10 +66,19 @@ def build(kind, seed):
     import probnn
 
     keras.utils.set_random_seed(seed)
-    head = (probnn.heads.FlowHead(num_bins=8, num_layers=2) if kind == "flow"
-            else probnn.heads.MixtureNormalHead(num_components=17))
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(64, activation="tanh"),
-                              keras.layers.Dense(64, activation="tanh"), head])
+    head = (
+        probnn.heads.FlowHead(num_bins=8, num_layers=2)
+        if kind == "flow"
+        else probnn.heads.MixtureNormalHead(num_components=17)
+    )
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(64, activation="tanh"),
+            keras.layers.Dense(64, activation="tanh"),
+            head,
+        ]
+    )
     return model, head
 
 
@@ -90,13 +99,30 @@ def train_and_score(kind, data, epochs, seed):
             stamps[-1].append(time.perf_counter())
 
     best = keras.callbacks.EarlyStopping("val_loss", patience=epochs, restore_best_weights=True)
-    probnn.fit(model, x_tr, y_tr, epochs=epochs, batch_size=256, optimizer=keras.optimizers.Adam(3e-3),
-               validation_data=(x_val, y_val), callbacks=[EpochTimer(), best], verbose=0, seed=seed)
+    probnn.fit(
+        model,
+        x_tr,
+        y_tr,
+        epochs=epochs,
+        batch_size=256,
+        optimizer=keras.optimizers.Adam(3e-3),
+        validation_data=(x_val, y_val),
+        callbacks=[EpochTimer(), best],
+        verbose=0,
+        seed=seed,
+    )
     dist = probnn.predict_distribution(model, x_te)
     nll = float(probnn.metrics.nll(dist, y_te if kind == "mixture" else y_te[:, 0]))
     seconds = [end - start for start, end in stamps]
-    return dict(kind=kind, seed=seed, params=model.count_params(), head_size=head.params_size,
-                nll=nll, cold=seconds[0], warm=float(np.median(seconds[1:])))
+    return dict(
+        kind=kind,
+        seed=seed,
+        params=model.count_params(),
+        head_size=head.params_size,
+        nll=nll,
+        cold=seconds[0],
+        warm=float(np.median(seconds[1:])),
+    )
 
 
 def report(results, truth, args, load):
@@ -104,12 +130,16 @@ def report(results, truth, args, load):
     for kind in ("flow", "mixture"):
         runs = [r for r in results if r["kind"] == kind]
         nlls = [r["nll"] for r in runs]
-        rows.append([
-            "FlowHead(8 bins, 2 layers)" if kind == "flow" else "MixtureNormalHead(17)",
-            f"{runs[0]['head_size']} / {runs[0]['params']}",
-            " ".join(f"{v:.4f}" for v in nlls), f"{np.mean(nlls) - truth:+.4f}",
-            f"{np.mean([r['cold'] for r in runs]):.2f}", f"{np.mean([r['warm'] for r in runs]):.3f}",
-        ])
+        rows.append(
+            [
+                "FlowHead(8 bins, 2 layers)" if kind == "flow" else "MixtureNormalHead(17)",
+                f"{runs[0]['head_size']} / {runs[0]['params']}",
+                " ".join(f"{v:.4f}" for v in nlls),
+                f"{np.mean(nlls) - truth:+.4f}",
+                f"{np.mean([r['cold'] for r in runs]):.2f}",
+                f"{np.mean([r['warm'] for r in runs]):.3f}",
+            ]
+        )
     flow = np.mean([r["nll"] for r in results if r["kind"] == "flow"])
     mix = np.mean([r["nll"] for r in results if r["kind"] == "mixture"])
     lines = [
@@ -127,8 +157,16 @@ def report(results, truth, args, load):
         f"True conditional NLL of the test rows: **{truth:.4f}** nats.",
         "",
         _common.markdown_table(
-            ["head", "outputs / weights", "test NLL per seed", "mean gap to truth", "cold epoch (s)",
-             "warm epoch (s)"], rows),
+            [
+                "head",
+                "outputs / weights",
+                "test NLL per seed",
+                "mean gap to truth",
+                "cold epoch (s)",
+                "warm epoch (s)",
+            ],
+            rows,
+        ),
         "",
         f"Flow minus mixture: {flow - mix:+.4f} nats; flow gap {flow - truth:+.4f} nats "
         f"(acceptance: within 0.03 of the truth and no worse than the mixture: "

@@ -36,8 +36,9 @@ def negative_binomial(seed):
     x = rng.normal(size=(500, 2))
     mu = np.exp(1.0 + x @ np.array([0.5, -0.3]))
     y = rng.negative_binomial(PHI, PHI / (PHI + mu))  # numpy: n = phi, p = phi / (phi + mu)
-    idata = probnn.bayes.glm(x, y, family="negative_binomial", num_chains=4, num_samples=500,
-                             num_warmup=500, seed=seed, verbose=0)
+    idata = probnn.bayes.glm(
+        x, y, family="negative_binomial", num_chains=4, num_samples=500, num_warmup=500, seed=seed, verbose=0
+    )
     return idata.posterior["phi"].values.ravel(), PHI, idata
 
 
@@ -48,17 +49,17 @@ def varying_intercepts(seed):
     sizes = rng.integers(2, 15, 40)
     g = np.repeat(np.arange(40), sizes)
     padded = np.zeros(600, int)  # same shapes every time: 600 rows, groups cycled after the real ones
-    padded[:len(g)] = g
-    padded[len(g):] = np.arange(600 - len(g)) % 40
+    padded[: len(g)] = g
+    padded[len(g) :] = np.arange(600 - len(g)) % 40
     x = rng.normal(size=(600, 1))
     y = 1.0 + 0.5 * x[:, 0] + TAU * rng.standard_normal(40)[padded] + rng.standard_normal(600)
-    idata = probnn.bayes.glm(x, y, groups=padded, num_chains=4, num_samples=500, num_warmup=500,
-                             seed=seed, verbose=0)
+    idata = probnn.bayes.glm(
+        x, y, groups=padded, num_chains=4, num_samples=500, num_warmup=500, seed=seed, verbose=0
+    )
     return idata.posterior["group_sd"].values.ravel(), TAU, idata
 
 
-STUDIES = {"negative binomial: phi": negative_binomial,
-           "varying intercepts: group_sd": varying_intercepts}
+STUDIES = {"negative binomial: phi": negative_binomial, "varying intercepts: group_sd": varying_intercepts}
 
 
 def run(study, datasets):
@@ -73,11 +74,20 @@ def run(study, datasets):
         covered += int(lo < truth < hi)
         quantiles.append(float(np.mean(draws < truth)))
         divergent += int(idata.sample_stats["diverging"].sum())
-        print(f"{study} data set {seed}: 90% interval [{lo:.3f}, {hi:.3f}], truth {truth}, "
-              f"{'covered' if lo < truth < hi else 'MISSED'}", flush=True)
-    return [study, f"{covered} / {datasets}", f"{np.mean(quantiles):.2f}",
-            " ".join(f"{q:.2f}" for q in quantiles), str(divergent),
-            f"{seconds[0]:.1f}", f"{np.median(seconds[1:]):.1f}" if datasets > 1 else "-"]
+        print(
+            f"{study} data set {seed}: 90% interval [{lo:.3f}, {hi:.3f}], truth {truth}, "
+            f"{'covered' if lo < truth < hi else 'MISSED'}",
+            flush=True,
+        )
+    return [
+        study,
+        f"{covered} / {datasets}",
+        f"{np.mean(quantiles):.2f}",
+        " ".join(f"{q:.2f}" for q in quantiles),
+        str(divergent),
+        f"{seconds[0]:.1f}",
+        f"{np.median(seconds[1:]):.1f}" if datasets > 1 else "-",
+    ]
 
 
 def main():
@@ -87,29 +97,40 @@ def main():
     args = parser.parse_args()
     load = os.getloadavg()[0]
     rows = [run(study, args.datasets) for study in STUDIES]
-    text = "\n".join([
-        "# probnn.bayes.glm: coverage of 90 % posterior intervals on simulated data",
-        "",
-        f"{args.datasets} simulated data sets per study (seeds 0-{args.datasets - 1}); NUTS, "
-        f"4 chains x (500 warm-up + 500 draws), default priors. Negative binomial: 500 rows, "
-        f"phi = {PHI}. Varying intercepts: 40 groups (2-14 rows, padded to 600 rows), group sd "
-        f"{TAU}, Gaussian noise sd 1.",
-        "",
-        markdown_table(["parameter", "covered by the 90 % interval", "mean quantile of the truth",
-                        "quantile of the truth per data set", "divergent transitions",
-                        "first fit s (compile)", "later fits s (median)"], rows),
-        "",
-        "Perfect calibration gives Binomial(20, 0.9) covered: P(>= 18) = 0.68, and quantiles of "
-        "the truth spread uniformly on (0, 1), mean 0.5.",
-        "",
-        f"Load average (1 min) at the start: {load:.1f} on {os.cpu_count()} cores"
-        + (" (a shared machine: the times are inflated)." if load > os.cpu_count() else "."),
-        "",
-        "## Machine",
-        "",
-        *machine_description(),
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# probnn.bayes.glm: coverage of 90 % posterior intervals on simulated data",
+            "",
+            f"{args.datasets} simulated data sets per study (seeds 0-{args.datasets - 1}); NUTS, "
+            f"4 chains x (500 warm-up + 500 draws), default priors. Negative binomial: 500 rows, "
+            f"phi = {PHI}. Varying intercepts: 40 groups (2-14 rows, padded to 600 rows), group sd "
+            f"{TAU}, Gaussian noise sd 1.",
+            "",
+            markdown_table(
+                [
+                    "parameter",
+                    "covered by the 90 % interval",
+                    "mean quantile of the truth",
+                    "quantile of the truth per data set",
+                    "divergent transitions",
+                    "first fit s (compile)",
+                    "later fits s (median)",
+                ],
+                rows,
+            ),
+            "",
+            "Perfect calibration gives Binomial(20, 0.9) covered: P(>= 18) = 0.68, and quantiles of "
+            "the truth spread uniformly on (0, 1), mean 0.5.",
+            "",
+            f"Load average (1 min) at the start: {load:.1f} on {os.cpu_count()} cores"
+            + (" (a shared machine: the times are inflated)." if load > os.cpu_count() else "."),
+            "",
+            "## Machine",
+            "",
+            *machine_description(),
+            "",
+        ]
+    )
     print(text)
     if not args.no_write:
         write_result("glm_calibration.md", text)

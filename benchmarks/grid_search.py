@@ -61,8 +61,9 @@ def build():
 
     import probnn
 
-    return keras.Sequential([keras.Input((13,)), keras.layers.Dense(50, activation="relu"),
-                             probnn.heads.NormalHead()])
+    return keras.Sequential(
+        [keras.Input((13,)), keras.layers.Dense(50, activation="relu"), probnn.heads.NormalHead()]
+    )
 
 
 def run_probnn(data, epochs, patience):
@@ -70,8 +71,9 @@ def run_probnn(data, epochs, patience):
 
     x, y, xv, yv = data
     started = time.perf_counter()
-    search = probnn.GridSearch(build, {"learning_rate": LEARNING_RATES,
-                                       "weight_decay": WEIGHT_DECAYS}, seeds=SEEDS)
+    search = probnn.GridSearch(
+        build, {"learning_rate": LEARNING_RATES, "weight_decay": WEIGHT_DECAYS}, seeds=SEEDS
+    )
     search.fit(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, patience=patience)
     seconds = time.perf_counter() - started
     best_single = min(search.results, key=lambda r: r["val_nll"])
@@ -95,18 +97,33 @@ def run_keras_tuner(data, epochs, patience):
         keras.utils.set_random_seed(hp.Choice("seed", SEEDS))
         model = build()
         head = probnn.heads.find_head(model)
-        model.compile(keras.optimizers.Adam(lr, weight_decay=wd),
-                      loss=probnn.losses.NegativeLogLikelihood(head))
+        model.compile(
+            keras.optimizers.Adam(lr, weight_decay=wd), loss=probnn.losses.NegativeLogLikelihood(head)
+        )
         return model
 
     folder = tempfile.mkdtemp(prefix="probnn_kt_")
     try:
         started = time.perf_counter()
-        tuner = keras_tuner.GridSearch(build_trial, objective="val_loss", max_trials=12,
-                                       directory=folder, project_name="grid", overwrite=True)
-        tuner.search(x, y, validation_data=(xv, yv), epochs=epochs, batch_size=32, verbose=0,
-                     callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience,
-                                                              restore_best_weights=True)])
+        tuner = keras_tuner.GridSearch(
+            build_trial,
+            objective="val_loss",
+            max_trials=12,
+            directory=folder,
+            project_name="grid",
+            overwrite=True,
+        )
+        tuner.search(
+            x,
+            y,
+            validation_data=(xv, yv),
+            epochs=epochs,
+            batch_size=32,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)
+            ],
+        )
         seconds = time.perf_counter() - started
         trials = tuner.oracle.get_best_trials(12)
     finally:
@@ -119,8 +136,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "datasets" / "uci"),
-                        help="the folder of the UCI data set folders (default: ../shared/...)")
+    parser.add_argument(
+        "--data-dir",
+        default=str(REPO.parent / "shared" / "datasets" / "uci"),
+        help="the folder of the UCI data set folders (default: ../shared/...)",
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     data = load_job(args.data_dir)
@@ -131,30 +151,44 @@ def main():
     same_config = kt_config == best_params
     same_member = kt_config == best_single["params"] and kt_best["seed"] == best_single["seed"]
     rows = [
-        ["probnn.GridSearch (one program)", f"{ours:.1f}", "1.00",
-         f"{best_params} (mean over seeds); best member {best_single['params']} seed "
-         f"{best_single['seed']}, val NLL {best_single['val_nll']:.4f}"],
-        ["probnn.GridSearch, warm (a second fit: programs reused)", f"{warm:.1f}",
-         f"{warm / ours:.2f}", "(the same training again)"],
-        ["keras_tuner.GridSearch", f"{theirs:.1f}", f"{theirs / ours:.2f}",
-         f"{kt_config} seed {kt_best['seed']}, val NLL {kt_score:.4f} ({kt_trials} trials)"],
+        [
+            "probnn.GridSearch (one program)",
+            f"{ours:.1f}",
+            "1.00",
+            f"{best_params} (mean over seeds); best member {best_single['params']} seed "
+            f"{best_single['seed']}, val NLL {best_single['val_nll']:.4f}",
+        ],
+        [
+            "probnn.GridSearch, warm (a second fit: programs reused)",
+            f"{warm:.1f}",
+            f"{warm / ours:.2f}",
+            "(the same training again)",
+        ],
+        [
+            "keras_tuner.GridSearch",
+            f"{theirs:.1f}",
+            f"{theirs / ours:.2f}",
+            f"{kt_config} seed {kt_best['seed']}, val NLL {kt_score:.4f} ({kt_trials} trials)",
+        ],
     ]
-    text = "\n".join([
-        "# Grid search: probnn.GridSearch vs keras_tuner.GridSearch",
-        "",
-        __doc__.split("\n\n")[1].strip(),
-        "",
-        *machine_description(),
-        f"- 1-minute load average: {load_before:.1f} before, {load_after:.1f} after "
-        "(2 cores shared by several people: wall times are noisy, the ratio less so)",
-        f"- epochs {args.epochs}, patience {args.patience}, batch 32, 12 configurations",
-        "",
-        markdown_table(["arm", "wall s (compile included)", "x probnn", "chosen"], rows),
-        "",
-        f"Same configuration (learning rate, weight decay) chosen: {'yes' if same_config else 'no'}"
-        f"; same single (configuration, seed) as probnn's best member: "
-        f"{'yes' if same_member else 'no'}.",
-    ])
+    text = "\n".join(
+        [
+            "# Grid search: probnn.GridSearch vs keras_tuner.GridSearch",
+            "",
+            __doc__.split("\n\n")[1].strip(),
+            "",
+            *machine_description(),
+            f"- 1-minute load average: {load_before:.1f} before, {load_after:.1f} after "
+            "(2 cores shared by several people: wall times are noisy, the ratio less so)",
+            f"- epochs {args.epochs}, patience {args.patience}, batch 32, 12 configurations",
+            "",
+            markdown_table(["arm", "wall s (compile included)", "x probnn", "chosen"], rows),
+            "",
+            f"Same configuration (learning rate, weight decay) chosen: {'yes' if same_config else 'no'}"
+            f"; same single (configuration, seed) as probnn's best member: "
+            f"{'yes' if same_member else 'no'}.",
+        ]
+    )
     (RESULTS / "grid_search.md").write_text(text + "\n")
     print(text)
 

@@ -32,14 +32,19 @@ def _data(rows, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, 16)).astype("float32")
     w = rng.normal(size=(16, 1)) / 4
-    y = (np.sin(x @ w) + 0.5 * np.tanh(x[:, :1] * x[:, 1:2]) + 0.1 * rng.normal(size=(rows, 1)))
+    y = np.sin(x @ w) + 0.5 * np.tanh(x[:, :1] * x[:, 1:2]) + 0.1 * rng.normal(size=(rows, 1))
     return x, y.astype("float32")
 
 
 def _model():
-    return keras.Sequential([keras.Input((16,)), keras.layers.Dense(256, activation="relu"),
-                             keras.layers.Dense(256, activation="relu"),
-                             probnn.heads.NormalHead(scale="shared")])
+    return keras.Sequential(
+        [
+            keras.Input((16,)),
+            keras.layers.Dense(256, activation="relu"),
+            keras.layers.Dense(256, activation="relu"),
+            probnn.heads.NormalHead(scale="shared"),
+        ]
+    )
 
 
 def _timed(fn):
@@ -55,8 +60,9 @@ def main():
     x, y = _data(args.rows)
     keras.utils.set_random_seed(0)
     model = _model()
-    fit = lambda: probnn.fit(model, x, y, epochs=10, batch_size=128, verbose=0, seed=0,
-                             optimizer=keras.optimizers.Adam(1e-3))
+    fit = lambda: probnn.fit(
+        model, x, y, epochs=10, batch_size=128, verbose=0, seed=0, optimizer=keras.optimizers.Adam(1e-3)
+    )
     train_cold, _ = _timed(fit)
     train_warm, _ = _timed(fit)
     rows = [("10 training epochs (probnn.fit, batch 128)", train_cold, train_warm, "")]
@@ -68,32 +74,48 @@ def main():
     cold, _ = _timed(marglik)
     warm, la = _timed(marglik)
     grad = np.abs(la.log_marginal_likelihood_gradient()).max()
-    rows.append(("Laplace pass + marglik (prior and noise)", cold, warm,
-                 f"prior {la.prior_precision:.3g}, noise {la.noise_scale:.3g}, |grad| {grad:.1e}"))
+    rows.append(
+        (
+            "Laplace pass + marglik (prior and noise)",
+            cold,
+            warm,
+            f"prior {la.prior_precision:.3g}, noise {la.noise_scale:.3g}, |grad| {grad:.1e}",
+        )
+    )
     predict = lambda: probnn.predict_distribution(model, x, posterior=la, seed=0)
     cold, _ = _timed(predict)
     warm, _ = _timed(predict)
     rows.append((f"linearised predictive at {args.rows} rows", cold, warm, ""))
     table = _common.markdown_table(
         ["step", "cold (s)", "warm (s)", "cold / training cold", "warm / training warm", "note"],
-        [(name, f"{c:.2f}", f"{w:.2f}", f"{c / train_cold:.2f}", f"{w / train_warm:.2f}", note)
-         for name, c, w, note in rows])
+        [
+            (name, f"{c:.2f}", f"{w:.2f}", f"{c / train_cold:.2f}", f"{w / train_warm:.2f}", note)
+            for name, c, w, note in rows
+        ],
+    )
     load = os.getloadavg()
-    text = "\n".join([
-        "# Last-layer KFAC Laplace with marglik against training",
-        "",
-        (f"{args.rows} rows x 16 features, 16-256-256-NormalHead(scale='shared') (ReLU), float32; "
-        "Laplace on the head's 257 x 1 projection. Cold: first call in the process "
-        "(tracing and compilation included); warm: the same call again."),
-        "",
-        *_common.machine_description(),
-        f"- Load average at the end (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
-        + (" -- the machine was SHARED and busy: absolute times are inflated, compare ratios"
-           if load[0] > 2 else ""),
-        "",
-        table,
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# Last-layer KFAC Laplace with marglik against training",
+            "",
+            (
+                f"{args.rows} rows x 16 features, 16-256-256-NormalHead(scale='shared') (ReLU), float32; "
+                "Laplace on the head's 257 x 1 projection. Cold: first call in the process "
+                "(tracing and compilation included); warm: the same call again."
+            ),
+            "",
+            *_common.machine_description(),
+            f"- Load average at the end (1/5/15 min): {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
+            + (
+                " -- the machine was SHARED and busy: absolute times are inflated, compare ratios"
+                if load[0] > 2
+                else ""
+            ),
+            "",
+            table,
+            "",
+        ]
+    )
     _common.write_result("laplace.md" if args.rows == 10_000 else f"laplace_{args.rows}.md", text)
 
 

@@ -71,8 +71,9 @@ def arm_probnn(x, y):
 
     def run(seed):
         t = time.perf_counter()
-        idata = probnn.bayes.linear_regression(x, y, num_chains=CHAINS, num_samples=DRAWS,
-                                               num_warmup=WARMUP, seed=seed, verbose=0)
+        idata = probnn.bayes.linear_regression(
+            x, y, num_chains=CHAINS, num_samples=DRAWS, num_warmup=WARMUP, seed=seed, verbose=0
+        )
         wall = time.perf_counter() - t
         post = {k: idata.posterior[k].values for k in ("intercept", "coef", "sigma")}
         return wall, post, int(idata.sample_stats["diverging"].sum())
@@ -98,8 +99,15 @@ def arm_numpyro(x, y):
         numpyro.sample("y", dist.Normal(intercept_c + xc @ coef, sigma), obs=y)
 
     # jit_model_args: the data are arguments of the compiled program, so the warm run reuses it.
-    mcmc = MCMC(NUTS(model), num_warmup=WARMUP, num_samples=DRAWS, num_chains=CHAINS,
-                chain_method="vectorized", progress_bar=False, jit_model_args=True)
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=WARMUP,
+        num_samples=DRAWS,
+        num_chains=CHAINS,
+        chain_method="vectorized",
+        progress_bar=False,
+        jit_model_args=True,
+    )
 
     def run(seed):
         t = time.perf_counter()
@@ -108,8 +116,11 @@ def arm_numpyro(x, y):
         jax.block_until_ready(samples)
         wall = time.perf_counter() - t
         coef = np.asarray(samples["coef"])
-        post = {"intercept": np.asarray(samples["intercept_c"]) - coef @ xm, "coef": coef,
-                "sigma": np.asarray(samples["sigma"])}
+        post = {
+            "intercept": np.asarray(samples["intercept_c"]) - coef @ xm,
+            "coef": coef,
+            "sigma": np.asarray(samples["sigma"]),
+        }
         return wall, post, int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
 
     return run
@@ -135,26 +146,31 @@ def arm_tfp(x, y):
         return lp + tfd.Exponential(f32(1 / sy)).log_prob(sigma) + tf.math.log(sigma)
 
     kernel = tfp.mcmc.DualAveragingStepSizeAdaptation(
-        tfp.mcmc.NoUTurnSampler(log_prob, step_size=0.1), num_adaptation_steps=int(0.8 * WARMUP),
-        target_accept_prob=0.8)
+        tfp.mcmc.NoUTurnSampler(log_prob, step_size=0.1),
+        num_adaptation_steps=int(0.8 * WARMUP),
+        target_accept_prob=0.8,
+    )
 
     @tf.function(jit_compile=True)
     def chain(init, seed):
-        return tfp.mcmc.sample_chain(DRAWS, init, kernel=kernel, num_burnin_steps=WARMUP,
-                                     trace_fn=lambda _, r: r.inner_results.has_divergence,
-                                     seed=seed)
+        return tfp.mcmc.sample_chain(
+            DRAWS,
+            init,
+            kernel=kernel,
+            num_burnin_steps=WARMUP,
+            trace_fn=lambda _, r: r.inner_results.has_divergence,
+            seed=seed,
+        )
 
     def run(seed):
-        init = tf.constant(np.random.default_rng(seed).uniform(-2, 2, (CHAINS, FEATURES + 2)),
-                           tf.float32)
+        init = tf.constant(np.random.default_rng(seed).uniform(-2, 2, (CHAINS, FEATURES + 2)), tf.float32)
         t = time.perf_counter()
         states, divergent = chain(init, tf.constant([seed, 1]))
         states = states.numpy()
         wall = time.perf_counter() - t
         u = np.moveaxis(states, 0, 1)  # (chain, draw, dim)
         coef = u[..., 1:-1] * sy / sx
-        post = {"intercept": ym + sy * u[..., 0] - coef @ xm, "coef": coef,
-                "sigma": sy * np.exp(u[..., -1])}
+        post = {"intercept": ym + sy * u[..., 0] - coef @ xm, "coef": coef, "sigma": sy * np.exp(u[..., -1])}
         return wall, post, int(divergent.numpy().sum())
 
     return run
@@ -187,12 +203,21 @@ def _probnn_glm(x, y, family, groups=None, method="nuts"):
 
     def run(seed):
         t = time.perf_counter()
-        idata = probnn.bayes.glm(x, y, family=family, groups=groups, num_chains=CHAINS,
-                                 num_samples=DRAWS, num_warmup=WARMUP, seed=seed, verbose=0,
-                                 method=method, num_steps=VI_STEPS)
+        idata = probnn.bayes.glm(
+            x,
+            y,
+            family=family,
+            groups=groups,
+            num_chains=CHAINS,
+            num_samples=DRAWS,
+            num_warmup=WARMUP,
+            seed=seed,
+            verbose=0,
+            method=method,
+            num_steps=VI_STEPS,
+        )
         wall = time.perf_counter() - t
-        names = ["intercept", "coef"] + (["group_sd", "group_intercept"] if groups is not None
-                                         else [])
+        names = ["intercept", "coef"] + (["group_sd", "group_intercept"] if groups is not None else [])
         post = {k: idata.posterior[k].values for k in names}
         divergent = int(idata.sample_stats["diverging"].sum()) if method == "nuts" else 0
         return wall, post, divergent
@@ -238,8 +263,15 @@ def _numpyro_glm(x, y, groups=None):
 
     model, xc, original = _numpyro_model(x, None if groups is None else jnp.asarray(groups))
     yj = jnp.asarray(y, jnp.float32)
-    mcmc = MCMC(NUTS(model), num_warmup=WARMUP, num_samples=DRAWS, num_chains=CHAINS,
-                chain_method="vectorized", progress_bar=False, jit_model_args=True)
+    mcmc = MCMC(
+        NUTS(model),
+        num_warmup=WARMUP,
+        num_samples=DRAWS,
+        num_chains=CHAINS,
+        chain_method="vectorized",
+        progress_bar=False,
+        jit_model_args=True,
+    )
 
     def run(seed):
         t = time.perf_counter()
@@ -267,14 +299,14 @@ def _numpyro_svi(x, y, guide_name):
         tail = jnp.maximum(i + 1 - constant, 0.0) / (VI_STEPS - constant)
         return 0.05 * (0.01 + 0.99 * 0.5 * (1.0 + jnp.cos(jnp.pi * tail)))
 
-    svi = SVI(model, guide, Adam(schedule),
-              Trace_ELBO(num_particles=16, vectorize_particles=True))
+    svi = SVI(model, guide, Adam(schedule), Trace_ELBO(num_particles=16, vectorize_particles=True))
 
     def run(seed):
         t = time.perf_counter()
         result = svi.run(jax.random.PRNGKey(seed), VI_STEPS, xc, y=yj, progress_bar=False)
-        draws = guide.sample_posterior(jax.random.PRNGKey(seed + 1), result.params,
-                                       sample_shape=(CHAINS, DRAWS))
+        draws = guide.sample_posterior(
+            jax.random.PRNGKey(seed + 1), result.params, sample_shape=(CHAINS, DRAWS)
+        )
         jax.block_until_ready(draws)
         return time.perf_counter() - t, original(draws), 0
 
@@ -291,19 +323,24 @@ GLM_ARMS = {
     "probnn_fullrank": lambda: _probnn_glm(*make_logistic(), "bernoulli", method="fullrank"),
     "numpyro_automvn": lambda: _numpyro_svi(*make_logistic(), "AutoMultivariateNormal"),
 }
-GLM_PAIRS = [("logistic regression 5,000 x 20, NUTS", "probnn_logistic", "numpyro_logistic"),
-             ("varying-intercept Poisson, 2,000 rows, 50 groups, NUTS", "probnn_poisson",
-              "numpyro_poisson"),
-             ("logistic regression, mean-field VI (ADVI / AutoNormal)", "probnn_advi",
-              "numpyro_autonormal"),
-             ("logistic regression, full-rank VI (fullrank / AutoMultivariateNormal)",
-              "probnn_fullrank", "numpyro_automvn")]
+GLM_PAIRS = [
+    ("logistic regression 5,000 x 20, NUTS", "probnn_logistic", "numpyro_logistic"),
+    ("varying-intercept Poisson, 2,000 rows, 50 groups, NUTS", "probnn_poisson", "numpyro_poisson"),
+    ("logistic regression, mean-field VI (ADVI / AutoNormal)", "probnn_advi", "numpyro_autonormal"),
+    (
+        "logistic regression, full-rank VI (fullrank / AutoMultivariateNormal)",
+        "probnn_fullrank",
+        "numpyro_automvn",
+    ),
+]
 
 
 ARMS = {"probnn": arm_probnn, "numpyro": arm_numpyro, "tfp": arm_tfp}
-LABELS = {"probnn": "probnn.bayes.linear_regression",
-          "numpyro": "NumPyro NUTS (chain_method='vectorized')",
-          "tfp": "tfp.mcmc.NoUTurnSampler + dual averaging (XLA)"}
+LABELS = {
+    "probnn": "probnn.bayes.linear_regression",
+    "numpyro": "NumPyro NUTS (chain_method='vectorized')",
+    "tfp": "tfp.mcmc.NoUTurnSampler + dual averaging (XLA)",
+}
 
 
 def one_arm(name):
@@ -312,21 +349,28 @@ def one_arm(name):
     for label, seed in (("cold", 1), ("warm", 2)):
         wall, post, divergent = run(seed)
         ess = min_bulk_ess(post)
-        out[label] = {"seconds": wall, "min_ess": ess, "ess_per_s": ess / wall,
-                      "divergent": divergent,
-                      "mean": {k: np.asarray(v).mean((0, 1)).tolist() for k, v in post.items()},
-                      "sd": {k: np.asarray(v).std((0, 1)).tolist() for k, v in post.items()}}
+        out[label] = {
+            "seconds": wall,
+            "min_ess": ess,
+            "ess_per_s": ess / wall,
+            "divergent": divergent,
+            "mean": {k: np.asarray(v).mean((0, 1)).tolist() for k, v in post.items()},
+            "sd": {k: np.asarray(v).std((0, 1)).tolist() for k, v in post.items()},
+        }
     print(json.dumps(out))
 
 
 def run_arm_process(name):
     """Run one arm in a fresh Python process; its JSON result with the load average at the start."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=os.pathsep.join(
-        [os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-         os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=os.pathsep.join(
+            [os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
     load = os.getloadavg()[0]
-    proc = subprocess.run([sys.executable, __file__, "--arm", name], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, "--arm", name], env=env, capture_output=True, text=True)
     if proc.returncode:
         sys.exit(f"arm {name} failed:\n{proc.stderr[-3000:]}")
     res = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
@@ -336,8 +380,10 @@ def run_arm_process(name):
 
 def _mean_gap(a, b):
     """Largest |mean_a - mean_b| over all parameters, in posterior sds of a."""
-    return max(float(np.max(np.abs(np.subtract(a["mean"][k], b["mean"][k]))
-                            / np.asarray(a["sd"][k]))) for k in a["mean"])
+    return max(
+        float(np.max(np.abs(np.subtract(a["mean"][k], b["mean"][k])) / np.asarray(a["sd"][k])))
+        for k in a["mean"]
+    )
 
 
 def _glm_rows(results):
@@ -347,16 +393,25 @@ def _glm_rows(results):
         p, n = results[ours], results[theirs]
         nuts = "NUTS" in label
         key = "ess_per_s" if nuts else "seconds"
-        ratio = {ph: med((a[ph][key] / b[ph][key]) if nuts else (b[ph][key] / a[ph][key])
-                         for a, b in zip(p, n)) for ph in ("cold", "warm")}
-        rows.append([label,
-                     *(f"{med(r[ph][key] for r in runs):,.{0 if nuts else 2}f}"
-                       for ph in ("cold", "warm") for runs in (p, n)),
-                     f"{ratio['cold']:.2f}x", f"{ratio['warm']:.2f}x",
-                     f"{med(r['warm']['min_ess'] for r in p):,.0f} / "
-                     f"{med(r['warm']['min_ess'] for r in n):,.0f}",
-                     f"{sum(r[ph]['divergent'] for r in p + n for ph in ('cold', 'warm'))}",
-                     f"{med(_mean_gap(a['warm'], b['warm']) for a, b in zip(p, n)):.3f}"])
+        ratio = {
+            ph: med((a[ph][key] / b[ph][key]) if nuts else (b[ph][key] / a[ph][key]) for a, b in zip(p, n))
+            for ph in ("cold", "warm")
+        }
+        rows.append(
+            [
+                label,
+                *(
+                    f"{med(r[ph][key] for r in runs):,.{0 if nuts else 2}f}"
+                    for ph in ("cold", "warm")
+                    for runs in (p, n)
+                ),
+                f"{ratio['cold']:.2f}x",
+                f"{ratio['warm']:.2f}x",
+                f"{med(r['warm']['min_ess'] for r in p):,.0f} / {med(r['warm']['min_ess'] for r in n):,.0f}",
+                f"{sum(r[ph]['divergent'] for r in p + n for ph in ('cold', 'warm'))}",
+                f"{med(_mean_gap(a['warm'], b['warm']) for a, b in zip(p, n)):.3f}",
+            ]
+        )
     return rows
 
 
@@ -369,37 +424,58 @@ def glm_main(args):
         for name in GLM_ARMS:
             res = run_arm_process(name)
             results[name].append(res)
-            print(f"round {r + 1} {name}: load {res['load']:.1f}, cold {res['cold']['seconds']:.1f} s "
-                  f"(min ESS {res['cold']['min_ess']:.0f}), warm {res['warm']['seconds']:.1f} s "
-                  f"(min ESS {res['warm']['min_ess']:.0f})", flush=True)
+            print(
+                f"round {r + 1} {name}: load {res['load']:.1f}, cold {res['cold']['seconds']:.1f} s "
+                f"(min ESS {res['cold']['min_ess']:.0f}), warm {res['warm']['seconds']:.1f} s "
+                f"(min ESS {res['warm']['min_ess']:.0f})",
+                flush=True,
+            )
     loads = [r["load"] for runs in results.values() for r in runs]
     cores = os.cpu_count()
-    text = "\n".join([
-        "# GLMs: probnn.bayes.glm vs NumPyro (NUTS and variational inference)",
-        "",
-        f"{CHAINS} chains, {WARMUP:,} warm-up + {DRAWS:,} draws each for NUTS; {VI_STEPS:,} steps "
-        f"for VI (16 draws per ELBO estimate, Adam, constant 0.05 then cosine to 1 %), "
-        f"{CHAINS * DRAWS:,} draws from the fit. Same model and priors in both. NUTS rows: "
-        f"minimum bulk ESS per second (higher is better; ratio probnn / NumPyro). VI rows: wall "
-        f"seconds (lower is better; ratio NumPyro / probnn, > 1 means probnn is faster). Each arm "
-        f"in a fresh process, {args.rounds} round(s); medians. cold = first run in the process "
-        f"(compilation included), warm = a second run on the same data.",
-        "",
-        markdown_table(["workload", "probnn cold", "NumPyro cold", "probnn warm", "NumPyro warm",
-                        "ratio cold", "ratio warm", "min bulk ESS warm (probnn / NumPyro)",
-                        "divergent", "max mean gap (probnn sds)"], _glm_rows(results)),
-        "",
-        "Targets (issue 22): NUTS ratio >= 1x warm and >= 0.5x cold on both models.",
-        "",
-        "- load average (1 min) at the start of each run: " + ", ".join(f"{v:.1f}" for v in loads)
-        + (f" on {cores} cores: the machine was shared; compare the ratios, not the absolute "
-           f"numbers." if max(loads) > cores else f" on {cores} cores: a quiet machine."),
-        "",
-        "## Machine",
-        "",
-        *machine_description(),
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# GLMs: probnn.bayes.glm vs NumPyro (NUTS and variational inference)",
+            "",
+            f"{CHAINS} chains, {WARMUP:,} warm-up + {DRAWS:,} draws each for NUTS; {VI_STEPS:,} steps "
+            f"for VI (16 draws per ELBO estimate, Adam, constant 0.05 then cosine to 1 %), "
+            f"{CHAINS * DRAWS:,} draws from the fit. Same model and priors in both. NUTS rows: "
+            f"minimum bulk ESS per second (higher is better; ratio probnn / NumPyro). VI rows: wall "
+            f"seconds (lower is better; ratio NumPyro / probnn, > 1 means probnn is faster). Each arm "
+            f"in a fresh process, {args.rounds} round(s); medians. cold = first run in the process "
+            f"(compilation included), warm = a second run on the same data.",
+            "",
+            markdown_table(
+                [
+                    "workload",
+                    "probnn cold",
+                    "NumPyro cold",
+                    "probnn warm",
+                    "NumPyro warm",
+                    "ratio cold",
+                    "ratio warm",
+                    "min bulk ESS warm (probnn / NumPyro)",
+                    "divergent",
+                    "max mean gap (probnn sds)",
+                ],
+                _glm_rows(results),
+            ),
+            "",
+            "Targets (issue 22): NUTS ratio >= 1x warm and >= 0.5x cold on both models.",
+            "",
+            "- load average (1 min) at the start of each run: "
+            + ", ".join(f"{v:.1f}" for v in loads)
+            + (
+                f" on {cores} cores: the machine was shared; compare the ratios, not the absolute numbers."
+                if max(loads) > cores
+                else f" on {cores} cores: a quiet machine."
+            ),
+            "",
+            "## Machine",
+            "",
+            *machine_description(),
+            "",
+        ]
+    )
     print(text)
     if not args.no_write:
         write_result("mcmc_vs_numpyro_glm.md", text)
@@ -407,10 +483,13 @@ def glm_main(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arm", choices=sorted(ARMS) + sorted(GLM_ARMS),
-                        help="run one arm in this process")
-    parser.add_argument("--workload", choices=["linear", "glm"], default="linear",
-                        help="linear regression (default) or issue 22's GLM workloads")
+    parser.add_argument("--arm", choices=sorted(ARMS) + sorted(GLM_ARMS), help="run one arm in this process")
+    parser.add_argument(
+        "--workload",
+        choices=["linear", "glm"],
+        default="linear",
+        help="linear regression (default) or issue 22's GLM workloads",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
     args = parser.parse_args()
@@ -431,9 +510,12 @@ def main():
             load = res["load"]
             results[name].append(res)
             loads.append(load)
-            print(f"round {r + 1} {name}: load {load:.1f}, cold {res['cold']['ess_per_s']:.0f} "
-                  f"ESS/s ({res['cold']['seconds']:.1f} s), warm {res['warm']['ess_per_s']:.0f} "
-                  f"ESS/s ({res['warm']['seconds']:.1f} s)", flush=True)
+            print(
+                f"round {r + 1} {name}: load {load:.1f}, cold {res['cold']['ess_per_s']:.0f} "
+                f"ESS/s ({res['cold']['seconds']:.1f} s), warm {res['warm']['ess_per_s']:.0f} "
+                f"ESS/s ({res['warm']['seconds']:.1f} s)",
+                flush=True,
+            )
 
     def med(name, phase, key):
         return statistics.median(r[phase][key] for r in results[name])
@@ -441,49 +523,75 @@ def main():
     rows = []
     for name in ARMS:
         runs = results[name]
-        rows.append([
-            LABELS[name],
-            f"{med(name, 'cold', 'ess_per_s'):,.0f} ("
-            + ", ".join(f"{r['cold']['ess_per_s']:.0f}" for r in runs) + ")",
-            f"{med(name, 'warm', 'ess_per_s'):,.0f} ("
-            + ", ".join(f"{r['warm']['ess_per_s']:.0f}" for r in runs) + ")",
-            f"{med(name, 'cold', 'seconds'):.1f}", f"{med(name, 'warm', 'seconds'):.2f}",
-            f"{med(name, 'warm', 'min_ess'):,.0f}",
-            f"{sum(r['cold']['divergent'] + r['warm']['divergent'] for r in runs)}",
-        ])
+        rows.append(
+            [
+                LABELS[name],
+                f"{med(name, 'cold', 'ess_per_s'):,.0f} ("
+                + ", ".join(f"{r['cold']['ess_per_s']:.0f}" for r in runs)
+                + ")",
+                f"{med(name, 'warm', 'ess_per_s'):,.0f} ("
+                + ", ".join(f"{r['warm']['ess_per_s']:.0f}" for r in runs)
+                + ")",
+                f"{med(name, 'cold', 'seconds'):.1f}",
+                f"{med(name, 'warm', 'seconds'):.2f}",
+                f"{med(name, 'warm', 'min_ess'):,.0f}",
+                f"{sum(r['cold']['divergent'] + r['warm']['divergent'] for r in runs)}",
+            ]
+        )
     # Ratios from the runs of the same round (side by side), then the median over rounds.
     cores = os.cpu_count()
-    load_reading = (f"on {cores} cores: the machine was shared; compare the ratios, not the absolute numbers."
-                    if max(loads) > cores else f"on {cores} cores: a quiet machine.")
-    ratio = {phase: statistics.median(
-        p[phase]["ess_per_s"] / n[phase]["ess_per_s"]
-        for p, n in zip(results["probnn"], results["numpyro"])) for phase in ("cold", "warm")}
-    text = "\n".join([
-        "# MCMC: probnn.bayes vs NumPyro vs plain TFP NUTS",
-        "",
-        f"Bayesian linear regression, {ROWS:,} rows x {FEATURES} features, {CHAINS} chains, "
-        f"{WARMUP:,} warm-up + {DRAWS:,} draws each; minimum bulk ESS (arviz) over intercept, "
-        f"coef, sigma per second of wall time. Each arm in a fresh process, {args.rounds} "
-        f"interleaved rounds; median (all rounds in brackets). cold = first run in the process "
-        f"(compilation included), warm = second run on the same data.",
-        "",
-        markdown_table(["sampler", "ESS/s cold", "ESS/s warm", "cold s", "warm s",
-                        "min bulk ESS (warm)", "divergent"], rows),
-        "",
-        f"- probnn / NumPyro, cold: **{ratio['cold']:.2f}x** (target >= 0.5x)",
-        f"- probnn / NumPyro, warm: **{ratio['warm']:.2f}x** (target >= 1x)",
-        f"- load average (1 min) at the start of each run: "
-        + ", ".join(f"{v:.1f}" for v in loads) + " " + load_reading,
-        "",
-        "## Reading",
-        "",
-        "(Written by hand after the run: what the load did to the numbers, ESS, compile time.)",
-        "",
-        "## Machine",
-        "",
-        *machine_description(),
-        "",
-    ])
+    load_reading = (
+        f"on {cores} cores: the machine was shared; compare the ratios, not the absolute numbers."
+        if max(loads) > cores
+        else f"on {cores} cores: a quiet machine."
+    )
+    ratio = {
+        phase: statistics.median(
+            p[phase]["ess_per_s"] / n[phase]["ess_per_s"]
+            for p, n in zip(results["probnn"], results["numpyro"])
+        )
+        for phase in ("cold", "warm")
+    }
+    text = "\n".join(
+        [
+            "# MCMC: probnn.bayes vs NumPyro vs plain TFP NUTS",
+            "",
+            f"Bayesian linear regression, {ROWS:,} rows x {FEATURES} features, {CHAINS} chains, "
+            f"{WARMUP:,} warm-up + {DRAWS:,} draws each; minimum bulk ESS (arviz) over intercept, "
+            f"coef, sigma per second of wall time. Each arm in a fresh process, {args.rounds} "
+            f"interleaved rounds; median (all rounds in brackets). cold = first run in the process "
+            f"(compilation included), warm = second run on the same data.",
+            "",
+            markdown_table(
+                [
+                    "sampler",
+                    "ESS/s cold",
+                    "ESS/s warm",
+                    "cold s",
+                    "warm s",
+                    "min bulk ESS (warm)",
+                    "divergent",
+                ],
+                rows,
+            ),
+            "",
+            f"- probnn / NumPyro, cold: **{ratio['cold']:.2f}x** (target >= 0.5x)",
+            f"- probnn / NumPyro, warm: **{ratio['warm']:.2f}x** (target >= 1x)",
+            "- load average (1 min) at the start of each run: "
+            + ", ".join(f"{v:.1f}" for v in loads)
+            + " "
+            + load_reading,
+            "",
+            "## Reading",
+            "",
+            "(Written by hand after the run: what the load did to the numbers, ESS, compile time.)",
+            "",
+            "## Machine",
+            "",
+            *machine_description(),
+            "",
+        ]
+    )
     if args.no_write:
         print(text)
     else:

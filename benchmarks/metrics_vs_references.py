@@ -69,11 +69,17 @@ def main():
         ],
         "calibration curve (100 levels)": [
             ("probnn", lambda: metrics.calibration_curve((mean, std), y).observed.numpy()),
-            ("uncertainty-toolbox", lambda: uct.metrics_calibration.get_proportion_lists_vectorized(mean, std, y)[1]),
+            (
+                "uncertainty-toolbox",
+                lambda: uct.metrics_calibration.get_proportion_lists_vectorized(mean, std, y)[1],
+            ),
         ],
         "miscalibration area": [
             ("probnn", lambda: float(metrics.miscalibration_area((mean, std), y))),
-            ("uncertainty-toolbox", lambda: uct.metrics_calibration.miscalibration_area(mean, std, y, vectorized=True)),
+            (
+                "uncertainty-toolbox",
+                lambda: uct.metrics_calibration.miscalibration_area(mean, std, y, vectorized=True),
+            ),
         ],
     }
 

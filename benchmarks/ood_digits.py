@@ -17,11 +17,10 @@ import argparse
 import os
 import time
 
-from _common import machine_description, markdown_table, write_result
-
 import keras
 import numpy as np
 import tensorflow_probability as tfp
+from _common import machine_description, markdown_table, write_result
 
 import probnn
 from probnn import calibration, metrics
@@ -60,7 +59,9 @@ def softmax_model():
 
 def duq_model():
     body = keras.Sequential(mlp())
-    head = probnn.heads.DUQHead(5, 32, length_scale=0.1, gamma=0.999, gradient_penalty=0.5, feature_extractor=body)
+    head = probnn.heads.DUQHead(
+        5, 32, length_scale=0.1, gamma=0.999, gradient_penalty=0.5, feature_extractor=body
+    )
     return keras.Sequential([keras.Input((64,)), head])
 
 
@@ -68,9 +69,13 @@ def sngp_model():
     inputs = keras.Input((64,))
     h = keras.layers.Dense(HIDDEN, trainable=False)(inputs)
     for _ in range(2):
-        h = h + keras.layers.Rescaling(0.9)(keras.layers.SpectralNormalization(keras.layers.Dense(HIDDEN, "relu"))(h))
+        h = h + keras.layers.Rescaling(0.9)(
+            keras.layers.SpectralNormalization(keras.layers.Dense(HIDDEN, "relu"))(h)
+        )
     logits = probnn.layers.RandomFeatureGaussianProcess(5, num_inducing=1024, seed=0)(h)
-    return keras.Model(inputs, probnn.heads.CategoricalHead(5, kernel_initializer="identity", trainable=False)(logits))
+    return keras.Model(
+        inputs, probnn.heads.CategoricalHead(5, kernel_initializer="identity", trainable=False)(logits)
+    )
 
 
 def as_categorical(dist):
@@ -84,8 +89,11 @@ def as_categorical(dist):
 
 
 def predict(model, x, samples):
-    return probnn.predict_distribution(model, x, num_samples=samples, seed=0) if samples else \
-        probnn.predict_distribution(model, x)
+    return (
+        probnn.predict_distribution(model, x, num_samples=samples, seed=0)
+        if samples
+        else probnn.predict_distribution(model, x)
+    )
 
 
 def evaluate(name, model, parts, samples=None, transform=None, train_time=0.0):
@@ -99,8 +107,10 @@ def evaluate(name, model, parts, samples=None, transform=None, train_time=0.0):
     cal_dist, far_dist, noise_dist = (predict(model, a, samples) for a in (x_cal, x_far, noise))
     if transform is not None:
         dist, cal_dist, far_dist, noise_dist = (transform(d) for d in (dist, cal_dist, far_dist, noise_dist))
-    confidence = {k: metrics.max_probability(d).numpy() for k, d in
-                  (("in", dist), ("far", far_dist), ("noise", noise_dist))}
+    confidence = {
+        k: metrics.max_probability(d).numpy()
+        for k, d in (("in", dist), ("far", far_dist), ("noise", noise_dist))
+    }
 
     def auroc(out):
         labels = np.r_[np.zeros(len(confidence["in"])), np.ones(len(confidence[out]))]
@@ -108,18 +118,34 @@ def evaluate(name, model, parts, samples=None, transform=None, train_time=0.0):
 
     cat = as_categorical(dist)
     sets = calibration.ConformalClassifier("lac", 0.1).fit(cal_dist, y_cal).predict_set(dist)
-    return [name, f"{np.mean(cat.probs_parameter().numpy().argmax(1) == y_test):.3f}",
-            f"{float(metrics.expected_calibration_error(cat, y_test)):.3f}",
-            f"{float(metrics.nll(cat, y_test)):.3f}", f"{auroc('far'):.3f}", f"{auroc('noise'):.3f}",
-            f"{sets.sum(1).mean():.2f}", f"{sets[np.arange(len(y_test)), y_test].mean():.3f}",
-            f"{train_time:.1f}", f"{cold:.2f} / {warm:.2f}"]
+    return [
+        name,
+        f"{np.mean(cat.probs_parameter().numpy().argmax(1) == y_test):.3f}",
+        f"{float(metrics.expected_calibration_error(cat, y_test)):.3f}",
+        f"{float(metrics.nll(cat, y_test)):.3f}",
+        f"{auroc('far'):.3f}",
+        f"{auroc('noise'):.3f}",
+        f"{sets.sum(1).mean():.2f}",
+        f"{sets[np.arange(len(y_test)), y_test].mean():.3f}",
+        f"{train_time:.1f}",
+        f"{cold:.2f} / {warm:.2f}",
+    ]
 
 
 def train(model, parts, epochs, seed, **kwargs):
     (x_train, y_train) = parts[0]
     t0 = time.perf_counter()
-    probnn.fit(model, x_train, y_train, epochs=epochs, batch_size=64, verbose=0, seed=seed,
-               optimizer=keras.optimizers.Adam(1e-3), **kwargs)
+    probnn.fit(
+        model,
+        x_train,
+        y_train,
+        epochs=epochs,
+        batch_size=64,
+        verbose=0,
+        seed=seed,
+        optimizer=keras.optimizers.Adam(1e-3),
+        **kwargs,
+    )
     return time.perf_counter() - t0
 
 
@@ -134,39 +160,88 @@ def main():
     model = softmax_model()
     t = train(model, parts, args.epochs, args.seed)
     rows.append(evaluate("softmax", model, parts, train_time=t))
-    scaler = calibration.TemperatureScaling().fit(probnn.predict_distribution(model, parts[1][0]), parts[1][1])
-    rows.append(evaluate(f"+ temperature (T = {scaler.temperature_:.2f})", model, parts, transform=scaler,
-                         train_time=t))
+    scaler = calibration.TemperatureScaling().fit(
+        probnn.predict_distribution(model, parts[1][0]), parts[1][1]
+    )
+    rows.append(
+        evaluate(
+            f"+ temperature (T = {scaler.temperature_:.2f})", model, parts, transform=scaler, train_time=t
+        )
+    )
     model = keras.Sequential(mlp(dropout=0.2) + [probnn.heads.CategoricalHead(5)])
-    rows.append(evaluate("MC dropout (p 0.2, 30 samples)", model, parts, samples=30,
-                         train_time=train(model, parts, args.epochs, args.seed)))
+    rows.append(
+        evaluate(
+            "MC dropout (p 0.2, 30 samples)",
+            model,
+            parts,
+            samples=30,
+            train_time=train(model, parts, args.epochs, args.seed),
+        )
+    )
     model = probnn.Ensemble(softmax_model, members=5)
-    rows.append(evaluate("ensemble (5 members)", model, parts, train_time=train(model, parts, args.epochs, args.seed)))
+    rows.append(
+        evaluate("ensemble (5 members)", model, parts, train_time=train(model, parts, args.epochs, args.seed))
+    )
     model = duq_model()
-    rows.append(evaluate("DUQ (gradient penalty 0.5)", model, parts,
-                         train_time=train(model, parts, args.epochs, args.seed)))
+    rows.append(
+        evaluate(
+            "DUQ (gradient penalty 0.5)", model, parts, train_time=train(model, parts, args.epochs, args.seed)
+        )
+    )
     model = sngp_model()
-    rows.append(evaluate("SNGP (1024 random features)", model, parts, train_time=train(
-        model, parts, args.epochs, args.seed, callbacks=[probnn.layers.CovarianceReset()])))
+    rows.append(
+        evaluate(
+            "SNGP (1024 random features)",
+            model,
+            parts,
+            train_time=train(
+                model, parts, args.epochs, args.seed, callbacks=[probnn.layers.CovarianceReset()]
+            ),
+        )
+    )
     notes = []
     if scaler.temperature_ < 1:
-        notes.append(f"- The temperature came out below 1 (T = {scaler.temperature_:.2f}): the model classifies the "
-                     "calibration split (nearly) perfectly, so the likelihood there prefers sharper probabilities; "
-                     "that sharpening also makes OOD inputs look confident (lower AUROC).")
-    header = ["model", "accuracy", "ECE", "NLL", "AUROC 5-9", "AUROC noise", "90 % set size", "set coverage",
-              "train s (cold)", "predict s (cold / warm)"]
+        notes.append(
+            f"- The temperature came out below 1 (T = {scaler.temperature_:.2f}): the model classifies the "
+            "calibration split (nearly) perfectly, so the likelihood there prefers sharper probabilities; "
+            "that sharpening also makes OOD inputs look confident (lower AUROC)."
+        )
+    header = [
+        "model",
+        "accuracy",
+        "ECE",
+        "NLL",
+        "AUROC 5-9",
+        "AUROC noise",
+        "90 % set size",
+        "set coverage",
+        "train s (cold)",
+        "predict s (cold / warm)",
+    ]
     load = os.getloadavg()[0]
-    text = "\n".join([
-        "# Out-of-distribution detection on digits (train 0-4; OOD: 5-9 and uniform noise)", "",
-        *machine_description(),
-        (f"- Load average at the end: {load:.1f} on {os.cpu_count()} CPUs"
-         + (" (shared machine: the times are inflated)" if load > (os.cpu_count() or 1) else "")),
-        f"- {args.epochs} epochs, batch 64, Adam 1e-3, seed {args.seed}; MLP body 2 x {HIDDEN} ReLU for every model",
-        "- AUROC: 1 - max probability (DUQ: 1 - max kernel value) of OOD inputs against held-out 0-4 digits",
-        ("- DUQ's accuracy, ECE and NLL use its kernel values renormalised to class probabilities; its conformal "
-         "sets use the kernel values"),
-        "- Last-layer Laplace: not yet in probnn (another issue)", "",
-        markdown_table(header, rows), "", *notes, ""])
+    text = "\n".join(
+        [
+            "# Out-of-distribution detection on digits (train 0-4; OOD: 5-9 and uniform noise)",
+            "",
+            *machine_description(),
+            (
+                f"- Load average at the end: {load:.1f} on {os.cpu_count()} CPUs"
+                + (" (shared machine: the times are inflated)" if load > (os.cpu_count() or 1) else "")
+            ),
+            f"- {args.epochs} epochs, batch 64, Adam 1e-3, seed {args.seed}; MLP body 2 x {HIDDEN} ReLU for every model",
+            "- AUROC: 1 - max probability (DUQ: 1 - max kernel value) of OOD inputs against held-out 0-4 digits",
+            (
+                "- DUQ's accuracy, ECE and NLL use its kernel values renormalised to class probabilities; its conformal "
+                "sets use the kernel values"
+            ),
+            "- Last-layer Laplace: not yet in probnn (another issue)",
+            "",
+            markdown_table(header, rows),
+            "",
+            *notes,
+            "",
+        ]
+    )
     write_result("ood_digits.md", text)
 
 

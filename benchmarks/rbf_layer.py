@@ -103,7 +103,7 @@ def time_all(batches, n, m, naive_max_batch, repeats, jit):
             if impl != "naive":
                 step[impl] = tf.function(make_train_step(f, variables), jit_compile=jit)
         times = {(kind, impl): [] for impl in impls for kind in ("fwd", "step")}
-        for fn_kind, fns in (("fwd", fwd), ("step", step)):
+        for fns in (fwd, step):
             for fn in fns.values():  # trace and warm up
                 fn(x)
                 fn(x)
@@ -128,7 +128,9 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="n=64, m=256, batches 64 256, 3 repeats")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--memory-probe", nargs=4, metavar=("IMPL", "BATCH", "N", "M"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-probe", nargs=4, metavar=("IMPL", "BATCH", "N", "M"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--output", default="rbf_layer.md")
     args = parser.parse_args(argv)
     if args.memory_probe:
@@ -147,7 +149,9 @@ def main(argv=None):
                     continue
                 out = subprocess.run(
                     [sys.executable, __file__, "--memory-probe", impl, str(batch), str(n), str(m)],
-                    capture_output=True, text=True, check=True,
+                    capture_output=True,
+                    text=True,
+                    check=True,
                 )
                 memory[(impl, batch)] = json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"] / 2**20
     sections, summary = [], []
@@ -163,8 +167,15 @@ def main(argv=None):
         rows = time_all(args.batches, n, m, args.naive_max_batch, args.repeats, jit)
         table = [timing_row(batch, med, memory if not jit else {}, n, m) for batch, med in rows]
         header = [
-            "batch", "RBF fwd ms", "Dense fwd ms", "naive fwd ms", "RBF/Dense fwd", "naive/RBF fwd",
-            "RBF step ms", "Dense step ms", "RBF/Dense step",
+            "batch",
+            "RBF fwd ms",
+            "Dense fwd ms",
+            "naive fwd ms",
+            "RBF/Dense fwd",
+            "naive/RBF fwd",
+            "RBF step ms",
+            "Dense step ms",
+            "RBF/Dense step",
         ]
         if not jit:
             header += ["RBF peak MiB", "Dense peak MiB", "naive peak MiB", "naive tensor MiB"]

@@ -35,7 +35,6 @@ import sys
 import time
 
 import _common
-
 import numpy as np
 
 VARIANTS = ("dense", "dense+std", "rbf", "rbf+adapt")
@@ -49,7 +48,10 @@ def parameter_formula(variant, n, units, classes):
     else:
         hidden, text = n * units + units, f"{n}*{units} + {units}"
     scaling = 2 * n if variant == "dense+std" else 0
-    parts = ([f"2*{n} (scaling)"] if scaling else []) + [f"{text} (hidden)", f"{units}*{classes} + {classes} (output)"]
+    parts = ([f"2*{n} (scaling)"] if scaling else []) + [
+        f"{text} (hidden)",
+        f"{units}*{classes} + {classes} (output)",
+    ]
     return scaling + hidden + head, " + ".join(parts)
 
 
@@ -133,7 +135,11 @@ def run(args):
                 flush=True,
             )
         results[variant] = runs
-    return data, dict(units=units, epochs=epochs, batch_size=batch_size, target=target, n=n, classes=classes), results
+    return (
+        data,
+        dict(units=units, epochs=epochs, batch_size=batch_size, target=target, n=n, classes=classes),
+        results,
+    )
 
 
 def summarise(variant, runs, cfg):
@@ -188,8 +194,15 @@ def report(source, cfg, results, settings):
             ]
         )
     header = [
-        "variant", "parameters", "= count_params() of", "start s", "s / epoch",
-        "test acc % after 1 epoch", f"test acc % after {cfg['epochs']}", "mean of last 5 epochs %", "best %",
+        "variant",
+        "parameters",
+        "= count_params() of",
+        "start s",
+        "s / epoch",
+        "test acc % after 1 epoch",
+        f"test acc % after {cfg['epochs']}",
+        "mean of last 5 epochs %",
+        "best %",
         f"epochs to {cfg['target']:.0%} (per seed)",
     ]
     source_line = {
@@ -311,7 +324,9 @@ def answer_questions(s, cfg):
         )
     else:
         verdict = f"The adapted RBF network and the Dense MLP (`{best_dense}`) need the same number of epochs"
-    final = "higher" if rbf["tail"][0] > bd["tail"][0] else "lower" if rbf["tail"][0] < bd["tail"][0] else "equal"
+    final = (
+        "higher" if rbf["tail"][0] > bd["tail"][0] else "lower" if rbf["tail"][0] < bd["tail"][0] else "equal"
+    )
     lines.append(
         f"{verdict}; the RBF network's accuracy over the last 5 epochs is {final} "
         f"({100 * rbf['tail'][0]:.1f} % vs {100 * bd['tail'][0]:.1f} %, seed spread "
@@ -355,7 +370,9 @@ def answer_questions(s, cfg):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", choices=("auto", "mnist", "sklearn"), default="auto")
-    parser.add_argument("--units", type=int, default=None, help="hidden units (default 512 MNIST, 256 sklearn)")
+    parser.add_argument(
+        "--units", type=int, default=None, help="hidden units (default 512 MNIST, 256 sklearn)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="default 10 MNIST, 30 sklearn")
     parser.add_argument("--batch-size", type=int, default=None, help="default 128 MNIST, 32 sklearn")
     parser.add_argument("--target", type=float, default=None, help="default 0.97 MNIST, 0.95 sklearn")
@@ -391,7 +408,9 @@ def main(argv=None):
     }
     raw = _common.RESULTS / (os.path.splitext(args.output)[0] + ".json")
     raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"source": data.source, "cfg": cfg, "results": results, "settings": settings}, indent=1))
+    raw.write_text(
+        json.dumps({"source": data.source, "cfg": cfg, "results": results, "settings": settings}, indent=1)
+    )
     report(data.source, cfg, results, settings)
 
 

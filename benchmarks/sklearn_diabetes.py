@@ -45,8 +45,7 @@ def _ngboost():
     def scores(model, x, y):
         dist = model.pred_dist(x)
         tail = (1 - LEVEL) / 2
-        return (-np.mean(dist.logpdf(y)), dist.dist.ppf(tail), dist.dist.ppf(1 - tail),
-                dist.params["loc"])
+        return (-np.mean(dist.logpdf(y)), dist.dist.ppf(tail), dist.dist.ppf(1 - tail), dist.params["loc"])
 
     return lambda: NGBRegressor(verbose=False, random_state=0), scores
 
@@ -57,9 +56,12 @@ def _bayesian_ridge():
     def scores(model, x, y):
         mean, std = model.predict(x, return_std=True)
         tail = (1 - LEVEL) / 2
-        return (-np.mean(scipy.stats.norm.logpdf(y, mean, std)),
-                scipy.stats.norm.ppf(tail, mean, std), scipy.stats.norm.ppf(1 - tail, mean, std),
-                mean)
+        return (
+            -np.mean(scipy.stats.norm.logpdf(y, mean, std)),
+            scipy.stats.norm.ppf(tail, mean, std),
+            scipy.stats.norm.ppf(1 - tail, mean, std),
+            mean,
+        )
 
     return BayesianRidge, scores
 
@@ -81,9 +83,15 @@ def evaluate(make, scores, folds, x, y):
         seconds = time.perf_counter() - started
         nll, lower, upper, mean = scores(model, x[test], y[test])
         inside = (y[test] >= lower) & (y[test] <= upper)
-        rows.append(dict(nll=float(nll), coverage=float(np.mean(inside)),
-                         width=float(np.mean(upper - lower)),
-                         rmse=float(np.sqrt(np.mean((mean - y[test]) ** 2))), seconds=seconds))
+        rows.append(
+            dict(
+                nll=float(nll),
+                coverage=float(np.mean(inside)),
+                width=float(np.mean(upper - lower)),
+                rmse=float(np.sqrt(np.mean((mean - y[test]) ** 2))),
+                seconds=seconds,
+            )
+        )
     return rows
 
 
@@ -114,41 +122,57 @@ def main():
         runs = evaluate(make, scores, folds, x, y)
         results[name] = runs
         seconds = [r["seconds"] for r in runs]
-        table.append([name, _mean_se([r["nll"] for r in runs]),
-                      _mean_se([r["coverage"] for r in runs]),
-                      f"{np.mean([r['width'] for r in runs]):.1f}",
-                      f"{np.mean([r['rmse'] for r in runs]):.1f}",
-                      f"{seconds[0]:.3g}", f"{np.median(seconds[1:]):.3g}"])
+        table.append(
+            [
+                name,
+                _mean_se([r["nll"] for r in runs]),
+                _mean_se([r["coverage"] for r in runs]),
+                f"{np.mean([r['width'] for r in runs]):.1f}",
+                f"{np.mean([r['rmse'] for r in runs]):.1f}",
+                f"{seconds[0]:.3g}",
+                f"{np.median(seconds[1:]):.3g}",
+            ]
+        )
         print(name, table[-1][1:], flush=True)
     load_after = os.getloadavg()[0]
     reference = np.mean([r["nll"] for r in results["scikit-learn BayesianRidge()"]])
-    ratios = [f"- {name}: NLL {np.mean([r['nll'] for r in runs]) - reference:+.3f} nats per row "
-              "against BayesianRidge" for name, runs in results.items()
-              if name != "scikit-learn BayesianRidge()"]
-    text = "\n".join([
-        "# probnn.sklearn on the diabetes data",
-        "",
-        f"scikit-learn's diabetes data (442 rows, 10 features, target in its own units), "
-        f"{args.folds}-fold cross-validation (KFold, shuffled, seed 0), every model on the same "
-        "folds with its defaults. NLL: mean negative log-likelihood of the test targets (nats "
-        "per row, lower is better); coverage and width: the central 90 % predictive interval; "
-        "± is the standard error over the folds. Fit time: the first fold (cold: probnn's "
-        "tracing and compilation included) and the median of the other folds (warm).",
-        "",
-        markdown_table(["model", "NLL", "90 % coverage", "90 % width", "RMSE", "fit cold (s)",
-                        "fit warm (s)"], table),
-        "",
-        *ratios,
-        "",
-        f"Load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on "
-        f"{os.cpu_count()} cores" + (" — a shared, heavily loaded machine: the times are "
-                                    "inflated and noisy, the scores are not affected."
-                                    if max(load_before, load_after) > os.cpu_count() else "."),
-        "",
-        *machine_description(),
-        f"- {_versions()}",
-        "",
-    ])
+    ratios = [
+        f"- {name}: NLL {np.mean([r['nll'] for r in runs]) - reference:+.3f} nats per row "
+        "against BayesianRidge"
+        for name, runs in results.items()
+        if name != "scikit-learn BayesianRidge()"
+    ]
+    text = "\n".join(
+        [
+            "# probnn.sklearn on the diabetes data",
+            "",
+            f"scikit-learn's diabetes data (442 rows, 10 features, target in its own units), "
+            f"{args.folds}-fold cross-validation (KFold, shuffled, seed 0), every model on the same "
+            "folds with its defaults. NLL: mean negative log-likelihood of the test targets (nats "
+            "per row, lower is better); coverage and width: the central 90 % predictive interval; "
+            "± is the standard error over the folds. Fit time: the first fold (cold: probnn's "
+            "tracing and compilation included) and the median of the other folds (warm).",
+            "",
+            markdown_table(
+                ["model", "NLL", "90 % coverage", "90 % width", "RMSE", "fit cold (s)", "fit warm (s)"], table
+            ),
+            "",
+            *ratios,
+            "",
+            f"Load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} on "
+            f"{os.cpu_count()} cores"
+            + (
+                " — a shared, heavily loaded machine: the times are "
+                "inflated and noisy, the scores are not affected."
+                if max(load_before, load_after) > os.cpu_count()
+                else "."
+            ),
+            "",
+            *machine_description(),
+            f"- {_versions()}",
+            "",
+        ]
+    )
     write_result("sklearn_diabetes.md", text)
 
 

@@ -47,7 +47,7 @@ def _half(x):
 
 def _thirds(x):
     k = x.shape[1] // 3
-    return x[:, :k], x[:, k:2 * k], x[:, 2 * k:]
+    return x[:, :k], x[:, k : 2 * k], x[:, 2 * k :]
 
 
 # name -> (scipy call on ndarray, probnn call on tensor, scipy is a per-row loop)
@@ -55,18 +55,36 @@ CASES = {
     "describe": (lambda x: scipy.stats.describe(x, axis=1), lambda x: stats.describe(x, axis=1), False),
     "skew": (lambda x: scipy.stats.skew(x, axis=1), lambda x: stats.skew(x, axis=1), False),
     "kurtosis": (lambda x: scipy.stats.kurtosis(x, axis=1), lambda x: stats.kurtosis(x, axis=1), False),
-    "ttest_ind": (lambda x: scipy.stats.ttest_ind(*_half(x), axis=1),
-                  lambda x: stats.ttest_ind(*_half(x), axis=1), False),
-    "ttest_ind (Welch)": (lambda x: scipy.stats.ttest_ind(*_half(x), axis=1, equal_var=False),
-                          lambda x: stats.ttest_ind(*_half(x), axis=1, equal_var=False), False),
-    "ttest_rel": (lambda x: scipy.stats.ttest_rel(*_half(x), axis=1),
-                  lambda x: stats.ttest_rel(*_half(x), axis=1), False),
-    "pearsonr": (lambda x: scipy.stats.pearsonr(*_half(x), axis=1),
-                 lambda x: stats.pearsonr(*_half(x), axis=1), False),
-    "linregress": (lambda x: scipy.stats.linregress(*_half(x), axis=1),
-                   lambda x: stats.linregress(*_half(x), axis=1), False),
-    "f_oneway": (lambda x: scipy.stats.f_oneway(*_thirds(x), axis=1),
-                 lambda x: stats.f_oneway(*_thirds(x), axis=1), False),
+    "ttest_ind": (
+        lambda x: scipy.stats.ttest_ind(*_half(x), axis=1),
+        lambda x: stats.ttest_ind(*_half(x), axis=1),
+        False,
+    ),
+    "ttest_ind (Welch)": (
+        lambda x: scipy.stats.ttest_ind(*_half(x), axis=1, equal_var=False),
+        lambda x: stats.ttest_ind(*_half(x), axis=1, equal_var=False),
+        False,
+    ),
+    "ttest_rel": (
+        lambda x: scipy.stats.ttest_rel(*_half(x), axis=1),
+        lambda x: stats.ttest_rel(*_half(x), axis=1),
+        False,
+    ),
+    "pearsonr": (
+        lambda x: scipy.stats.pearsonr(*_half(x), axis=1),
+        lambda x: stats.pearsonr(*_half(x), axis=1),
+        False,
+    ),
+    "linregress": (
+        lambda x: scipy.stats.linregress(*_half(x), axis=1),
+        lambda x: stats.linregress(*_half(x), axis=1),
+        False,
+    ),
+    "f_oneway": (
+        lambda x: scipy.stats.f_oneway(*_thirds(x), axis=1),
+        lambda x: stats.f_oneway(*_thirds(x), axis=1),
+        False,
+    ),
     "median (numpy)": (lambda x: np.median(x, axis=1), lambda x: stats.median(x, axis=1), False),
     "iqr": (lambda x: scipy.stats.iqr(x, axis=1), lambda x: stats.iqr(x, axis=1), False),
     "wasserstein_distance": (
@@ -120,8 +138,10 @@ def main():
     x32 = tf.constant(x, tf.float32)
     loop_rows = min(SCIPY_LOOP_ROWS, args.rows)
 
-    header = ("| function | scipy (s) | probnn eager f64 (s) | probnn XLA f64 (s) | probnn XLA f32 (s) "
-              "| XLA compile f64 (s) | scipy / eager f64 | scipy / XLA f64 | scipy / XLA f32 |")
+    header = (
+        "| function | scipy (s) | probnn eager f64 (s) | probnn XLA f64 (s) | probnn XLA f32 (s) "
+        "| XLA compile f64 (s) | scipy / eager f64 | scipy / XLA f64 | scipy / XLA f32 |"
+    )
     lines = [header, "|" + "---|" * 9]
     print(header)
     print(lines[1])
@@ -140,8 +160,10 @@ def main():
             }
             t, ratio = _side_by_side(arms, args.repeats)
         label = f"{name} (scipy: loop over {loop_rows} rows, scaled)" if loop else name
-        row = (f"| {label} | {t['scipy']:.4f} | {t['eager']:.4f} | {t['xla64']:.4f} | {t['xla32']:.4f} | "
-               f"{t_compile:.2f} | {ratio['eager']:.2f} | {ratio['xla64']:.2f} | {ratio['xla32']:.2f} |")
+        row = (
+            f"| {label} | {t['scipy']:.4f} | {t['eager']:.4f} | {t['xla64']:.4f} | {t['xla32']:.4f} | "
+            f"{t_compile:.2f} | {ratio['eager']:.2f} | {ratio['xla64']:.2f} | {ratio['xla32']:.2f} |"
+        )
         lines.append(row)
         print(row, flush=True)
     load_after = os.getloadavg()
@@ -152,23 +174,25 @@ def main():
         f"python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
         f"tensorflow {tf.__version__}, tensorflow-probability {tfp.__version__}"
     )
-    text = "\n".join([
-        "# probnn.stats vs scipy.stats",
-        "",
-        f"{args.rows:,} samples x {args.cols} values, statistic per sample (axis=1); "
-        f"median of {args.repeats} rounds after a warm-up; in each round scipy and the three probnn "
-        "arms run in turn (side by side), and each ratio is the median over rounds of scipy's time "
-        "over probnn's in the same round; ratio > 1 means probnn is faster. "
-        "XLA compile time (first call, float64) is listed separately and excluded from the timings.",
-        "",
-        f"Load average (1, 5, 15 min) at the start: {', '.join(f'{v:.1f}' for v in load_before)}; "
-        f"at the end: {', '.join(f'{v:.1f}' for v in load_after)} (2 cores shared with other jobs).",
-        "",
-        f"Machine: {machine}.",
-        "",
-        *lines,
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# probnn.stats vs scipy.stats",
+            "",
+            f"{args.rows:,} samples x {args.cols} values, statistic per sample (axis=1); "
+            f"median of {args.repeats} rounds after a warm-up; in each round scipy and the three probnn "
+            "arms run in turn (side by side), and each ratio is the median over rounds of scipy's time "
+            "over probnn's in the same round; ratio > 1 means probnn is faster. "
+            "XLA compile time (first call, float64) is listed separately and excluded from the timings.",
+            "",
+            f"Load average (1, 5, 15 min) at the start: {', '.join(f'{v:.1f}' for v in load_before)}; "
+            f"at the end: {', '.join(f'{v:.1f}' for v in load_after)} (2 cores shared with other jobs).",
+            "",
+            f"Machine: {machine}.",
+            "",
+            *lines,
+            "",
+        ]
+    )
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

@@ -98,8 +98,14 @@ def make_model():
     import probnn
 
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((N_FEATURES,)), keras.layers.Dense(WIDTH, "relu"),
-                             keras.layers.Dense(WIDTH, "relu"), probnn.heads.NormalHead()])
+    return keras.Sequential(
+        [
+            keras.Input((N_FEATURES,)),
+            keras.layers.Dense(WIDTH, "relu"),
+            keras.layers.Dense(WIDTH, "relu"),
+            probnn.heads.NormalHead(),
+        ]
+    )
 
 
 def arm_probnn(epochs):
@@ -111,14 +117,21 @@ def arm_probnn(epochs):
     x, y = make_data()
     model = make_model()
     timer = keras_timer(keras)
-    probnn.fit(model, x, y, epochs=epochs, batch_size=BATCH, verbose=0, seed=0,
-               optimizer=keras.optimizers.Adam(1e-3), callbacks=[timer])
+    probnn.fit(
+        model,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=BATCH,
+        verbose=0,
+        seed=0,
+        optimizer=keras.optimizers.Adam(1e-3),
+        callbacks=[timer],
+    )
     timed = timer.times[1:]
     head = probnn.heads.find_head(model)
-    nll = float(-head.distribution(model.predict(x, batch_size=4096, verbose=0))
-                .log_prob(y).numpy().mean())
-    return {"steps_per_s": STEPS_PER_EPOCH / median(timed),
-            "first_epoch_s": timer.times[0], "nll": nll}
+    nll = float(-head.distribution(model.predict(x, batch_size=4096, verbose=0)).log_prob(y).numpy().mean())
+    return {"steps_per_s": STEPS_PER_EPOCH / median(timed), "first_epoch_s": timer.times[0], "nll": nll}
 
 
 class _EpochTimer:
@@ -152,16 +165,13 @@ def arm_keras3(epochs):
     x, y = make_data()
     model = make_model()
     head = probnn.heads.find_head(model)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=probnn.losses.NegativeLogLikelihood(head))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=probnn.losses.NegativeLogLikelihood(head))
 
     timer = keras_timer(keras)
     model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[timer])
     timed = timer.times[1:]
-    nll = float(-head.distribution(model.predict(x, batch_size=4096, verbose=0))
-                .log_prob(y).numpy().mean())
-    return {"steps_per_s": STEPS_PER_EPOCH / median(timed),
-            "first_epoch_s": timer.times[0], "nll": nll}
+    nll = float(-head.distribution(model.predict(x, batch_size=4096, verbose=0)).log_prob(y).numpy().mean())
+    return {"steps_per_s": STEPS_PER_EPOCH / median(timed), "first_epoch_s": timer.times[0], "nll": nll}
 
 
 def make_tf_keras_model():
@@ -170,13 +180,15 @@ def make_tf_keras_model():
     import tf_keras
 
     tf_keras.utils.set_random_seed(0)
-    model = tf_keras.Sequential([
-        tf_keras.Input((N_FEATURES,)),
-        tf_keras.layers.Dense(WIDTH, "relu"),
-        tf_keras.layers.Dense(WIDTH, "relu"),
-        tf_keras.layers.Dense(tfp.layers.IndependentNormal.params_size(1)),
-        tfp.layers.IndependentNormal(1),
-    ])
+    model = tf_keras.Sequential(
+        [
+            tf_keras.Input((N_FEATURES,)),
+            tf_keras.layers.Dense(WIDTH, "relu"),
+            tf_keras.layers.Dense(WIDTH, "relu"),
+            tf_keras.layers.Dense(tfp.layers.IndependentNormal.params_size(1)),
+            tfp.layers.IndependentNormal(1),
+        ]
+    )
     model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss=lambda t, rv: -rv.log_prob(t))
     return model
 
@@ -192,8 +204,7 @@ def arm_tf_keras(epochs):
     model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=[timer])
     timed = timer.times[1:]
     nll = float(tf.reduce_mean(-model(x).log_prob(y)))
-    return {"steps_per_s": STEPS_PER_EPOCH / median(timed),
-            "first_epoch_s": timer.times[0], "nll": nll}
+    return {"steps_per_s": STEPS_PER_EPOCH / median(timed), "first_epoch_s": timer.times[0], "nll": nll}
 
 
 def arm_overhead(epochs):
@@ -222,8 +233,9 @@ def arm_overhead(epochs):
     with tempfile.TemporaryDirectory() as d:
         out["checkpoint every epoch"] = run(checkpoint_dir=d, resume=False)
     out["steps_per_execution=10 (8 calls/epoch)"] = run(steps_per_execution=10)
-    out["keras EarlyStopping(patience=5, restore_best_weights)"] = run(callbacks=[
-        keras.callbacks.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)])
+    out["keras EarlyStopping(patience=5, restore_best_weights)"] = run(
+        callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)]
+    )
     return out
 
 
@@ -248,13 +260,20 @@ def job(arm, kind):
 
     def train(model, epochs, callbacks=()):
         if arm == "probnn":
-            probnn.fit(model, x, y, epochs=epochs, batch_size=BATCH, verbose=0, seed=0,
-                       optimizer=model.__dict__.get("optimizer") or keras.optimizers.Adam(1e-3),
-                       callbacks=list(callbacks),
-                       jit_compile=False if kind == "cold5graph" else "auto")
+            probnn.fit(
+                model,
+                x,
+                y,
+                epochs=epochs,
+                batch_size=BATCH,
+                verbose=0,
+                seed=0,
+                optimizer=model.__dict__.get("optimizer") or keras.optimizers.Adam(1e-3),
+                callbacks=list(callbacks),
+                jit_compile=False if kind == "cold5graph" else "auto",
+            )
         else:
-            model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0,
-                      callbacks=list(callbacks))
+            model.fit(x, y, epochs=epochs, batch_size=BATCH, verbose=0, callbacks=list(callbacks))
 
     if kind.startswith("cold"):
         epochs = int(kind[4:].removesuffix("graph"))
@@ -291,8 +310,7 @@ def job(arm, kind):
     return out
 
 
-ARMS = {"probnn": arm_probnn, "keras3": arm_keras3, "tf_keras": arm_tf_keras,
-        "overhead": arm_overhead}
+ARMS = {"probnn": arm_probnn, "keras3": arm_keras3, "tf_keras": arm_tf_keras, "overhead": arm_overhead}
 
 
 # -------------------------------------------------------------------- driver
@@ -309,8 +327,7 @@ def run_arm(name, epochs, pin=False, intra_op_threads=None, job_kind=None, xla_c
     command = [sys.executable, __file__, "--arm", name, "--epochs", str(epochs)]
     if job_kind:
         command += ["--job", job_kind]
-    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT,
-                          preexec_fn=preexec)
+    proc = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, preexec_fn=preexec)
     if proc.returncode != 0:
         raise RuntimeError(f"arm {name} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -326,12 +343,16 @@ def machine():
     cpu = platform.processor() or "?"
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")),
-                       cpu)
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-        "tensorflow": tf.__version__, "tfp": tfp.__version__, "keras": keras.__version__,
-        "tf_keras": tf_keras.__version__, "numpy": np.__version__,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "tfp": tfp.__version__,
+        "keras": keras.__version__,
+        "tf_keras": tf_keras.__version__,
+        "numpy": np.__version__,
     }
 
 
@@ -351,6 +372,7 @@ def machine_lines(info, load_before, load_after):
 
 def part1_lines(jobs, cached, graph, repeats, load_before, load_after):
     """Markdown of part 1: the three ratios, the second-call overhead, the XLA cache, no XLA."""
+
     def med(arm, kind, key="steps_per_s"):
         return median([r[key] for r in jobs[arm, kind]])
 
@@ -358,9 +380,11 @@ def part1_lines(jobs, cached, graph, repeats, load_before, load_after):
         return ", ".join(f"{r['steps_per_s']:.0f}" for r in jobs[arm, kind])
 
     targets = {"warm": 5.0, "cold50": 4.0, "cold5": 1.5}
-    labels = {"warm": "warm: a 1-epoch fit, then a timed 5-epoch fit",
-              "cold50": "cold: building the model to the end of 50 epochs",
-              "cold5": "cold: building the model to the end of 5 epochs"}
+    labels = {
+        "warm": "warm: a 1-epoch fit, then a timed 5-epoch fit",
+        "cold50": "cold: building the model to the end of 50 epochs",
+        "cold5": "cold: building the model to the end of 5 epochs",
+    }
     lines = [
         "## Part 1: what a user waits for",
         "",
@@ -373,9 +397,11 @@ def part1_lines(jobs, cached, graph, repeats, load_before, load_after):
     ]
     for kind, target in targets.items():
         ratio = med("probnn", kind) / med("tf_keras", kind)
-        lines.append(f"| {labels[kind]} | {med('tf_keras', kind):,.0f} ({runs('tf_keras', kind)})"
-                     f" | {med('probnn', kind):,.0f} ({runs('probnn', kind)}) | "
-                     f"**{ratio:.1f}x** | >= {target}x |")
+        lines.append(
+            f"| {labels[kind]} | {med('tf_keras', kind):,.0f} ({runs('tf_keras', kind)})"
+            f" | {med('probnn', kind):,.0f} ({runs('probnn', kind)}) | "
+            f"**{ratio:.1f}x** | >= {target}x |"
+        )
     cached_sps = median([r["steps_per_s"] for r in cached])
     cached_runs = ", ".join(f"{r['steps_per_s']:.0f}" for r in cached)
     graph_sps = median([r["steps_per_s"] for r in graph])
@@ -400,25 +426,42 @@ def part1_lines(jobs, cached, graph, repeats, load_before, load_after):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arm", choices=sorted(ARMS))
-    parser.add_argument("--job", choices=["warm", "cold50", "cold5", "cold5graph"],
-                        help="(internal) run one part-1 job of --arm in this process")
-    parser.add_argument("--quick", action="store_true",
-                        help="part 1 only, one run per job (a few minutes)")
-    parser.add_argument("--epochs", type=int, default=11,
-                        help="epochs per arm; the first is excluded from timing")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="runs of each arm (interleaved); the median is reported")
-    parser.add_argument("--part1-repeats", type=int, default=5,
-                        help="interleaved runs of each part-1 job (cold starts vary most)")
-    parser.add_argument("--one-core", action="store_true",
-                        help="also run every arm pinned to one CPU core (per-core comparison: "
-                             "XLA runs this loop on one thread, the Keras arms use a pool)")
-    parser.add_argument("--intra-op-threads", type=int, default=None,
-                        help="TF_NUM_INTRAOP_THREADS for every arm (default: TensorFlow's "
-                             "choice, one per core)")
-    parser.add_argument("--out", default=None,
-                        help="markdown output (default benchmarks/results/train_throughput.md, "
-                             "or train_throughput_intra<N>.md with --intra-op-threads N)")
+    parser.add_argument(
+        "--job",
+        choices=["warm", "cold50", "cold5", "cold5graph"],
+        help="(internal) run one part-1 job of --arm in this process",
+    )
+    parser.add_argument("--quick", action="store_true", help="part 1 only, one run per job (a few minutes)")
+    parser.add_argument(
+        "--epochs", type=int, default=11, help="epochs per arm; the first is excluded from timing"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="runs of each arm (interleaved); the median is reported"
+    )
+    parser.add_argument(
+        "--part1-repeats",
+        type=int,
+        default=5,
+        help="interleaved runs of each part-1 job (cold starts vary most)",
+    )
+    parser.add_argument(
+        "--one-core",
+        action="store_true",
+        help="also run every arm pinned to one CPU core (per-core comparison: "
+        "XLA runs this loop on one thread, the Keras arms use a pool)",
+    )
+    parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=None,
+        help="TF_NUM_INTRAOP_THREADS for every arm (default: TensorFlow's choice, one per core)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="markdown output (default benchmarks/results/train_throughput.md, "
+        "or train_throughput_intra<N>.md with --intra-op-threads N)",
+    )
     args = parser.parse_args()
     if args.out is None:
         suffix = f"_intra{args.intra_op_threads}" if args.intra_op_threads else ""
@@ -431,30 +474,35 @@ def main():
     _quiet_env()
     load_before = os.getloadavg()
     repeats = 1 if args.quick else args.part1_repeats
-    jobs = {(arm, kind): [] for kind in ("warm", "cold50", "cold5")
-            for arm in ("tf_keras", "probnn")}
+    jobs = {(arm, kind): [] for kind in ("warm", "cold50", "cold5") for arm in ("tf_keras", "probnn")}
     cached, graph = [], []
     with tempfile.TemporaryDirectory() as cache_dir:
         run_arm("probnn", 0, job_kind="cold5", xla_cache=cache_dir)  # fills the cache
         for _ in range(repeats):
             for arm, kind in jobs:
-                jobs[arm, kind].append(run_arm(arm, 0, job_kind=kind,
-                                               intra_op_threads=args.intra_op_threads))
-            cached.append(run_arm("probnn", 0, job_kind="cold5", xla_cache=cache_dir,
-                                  intra_op_threads=args.intra_op_threads))
-            graph.append(run_arm("probnn", 0, job_kind="cold5graph",
-                                 intra_op_threads=args.intra_op_threads))
+                jobs[arm, kind].append(run_arm(arm, 0, job_kind=kind, intra_op_threads=args.intra_op_threads))
+            cached.append(
+                run_arm(
+                    "probnn", 0, job_kind="cold5", xla_cache=cache_dir, intra_op_threads=args.intra_op_threads
+                )
+            )
+            graph.append(run_arm("probnn", 0, job_kind="cold5graph", intra_op_threads=args.intra_op_threads))
     part1 = part1_lines(jobs, cached, graph, repeats, load_before, os.getloadavg())
     if args.quick:
-        text = "\n".join(["# Training throughput (--quick: part 1 only)", "", *part1,
-                          *machine_lines(machine(), load_before, os.getloadavg())])
+        text = "\n".join(
+            [
+                "# Training throughput (--quick: part 1 only)",
+                "",
+                *part1,
+                *machine_lines(machine(), load_before, os.getloadavg()),
+            ]
+        )
         write_result(args.out.replace(".md", "_quick.md"), text)
         return
     runs = {name: [] for name in ("probnn", "keras3", "tf_keras")}
     for _ in range(args.repeats):
         for name in runs:
-            runs[name].append(run_arm(name, args.epochs,
-                                      intra_op_threads=args.intra_op_threads))
+            runs[name].append(run_arm(name, args.epochs, intra_op_threads=args.intra_op_threads))
     overhead = run_arm("overhead", max(args.epochs, 11), intra_op_threads=args.intra_op_threads)
     pinned = {}
     if args.one_core:
@@ -488,8 +536,10 @@ def main():
     ]
     for label, key in rows:
         all_runs = ", ".join(f"{r['steps_per_s']:.0f}" for r in runs[key])
-        lines.append(f"| {label} | {med[key]['steps_per_s']:,.0f} ({all_runs}) | "
-                     f"{med[key]['first_epoch_s']:.2f} | {med[key]['nll']:.4f} |")
+        lines.append(
+            f"| {label} | {med[key]['steps_per_s']:,.0f} ({all_runs}) | "
+            f"{med[key]['first_epoch_s']:.2f} | {med[key]['nll']:.4f} |"
+        )
     p = med["probnn"]["steps_per_s"]
     lines += [
         "",

@@ -30,8 +30,18 @@ from probnn.apps.cli import main
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "uci"
 DEFAULT_RESULTS = REPO / "benchmarks" / "results" / "uci"
 QUICK_RESULTS = REPO / "benchmarks" / "results" / "uci_quick"
-FIRST_LOOK = ["--datasets", "bostonHousing", "concrete", "--splits", "5",
-              "--methods", "normal", "mc-dropout", "ensemble", "flipout"]
+FIRST_LOOK = [
+    "--datasets",
+    "bostonHousing",
+    "concrete",
+    "--splits",
+    "5",
+    "--methods",
+    "normal",
+    "mc-dropout",
+    "ensemble",
+    "flipout",
+]
 
 
 def arguments(argv):

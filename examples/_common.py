@@ -16,12 +16,18 @@ def parser(description, num_samples, num_warmup, out):
     p.add_argument("--features", help="comma-separated CSV columns to use (default: all others)")
     p.add_argument("--out", default=out, help=f"directory for the figures (default: {out})")
     p.add_argument("--num-chains", type=int, default=4, help="MCMC chains (default: 4)")
-    p.add_argument("--num-samples", type=int, default=num_samples,
-                   help=f"draws per chain (default: {num_samples})")
-    p.add_argument("--num-warmup", type=int, default=num_warmup,
-                   help=f"warm-up steps per chain (default: {num_warmup})")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="share of rows held out for the test NLL and coverage (default: 0.25)")
+    p.add_argument(
+        "--num-samples", type=int, default=num_samples, help=f"draws per chain (default: {num_samples})"
+    )
+    p.add_argument(
+        "--num-warmup", type=int, default=num_warmup, help=f"warm-up steps per chain (default: {num_warmup})"
+    )
+    p.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.25,
+        help="share of rows held out for the test NLL and coverage (default: 0.25)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return p
 
@@ -43,8 +49,7 @@ def load_csv(args, error):
     columns = list(table.dtype.names)
     if args.target not in columns:
         error(f"--target {args.target!r} is not a column of {args.data} (columns: {columns})")
-    features = args.features.split(",") if args.features else [
-        c for c in columns if c != args.target]
+    features = args.features.split(",") if args.features else [c for c in columns if c != args.target]
     missing = [c for c in features if c not in columns]
     if missing or not features:
         error(f"--features: {missing or 'none given'} not among the columns {columns}")
@@ -94,9 +99,11 @@ def report(idata, dist_test, y_test, var_names=None):
     summary = az.summary(idata, var_names=var_names)
     print(summary.to_string())
     worst = summary["r_hat"].idxmax()
-    print(f"\nworst r-hat: {summary['r_hat'].max():.3f} ({worst}); "
-          f"min bulk ESS: {summary['ess_bulk'].min():.0f} ({summary['ess_bulk'].idxmin()}); "
-          f"min tail ESS: {summary['ess_tail'].min():.0f}")
+    print(
+        f"\nworst r-hat: {summary['r_hat'].max():.3f} ({worst}); "
+        f"min bulk ESS: {summary['ess_bulk'].min():.0f} ({summary['ess_bulk'].idxmin()}); "
+        f"min tail ESS: {summary['ess_tail'].min():.0f}"
+    )
     print(f"divergent transitions: {int(idata.sample_stats['diverging'].sum())}")
     print(f"\n{az.loo(idata)}")
     y_col = np.asarray(y_test, "float32")[:, None]

@@ -29,8 +29,9 @@ def builtin_data(seed):
 
 def main(argv=None):
     p = parser(__doc__.split("\n")[0], num_samples=1000, num_warmup=1000, out="bayes_lr_out")
-    p.add_argument("--likelihood", choices=["normal", "studentt"], default="normal",
-                   help="noise model (default: normal)")
+    p.add_argument(
+        "--likelihood", choices=["normal", "studentt"], default="normal", help="noise model (default: normal)"
+    )
     args, names, x_train, y_train, x_test, y_test, draws = prepare(p, argv, builtin_data)
 
     import arviz as az
@@ -40,12 +41,18 @@ def main(argv=None):
 
     print(f"{len(y_train)} training rows, {len(y_test)} test rows, features {names}")
     idata = probnn.bayes.linear_regression(
-        x_train, y_train, feature_names=names, likelihood=args.likelihood,
-        num_chains=args.num_chains, num_samples=args.num_samples, num_warmup=args.num_warmup,
-        seed=args.seed, posterior_predictive=True)
+        x_train,
+        y_train,
+        feature_names=names,
+        likelihood=args.likelihood,
+        num_chains=args.num_chains,
+        num_samples=args.num_samples,
+        num_warmup=args.num_warmup,
+        seed=args.seed,
+        posterior_predictive=True,
+    )
     variables = ["intercept", "coef", "sigma"] + (["nu"] if args.likelihood == "studentt" else [])
-    report(idata, probnn.bayes.linear_predictive(idata, x_test, num_draws=draws), y_test,
-           var_names=variables)
+    report(idata, probnn.bayes.linear_predictive(idata, x_test, num_draws=draws), y_test, var_names=variables)
     os.makedirs(args.out, exist_ok=True)
     save_trace(idata, os.path.join(args.out, "trace.png"), var_names=variables)
     ax = az.plot_ppc(idata, num_pp_samples=100)

@@ -40,8 +40,12 @@ def scores(dist, y):
 
 def main(argv=None):
     p = parser(__doc__.split("\n")[0], num_samples=1000, num_warmup=1000, out="bayes_logit_out")
-    p.add_argument("--vi-steps", type=int, default=2000,
-                   help="optimisation steps of the full-rank ADVI fit (default: 2000)")
+    p.add_argument(
+        "--vi-steps",
+        type=int,
+        default=2000,
+        help="optimisation steps of the full-rank ADVI fit (default: 2000)",
+    )
     args, names, x_train, y_train, x_test, y_test, draws = prepare(p, argv, builtin_data)
 
     import arviz as az
@@ -52,32 +56,57 @@ def main(argv=None):
 
     print(f"{len(y_train)} training rows, {len(y_test)} test rows, features {names}")
     idata = probnn.bayes.glm(
-        x_train, y_train, family="bernoulli", feature_names=names, num_chains=args.num_chains,
-        num_samples=args.num_samples, num_warmup=args.num_warmup, seed=args.seed,
-        posterior_predictive=True)
+        x_train,
+        y_train,
+        family="bernoulli",
+        feature_names=names,
+        num_chains=args.num_chains,
+        num_samples=args.num_samples,
+        num_warmup=args.num_warmup,
+        seed=args.seed,
+        posterior_predictive=True,
+    )
     print("priors:")
     probnn.bayes.prior_summary(idata)
     summary = az.summary(idata, var_names=["intercept", "coef"])
     print(summary.to_string())
-    print(f"\nworst r-hat: {summary['r_hat'].max():.3f}; min bulk ESS: "
-          f"{summary['ess_bulk'].min():.0f}; divergent transitions: "
-          f"{int(idata.sample_stats['diverging'].sum())}")
+    print(
+        f"\nworst r-hat: {summary['r_hat'].max():.3f}; min bulk ESS: "
+        f"{summary['ess_bulk'].min():.0f}; divergent transitions: "
+        f"{int(idata.sample_stats['diverging'].sum())}"
+    )
     print(f"\n{az.loo(idata)}")
 
-    vi = probnn.bayes.glm(x_train, y_train, family="bernoulli", feature_names=names,
-                          method="fullrank", num_steps=args.vi_steps, num_chains=args.num_chains,
-                          num_samples=args.num_samples, seed=args.seed, verbose=0)
-    gap = [(vi.posterior[v].mean(("chain", "draw")) - idata.posterior[v].mean(("chain", "draw")))
-           / idata.posterior[v].std(("chain", "draw")) for v in ("intercept", "coef")]
-    print(f"full-rank ADVI ({vi.attrs['fit_seconds']:.1f} s, Pareto k {vi.attrs['vi_pareto_k']:.2f})"
-          f": largest |mean - NUTS mean| = "
-          f"{max(float(np.abs(g).max()) for g in gap):.3f} NUTS posterior sds")
+    vi = probnn.bayes.glm(
+        x_train,
+        y_train,
+        family="bernoulli",
+        feature_names=names,
+        method="fullrank",
+        num_steps=args.vi_steps,
+        num_chains=args.num_chains,
+        num_samples=args.num_samples,
+        seed=args.seed,
+        verbose=0,
+    )
+    gap = [
+        (vi.posterior[v].mean(("chain", "draw")) - idata.posterior[v].mean(("chain", "draw")))
+        / idata.posterior[v].std(("chain", "draw"))
+        for v in ("intercept", "coef")
+    ]
+    print(
+        f"full-rank ADVI ({vi.attrs['fit_seconds']:.1f} s, Pareto k {vi.attrs['vi_pareto_k']:.2f})"
+        f": largest |mean - NUTS mean| = "
+        f"{max(float(np.abs(g).max()) for g in gap):.3f} NUTS posterior sds"
+    )
 
     for label, fit in (("NUTS", idata), ("full-rank ADVI", vi)):
         dist = probnn.bayes.glm_predictive(fit, x_test, num_draws=draws)
         log_loss, brier, accuracy = scores(dist, y_test)
-        print(f"test ({label}): log loss {log_loss:.4f}, Brier {brier:.4f}, "
-              f"accuracy {accuracy:.3f} ({len(y_test)} held-out rows)")
+        print(
+            f"test ({label}): log loss {log_loss:.4f}, Brier {brier:.4f}, "
+            f"accuracy {accuracy:.3f} ({len(y_test)} held-out rows)"
+        )
     os.makedirs(args.out, exist_ok=True)
     save_trace(idata, os.path.join(args.out, "trace.png"), var_names=["intercept", "coef"])
     ax = az.plot_ppc(idata, kind="scatter", num_pp_samples=50)

@@ -30,8 +30,7 @@ def builtin_data(seed):
 def main(argv=None):
     p = parser(__doc__.split("\n")[0], num_samples=500, num_warmup=500, out="bayes_bnn_out")
     p.add_argument("--hidden", type=int, default=8, help="hidden tanh units (default: 8)")
-    p.add_argument("--max-tree-depth", type=int, default=8,
-                   help="NUTS tree depth limit (default: 8)")
+    p.add_argument("--max-tree-depth", type=int, default=8, help="NUTS tree depth limit (default: 8)")
     args, names, x_train, y_train, x_test, y_test, draws = prepare(p, argv, builtin_data)
 
     import arviz as az
@@ -50,18 +49,28 @@ def main(argv=None):
 
     print(f"{len(y_train)} training rows, {len(y_test)} test rows, features {names}")
     keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([keras.Input((x_train.shape[1],)),
-                              keras.layers.Dense(args.hidden, activation="tanh", name="hidden"),
-                              probnn.heads.NormalHead(name="head")])
-    idata = probnn.bayes.sample(model, prep(x_train), ((y_train - ym) / ys).astype("float32"),
-                                prior=1.0, num_chains=args.num_chains,
-                                num_samples=args.num_samples, num_warmup=args.num_warmup,
-                                max_tree_depth=args.max_tree_depth, seed=args.seed,
-                                posterior_predictive=True)
+    model = keras.Sequential(
+        [
+            keras.Input((x_train.shape[1],)),
+            keras.layers.Dense(args.hidden, activation="tanh", name="hidden"),
+            probnn.heads.NormalHead(name="head"),
+        ]
+    )
+    idata = probnn.bayes.sample(
+        model,
+        prep(x_train),
+        ((y_train - ym) / ys).astype("float32"),
+        prior=1.0,
+        num_chains=args.num_chains,
+        num_samples=args.num_samples,
+        num_warmup=args.num_warmup,
+        max_tree_depth=args.max_tree_depth,
+        seed=args.seed,
+        posterior_predictive=True,
+    )
     # The test metrics on the standardised scale, converted back (NLL shifts by log sd(y)).
     dist = probnn.predict_distribution(model, prep(x_test), posterior=idata, num_draws=draws)
-    print("(NLL below: standardised target; on the original scale add "
-          f"log sd(y) = {np.log(ys):.4f})")
+    print(f"(NLL below: standardised target; on the original scale add log sd(y) = {np.log(ys):.4f})")
     report(idata, dist, (y_test - ym) / ys)
     os.makedirs(args.out, exist_ok=True)
     save_trace(idata, os.path.join(args.out, "trace.png"), var_names=["head_bias"])
@@ -69,8 +78,9 @@ def main(argv=None):
     if x_train.shape[1] == 1:
         x = np.concatenate([x_train, x_test])
         grid = np.linspace(x.min() - 1, x.max() + 1, 200)[:, None]
-        comps = probnn.predict_distribution(model, prep(grid), posterior=idata,
-                                            num_draws=draws).components_distribution
+        comps = probnn.predict_distribution(
+            model, prep(grid), posterior=idata, num_draws=draws
+        ).components_distribution
         ys_grid = comps.sample(4, seed=args.seed).numpy()[..., 0]  # (4, grid, draws)
         ys_grid = np.moveaxis(ys_grid, 1, 0).reshape(len(grid), -1) * ys + ym
         lo, mid, hi = np.quantile(ys_grid, [0.05, 0.5, 0.95], axis=1)

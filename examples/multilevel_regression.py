@@ -47,7 +47,7 @@ def from_csv(args, error):
     if args.group not in names:
         error(f"--group {args.group!r} is not among the feature columns {names}")
     j = names.index(args.group)
-    return np.delete(x, j, axis=1), y, x[:, j], None, names[:j] + names[j + 1:]
+    return np.delete(x, j, axis=1), y, x[:, j], None, names[:j] + names[j + 1 :]
 
 
 def fit_three(x, y, region, offset, names, args):
@@ -57,14 +57,22 @@ def fit_three(x, y, region, offset, names, args):
 
     levels = np.unique(region)
     dummies = (region[:, None] == levels[1:][None]).astype(float)
-    settings = dict(family="poisson", offset=offset, num_chains=args.num_chains,
-                    num_samples=args.num_samples, num_warmup=args.num_warmup, seed=args.seed)
+    settings = dict(
+        family="poisson",
+        offset=offset,
+        num_chains=args.num_chains,
+        num_samples=args.num_samples,
+        num_warmup=args.num_warmup,
+        seed=args.seed,
+    )
     return {
         "pooled": probnn.bayes.glm(x, y, feature_names=names, **settings),
-        "unpooled": probnn.bayes.glm(np.c_[x, dummies], y, **settings,
-                                     feature_names=names + [f"region_{v}" for v in levels[1:]]),
-        "partially pooled": probnn.bayes.glm(x, y, groups=region, feature_names=names,
-                                             posterior_predictive=True, **settings),
+        "unpooled": probnn.bayes.glm(
+            np.c_[x, dummies], y, **settings, feature_names=names + [f"region_{v}" for v in levels[1:]]
+        ),
+        "partially pooled": probnn.bayes.glm(
+            x, y, groups=region, feature_names=names, posterior_predictive=True, **settings
+        ),
     }
 
 
@@ -75,8 +83,7 @@ def main(argv=None):
     import matplotlib
 
     matplotlib.use("Agg")
-    x, y, region, offset, names = (builtin_data(args.seed) if args.data is None
-                                   else from_csv(args, p.error))
+    x, y, region, offset, names = builtin_data(args.seed) if args.data is None else from_csv(args, p.error)
 
     import arviz as az
     import matplotlib.pyplot as plt
@@ -96,18 +103,23 @@ def main(argv=None):
     levels = post["group_intercept"].coords["group"].values
     sizes = np.array([np.sum(region == v) for v in levels])
     effect = post["group_intercept"].mean(("chain", "draw")).values
-    unpooled = fits["unpooled"].posterior["coef"].mean(("chain", "draw")).values[len(names):]
+    unpooled = fits["unpooled"].posterior["coef"].mean(("chain", "draw")).values[len(names) :]
     unpooled = np.r_[0.0, unpooled] - np.mean(np.r_[0.0, unpooled])  # centred like the effects
-    for label, keep in (("small groups", sizes < np.median(sizes)),
-                        ("large groups", sizes >= np.median(sizes))):
+    for label, keep in (
+        ("small groups", sizes < np.median(sizes)),
+        ("large groups", sizes >= np.median(sizes)),
+    ):
         ratio = np.mean(np.abs(effect[keep])) / np.mean(np.abs(unpooled[keep]))
         print(f"{label}: mean |group effect| partially pooled / unpooled = {ratio:.2f}")
 
-    new = probnn.bayes.glm_predictive(partial, np.zeros((2, x.shape[1])),
-                                      groups=[levels[0], "a new group"], seed=args.seed)
+    new = probnn.bayes.glm_predictive(
+        partial, np.zeros((2, x.shape[1])), groups=[levels[0], "a new group"], seed=args.seed
+    )
     mean, sd = new.mean().numpy()[:, 0], new.stddev().numpy()[:, 0]
-    print(f"\npredictive at x = 0, exposure 1: group {levels[0]}: mean {mean[0]:.2f}, sd "
-          f"{sd[0]:.2f}; a new group: mean {mean[1]:.2f}, sd {sd[1]:.2f}")
+    print(
+        f"\npredictive at x = 0, exposure 1: group {levels[0]}: mean {mean[0]:.2f}, sd "
+        f"{sd[0]:.2f}; a new group: mean {mean[1]:.2f}, sd {sd[1]:.2f}"
+    )
     os.makedirs(args.out, exist_ok=True)
     ax = az.plot_ppc(partial, num_pp_samples=50)
     path = os.path.join(args.out, "posterior_predictive.png")

@@ -34,8 +34,19 @@ _EXPORTS = {
     "fit": "probnn.training",
     "predict_distribution": "probnn.prediction",
 }
-_SUBMODULES = ("bayes", "calibration", "datasets", "functional", "heads", "layers", "losses",
-               "metrics", "plotting", "stats", "training")
+_SUBMODULES = (
+    "bayes",
+    "calibration",
+    "datasets",
+    "functional",
+    "heads",
+    "layers",
+    "losses",
+    "metrics",
+    "plotting",
+    "stats",
+    "training",
+)
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 

@@ -77,25 +77,37 @@ class Ensemble(keras.Model):
     def __init__(self, build_model, members=5, bootstrap=False, **kwargs):
         super().__init__(**kwargs)
         if not callable(build_model) or isinstance(build_model, keras.layers.Layer):
-            raise ValueError(f"Ensemble: build_model must be a callable returning a new Keras "
-                             f"model (each call a fresh initialisation), got {build_model!r}")
+            raise ValueError(
+                f"Ensemble: build_model must be a callable returning a new Keras "
+                f"model (each call a fresh initialisation), got {build_model!r}"
+            )
         if isinstance(members, bool) or not isinstance(members, (int, np.integer)) or members < 1:
             raise ValueError(f"Ensemble: members must be a positive integer, got {members!r}")
         self.probnn_members = int(members)
         self.probnn_bootstrap = bool(bootstrap)
         models = [build_model() for _ in range(self.probnn_members)]
         template = models[0]
-        if not isinstance(template, keras.Model) or not template.built or not getattr(
-                template, "inputs", None):
-            raise ValueError("Ensemble: build_model must return a built keras.Model with known "
-                             f"inputs (start it with keras.Input), got {template!r}")
+        if (
+            not isinstance(template, keras.Model)
+            or not template.built
+            or not getattr(template, "inputs", None)
+        ):
+            raise ValueError(
+                "Ensemble: build_model must return a built keras.Model with known "
+                f"inputs (start it with keras.Input), got {template!r}"
+            )
         # Not tracked as a sub-layer: its own weights are never trained nor saved.
         object.__setattr__(self, "probnn_template", template)
         self._input_ranks = [len(t.shape) for t in keras.tree.flatten(template.inputs)]
         stacked = stack_weights(models)
         self._stacked_weights = [
-            self.add_weight(name=_variable_name(v, "members__"), shape=tuple(w.shape),
-                            dtype=v.dtype, initializer="zeros", trainable=True)
+            self.add_weight(
+                name=_variable_name(v, "members__"),
+                shape=tuple(w.shape),
+                dtype=v.dtype,
+                initializer="zeros",
+                trainable=True,
+            )
             for v, w in zip(template.trainable_variables, stacked)
         ]
         for variable, value in zip(self._stacked_weights, stacked):
@@ -103,16 +115,19 @@ class Ensemble(keras.Model):
         self._stacked_state = []
         own_noise = None
         for j, v in enumerate(template.non_trainable_variables):
-            value = np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j])
-                              for m in models])
+            value = np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j]) for m in models])
             if v.name.endswith("seed_generator_state") and np.all(value == value[:1]):
                 # Members built with one fixed seed: own noise per member, reproducibly.
                 if own_noise is None:
                     own_noise = seed_states(template, len(models), seed=int(value[0].sum()))
                 value = own_noise[j].numpy()
-            state = self.add_weight(name=_variable_name(v, "members_state__"),
-                                    shape=value.shape, dtype=v.dtype, initializer="zeros",
-                                    trainable=False)
+            state = self.add_weight(
+                name=_variable_name(v, "members_state__"),
+                shape=value.shape,
+                dtype=v.dtype,
+                initializer="zeros",
+                trainable=False,
+            )
             state.assign(value)
             self._stacked_state.append(state)
         self.built = True
@@ -149,24 +164,27 @@ class Ensemble(keras.Model):
         """
         models = list(models)
         if len(models) != self.probnn_members:
-            raise ValueError(f"Ensemble.set_members: expected {self.probnn_members} models, got "
-                             f"{len(models)}")
+            raise ValueError(
+                f"Ensemble.set_members: expected {self.probnn_members} models, got {len(models)}"
+            )
         for variable, value in zip(self._stacked_weights, stack_weights(models)):
             if tuple(variable.shape) != tuple(value.shape):
-                raise ValueError(f"Ensemble.set_members: the models' weights have shape "
-                                 f"{tuple(value.shape)[1:]}, the members' {tuple(variable.shape)[1:]}")
+                raise ValueError(
+                    f"Ensemble.set_members: the models' weights have shape "
+                    f"{tuple(value.shape)[1:]}, the members' {tuple(variable.shape)[1:]}"
+                )
             variable.assign(value)
         for j, state in enumerate(self._stacked_state):
-            state.assign(np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j])
-                                   for m in models]))
+            state.assign(np.stack([keras.ops.convert_to_numpy(m.non_trainable_variables[j]) for m in models]))
 
     def _member_inputs(self, inputs):
         """Whether `inputs` carry the member axis; checks the ranks and the member count."""
         leaves = keras.tree.flatten(inputs)
         ranks = [len(leaf.shape) for leaf in leaves]
         if len(ranks) != len(self._input_ranks):
-            raise ValueError(f"Ensemble: the template takes {len(self._input_ranks)} inputs, "
-                             f"got {len(ranks)}")
+            raise ValueError(
+                f"Ensemble: the template takes {len(self._input_ranks)} inputs, got {len(ranks)}"
+            )
         if ranks == self._input_ranks:
             return False
         if ranks == [r + 1 for r in self._input_ranks]:
@@ -174,12 +192,14 @@ class Ensemble(keras.Model):
                 if leaf.shape[1] is not None and leaf.shape[1] != self.probnn_members:
                     raise ValueError(
                         f"Ensemble: member-wise inputs must have shape (batch, "
-                        f"{self.probnn_members}, *features), got {tuple(leaf.shape)}")
+                        f"{self.probnn_members}, *features), got {tuple(leaf.shape)}"
+                    )
             return True
         raise ValueError(
             f"Ensemble: inputs must have rank {self._input_ranks} (every member sees the same "
             f"rows) or {[r + 1 for r in self._input_ranks]} (batch, members, *features); got "
-            f"shapes {[tuple(leaf.shape) for leaf in leaves]}")
+            f"shapes {[tuple(leaf.shape) for leaf in leaves]}"
+        )
 
     def call(self, inputs, training=False):
         member_wise = self._member_inputs(inputs)
@@ -189,22 +209,32 @@ class Ensemble(keras.Model):
         if self._stacked_state:
             state = [v.value for v in self._stacked_state]
             outputs, new_state, losses = stacked_call(
-                self.probnn_template, weights, inputs, non_trainable=state, training=training,
-                x_stacked=member_wise, return_losses=True)
+                self.probnn_template,
+                weights,
+                inputs,
+                non_trainable=state,
+                training=training,
+                x_stacked=member_wise,
+                return_losses=True,
+            )
             for variable, value in zip(self._stacked_state, new_state):
                 variable.assign(value)
         else:
-            outputs, losses = stacked_call(self.probnn_template, weights, inputs,
-                                           training=training, x_stacked=member_wise,
-                                           return_losses=True)
+            outputs, losses = stacked_call(
+                self.probnn_template,
+                weights,
+                inputs,
+                training=training,
+                x_stacked=member_wise,
+                return_losses=True,
+            )
         self.add_loss(tf.reduce_sum(losses))  # zero when the members have no losses
         return keras.ops.moveaxis(outputs, 0, 1)
 
     def member(self, index):
         """A new stand-alone Keras model with the weights of member `index`."""
         if not 0 <= index < self.probnn_members:
-            raise ValueError(f"Ensemble.member: index must be in [0, {self.probnn_members}), "
-                             f"got {index!r}")
+            raise ValueError(f"Ensemble.member: index must be in [0, {self.probnn_members}), got {index!r}")
         model = keras.models.clone_model(self.probnn_template)
         for target, source in zip(model.trainable_variables, self._stacked_weights):
             target.assign(source[index])
@@ -234,4 +264,3 @@ class Ensemble(keras.Model):
             return keras.saving.deserialize_keras_object(template)
 
         return cls(build_model, **config)
-

@@ -95,8 +95,17 @@ def check_stacked(model, stacked, owner="stacked_call"):
     return size
 
 
-def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=False,
-                 x_stacked=False, return_losses=False, gradient="per_slice"):
+def stacked_call(
+    model,
+    stacked_weights,
+    x,
+    *,
+    non_trainable=None,
+    training=False,
+    x_stacked=False,
+    return_losses=False,
+    gradient="per_slice",
+):
     """Run `model` under every slice of a stack of trainable weights, vectorised.
 
     Two choices trade compile time and step time against each other
@@ -162,8 +171,7 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
     """
     check_stacked(model, stacked_weights)
     if gradient not in ("per_slice", "vectorized"):
-        raise ValueError(f"stacked_call: gradient must be 'per_slice' or 'vectorized', got "
-                         f"{gradient!r}")
+        raise ValueError(f"stacked_call: gradient must be 'per_slice' or 'vectorized', got {gradient!r}")
     stacked_weights = [tf.convert_to_tensor(w) for w in stacked_weights]
     with_state = non_trainable is not None
     if with_state:
@@ -181,8 +189,9 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
         weights = args[0]
         state = args[1] if with_state else shared_state
         inputs = args[-1]
-        result = model.stateless_call(list(weights), list(state), inputs, training=training,
-                                      return_losses=return_losses)
+        result = model.stateless_call(
+            list(weights), list(state), inputs, training=training, return_losses=return_losses
+        )
         outputs, new_state = result[0], list(result[1])
         out = (outputs, new_state) if with_state else (outputs,)
         if return_losses:
@@ -196,8 +205,7 @@ def stacked_call(model, stacked_weights, x, *, non_trainable=None, training=Fals
         # treat as compile-time constants, and a jit-compiled training step then
         # recompiles on every call (about 1 s per call on a CPU instead of ms).
         size = tf.shape(stacked_weights[0])[0]
-        x = tf.nest.map_structure(
-            lambda t: tf.broadcast_to(t[None], tf.concat([[size], tf.shape(t)], 0)), x)
+        x = tf.nest.map_structure(lambda t: tf.broadcast_to(t[None], tf.concat([[size], tf.shape(t)], 0)), x)
         x_stacked = True
     args = (stacked_weights,) + ((non_trainable,) if with_state else ()) + (x,)
     if stacked_weights and stacked_weights[0].shape[0] == 1:
@@ -300,7 +308,8 @@ def in_chunks(fn, inputs, size, axis=0):
     for start in range(0, n, size):
         stop = min(start + size, n)
         chunk = tf.nest.map_structure(
-            lambda a, start=start, stop=stop: pad_rows(np.asarray(a)[start:stop], size), inputs)
+            lambda a, start=start, stop=stop: pad_rows(np.asarray(a)[start:stop], size), inputs
+        )
         out = np.asarray(fn(chunk))
         parts.append(np.take(out, np.arange(stop - start), axis=axis))
     return np.concatenate(parts, axis=axis)
@@ -342,9 +351,9 @@ def _vectorized_with_slice_gradients(fn, args):
                 raise ValueError(
                     "stacked_call: the model read variables that are not among its trainable "
                     f"or non-trainable variables ({[v.name for v in variables][:3]}); their "
-                    "gradients cannot be taken per slice")
-            seeds = [tf.zeros_like(flat_out[i]) if upstream[i] is None else upstream[i]
-                     for i in out_diff]
+                    "gradients cannot be taken per slice"
+                )
+            seeds = [tf.zeros_like(flat_out[i]) if upstream[i] is None else upstream[i] for i in out_diff]
 
             def slice_gradient(slice_args):
                 inputs, seeds_s = slice_args
@@ -353,9 +362,12 @@ def _vectorized_with_slice_gradients(fn, args):
                     watched = [inputs[i] for i in diff]
                     tape.watch(watched)
                     outputs = tf.nest.flatten(fn(tf.nest.pack_sequence_as(args, inputs)))
-                return tape.gradient([outputs[i] for i in out_diff], watched,
-                                     output_gradients=seeds_s,
-                                     unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                return tape.gradient(
+                    [outputs[i] for i in out_diff],
+                    watched,
+                    output_gradients=seeds_s,
+                    unconnected_gradients=tf.UnconnectedGradients.ZERO,
+                )
 
             grads = tf.vectorized_map(slice_gradient, (list(flat_in), seeds))
             result = [None] * len(flat_in)

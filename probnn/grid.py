@@ -48,8 +48,7 @@ def _err(message):
 
 def _check_grid(grid):
     if not isinstance(grid, dict) or not grid:
-        raise _err(f"grid must be a non-empty dict of hyperparameter -> list of values, got "
-                   f"{grid!r}")
+        raise _err(f"grid must be a non-empty dict of hyperparameter -> list of values, got {grid!r}")
     checked = {}
     for key, values in grid.items():
         if not isinstance(key, str):
@@ -69,10 +68,10 @@ def _check_seeds(seeds):
             raise _err(f"seeds must be a positive integer or a list of seeds, got {seeds!r}")
         return list(range(int(seeds)))
     seeds = list(seeds) if hasattr(seeds, "__iter__") else [seeds]
-    if not seeds or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                            and s >= 0 for s in seeds):
-        raise _err(f"seeds must be a positive integer or a list of non-negative integers, got "
-                   f"{seeds!r}")
+    if not seeds or not all(
+        isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in seeds
+    ):
+        raise _err(f"seeds must be a positive integer or a list of non-negative integers, got {seeds!r}")
     return [int(s) for s in seeds]
 
 
@@ -83,8 +82,9 @@ def _base_optimizer(optimizer):
         return cls, cls().get_config()
     if isinstance(optimizer, keras.optimizers.Adam):
         return type(optimizer), optimizer.get_config()
-    raise _err(f"optimizer must be 'adam', 'adamw' or a keras.optimizers.Adam / AdamW "
-               f"instance, got {optimizer!r}")
+    raise _err(
+        f"optimizer must be 'adam', 'adamw' or a keras.optimizers.Adam / AdamW instance, got {optimizer!r}"
+    )
 
 
 class GridSearch:
@@ -129,8 +129,7 @@ class GridSearch:
 
     def __init__(self, build_model, grid, *, seeds=1, optimizer="adam"):
         if not callable(build_model) or isinstance(build_model, keras.layers.Layer):
-            raise _err(f"build_model must be a callable returning a new Keras model, got "
-                       f"{build_model!r}")
+            raise _err(f"build_model must be a callable returning a new Keras model, got {build_model!r}")
         self.build_model = build_model
         self.grid = _check_grid(grid)
         self.seeds = _check_seeds(seeds)
@@ -148,9 +147,11 @@ class GridSearch:
             if key in OPTIMIZER_KEYS:
                 continue
             if key in accepted or key in ("optimizer", "seed", "seeds"):
-                raise _err(f"unknown optimizer key {key!r}: a grid can vary the optimizer's "
-                           f"{', '.join(OPTIMIZER_KEYS)} (set other optimizer options with "
-                           f"optimizer=keras.optimizers.Adam(...), seeds with seeds=)")
+                raise _err(
+                    f"unknown optimizer key {key!r}: a grid can vary the optimizer's "
+                    f"{', '.join(OPTIMIZER_KEYS)} (set other optimizer options with "
+                    f"optimizer=keras.optimizers.Adam(...), seeds with seeds=)"
+                )
         structural = [k for k in self.grid if k not in OPTIMIZER_KEYS]
         try:
             signature = inspect.signature(self.build_model)
@@ -160,9 +161,11 @@ class GridSearch:
             try:
                 signature.bind_partial(**{key: self.grid[key][0]})
             except TypeError:
-                raise _err(f"build_model does not accept the grid key {key!r} (its parameters: "
-                           f"{list(signature.parameters)}); optimizer keys are "
-                           f"{', '.join(OPTIMIZER_KEYS)}") from None
+                raise _err(
+                    f"build_model does not accept the grid key {key!r} (its parameters: "
+                    f"{list(signature.parameters)}); optimizer keys are "
+                    f"{', '.join(OPTIMIZER_KEYS)}"
+                ) from None
 
     def _configurations(self):
         """`{structure (a tuple of items): [configuration dict, ...]}`, in grid order."""
@@ -181,8 +184,9 @@ class GridSearch:
         except TypeError as exc:
             raise _err(f"build_model(**{dict(structure)!r}) failed: {exc}") from None
         if not isinstance(model, keras.Model) or not model.built:
-            raise _err(f"build_model must return a built keras.Model (start it with keras.Input),"
-                       f" got {model!r}")
+            raise _err(
+                f"build_model must return a built keras.Model (start it with keras.Input), got {model!r}"
+            )
         return model
 
     def _optimizer(self, params):
@@ -210,8 +214,7 @@ class GridSearch:
             verbose: passed to `probnn.fit`.
         """
         if validation_data is None:
-            raise _err("fit needs validation_data=(x_val, y_val) to choose epochs and "
-                       "configurations")
+            raise _err("fit needs validation_data=(x_val, y_val) to choose epochs and configurations")
         groups = self._configurations()
         # Build every stack before training anything: bad keys fail at once.
         stacks = {}
@@ -226,18 +229,33 @@ class GridSearch:
             # patience=None: never stop (patience = epochs), still keep each member's best epoch.
             stopper = MemberEarlyStopping(patience=epochs if patience is None else patience)
             started = time.perf_counter()
-            probnn_fit(stack, x, y, optimizer=optimizer, seed=self.seeds * len(configs),
-                       validation_data=validation_data, epochs=epochs, initial_epoch=0,
-                       batch_size=batch_size, callbacks=[stopper], verbose=verbose)
+            probnn_fit(
+                stack,
+                x,
+                y,
+                optimizer=optimizer,
+                seed=self.seeds * len(configs),
+                validation_data=validation_data,
+                epochs=epochs,
+                initial_epoch=0,
+                batch_size=batch_size,
+                callbacks=[stopper],
+                verbose=verbose,
+            )
             seconds = (time.perf_counter() - started) / len(models)
             self._stacks[structure] = (stack, configs)
             for i, params in enumerate(configs):
                 for j, seed in enumerate(self.seeds):
                     m = i * len(self.seeds) + j
-                    self.results.append({"params": dict(params), "seed": seed,
-                                         "best_epoch": int(stopper.best_epoch[m]) + 1,
-                                         "val_nll": float(stopper.best[m]),
-                                         "seconds": seconds})
+                    self.results.append(
+                        {
+                            "params": dict(params),
+                            "seed": seed,
+                            "best_epoch": int(stopper.best_epoch[m]) + 1,
+                            "val_nll": float(stopper.best[m]),
+                            "seconds": seconds,
+                        }
+                    )
         self.best_params = min(self._mean_val_nll(), key=lambda pair: pair[1])[0]
 
     def _reused_stack(self, key, models, optimizers):
@@ -288,16 +306,14 @@ class GridSearch:
         params = result["params"]
         structure = tuple((k, v) for k, v in params.items() if k not in OPTIMIZER_KEYS)
         stack, configs = self._stacks[structure]
-        return stack.member(configs.index(params) * len(self.seeds)
-                            + self.seeds.index(result["seed"]))
+        return stack.member(configs.index(params) * len(self.seeds) + self.seeds.index(result["seed"]))
 
     def best_epochs(self):
         """Per seed, the best configuration's `best_epoch`."""
         self._check_fitted("best_epochs")
         return [r["best_epoch"] for r in self.results if r["params"] == self.best_params]
 
-    def refit(self, x, y, *, epochs=None, seeds=None, build_model=None, batch_size=32,
-              verbose=0):
+    def refit(self, x, y, *, epochs=None, seeds=None, build_model=None, batch_size=32, verbose=0):
         """Retrain the best configuration from scratch on `(x, y)` (e.g. training + validation rows).
 
         Every seed's model is built and initialised as in `fit`, and trained
@@ -331,9 +347,18 @@ class GridSearch:
         key = ("refit", tuple(self.best_params.items()), len(seeds), id(build_model))
         optimizers = [self._optimizer(self.best_params)] * len(seeds)
         stack, optimizer = self._reused_stack(key, models, optimizers)
-        probnn_fit(stack, x, y, optimizer=optimizer, seed=list(seeds), epochs=int(max(counts)),
-                   initial_epoch=0, batch_size=batch_size, callbacks=[MemberEpochs(counts)],
-                   verbose=verbose)
+        probnn_fit(
+            stack,
+            x,
+            y,
+            optimizer=optimizer,
+            seed=list(seeds),
+            epochs=int(max(counts)),
+            initial_epoch=0,
+            batch_size=batch_size,
+            callbacks=[MemberEpochs(counts)],
+            verbose=verbose,
+        )
         # A copy: the stack itself is reused (overwritten) by a later refit.
         members = [stack.member(i) for i in range(len(seeds))]
         return members[0] if len(members) == 1 else _stack(members)
@@ -341,6 +366,3 @@ class GridSearch:
 
 def _stack(models):
     return Ensemble.from_models(models)
-
-
-

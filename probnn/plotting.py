@@ -112,8 +112,13 @@ def plot_predictive_distribution(
     for i, level in enumerate(sorted(levels, reverse=True)):
         lower, upper = metrics.interval(pred, level)
         ax.fill_between(
-            x, np.ravel(lower), np.ravel(upper), color=line.get_color(), alpha=0.15 + 0.15 * i,
-            lw=0, label=f"{label} {level:.0%}",
+            x,
+            np.ravel(lower),
+            np.ravel(upper),
+            color=line.get_color(),
+            alpha=0.15 + 0.15 * i,
+            lw=0,
+            label=f"{label} {level:.0%}",
         )
     ax.set_xlabel("x")
     ax.set_ylabel("y")

@@ -32,8 +32,7 @@ from probnn.training.compiled import cached_program
 
 tfd = tfp.distributions
 
-__all__ = ["decompose_uncertainty", "is_stochastic", "mixture_distribution",
-           "predict_distribution"]
+__all__ = ["decompose_uncertainty", "is_stochastic", "mixture_distribution", "predict_distribution"]
 
 
 def _err(message):
@@ -127,8 +126,7 @@ def decompose_uncertainty(dist):
     """
     if not isinstance(dist, tfd.MixtureSameFamily):
         if not isinstance(dist, tfd.Distribution):
-            raise ValueError(f"decompose_uncertainty: expected a tfd.Distribution, got "
-                             f"{type(dist).__name__}")
+            raise ValueError(f"decompose_uncertainty: expected a tfd.Distribution, got {type(dist).__name__}")
         inner = dist.distribution if isinstance(dist, tfd.Independent) else dist
         if hasattr(inner, "uncertainty"):
             return inner.uncertainty()
@@ -174,8 +172,10 @@ def _rows(x):
 
 def _check_finite(params):
     if not np.all(np.isfinite(params)):
-        raise _err("the model produced non-finite parameters "
-                   "(check the inputs for NaN/inf and the weights for divergence)")
+        raise _err(
+            "the model produced non-finite parameters "
+            "(check the inputs for NaN/inf and the weights for divergence)"
+        )
 
 
 def _point_params(model, x, batch_size):
@@ -218,11 +218,12 @@ def _sampler(model):
         @tf.function(reduce_retracing=True)
         def run(x, state):
             size = tf.shape(state[0])[0]
-            weights = [tf.broadcast_to(v.value[None], tf.concat([[size], tf.shape(v.value)], 0))
-                       for v in model.trainable_variables]
+            weights = [
+                tf.broadcast_to(v.value[None], tf.concat([[size], tf.shape(v.value)], 0))
+                for v in model.trainable_variables
+            ]
             # Forward only: the plain vectorised gradient path (no custom gradient to register).
-            outputs, _ = stacked_call(model, weights, x, non_trainable=state,
-                                      gradient="vectorized")
+            outputs, _ = stacked_call(model, weights, x, non_trainable=state, gradient="vectorized")
             return outputs
 
         return run
@@ -247,8 +248,9 @@ def _sampled_params(model, x, num_samples, seed, batch_size):
     return params.reshape((n, -1, params.shape[-1]))
 
 
-def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=1024, head=None,
-                         posterior=None, num_draws=None):
+def predict_distribution(
+    model, x, *, num_samples=None, seed=None, batch_size=1024, head=None, posterior=None, num_draws=None
+):
     """Return the predictive `tfd.Distribution` of `model` at inputs `x`.
 
     - A deterministic model: one forward pass (an eager call for up to
@@ -309,8 +311,9 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
         # A post-hoc posterior (probnn.bayes.laplace, probnn.bayes.swag) predicts itself.
         if num_samples is not None:
             raise _err("pass either posterior= or num_samples=, not both")
-        return posterior.predictive_distribution(model, x, head=head, num_draws=num_draws,
-                                                 seed=seed, batch_size=batch_size)
+        return posterior.predictive_distribution(
+            model, x, head=head, num_draws=num_draws, seed=seed, batch_size=batch_size
+        )
     if posterior is not None:
         if num_samples is not None:
             raise _err("pass either posterior= (MCMC draws) or num_samples=, not both")
@@ -324,14 +327,18 @@ def predict_distribution(model, x, *, num_samples=None, seed=None, batch_size=10
     members = getattr(model, "probnn_members", None)
     if stochastic:
         if num_samples is None:
-            raise _err(f"model {model.name!r} has stochastic layers (MC dropout / variational); "
-                       "pass num_samples=K (e.g. 100) to average K forward passes")
+            raise _err(
+                f"model {model.name!r} has stochastic layers (MC dropout / variational); "
+                "pass num_samples=K (e.g. 100) to average K forward passes"
+            )
         params = _sampled_params(model, x, num_samples, seed, batch_size)
         return mixture_distribution(head, params)
     if num_samples not in (None, 1):
-        raise _err(f"num_samples={num_samples} needs a stochastic model (MCDropout, variational "
-                   f"layers or a layer with probnn_stochastic = True), but model {model.name!r} "
-                   "is deterministic: its passes would all be equal")
+        raise _err(
+            f"num_samples={num_samples} needs a stochastic model (MCDropout, variational "
+            f"layers or a layer with probnn_stochastic = True), but model {model.name!r} "
+            "is deterministic: its passes would all be equal"
+        )
     params = _point_params(model, x, batch_size)
     if members is not None:
         return mixture_distribution(head, params)

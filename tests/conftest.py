@@ -34,32 +34,19 @@ _HYPOTHESIS_COMMON = dict(
 )
 settings.register_profile("ci", derandomize=True, max_examples=40, database=None, **_HYPOTHESIS_COMMON)
 settings.register_profile(
-    "explore", derandomize=False, max_examples=500,
-    database=DirectoryBasedExampleDatabase(".hypothesis/examples"), **_HYPOTHESIS_COMMON,
+    "explore",
+    derandomize=False,
+    max_examples=500,
+    database=DirectoryBasedExampleDatabase(".hypothesis/examples"),
+    **_HYPOTHESIS_COMMON,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
-)
+tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
 @pytest.fixture
 def rng():
     """A NumPy generator with a fixed seed: tests are reproducible."""
     return np.random.default_rng(20261124)
-
-
-def pytest_addoption(parser):
-    parser.addoption("--runslow", action="store_true", default=False,
-                     help="also run tests marked slow (multi-process, > 60 s)")
-
-
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip = pytest.mark.skip(reason="slow: run with --runslow")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)

@@ -27,8 +27,9 @@ def model():
     import probnn
 
     keras.utils.set_random_seed(5)
-    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
-                             probnn.heads.NormalHead()])
+    return keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(16, activation="relu"), probnn.heads.NormalHead()]
+    )
 
 
 def main(out, checkpoint_dir, epochs):
@@ -41,10 +42,24 @@ def main(out, checkpoint_dir, epochs):
     x, y = data()
     with strategy.scope():
         net = model()
-    history = probnn.fit(net, x, y, epochs=epochs, batch_size=BATCH, seed=SEED, verbose=0,
-                         optimizer="adam", strategy=strategy, checkpoint_dir=checkpoint_dir)
-    np.savez(out, loss=np.array(history.history["loss"]), epoch=np.array(history.epoch),
-             **{f"w{i}": w for i, w in enumerate(net.get_weights())})
+    history = probnn.fit(
+        net,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=BATCH,
+        seed=SEED,
+        verbose=0,
+        optimizer="adam",
+        strategy=strategy,
+        checkpoint_dir=checkpoint_dir,
+    )
+    np.savez(
+        out,
+        loss=np.array(history.history["loss"]),
+        epoch=np.array(history.epoch),
+        **{f"w{i}": w for i, w in enumerate(net.get_weights())},
+    )
 
 
 if __name__ == "__main__":

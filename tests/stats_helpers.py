@@ -78,8 +78,12 @@ def assert_close(actual, expected, dtype, msg="", atol=None):
     assert actual.shape == expected.shape, f"{msg}: shape {actual.shape} != {expected.shape}"
     if atol is None or np.ndim(atol) == 0:
         np.testing.assert_allclose(
-            actual, expected, rtol=RTOL[dtype], atol=ATOL[dtype] if atol is None else atol,
-            equal_nan=True, err_msg=msg,
+            actual,
+            expected,
+            rtol=RTOL[dtype],
+            atol=ATOL[dtype] if atol is None else atol,
+            equal_nan=True,
+            err_msg=msg,
         )
         return
     # Elementwise absolute tolerance (assert_allclose takes a scalar only).

@@ -28,8 +28,9 @@ def test_closed_form_fisher_matches_monte_carlo(name):
     params = np.asarray(params, np.float64)
     assert has_closed_form_fisher(head)
     exact = np.asarray(head_fisher(head, params))
-    estimates = np.stack([np.asarray(monte_carlo_fisher(head, params, num_samples=4000, seed=s))
-                          for s in range(10)])
+    estimates = np.stack(
+        [np.asarray(monte_carlo_fisher(head, params, num_samples=4000, seed=s)) for s in range(10)]
+    )
     mean, se = estimates.mean(0), estimates.std(0, ddof=1) / np.sqrt(len(estimates))
     assert np.all(np.abs(exact - mean) <= 5 * se + 1e-9), (exact, mean, se)
     np.testing.assert_allclose(exact, np.swapaxes(exact, -1, -2))

@@ -53,16 +53,18 @@ def _mle(x, y, family):
     def hess(beta):
         return design.T @ (design * mean_and_weight(beta)[1][:, None])
 
-    fit = scipy.optimize.minimize(nll, np.zeros(design.shape[1]), jac=grad, hess=hess,
-                                  method="Newton-CG", options={"xtol": 1e-12})
+    fit = scipy.optimize.minimize(
+        nll, np.zeros(design.shape[1]), jac=grad, hess=hess, method="Newton-CG", options={"xtol": 1e-12}
+    )
     return fit.x, np.sqrt(np.diag(np.linalg.inv(hess(fit.x))))
 
 
 def _draws(idata):
     post = idata.posterior
-    return np.column_stack([post["intercept"].values.ravel()]
-                           + [post["coef"].values[..., j].ravel()
-                              for j in range(post["coef"].shape[-1])])
+    return np.column_stack(
+        [post["intercept"].values.ravel()]
+        + [post["coef"].values[..., j].ravel() for j in range(post["coef"].shape[-1])]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +72,9 @@ def logistic():
     rng = np.random.default_rng(22)
     x = rng.normal(size=(N, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0]
     y = rng.binomial(1, scipy.special.expit(-0.4 + x @ np.array([0.8, -0.3, 0.5])))
-    idata = probnn.bayes.glm(x, y, family="bernoulli", num_chains=2, num_samples=1000,
-                             num_warmup=500, seed=1, verbose=0)
+    idata = probnn.bayes.glm(
+        x, y, family="bernoulli", num_chains=2, num_samples=1000, num_warmup=500, seed=1, verbose=0
+    )
     return x, y, idata
 
 
@@ -102,8 +105,17 @@ def test_poisson_regression_with_offset_matches_maximum_likelihood(rng):
     x = rng.normal(size=(N, 2))
     exposure = rng.uniform(0.5, 3.0, N)
     y = rng.poisson(exposure * np.exp(0.3 + x @ np.array([0.4, -0.6])))
-    idata = probnn.bayes.glm(x, y, family="poisson", offset=np.log(exposure), num_chains=2,
-                             num_samples=1000, num_warmup=500, seed=2, verbose=0)
+    idata = probnn.bayes.glm(
+        x,
+        y,
+        family="poisson",
+        offset=np.log(exposure),
+        num_chains=2,
+        num_samples=1000,
+        num_warmup=500,
+        seed=2,
+        verbose=0,
+    )
     # The offset enters the MLE as a known term: fit y / exposure's rate with log(exposure) added.
     design_x = x
     mle, se = _mle_with_offset(design_x, y, np.log(exposure))
@@ -114,8 +126,9 @@ def test_poisson_regression_with_offset_matches_maximum_likelihood(rng):
     assert int(idata.sample_stats["diverging"].sum()) == 0
     # Pointwise log likelihood equals scipy's Poisson pmf at a draw.
     mu = exposure * np.exp(draws[0, 0] + x @ draws[0, 1:])
-    np.testing.assert_allclose(idata.log_likelihood["y"].values[0, 0],
-                               scipy.stats.poisson.logpmf(y, mu), rtol=1e-10)
+    np.testing.assert_allclose(
+        idata.log_likelihood["y"].values[0, 0], scipy.stats.poisson.logpmf(y, mu), rtol=1e-10
+    )
 
 
 def _mle_with_offset(x, y, offset):
@@ -131,15 +144,17 @@ def _mle_with_offset(x, y, offset):
     def hess(beta):
         return design.T @ (design * np.exp(design @ beta + offset)[:, None])
 
-    fit = scipy.optimize.minimize(nll, np.zeros(design.shape[1]), jac=grad, hess=hess,
-                                  method="Newton-CG", options={"xtol": 1e-12})
+    fit = scipy.optimize.minimize(
+        nll, np.zeros(design.shape[1]), jac=grad, hess=hess, method="Newton-CG", options={"xtol": 1e-12}
+    )
     return fit.x, np.sqrt(np.diag(np.linalg.inv(hess(fit.x))))
 
 
 def test_fullrank_advi_matches_nuts_on_the_logistic_regression(logistic):
     x, y, nuts = logistic
-    vi = probnn.bayes.glm(x, y, family="bernoulli", method="fullrank", num_chains=2,
-                          num_samples=4000, seed=3, verbose=0)
+    vi = probnn.bayes.glm(
+        x, y, family="bernoulli", method="fullrank", num_chains=2, num_samples=4000, seed=3, verbose=0
+    )
     ref, approx = _draws(nuts), _draws(vi)
     # Means within 0.1 NUTS sd: NUTS's own Monte Carlo error is ~0.025 sd, the 8,000 VI draws'
     # ~0.011 sd. sds within 15 %.
@@ -161,9 +176,18 @@ def test_varying_intercepts_shrink_and_cover_the_group_scale(rng):
     effect = tau * rng.standard_normal(groups)
     x = rng.normal(size=(len(g), 1))
     y = 1.0 + 0.5 * x[:, 0] + effect[g] + sigma * rng.standard_normal(len(g))
-    idata = probnn.bayes.glm(x, y, family="gaussian", groups=labels, num_chains=2,
-                             num_samples=1000, num_warmup=1000, seed=4, verbose=0,
-                             posterior_predictive=True)
+    idata = probnn.bayes.glm(
+        x,
+        y,
+        family="gaussian",
+        groups=labels,
+        num_chains=2,
+        num_samples=1000,
+        num_warmup=1000,
+        seed=4,
+        verbose=0,
+        posterior_predictive=True,
+    )
     post = idata.posterior
     assert post["group_intercept"].dims == ("chain", "draw", "group")
     assert post["group_intercept"].coords["group"].values[0] == "school00"
@@ -183,25 +207,27 @@ def test_varying_intercepts_shrink_and_cover_the_group_scale(rng):
     assert np.abs(factor - theory).mean() < 0.1, np.abs(factor - theory).mean()
 
     # InferenceData that arviz works with.
-    assert {"posterior", "sample_stats", "log_likelihood", "observed_data", "constant_data",
-            "posterior_predictive"} <= set(idata.groups())
+    assert {
+        "posterior",
+        "sample_stats",
+        "log_likelihood",
+        "observed_data",
+        "constant_data",
+        "posterior_predictive",
+    } <= set(idata.groups())
     assert idata.constant_data["group_index"].shape == (len(g),)
     assert np.isfinite(az.loo(idata).elpd_loo) and np.isfinite(az.waic(idata).elpd_waic)
     az.plot_ppc(idata, num_pp_samples=20)
     # The predictive at a known and at a new group: Normal mixture moments in closed form.
-    dist = probnn.bayes.glm_predictive(idata, np.zeros((2, 1)), groups=["school03", "new"],
-                                       seed=0)
+    dist = probnn.bayes.glm_predictive(idata, np.zeros((2, 1)), groups=["school03", "new"], seed=0)
     known = (post["intercept"] + post["group_intercept"].sel(group="school03")).values.ravel()
     s2 = post["sigma"].values.ravel() ** 2
     np.testing.assert_allclose(dist.mean().numpy()[0, 0], known.mean(), rtol=1e-10)
-    np.testing.assert_allclose(dist.variance().numpy()[0, 0], s2.mean() + known.var(),
-                               rtol=1e-8)
-    new_var = s2.mean() + (post["group_sd"].values.ravel() ** 2).mean() \
-        + post["intercept"].values.var()
+    np.testing.assert_allclose(dist.variance().numpy()[0, 0], s2.mean() + known.var(), rtol=1e-8)
+    new_var = s2.mean() + (post["group_sd"].values.ravel() ** 2).mean() + post["intercept"].values.var()
     # New-group effects are drawn (one per posterior draw): a 2,000-draw estimate, within 10 %.
     assert abs(dist.variance().numpy()[1, 0] / new_var - 1) < 0.1
-    assert abs(dist.mean().numpy()[1, 0] - float(post["intercept"].mean())) < \
-        3 * np.sqrt(new_var / 2000)
+    assert abs(dist.mean().numpy()[1, 0] - float(post["intercept"].mean())) < 3 * np.sqrt(new_var / 2000)
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -226,9 +252,9 @@ def test_family_log_likelihoods_match_scipy(name):
         "gamma": (counts + 0.5, scipy.stats.gamma(2.5, scale=mu / 2.5).logpdf(counts + 0.5)),
     }[name]
     family = FAMILIES[name]
-    dist = family.distribution(tf.constant(eta), {k: tf.constant(v, tf.float64)
-                                                  for k, v in aux.items()},
-                               tf.constant(trials))
+    dist = family.distribution(
+        tf.constant(eta), {k: tf.constant(v, tf.float64) for k, v in aux.items()}, tf.constant(trials)
+    )
     np.testing.assert_allclose(dist.log_prob(y).numpy(), ref, rtol=1e-9, atol=1e-12)
     if name == "negative_binomial":  # variance mu + mu^2 / phi
         np.testing.assert_allclose(dist.variance().numpy(), mu + mu**2 / 2.5, rtol=1e-10)
@@ -267,11 +293,19 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
     pytest.importorskip("formulae")
     from probnn.bayes.formula import design_from_formula
 
-    frame = pd.DataFrame({"y": rng.poisson(2.0, 60), "x1": rng.normal(size=60),
-                          "x2": rng.normal(size=60), "g": np.repeat(list("abcdef"), 10),
-                          "h": np.tile(list("uvw"), 20), "t": np.full(60, 2.0)})
+    frame = pd.DataFrame(
+        {
+            "y": rng.poisson(2.0, 60),
+            "x1": rng.normal(size=60),
+            "x2": rng.normal(size=60),
+            "g": np.repeat(list("abcdef"), 10),
+            "h": np.tile(list("uvw"), 20),
+            "t": np.full(60, 2.0),
+        }
+    )
     x, y, trials, offset, groups, effects, names = design_from_formula(
-        "glm", "y ~ x1 + x2 + (1 + x1 | g) + (1 | h)", frame, None, "t", None, None)
+        "glm", "y ~ x1 + x2 + (1 + x1 | g) + (1 | h)", frame, None, "t", None, None
+    )
     assert list(x.columns) == ["x1", "x2"] and names is None
     np.testing.assert_array_equal(y, frame["y"])
     np.testing.assert_array_equal(offset, frame["t"])
@@ -280,14 +314,19 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
     # same compiled program) the same draws, up to rounding: formulae's design matrix can differ
     # from the array's in the last bit, which the 200 smooth ADVI steps carry along at the level of
     # float64 rounding (observed: 1.7e-16 relative), far below any modelling difference.
-    kwargs = dict(family="poisson", method="advi", num_steps=200, num_chains=1, num_samples=50,
-                  seed=5, verbose=0)
+    kwargs = dict(
+        family="poisson", method="advi", num_steps=200, num_chains=1, num_samples=50, seed=5, verbose=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         by_formula = probnn.bayes.glm("y ~ x1 + x2 + (1 | g)", data=frame, **kwargs)
-        by_arrays = probnn.bayes.glm(frame[["x1", "x2"]].to_numpy(), frame["y"].to_numpy(),
-                                     groups=frame["g"].to_numpy(), feature_names=["x1", "x2"],
-                                     **kwargs)
+        by_arrays = probnn.bayes.glm(
+            frame[["x1", "x2"]].to_numpy(),
+            frame["y"].to_numpy(),
+            groups=frame["g"].to_numpy(),
+            feature_names=["x1", "x2"],
+            **kwargs,
+        )
     for name in ("intercept", "coef", "group_intercept", "group_sd"):
         np.testing.assert_allclose(by_formula.posterior[name], by_arrays.posterior[name], rtol=1e-12)
     assert list(by_formula.posterior["group"].values) == list("abcdef")

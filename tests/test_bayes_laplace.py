@@ -22,11 +22,13 @@ def trained():
     x = rng.uniform(-2, 2, size=(N, 2))
     y = np.sin(x[:, :1]) + 0.1 * rng.normal(size=(N, 1))
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([
-        keras.Input((2,), dtype="float64"),
-        keras.layers.Dense(6, activation="tanh", dtype="float64"),
-        probnn.heads.NormalHead(scale="shared", dtype="float64", name="head"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((2,), dtype="float64"),
+            keras.layers.Dense(6, activation="tanh", dtype="float64"),
+            probnn.heads.NormalHead(scale="shared", dtype="float64", name="head"),
+        ]
+    )
     probnn.fit(model, x, y, epochs=20, batch_size=16, verbose=0, seed=0)
     hidden = model.layers[0]
     features = np.tanh(x @ hidden.kernel.numpy() + hidden.bias.numpy())
@@ -47,8 +49,7 @@ def _last_layer(la):
 @pytest.mark.parametrize("hessian", ["full", "kron"])
 def test_last_layer_is_bayesian_linear_regression(trained, hessian):
     model, x, y, phi = trained
-    la = probnn.bayes.laplace(model, x, y, hessian=hessian, prior_precision=2.0,
-                              refit_last_layer=True)
+    la = probnn.bayes.laplace(model, x, y, hessian=hessian, prior_precision=2.0, refit_last_layer=True)
     precision, mean = _blr(phi, y, 2.0, la.noise_scale)
     cov = np.linalg.inv(precision)
     la_cov = np.linalg.inv(la.posterior_precision)
@@ -77,15 +78,20 @@ def test_marglik_is_a_maximum(trained):
     grad = la.log_marginal_likelihood_gradient()
     assert np.all(np.abs(grad) < 1e-4), grad
     h, delta, sigma = 1e-4, la.prior_precision, la.noise_scale
-    fd_prior = (la.log_marginal_likelihood(delta * np.exp(h)) -
-                la.log_marginal_likelihood(delta * np.exp(-h))) / (2 * h)
-    fd_noise = (la.log_marginal_likelihood(noise_scale=sigma * np.exp(h)) -
-                la.log_marginal_likelihood(noise_scale=sigma * np.exp(-h))) / (2 * h)
+    fd_prior = (
+        la.log_marginal_likelihood(delta * np.exp(h)) - la.log_marginal_likelihood(delta * np.exp(-h))
+    ) / (2 * h)
+    fd_noise = (
+        la.log_marginal_likelihood(noise_scale=sigma * np.exp(h))
+        - la.log_marginal_likelihood(noise_scale=sigma * np.exp(-h))
+    ) / (2 * h)
     assert abs(fd_prior) < 1e-4 and abs(fd_noise) < 1e-4, (fd_prior, fd_noise)
     # away from the maximum the autodiff gradient equals the central difference
     off = probnn.bayes.laplace(model, x, y, hessian="kron", prior_precision=0.3)
     g = off.log_marginal_likelihood_gradient()
-    fd = (off.log_marginal_likelihood(0.3 * np.exp(h)) - off.log_marginal_likelihood(0.3 * np.exp(-h))) / (2 * h)
+    fd = (off.log_marginal_likelihood(0.3 * np.exp(h)) - off.log_marginal_likelihood(0.3 * np.exp(-h))) / (
+        2 * h
+    )
     assert g[0] == pytest.approx(fd, rel=1e-6)
 
 
@@ -93,15 +99,24 @@ def test_refit_last_layer_matches_bayesian_ridge(trained):
     from sklearn.linear_model import BayesianRidge
 
     model, x, y, phi = trained
-    la = probnn.bayes.laplace(model, x, y, hessian="full", prior_precision="marglik",
-                              refit_last_layer=True)
+    la = probnn.bayes.laplace(model, x, y, hessian="full", prior_precision="marglik", refit_last_layer=True)
     # Converged tightly (tol, max_iter) so that its fixed point is the evidence maximum.
-    ridge = BayesianRidge(fit_intercept=False, alpha_1=1e-12, alpha_2=1e-12, lambda_1=1e-12,
-                          lambda_2=1e-12, compute_score=True, tol=1e-12, max_iter=10_000)
+    ridge = BayesianRidge(
+        fit_intercept=False,
+        alpha_1=1e-12,
+        alpha_2=1e-12,
+        lambda_1=1e-12,
+        lambda_2=1e-12,
+        compute_score=True,
+        tol=1e-12,
+        max_iter=10_000,
+    )
     ridge.fit(phi, y[:, 0])
-    print(f"prior precision {la.prior_precision:.10g} vs {ridge.lambda_:.10g}; noise precision "
-          f"{la.noise_scale**-2:.10g} vs {ridge.alpha_:.10g}; evidence "
-          f"{la.log_marginal_likelihood():.12g} vs {ridge.scores_[-1]:.12g}")
+    print(
+        f"prior precision {la.prior_precision:.10g} vs {ridge.lambda_:.10g}; noise precision "
+        f"{la.noise_scale**-2:.10g} vs {ridge.alpha_:.10g}; evidence "
+        f"{la.log_marginal_likelihood():.12g} vs {ridge.scores_[-1]:.12g}"
+    )
     assert la.prior_precision == pytest.approx(ridge.lambda_, rel=1e-2)
     assert la.noise_scale**-2 == pytest.approx(ridge.alpha_, rel=1e-2)
     assert la.log_marginal_likelihood() == pytest.approx(ridge.scores_[-1], rel=1e-6)
@@ -112,8 +127,7 @@ def test_linearised_predictive_is_exact_for_the_location(trained):
     """Epistemic variance of the GLM predictive = phi Sigma phi^T (exactly: moment-matched draws);
     with sampled weights it is a Monte Carlo estimate of the same (within 5 sd of its error)."""
     model, x, y, phi = trained
-    la = probnn.bayes.laplace(model, x, y, hessian="kron", prior_precision=2.0,
-                              refit_last_layer=True)
+    la = probnn.bayes.laplace(model, x, y, hessian="kron", prior_precision=2.0, refit_last_layer=True)
     cov = np.linalg.inv(la.posterior_precision)
     expected = np.einsum("nd,de,ne->n", phi[:5], cov, phi[:5])
     dist = probnn.predict_distribution(model, x[:5], posterior=la, seed=0)
@@ -163,8 +177,9 @@ def test_bad_arguments(trained):
         probnn.bayes.laplace(model, x, np.where(np.arange(N)[:, None] == 3, np.nan, y))
     with pytest.raises(ValueError, match="refit_last_layer=True needs"):
         probnn.bayes.laplace(model, x, y, weights="all", refit_last_layer=True)
-    big = keras.Sequential([keras.Input((2,)), keras.layers.Dense(200), keras.layers.Dense(200),
-                            probnn.heads.NormalHead()])
+    big = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(200), keras.layers.Dense(200), probnn.heads.NormalHead()]
+    )
     with pytest.raises(ValueError, match="hessian='full' over 41202 weights"):
         probnn.bayes.laplace(big, x, y, weights="all", hessian="full")
     with pytest.raises(ValueError, match="NormalHead: scale must be"):
@@ -198,8 +213,14 @@ def test_all_weights_and_subnetwork(trained):
     np.testing.assert_allclose(full.posterior_precision, expected, rtol=1e-6, atol=1e-6)
     diag = probnn.bayes.laplace(model, x, y, weights="all", hessian="diag", prior_precision=1.0)
     np.testing.assert_allclose(diag.posterior_precision, np.diag(expected), rtol=1e-6)
-    sub = probnn.bayes.laplace(model, x, y, weights=[model.layers[0].name], hessian="full",
-                               prior_precision={model.layers[0].name: 1.0})
+    sub = probnn.bayes.laplace(
+        model,
+        x,
+        y,
+        weights=[model.layers[0].name],
+        hessian="full",
+        prior_precision={model.layers[0].name: 1.0},
+    )
     np.testing.assert_allclose(sub.posterior_precision, expected[:18, :18], rtol=1e-6, atol=1e-6)
     kron = probnn.bayes.laplace(model, x, y, weights="all", hessian="kron", prior_precision=1.0)
     # KFAC is block diagonal over layers and exact for the last layer here
@@ -213,16 +234,19 @@ def test_heteroscedastic_last_layer_ggn():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(30, 2))
     y = rng.normal(size=(30, 1))
-    model = keras.Sequential([keras.Input((2,), dtype="float64"),
-                              keras.layers.Dense(3, activation="tanh", dtype="float64"),
-                              probnn.heads.NormalHead(dtype="float64")])
+    model = keras.Sequential(
+        [
+            keras.Input((2,), dtype="float64"),
+            keras.layers.Dense(3, activation="tanh", dtype="float64"),
+            probnn.heads.NormalHead(dtype="float64"),
+        ]
+    )
     la = probnn.bayes.laplace(model, x, y, hessian="full", prior_precision=0.5)
     hidden = model.layers[0]
-    phi = np.concatenate([np.tanh(x @ hidden.kernel.numpy() + hidden.bias.numpy()),
-                          np.ones((30, 1))], axis=1)
+    phi = np.concatenate([np.tanh(x @ hidden.kernel.numpy() + hidden.bias.numpy()), np.ones((30, 1))], axis=1)
     params = model(x).numpy()
     scale = np.logaddexp(0, params[:, 1]) + 1e-6
-    fisher = np.stack([1 / scale**2, 2 / (1 + np.exp(-params[:, 1]))**2 / scale**2], axis=1)
+    fisher = np.stack([1 / scale**2, 2 / (1 + np.exp(-params[:, 1])) ** 2 / scale**2], axis=1)
     expected = np.einsum("ni,nk,nj,jl->ijkl", phi, phi, fisher, np.eye(2)).reshape(8, 8)
     np.testing.assert_allclose(la.posterior_precision, expected + 0.5 * np.eye(8), rtol=1e-10)
 
@@ -234,15 +258,20 @@ def test_classification_probit_predictive():
     x = rng.normal(size=(60, 2))
     y = (x[:, :1] + 0.3 * rng.normal(size=(60, 1)) > 0).astype("float64")
     keras.utils.set_random_seed(1)
-    model = keras.Sequential([keras.Input((2,), dtype="float64"),
-                              keras.layers.Dense(4, activation="tanh", dtype="float64"),
-                              probnn.heads.BernoulliHead(dtype="float64")])
+    model = keras.Sequential(
+        [
+            keras.Input((2,), dtype="float64"),
+            keras.layers.Dense(4, activation="tanh", dtype="float64"),
+            probnn.heads.BernoulliHead(dtype="float64"),
+        ]
+    )
     probnn.fit(model, x, y, epochs=5, batch_size=16, verbose=0, seed=0)
     la = probnn.bayes.laplace(model, x, y, hessian="full", prior_precision="marglik")
     hidden = model.layers[0]
     probe = np.array([[0.5, -1.0], [8.0, 8.0]])
-    phi = np.concatenate([np.tanh(probe @ hidden.kernel.numpy() + hidden.bias.numpy()),
-                          np.ones((2, 1))], axis=1)
+    phi = np.concatenate(
+        [np.tanh(probe @ hidden.kernel.numpy() + hidden.bias.numpy()), np.ones((2, 1))], axis=1
+    )
     var = np.einsum("nd,de,ne->n", phi, np.linalg.inv(la.posterior_precision), phi)
     eta = model(probe).numpy()[:, 0]
     expected = 1 / (1 + np.exp(-eta / np.sqrt(1 + np.pi / 8 * var)))

@@ -38,13 +38,16 @@ def test_default_priors_match_posteriordb_reference(key):
     x = np.column_stack([entry["x"][c] for c in names]).astype(float)
     y = np.asarray(entry["y"], float)
     ref = entry["reference"]
-    idata = probnn.bayes.linear_regression(x, y, feature_names=names, num_chains=4,
-                                           num_samples=1000, num_warmup=500, seed=3, verbose=0)
+    idata = probnn.bayes.linear_regression(
+        x, y, feature_names=names, num_chains=4, num_samples=1000, num_warmup=500, seed=3, verbose=0
+    )
     post = idata.posterior
     assert list(post["coef"].coords["feature"].values) == names
-    draws = np.column_stack([post["intercept"].values.ravel()]
-                            + [post["coef"].sel(feature=c).values.ravel() for c in names]
-                            + [post["sigma"].values.ravel()])
+    draws = np.column_stack(
+        [post["intercept"].values.ravel()]
+        + [post["coef"].sel(feature=c).values.ravel() for c in names]
+        + [post["sigma"].values.ravel()]
+    )
     summary = az.summary(idata, var_names=["intercept", "coef", "sigma"], round_to="none")
     mcse, ess = summary["mcse_mean"].values, summary["ess_bulk"].values
     keys = [f"beta[{k + 1}]" for k in range(len(names) + 1)] + ["sigma"]
@@ -69,9 +72,17 @@ def test_raw_scale_data_studentt_predictive_and_bad_input(rng):
     n = 200
     x = rng.uniform(100, 500, size=(n, 1))
     y = 26 + 0.06 * x[:, 0] + 1.5 * rng.standard_t(5, size=n)
-    idata = probnn.bayes.linear_regression(x, y, likelihood="studentt", num_chains=2,
-                                           num_samples=500, num_warmup=300, seed=0, verbose=0,
-                                           posterior_predictive=True)
+    idata = probnn.bayes.linear_regression(
+        x,
+        y,
+        likelihood="studentt",
+        num_chains=2,
+        num_samples=500,
+        num_warmup=300,
+        seed=0,
+        verbose=0,
+        posterior_predictive=True,
+    )
     post = idata.posterior
     design = np.c_[np.ones(n), x]
     ols, *_ = np.linalg.lstsq(design, y, rcond=None)
@@ -92,8 +103,7 @@ def test_raw_scale_data_studentt_predictive_and_bad_input(rng):
     with pytest.raises(ValueError, match=r"^linear_regression: x has 1 NaN/inf"):
         probnn.bayes.linear_regression(np.r_[x[:-1], [[np.nan]]], y, verbose=0)
     with pytest.raises(ValueError, match=r"^linear_regression: feature\(s\) \['c'\] are constant"):
-        probnn.bayes.linear_regression(np.c_[x, np.ones(n)], y, feature_names=["s", "c"],
-                                       verbose=0)
+        probnn.bayes.linear_regression(np.c_[x, np.ones(n)], y, feature_names=["s", "c"], verbose=0)
     with pytest.raises(ValueError, match=r"^linear_regression: likelihood must be one of"):
         probnn.bayes.linear_regression(x, y, likelihood="cauchy", verbose=0)
 

@@ -25,8 +25,7 @@ def test_array_samples_one_chain_and_chains(rng):
     # (chains, draws, n) kept as is; a head's trailing event axis of 1 is dropped.
     idata = from_predictive(draws.reshape(4, 25, 30, 1), y, var_name="target")
     assert idata.posterior_predictive["target"].shape == (4, 25, 30)
-    np.testing.assert_array_equal(
-        idata.posterior_predictive["target"].values.reshape(100, 30), draws)
+    np.testing.assert_array_equal(idata.posterior_predictive["target"].values.reshape(100, 30), draws)
     axes = az.plot_ppc(idata, num_pp_samples=20)
     assert np.size(axes) >= 1
     matplotlib.pyplot.close("all")
@@ -46,8 +45,7 @@ def test_mixture_distribution_draws_are_components_with_their_log_likelihood(rng
     # Draw d comes from component d mod K: its spread about that component's mean is 0.5.
     resid = pp - loc[:, np.arange(50) % k, 0].T
     assert abs(resid.std() - 0.5) < 0.5 * 4 / np.sqrt(2 * resid.size)  # 4 standard errors of an sd
-    np.testing.assert_allclose(
-        ll, comps.log_prob(y[:, None, None]).numpy().T[np.arange(50) % k], rtol=1e-6)
+    np.testing.assert_allclose(ll, comps.log_prob(y[:, None, None]).numpy().T[np.arange(50) % k], rtol=1e-6)
     # No posterior group (no parameters were sampled): the draws are independent, so reff = 1.
     loglik = idata.log_likelihood["y"].stack(__sample__=("chain", "draw"))
     log_weights, _ = az.psislw(-loglik, reff=1.0)
@@ -64,8 +62,7 @@ def test_plain_distribution_and_model_prediction(rng):
     assert idata.posterior_predictive["y"].shape == (1, 64, 25, 1)
     assert idata.log_likelihood["y"].shape == (1, 64, 25)
     # Every draw from one distribution has the same log likelihood: LOO-PIT is the plain PIT.
-    np.testing.assert_allclose(idata.log_likelihood["y"].values[0, 0],
-                               dist.log_prob(y).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(idata.log_likelihood["y"].values[0, 0], dist.log_prob(y).numpy(), rtol=1e-6)
 
 
 def test_bad_input_is_one_line_error(rng):
@@ -83,8 +80,10 @@ def test_predict_distribution_posterior_mixture_from_stored_draws(rng):
     model = keras.Sequential([keras.Input((2,)), probnn.heads.NormalHead(name="head")])
     kernel = rng.normal(size=(2, 6, 2, 2)).astype("float32")
     bias = rng.normal(size=(2, 6, 2)).astype("float32")
-    idata = az.from_dict(posterior={"head_kernel": kernel, "head_bias": bias},
-                         attrs={"probnn_weights": "head_kernel,head_bias"})
+    idata = az.from_dict(
+        posterior={"head_kernel": kernel, "head_bias": bias},
+        attrs={"probnn_weights": "head_kernel,head_bias"},
+    )
     x = rng.normal(size=(5, 2)).astype("float32")
     dist = probnn.predict_distribution(model, x, posterior=idata)
     comps = dist.components_distribution
@@ -93,13 +92,13 @@ def test_predict_distribution_posterior_mixture_from_stored_draws(rng):
     loc = np.einsum("ni,kij->nkj", x, kernel.reshape(12, 2, 2)) + bias.reshape(12, 2)
     np.testing.assert_allclose(comps.distribution.loc.numpy()[..., 0], loc[..., 0], atol=1e-5)
     thin = probnn.predict_distribution(model, x, posterior=idata, num_draws=3)
-    np.testing.assert_allclose(thin.components_distribution.distribution.loc.numpy()[..., 0],
-                               loc[:, [0, 6, 11], 0], atol=1e-5)
+    np.testing.assert_allclose(
+        thin.components_distribution.distribution.loc.numpy()[..., 0], loc[:, [0, 6, 11], 0], atol=1e-5
+    )
     with pytest.raises(ValueError, match=r"num_draws must be an integer in \[1, 12\]"):
         probnn.predict_distribution(model, x, posterior=idata, num_draws=13)
     with pytest.raises(ValueError, match=r"num_draws needs posterior="):
         probnn.predict_distribution(model, x, num_draws=3)
-    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3),
-                              probnn.heads.NormalHead()])
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3), probnn.heads.NormalHead()])
     with pytest.raises(ValueError, match=r"the posterior has 2 weights, model .* has 4"):
         probnn.predict_distribution(other, x, posterior=idata)

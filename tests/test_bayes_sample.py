@@ -33,8 +33,9 @@ def test_conjugate_linear_regression_matches_closed_form(rng):
     x = rng.normal(size=(n, p)).astype("float32")
     y = (0.5 + x @ np.array([1.0, -2.0]) + SIGMA * rng.normal(size=n)).astype("float32")
     model = keras.Sequential([keras.Input((p,)), KnownNoiseHead(name="reg")])
-    idata = probnn.bayes.sample(model, x, y, prior=tau, num_chains=4, num_samples=1000,
-                                num_warmup=400, seed=1, verbose=0)
+    idata = probnn.bayes.sample(
+        model, x, y, prior=tau, num_chains=4, num_samples=1000, num_warmup=400, seed=1, verbose=0
+    )
     # Exact posterior of w = (kernel, bias) under Normal(0, tau^2) priors and known noise.
     design = np.c_[x, np.ones(n)].astype("float64")
     precision = design.T @ design / SIGMA**2 + np.eye(p + 1) / tau**2
@@ -59,8 +60,7 @@ def test_conjugate_linear_regression_matches_closed_form(rng):
     assert int(idata.sample_stats["diverging"].sum()) == 0
     # Pointwise log likelihood equals scipy's at every draw (independent reference).
     ll = idata.log_likelihood["y"].values
-    ref = scipy.stats.norm.logpdf(y, draws[..., :p] @ x.T.astype("float64") + draws[..., p:],
-                                  SIGMA)
+    ref = scipy.stats.norm.logpdf(y, draws[..., :p] @ x.T.astype("float64") + draws[..., p:], SIGMA)
     np.testing.assert_allclose(ll, ref, rtol=1e-4, atol=1e-4)
     # lp is the log posterior up to a constant: check differences between draws.
     lp_ref = ref.sum(-1) + scipy.stats.norm.logpdf(draws, 0, tau).sum(-1)
@@ -108,10 +108,12 @@ def test_bnn_posterior_predictive_covers_held_out_data_and_widens_in_the_gap():
 
     x, y = data(60)
     x_test, y_test = data(400)
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(5, activation="tanh"),
-                              probnn.heads.NormalHead()])
-    idata = probnn.bayes.sample(model, x, y, num_chains=2, num_samples=200, num_warmup=200,
-                                max_tree_depth=6, seed=0, verbose=0)
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(5, activation="tanh"), probnn.heads.NormalHead()]
+    )
+    idata = probnn.bayes.sample(
+        model, x, y, num_chains=2, num_samples=200, num_warmup=200, max_tree_depth=6, seed=0, verbose=0
+    )
     dist = probnn.predict_distribution(model, x_test, posterior=idata)
     assert type(dist).__name__ == "MixtureSameFamily"
     assert dist.components_distribution.batch_shape.as_list() == [400, 400]
@@ -123,8 +125,7 @@ def test_bnn_posterior_predictive_covers_held_out_data_and_widens_in_the_gap():
     def width(x_eval):
         d = probnn.predict_distribution(model, x_eval, posterior=idata, num_draws=200)
         draws = d.components_distribution.sample(10, seed=1).numpy()[..., 0]  # (10, n, 200)
-        lo, hi = np.quantile(np.moveaxis(draws, 1, 0).reshape(len(x_eval), -1), [0.05, 0.95],
-                             axis=1)
+        lo, hi = np.quantile(np.moveaxis(draws, 1, 0).reshape(len(x_eval), -1), [0.05, 0.95], axis=1)
         return np.mean(hi - lo)
 
     gap = np.linspace(-0.6, 0.6, 25, dtype="float32")[:, None]
@@ -137,17 +138,29 @@ def test_divergences_are_counted_and_warned_about():
     # Neal's funnel: v ~ N(0, 3), z ~ N(0, exp(v / 2)); its neck makes NUTS diverge.
     def log_prob(theta):
         v, z = theta[:, 0], theta[:, 1]
-        return (tfd.Normal(0.0, 3.0).log_prob(v)
-                + tfd.Normal(0.0, tf.exp(v / 2)).log_prob(z))
+        return tfd.Normal(0.0, 3.0).log_prob(v) + tfd.Normal(0.0, tf.exp(v / 2)).log_prob(z)
 
-    with pytest.warns(RuntimeWarning, match=r"^sample: \d+ of 400 transitions after warm-up "
-                                            r"diverged.*target_accept=0.95") as record:
+    with pytest.warns(
+        RuntimeWarning,
+        match=r"^sample: \d+ of 400 transitions after warm-up "
+        r"diverged.*target_accept=0.95",
+    ) as record:
         idata = run_and_convert(
-            "sample", log_prob, np.zeros((2, 2), "float32"), num_samples=200, num_warmup=100,
-            seed=0, target_accept=0.6, max_tree_depth=6, verbose=0,
+            "sample",
+            log_prob,
+            np.zeros((2, 2), "float32"),
+            num_samples=200,
+            num_warmup=100,
+            seed=0,
+            target_accept=0.6,
+            max_tree_depth=6,
+            verbose=0,
             unpack=lambda d: {"v": d[..., 0], "z": d[..., 1]},
-            log_likelihood_fn=lambda d: np.zeros(d.shape[:2] + (1,)), observed=np.zeros(1),
-            coords=None, dims=None)
+            log_likelihood_fn=lambda d: np.zeros(d.shape[:2] + (1,)),
+            observed=np.zeros(1),
+            coords=None,
+            dims=None,
+        )
     count = int(idata.sample_stats["diverging"].sum())
     assert count > 0 and f"sample: {count} of 400 " in str(record[0].message)
 

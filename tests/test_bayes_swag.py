@@ -17,9 +17,13 @@ def data():
 
 
 def _model():
-    return keras.Sequential([keras.Input((2,)),
-                             keras.layers.Dense(4, activation="tanh", name="hidden"),
-                             probnn.heads.NormalHead()])
+    return keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(4, activation="tanh", name="hidden"),
+            probnn.heads.NormalHead(),
+        ]
+    )
 
 
 class _Record(keras.callbacks.Callback):
@@ -43,8 +47,17 @@ def test_moments_are_those_of_the_sgd_iterates(data):
     copy = keras.models.clone_model(model)
     copy.set_weights(before)
     record = _Record(copy.trainable_variables)
-    probnn.fit(copy, x, y, epochs=6, batch_size=32, seed=3, verbose=0, callbacks=[record],
-               optimizer=keras.optimizers.SGD(0.01, momentum=0.9))
+    probnn.fit(
+        copy,
+        x,
+        y,
+        epochs=6,
+        batch_size=32,
+        seed=3,
+        verbose=0,
+        callbacks=[record],
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+    )
     snaps = np.stack(record.snapshots)
     running = np.cumsum(snaps, axis=0) / np.arange(1, 7)[:, None]
     np.testing.assert_allclose(posterior.mean, snaps.mean(0), rtol=1e-6, atol=1e-7)
@@ -71,8 +84,14 @@ def test_draws_have_the_swag_covariance():
 def test_batch_norm_statistics_are_refreshed_per_draw(data):
     """With zero variance every draw is the mean; its refreshed statistics are those of the inputs."""
     x, _ = data
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3),
-                              keras.layers.BatchNormalization(), probnn.heads.NormalHead()])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(3),
+            keras.layers.BatchNormalization(),
+            probnn.heads.NormalHead(),
+        ]
+    )
     mean = np.concatenate([np.ravel(v.numpy()) for v in model.trainable_variables]) + 0.1
     posterior = SWAG(model, mean=mean, sq_mean=mean**2, deviations=np.zeros((1, mean.size)), x=x)
     dist = probnn.predict_distribution(model, x[:5], posterior=posterior, num_draws=2, seed=0)

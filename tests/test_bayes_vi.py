@@ -34,14 +34,16 @@ def test_fullrank_on_a_bnn_model_recovers_the_exact_gaussian_posterior(rng):
     x = (rng.normal(size=(n, p)) @ np.array([[1.0, 0.8], [0.0, 0.6]]) + 1.0).astype("float32")
     y = (0.5 + x @ np.array([1.0, -2.0]) + SIGMA * rng.normal(size=n)).astype("float32")
     model = keras.Sequential([keras.Input((p,)), KnownNoiseHead(name="reg")])
-    idata = probnn.bayes.sample(model, x, y, prior=tau, method="fullrank", num_chains=2,
-                                num_samples=2000, seed=0, verbose=0)
+    idata = probnn.bayes.sample(
+        model, x, y, prior=tau, method="fullrank", num_chains=2, num_samples=2000, seed=0, verbose=0
+    )
     design = np.c_[x, np.ones(n)].astype("float64")
     cov = np.linalg.inv(design.T @ design / SIGMA**2 + np.eye(p + 1) / tau**2)
     mean = cov @ design.T @ y.astype("float64") / SIGMA**2
     post = idata.posterior
-    draws = np.concatenate([post["reg_kernel"].values[..., 0], post["reg_bias"].values],
-                           axis=-1).reshape(-1, p + 1)
+    draws = np.concatenate([post["reg_kernel"].values[..., 0], post["reg_bias"].values], axis=-1).reshape(
+        -1, p + 1
+    )
     sd = np.sqrt(np.diag(cov))
     # 4,000 independent draws: Monte Carlo error 0.016 sd on a mean, 1.1 % on an sd.
     assert np.all(np.abs(draws.mean(0) - mean) < 0.1 * sd), (draws.mean(0), mean)
@@ -55,8 +57,9 @@ def test_advi_linear_regression_matches_least_squares(rng):
     n = 300
     x = rng.normal(size=(n, 3)) * [1.0, 10.0, 0.1]  # raw scales; independent columns
     y = 2.0 + x @ np.array([0.5, 0.05, -3.0]) + rng.normal(size=n)
-    idata = probnn.bayes.linear_regression(x, y, method="advi", num_chains=2, num_samples=2000,
-                                           seed=0, verbose=0)
+    idata = probnn.bayes.linear_regression(
+        x, y, method="advi", num_chains=2, num_samples=2000, seed=0, verbose=0
+    )
     design = np.c_[np.ones(n), x]
     ols, *_ = np.linalg.lstsq(design, y, rcond=None)
     resid = np.std(y - design @ ols, ddof=4)
@@ -70,17 +73,32 @@ def test_advi_linear_regression_matches_least_squares(rng):
 
 
 def test_an_unfinished_fit_is_reported():
-    target = tfd.MultivariateNormalDiag(tf.constant([30.0, -20.0], tf.float64),
-                                        tf.constant([1.0, 2.0], tf.float64))
+    target = tfd.MultivariateNormalDiag(
+        tf.constant([30.0, -20.0], tf.float64), tf.constant([1.0, 2.0], tf.float64)
+    )
     with pytest.warns(RuntimeWarning) as record:  # 50 steps from 0 do not reach (30, -20)
-        fit_vi(lambda z: target.log_prob(z), np.zeros((1, 2)), method="advi", num_steps=50,
-               num_samples=100, seed=0, owner="demo")
+        fit_vi(
+            lambda z: target.log_prob(z),
+            np.zeros((1, 2)),
+            method="advi",
+            num_steps=50,
+            num_samples=100,
+            seed=0,
+            owner="demo",
+        )
     messages = [str(w.message) for w in record]
-    assert messages[0].startswith("demo: the ELBO of method='advi' had not flattened after 50 "
-                                  "steps"), messages
+    assert messages[0].startswith("demo: the ELBO of method='advi' had not flattened after 50 steps"), (
+        messages
+    )
     assert messages[1].startswith("demo: Pareto k-hat of the importance ratios p/q is"), messages
-    draws, stats, info = fit_vi(lambda z: target.log_prob(z), np.zeros((1, 2)) + [30, -20],
-                                method="advi", num_steps=400, num_samples=2000, seed=0)
+    draws, stats, info = fit_vi(
+        lambda z: target.log_prob(z),
+        np.zeros((1, 2)) + [30, -20],
+        method="advi",
+        num_steps=400,
+        num_samples=2000,
+        seed=0,
+    )
     assert info["converged"] and info["pareto_k"] < 0.7
     np.testing.assert_allclose(draws[0].mean(0), [30.0, -20.0], atol=0.15)
     np.testing.assert_allclose(draws[0].std(0), [1.0, 2.0], rtol=0.1)

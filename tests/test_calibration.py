@@ -69,7 +69,9 @@ def test_isotonic_recalibration_halves_the_miscalibration_area(rng, family):
         dist = tfd.Normal(loc, scale / 3)  # three times over-confident
     else:  # an over-confident, wrongly bimodal mixture: its quantiles come from the CDF bisection
         centres = np.stack([loc - 0.3 * scale, loc + 0.3 * scale], axis=-1)
-        dist = tfd.MixtureSameFamily(tfd.Categorical(probs=np.full((3000, 2), 0.5)), tfd.Normal(centres, scale[:, None] / 4))
+        dist = tfd.MixtureSameFamily(
+            tfd.Categorical(probs=np.full((3000, 2), 0.5)), tfd.Normal(centres, scale[:, None] / 4)
+        )
     cal, test = slice(0, 1000), slice(1000, 3000)
     recal = calibration.IsotonicRecalibrator().fit(dist[cal], y[cal])
     before = float(metrics.miscalibration_area(dist[test], y[test]))
@@ -110,7 +112,9 @@ def test_std_scaling(rng):
     assert scaler.factor_ == pytest.approx(3.0, rel=0.05)  # chi-square noise at n = 2000: 1.6 %
     scaled = scaler(dist[2000:])
     assert isinstance(scaled, tfd.Independent)
-    assert float(metrics.miscalibration_area(scaled, y[2000:])) < 0.25 * float(metrics.miscalibration_area(dist[2000:], y[2000:]))
+    assert float(metrics.miscalibration_area(scaled, y[2000:])) < 0.25 * float(
+        metrics.miscalibration_area(dist[2000:], y[2000:])
+    )
 
 
 @pytest.mark.parametrize("kind", ["categorical", "bernoulli"])
@@ -140,7 +144,9 @@ def test_temperature_scaling_solves_the_likelihood_equation(rng, kind):
     scaled = ts(dist)
     assert type(scaled) is type(dist)
     assert float(metrics.nll(scaled, y)) < float(metrics.nll(dist, y))
-    assert float(metrics.expected_calibration_error(scaled, y)) < 0.5 * float(metrics.expected_calibration_error(dist, y))
+    assert float(metrics.expected_calibration_error(scaled, y)) < 0.5 * float(
+        metrics.expected_calibration_error(dist, y)
+    )
 
 
 @pytest.mark.parametrize("score", ["normalized", "absolute", "cdf", "quantile"])
@@ -158,7 +164,9 @@ def test_conformal_coverage_over_200_splits_with_a_misspecified_head(score):
     cal, test = slice(0, n_cal), slice(n_cal, None)
     coverages = []
     for r in range(reps):
-        conf = calibration.SplitConformal(alpha, score=score).fit(tfd.Gumbel(loc[r, cal], scale[r, cal]), y[r, cal])
+        conf = calibration.SplitConformal(alpha, score=score).fit(
+            tfd.Gumbel(loc[r, cal], scale[r, cal]), y[r, cal]
+        )
         lower, upper = conf.interval(tfd.Gumbel(loc[r, test], scale[r, test]))
         coverages.append(np.mean((y[r, test] >= lower.numpy()) & (y[r, test] <= upper.numpy())))
     coverages = np.array(coverages)

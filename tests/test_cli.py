@@ -33,7 +33,11 @@ def probnn(*args, cwd=None, check=False, prefix=()):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     result = subprocess.run(
         [sys.executable, *prefix, "-m", "probnn", *map(str, args)],
-        capture_output=True, text=True, env=env, cwd=cwd, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=900,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"probnn {args} failed ({result.returncode}):\n{result.stderr}")
@@ -52,9 +56,15 @@ def write_csv(path, n, seed):
     return x1, x2, y
 
 
+@pytest.mark.cli
 def test_help_answers_without_importing_tensorflow():
-    for args in (["--help"], ["demo", "--help"], ["fit", "--help"], ["predict", "--help"],
-                 ["bench", "uci", "--help"]):
+    for args in (
+        ["--help"],
+        ["demo", "--help"],
+        ["fit", "--help"],
+        ["predict", "--help"],
+        ["bench", "uci", "--help"],
+    ):
         result = probnn(*args, prefix=("-X", "importtime"))
         assert result.returncode == 0, result.stderr
         assert "usage: probnn" in result.stdout
@@ -63,12 +73,14 @@ def test_help_answers_without_importing_tensorflow():
     assert "probnn-demo" in probnn("demo", "--help").stdout  # says where it writes
 
 
+@pytest.mark.cli
 def test_fit_then_predict_on_a_generated_csv(tmp_path):
     # 1300 rows: 715 train the network (as 700 did before the calibration split), 195 each
     # validate, calibrate and test.
     write_csv(tmp_path / "train.csv", 1300, seed=0)
-    fit = probnn("fit", "train.csv", "--target", "y", "--out", "model", "--epochs", "400",
-                 cwd=tmp_path, check=True)
+    fit = probnn(
+        "fit", "train.csv", "--target", "y", "--out", "model", "--epochs", "400", cwd=tmp_path, check=True
+    )
     # The user sees probnn's lines only: none of TensorFlow's start-up or XLA messages.
     assert not [word for word in TF_NOISE if word in fit.stderr], fit.stderr
     assert re.search(r"test NLL \S+\s+RMSE", fit.stdout), fit.stdout
@@ -93,7 +105,11 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     assert [int(r["line"]) for r in split] == list(range(2, 1302))
     roles = [r["role"] for r in split]
     assert {role: roles.count(role) for role in set(roles)} == {
-        "train": 715, "validation": 195, "calibration": 195, "test": 195}
+        "train": 715,
+        "validation": 195,
+        "calibration": 195,
+        "test": 195,
+    }
     # 195 test rows of a Normal(·, 0.5) target: the true model has RMSE 0.5 and NLL
     # 0.5 log(2π 0.25) + 0.5 = 0.726; a fitted one is worse by its estimation error
     # (measured with 150 test rows: RMSE 0.43, NLL 0.62, coverage 0.95). Bounds: RMSE < 0.6
@@ -109,7 +125,10 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     # predict: one output row per input row, input columns kept verbatim; a file with
     # an extra text column and the target missing works too.
     rng = np.random.default_rng(1)
-    rows = [[f"row{i}", f"{a:.4f}", f"{b:.4f}"] for i, (a, b) in enumerate(zip(rng.uniform(-1, 1, 50), rng.normal(size=50)))]
+    rows = [
+        [f"row{i}", f"{a:.4f}", f"{b:.4f}"]
+        for i, (a, b) in enumerate(zip(rng.uniform(-1, 1, 50), rng.normal(size=50)))
+    ]
     with open(tmp_path / "new.csv", "w", newline="") as handle:
         csv.writer(handle).writerows([["name", "x1", "x2"], *rows])
     probnn("predict", "model", "new.csv", "--output", "pred.csv", cwd=tmp_path, check=True)
@@ -150,8 +169,9 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     assert (tmp_path / "pred.csv").read_bytes() == pred_before
 
     # --mark-split on the training file: the split column is split.csv's roles, row by row.
-    marked = probnn("predict", "model", "train.csv", "--mark-split", "--interval", "0.5", cwd=tmp_path,
-                    check=True)
+    marked = probnn(
+        "predict", "model", "train.csv", "--mark-split", "--interval", "0.5", cwd=tmp_path, check=True
+    )
     table = list(csv.reader(marked.stdout.splitlines()))
     assert table[0][-1] == "split" and [row[-1] for row in table[1:]] == roles
     # A truncated copy of the real model file is refused before TensorFlow, in this process.
@@ -162,18 +182,36 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     "content, args, message",
     [
         ("x,y\n" + "".join(f"{i},{i}\n" for i in range(30)), ["--target", "z"], "has no column 'z'"),
-        ("x,y\n" + "".join(f"{i},{i}\n" for i in range(30)) + "abc,1\n", ["--target", "y"],
-         "column 'x' of data.csv is not numeric (line 32: 'abc')"),
-        ("x,y\n" + "".join(f"{i},{i}\n" for i in range(30)) + "3,nan\n", ["--target", "y"],
-         "column 'y' of data.csv has a missing or infinite value (line 32"),
-        ("x,y\n" + "".join(f"{i},{i}\n" for i in range(30)) + "3,\n", ["--target", "y"],
-         "column 'y' of data.csv has a missing value (line 32)"),
+        (
+            "x,y\n" + "".join(f"{i},{i}\n" for i in range(30)) + "abc,1\n",
+            ["--target", "y"],
+            "column 'x' of data.csv is not numeric (line 32: 'abc')",
+        ),
+        (
+            "x,y\n" + "".join(f"{i},{i}\n" for i in range(30)) + "3,nan\n",
+            ["--target", "y"],
+            "column 'y' of data.csv has a missing or infinite value (line 32",
+        ),
+        (
+            "x,y\n" + "".join(f"{i},{i}\n" for i in range(30)) + "3,\n",
+            ["--target", "y"],
+            "column 'y' of data.csv has a missing value (line 32)",
+        ),
         ("", ["--target", "y"], "data.csv is empty"),
-        ("x,y\n" + "".join(f"{i},{i}\n" for i in range(5)), ["--target", "y"], "has 5 data rows; at least 20"),
-        ("x,y\n" + "".join(f"{i},1\n" for i in range(30)), ["--target", "y"], "target column 'y' is constant"),
+        (
+            "x,y\n" + "".join(f"{i},{i}\n" for i in range(5)),
+            ["--target", "y"],
+            "has 5 data rows; at least 20",
+        ),
+        (
+            "x,y\n" + "".join(f"{i},1\n" for i in range(30)),
+            ["--target", "y"],
+            "target column 'y' is constant",
+        ),
     ],
     ids=["missing-column", "non-numeric", "nan", "empty-cell", "empty-file", "too-few-rows", "constant"],
 )
+@pytest.mark.cli
 def test_fit_rejects_bad_input_in_one_line(tmp_path, content, args, message):
     (tmp_path / "data.csv").write_text(content)
     result = probnn("fit", "data.csv", *args, "--out", "m", cwd=tmp_path)
@@ -190,8 +228,11 @@ def truncate_model_copy(folder, broken):
     data = (folder / "model.keras").read_bytes()
     (broken / "model.keras").write_bytes(data[: len(data) // 2])
     assert zipfile.is_zipfile(folder / "model.keras")
-    check_one_line(["predict", str(broken), str(folder.parent / "train.csv")], "predict",
-                   f"{broken / 'model.keras'} exists but is not a complete Keras model file")
+    check_one_line(
+        ["predict", str(broken), str(folder.parent / "train.csv")],
+        "predict",
+        f"{broken / 'model.keras'} exists but is not a complete Keras model file",
+    )
 
 
 def check_one_line(argv, command, message, capsys=None):
@@ -214,23 +255,52 @@ def test_fit_refuses_index_columns_separators_and_a_file_as_out_in_one_line(tmp_
     body = "".join(f"{i},{i % 7},{2 * (i % 7)}\n" for i in range(30))
     pathlib.Path("pandas.csv").write_text(",x,y\n" + body)  # df.to_csv(path): an unnamed index first
     pathlib.Path("named.csv").write_text("index,x,y\n" + body)
-    pathlib.Path("one.csv").write_text("Unnamed: 0,x,y\n" + "".join(f"{i + 1},{i % 7},{i % 5}\n" for i in range(30)))
+    pathlib.Path("one.csv").write_text(
+        "Unnamed: 0,x,y\n" + "".join(f"{i + 1},{i % 7},{i % 5}\n" for i in range(30))
+    )
     pathlib.Path("semi.csv").write_text("x;y\n" + "".join(f"{i};{i % 3}\n" for i in range(30)))
     pathlib.Path("tabs.csv").write_text("x\ty\n" + "".join(f"{i}\t{i % 3}\n" for i in range(30)))
     pathlib.Path("victim.csv").write_text("keep me\n")
     hint = "looks like a saved row index, not an input; pass --drop"
-    check_one_line(["fit", "pandas.csv", "--target", "y"], "fit", f"column '' of pandas.csv has no name: it {hint} ''")
-    check_one_line(["fit", "named.csv", "--target", "y"], "fit", f"column 'index' of named.csv holds the row numbers: it {hint} 'index'")
+    check_one_line(
+        ["fit", "pandas.csv", "--target", "y"], "fit", f"column '' of pandas.csv has no name: it {hint} ''"
+    )
+    check_one_line(
+        ["fit", "named.csv", "--target", "y"],
+        "fit",
+        f"column 'index' of named.csv holds the row numbers: it {hint} 'index'",
+    )
     check_one_line(["fit", "one.csv", "--target", "y"], "fit", "--features to choose the inputs")
-    check_one_line(["fit", "semi.csv", "--target", "y"], "fit", "holds ';' characters but no ',': pass --sep ';'")
-    check_one_line(["fit", "tabs.csv", "--target", "y"], "fit", "holds tab characters but no ',': pass --sep tab")
+    check_one_line(
+        ["fit", "semi.csv", "--target", "y"], "fit", "holds ';' characters but no ',': pass --sep ';'"
+    )
+    check_one_line(
+        ["fit", "tabs.csv", "--target", "y"], "fit", "holds tab characters but no ',': pass --sep tab"
+    )
     check_one_line(["fit", "named.csv", "--target", "y", "--drop", "nope"], "fit", "has no column 'nope'")
     check_one_line(["fit", "semi.csv", "--target", "y", "--sep", ";;"], "fit", "--sep must be one character")
-    check_one_line(["fit", "semi.csv", "--target", "y", "--sep", ";", "--out", "victim.csv", "--overwrite"],
-                   "fit", "output folder victim.csv is a file, not a folder")
+    check_one_line(
+        ["fit", "semi.csv", "--target", "y", "--sep", ";", "--out", "victim.csv", "--overwrite"],
+        "fit",
+        "output folder victim.csv is a file, not a folder",
+    )
     assert pathlib.Path("victim.csv").read_text() == "keep me\n"
-    check_one_line(["fit", "semi.csv", "--target", "y", "--calibration", "std", "--head", "mixture",
-                    "--out", "victim.csv"], "fit", "is a file, not a folder")
+    check_one_line(
+        [
+            "fit",
+            "semi.csv",
+            "--target",
+            "y",
+            "--calibration",
+            "std",
+            "--head",
+            "mixture",
+            "--out",
+            "victim.csv",
+        ],
+        "fit",
+        "is a file, not a folder",
+    )
     # The ways out the messages name: --drop (also of the unnamed column), --features, --sep.
     from probnn.apps import tabular
 
@@ -242,6 +312,7 @@ def test_fit_refuses_index_columns_separators_and_a_file_as_out_in_one_line(tmp_
     assert tabular.read_training_table("ok.csv", "y").features == ["index"]
 
 
+@pytest.mark.cli
 def test_predict_rejects_a_folder_that_is_not_a_model(tmp_path):
     (tmp_path / "data.csv").write_text("x\n1\n")
     (tmp_path / "folder").mkdir()
@@ -250,6 +321,7 @@ def test_predict_rejects_a_folder_that_is_not_a_model(tmp_path):
         assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
 
 
+@pytest.mark.cli
 def test_demo_trains_a_calibrated_model_and_writes_the_figure(tmp_path):
     result = probnn("demo", "--out", tmp_path / "out", check=True)
     out = result.stdout

@@ -66,7 +66,9 @@ def test_class_conditional_coverage_per_class():
     probs[zero] = probs[zero][:, [1, 0, 2]]  # class 0 gets the probability of class 1
     per_class = {}
     for mondrian in (False, True):
-        cp = calibration.ConformalClassifier("lac", 0.1, class_conditional=mondrian).fit(probs[:3000], y[:3000])
+        cp = calibration.ConformalClassifier("lac", 0.1, class_conditional=mondrian).fit(
+            probs[:3000], y[:3000]
+        )
         sets = cp.predict_set(probs[3000:])
         hit = sets[np.arange(3000), y[3000:]]
         per_class[mondrian] = [hit[y[3000:] == c].mean() for c in range(3)]
@@ -97,15 +99,19 @@ def test_lac_and_aps_sets_equal_mapie():
     probs, y = _pool(4)
     est = _fixed_estimator()().fit(probs, y)
     cal, test = slice(0, 1000), slice(1000, None)
-    ref = classification.SplitConformalClassifier(est, confidence_level=0.9, conformity_score="lac", prefit=True)
+    ref = classification.SplitConformalClassifier(
+        est, confidence_level=0.9, conformity_score="lac", prefit=True
+    )
     ref_sets = ref.conformalize(probs[cal], y[cal]).predict_set(probs[test])[1][:, :, 0]
     ours = calibration.ConformalClassifier("lac", 0.1).fit(probs[cal], y[cal]).predict_set(probs[test])
     np.testing.assert_array_equal(ours, ref_sets)
     # APS: MAPIE randomises the calibration scores always; both draw u from the same RandomState stream.
-    ref = classification.SplitConformalClassifier(est, confidence_level=0.9, conformity_score="aps", prefit=True,
-                                                  random_state=np.random.RandomState(5))
+    ref = classification.SplitConformalClassifier(
+        est, confidence_level=0.9, conformity_score="aps", prefit=True, random_state=np.random.RandomState(5)
+    )
     ref_sets = ref.conformalize(probs[cal], y[cal]).predict_set(
-        probs[test], conformity_score_params={"include_last_label": "randomized"})[1][:, :, 0]
+        probs[test], conformity_score_params={"include_last_label": "randomized"}
+    )[1][:, :, 0]
     cp = calibration.ConformalClassifier("aps", 0.1, randomized=True, seed=np.random.RandomState(5))
     ours = cp.fit(probs[cal], y[cal]).predict_set(tfd.Categorical(probs=probs[test]))
     np.testing.assert_array_equal(ours, ref_sets)
@@ -115,7 +121,9 @@ def test_lac_and_aps_sets_equal_mapie():
 def test_mixture_of_categoricals_uses_the_mixture_probabilities():
     probs, y = _pool(5, n=200, k=3)
     members = np.stack([probs, probs[:, [1, 2, 0]]], axis=1)  # (n, 2, K)
-    mixture = tfd.MixtureSameFamily(tfd.Categorical(logits=np.zeros((200, 2))), tfd.Categorical(probs=members))
+    mixture = tfd.MixtureSameFamily(
+        tfd.Categorical(logits=np.zeros((200, 2))), tfd.Categorical(probs=members)
+    )
     a = calibration.ConformalClassifier("lac").fit(mixture, y).predict_set(mixture)
     b = calibration.ConformalClassifier("lac").fit(members.mean(1), y).predict_set(members.mean(1))
     np.testing.assert_array_equal(a, b)
@@ -154,16 +162,28 @@ def test_scalings_lower_ece_of_an_overconfident_digits_model(capsys):
 
     x_train, y_train, x_test, y_test = probnn.datasets.load_digits("sklearn", test_size=0.75, seed=0)[:4]
     model = keras.Sequential([keras.Input((64,)), probnn.heads.CategoricalHead(10)])
-    probnn.fit(model, x_train, y_train, epochs=30, batch_size=32, optimizer=keras.optimizers.Adam(1e-2), verbose=0,
-               seed=0, jit_compile=False)
+    probnn.fit(
+        model,
+        x_train,
+        y_train,
+        epochs=30,
+        batch_size=32,
+        optimizer=keras.optimizers.Adam(1e-2),
+        verbose=0,
+        seed=0,
+        jit_compile=False,
+    )
     logits = 4.0 * model.predict(x_test, verbose=0)  # deliberately over-confident: logits x 4
     cal, test = slice(0, 674), slice(674, None)
     dist = lambda rows: tfd.Categorical(logits=logits[rows])
     ece = {"uncalibrated": float(metrics.expected_calibration_error(dist(test), y_test[test]))}
     # Plain matrix scaling (l2=0, printed, not asserted) overfits 674 calibration images (see
     # MatrixScaling); with ODIR l2=10 it does not.
-    scalers = {"temperature": calibration.TemperatureScaling(), "vector": calibration.VectorScaling(),
-               "matrix (ODIR l2=10)": calibration.MatrixScaling(l2=10.0)}
+    scalers = {
+        "temperature": calibration.TemperatureScaling(),
+        "vector": calibration.VectorScaling(),
+        "matrix (ODIR l2=10)": calibration.MatrixScaling(l2=10.0),
+    }
     plain = calibration.MatrixScaling().fit(dist(cal), y_test[cal])
     ece["matrix (l2=0)"] = float(metrics.expected_calibration_error(plain(dist(test)), y_test[test]))
     for name, scaler in scalers.items():

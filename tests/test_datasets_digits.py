@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from probnn.datasets import load_digits
 from probnn.datasets import digits as digits_module
+from probnn.datasets import load_digits
 
 
 def write_fake_mnist(directory, n_train=20, n_test=10):

@@ -27,10 +27,13 @@ def moons():
 def _sngp(num_inducing=256, seed=0):
     inputs = keras.Input((2,))
     # A fixed random input projection, then spectrally normalised residual blocks (bi-Lipschitz).
-    h = keras.layers.Dense(32, trainable=False, kernel_initializer=keras.initializers.RandomNormal(1.0, seed=seed))(
-        inputs)
+    h = keras.layers.Dense(
+        32, trainable=False, kernel_initializer=keras.initializers.RandomNormal(1.0, seed=seed)
+    )(inputs)
     for _ in range(3):  # residual blocks h + 0.9 f(h) with Lip(f) <= 1: distances kept within [0.1, 1.9]
-        h = h + keras.layers.Rescaling(0.9)(keras.layers.SpectralNormalization(keras.layers.Dense(32, "relu"))(h))
+        h = h + keras.layers.Rescaling(0.9)(
+            keras.layers.SpectralNormalization(keras.layers.Dense(32, "relu"))(h)
+        )
     logits = probnn.layers.RandomFeatureGaussianProcess(2, num_inducing=num_inducing, seed=seed)(h)
     head = probnn.heads.CategoricalHead(2, kernel_initializer="identity", trainable=False)
     return keras.Model(inputs, head(logits))
@@ -47,16 +50,35 @@ def test_sngp_detects_far_points_where_softmax_does_not(moons, capsys):
     # instead of 600: 0.92-0.96, the in-data posterior variance stays too large).
     keras.utils.set_random_seed(0)
     model = _sngp()
-    probnn.fit(model, x, y, epochs=60, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0,
-               callbacks=[probnn.layers.CovarianceReset()])
-    softmax = keras.Sequential([keras.Input((2,)), keras.layers.Dense(32, "relu"), keras.layers.Dense(32, "relu"),
-                                probnn.heads.CategoricalHead(2)])
-    probnn.fit(softmax, x, y, epochs=60, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0)
+    probnn.fit(
+        model,
+        x,
+        y,
+        epochs=60,
+        batch_size=32,
+        optimizer=keras.optimizers.Adam(3e-3),
+        verbose=0,
+        seed=0,
+        callbacks=[probnn.layers.CovarianceReset()],
+    )
+    softmax = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(32, "relu"),
+            keras.layers.Dense(32, "relu"),
+            probnn.heads.CategoricalHead(2),
+        ]
+    )
+    probnn.fit(
+        softmax, x, y, epochs=60, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0
+    )
     accuracy = np.mean(probnn.predict_distribution(model, x).probs_parameter().numpy().argmax(1) == y)
     auroc, baseline = _ood_auroc(model, points, labels), _ood_auroc(softmax, points, labels)
     with capsys.disabled():
-        print(f"\ntwo moons OOD AUROC (max probability): SNGP {auroc:.3f}, softmax {baseline:.3f}; "
-              f"SNGP train accuracy {accuracy:.3f}")
+        print(
+            f"\ntwo moons OOD AUROC (max probability): SNGP {auroc:.3f}, softmax {baseline:.3f}; "
+            f"SNGP train accuracy {accuracy:.3f}"
+        )
     assert accuracy > 0.95
     assert auroc >= 0.95
 
@@ -70,7 +92,9 @@ def _phi_sum(gp, features):
 def test_precision_is_the_last_epoch_closed_form_and_survives_save(loop, tmp_path):
     x, y = probnn.datasets.two_moons(64, seed=3)
     model = _sngp(num_inducing=16)
-    gp = next(layer for layer in model.layers if isinstance(layer, probnn.layers.RandomFeatureGaussianProcess))
+    gp = next(
+        layer for layer in model.layers if isinstance(layer, probnn.layers.RandomFeatureGaussianProcess)
+    )
     head = probnn.heads.find_head(model)
     reset = probnn.layers.CovarianceReset()
     if loop == "probnn.fit":  # one batch of all rows per epoch: the features the last step saw
@@ -109,7 +133,9 @@ def test_precision_accumulates_exactly_the_training_features():
 
 
 def test_gp_layer_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="RandomFeatureGaussianProcess: num_inducing must be an integer >= 1"):
+    with pytest.raises(
+        ValueError, match="RandomFeatureGaussianProcess: num_inducing must be an integer >= 1"
+    ):
         probnn.layers.RandomFeatureGaussianProcess(2, num_inducing=0)
     with pytest.raises(ValueError, match="length_scale must be a positive number"):
         probnn.layers.RandomFeatureGaussianProcess(2, length_scale=-1.0)
@@ -117,8 +143,9 @@ def test_gp_layer_rejects_bad_arguments():
 
 def _duq(gradient_penalty=1.0, gamma=0.97):
     body = keras.Sequential([keras.Input((2,))] + [keras.layers.Dense(64, "relu") for _ in range(3)])
-    head = probnn.heads.DUQHead(2, 10, length_scale=0.3, gamma=gamma, gradient_penalty=gradient_penalty,
-                                feature_extractor=body)
+    head = probnn.heads.DUQHead(
+        2, 10, length_scale=0.3, gamma=gamma, gradient_penalty=gradient_penalty, feature_extractor=body
+    )
     return keras.Sequential([keras.Input((2,)), head])
 
 
@@ -126,7 +153,9 @@ def test_duq_detects_far_points(moons, capsys):
     x, y, points, labels = moons
     keras.utils.set_random_seed(0)
     model = _duq()
-    probnn.fit(model, x, y, epochs=20, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0)
+    probnn.fit(
+        model, x, y, epochs=20, batch_size=32, optimizer=keras.optimizers.Adam(3e-3), verbose=0, seed=0
+    )
     dist = probnn.predict_distribution(model, x)
     accuracy = np.mean(dist.distribution.probs_parameter().numpy().argmax(1) == y)
     auroc = _ood_auroc(model, points, labels)
@@ -144,12 +173,18 @@ def test_duq_centroids_follow_the_ema_and_penalty_is_a_loss(tmp_path):
     counts, sums = head.counts.numpy().copy(), head.sums.numpy().copy()
     # One step of model.fit (a full batch, no shuffling): the EMA uses the embeddings of that step.
     embeddings = keras.ops.convert_to_numpy(head.project(head.feature_extractor(x))).reshape(32, 10, 2)
-    model.compile(keras.optimizers.SGD(0.0), loss=probnn.losses.NegativeLogLikelihood(head))  # lr 0: weights kept
+    model.compile(
+        keras.optimizers.SGD(0.0), loss=probnn.losses.NegativeLogLikelihood(head)
+    )  # lr 0: weights kept
     history = model.fit(x, y, epochs=1, batch_size=32, shuffle=False, verbose=0)
     onehot = np.eye(2)[y]
     np.testing.assert_allclose(head.counts.numpy(), 0.9 * counts + 0.1 * onehot.sum(0), rtol=1e-6)
-    np.testing.assert_allclose(head.sums.numpy(), 0.9 * sums + 0.1 * np.einsum("ndc,nc->dc", embeddings, onehot),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        head.sums.numpy(),
+        0.9 * sums + 0.1 * np.einsum("ndc,nc->dc", embeddings, onehot),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     bce = -keras.ops.convert_to_numpy(head.log_prob(model.predict(x, verbose=0), y)).mean()
     assert history.history["loss"][0] > bce  # the gradient penalty is part of the loss
     # Validation and prediction do not move the centroids; probnn.fit's validation neither.

@@ -28,6 +28,8 @@ import tempfile
 
 import pytest
 
+pytestmark = pytest.mark.docs
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RUNNABLE = {"python", "py", "python3"}
 BLOCK_TIMEOUT = 300  # seconds; a block takes a few seconds plus ~5-10 s of imports (more under load)
@@ -61,11 +63,16 @@ def fenced_blocks(text):
         i += 1
         while i < len(lines):
             close = _FENCE.match(lines[i])
-            if close and close["fence"][0] == fence[0] and len(close["fence"]) >= len(fence) and not close["info"].strip():
+            if (
+                close
+                and close["fence"][0] == fence[0]
+                and len(close["fence"]) >= len(fence)
+                and not close["info"].strip()
+            ):
                 break
             line = lines[i]
             strip = len(line) - len(line.lstrip(" "))
-            body.append(line[min(indent, strip):])
+            body.append(line[min(indent, strip) :])
             i += 1
         blocks.append((tag, start + 1, "\n".join(body) + "\n"))
         i += 1
@@ -102,7 +109,12 @@ def run_block(code, timeout=BLOCK_TIMEOUT):
         script.write_text(code, encoding="utf-8")
         try:
             return subprocess.run(
-                [sys.executable, str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+                [sys.executable, str(script)],
+                cwd=cwd,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
             )
         except subprocess.TimeoutExpired as exc:
             return subprocess.CompletedProcess(exc.cmd, -1, exc.stdout or "", f"timed out after {timeout} s")
@@ -127,7 +139,12 @@ def block_results(request):
 
 def test_fence_parser_finds_tags_lines_and_indented_blocks():
     text = "intro\n```python\nx = 1\n```\n- item\n\n  ```text\n  f(a, b)\n  ```\n~~~py\ny = 2\n~~~\n```\nraw\n```\n"
-    assert fenced_blocks(text) == [("python", 3, "x = 1\n"), ("text", 8, "f(a, b)\n"), ("py", 11, "y = 2\n"), ("", 14, "raw\n")]
+    assert fenced_blocks(text) == [
+        ("python", 3, "x = 1\n"),
+        ("text", 8, "f(a, b)\n"),
+        ("py", 11, "y = 2\n"),
+        ("", 14, "raw\n"),
+    ]
 
 
 def test_runner_reports_a_block_that_needs_an_earlier_one():
@@ -154,4 +171,6 @@ _LOG_NOISE = re.compile(r"^(WARNING: All log messages before absl|[IWE]\d{4} \d\
 def test_block_runs_alone(doc, index, line, code, block_results):
     result = block_results[(doc, index)].result()
     stderr = "\n".join(s for s in result.stderr.splitlines() if not _LOG_NOISE.match(s))  # TF start-up logs
-    assert result.returncode == 0, f"{doc} block {index} (line {line}) failed when run alone:\n{stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"{doc} block {index} (line {line}) failed when run alone:\n{stderr[-3000:]}"
+    )

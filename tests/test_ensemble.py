@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from xla_compilations import run_counting_compilations
 
 import probnn
 from probnn.layers import DenseFlipout, MCDropout, NormalPrior
-from xla_compilations import run_counting_compilations
 
 
 def _build(dropout=False, batchnorm=False, variational=False):
@@ -15,8 +15,9 @@ def _build(dropout=False, batchnorm=False, variational=False):
     if variational:
         layers.append(DenseFlipout(8, activation="tanh", prior=NormalPrior(0.5), kl_weight=0.1))
     else:
-        layers.append(keras.layers.Dense(8, activation="tanh",
-                                         kernel_regularizer=keras.regularizers.L2(0.01)))
+        layers.append(
+            keras.layers.Dense(8, activation="tanh", kernel_regularizer=keras.regularizers.L2(0.01))
+        )
     if batchnorm:
         layers.append(keras.layers.BatchNormalization())
     if dropout:
@@ -96,8 +97,9 @@ def test_state_per_member_and_save_load_identical(rng, tmp_path):
     a = probnn.predict_distribution(ensemble, x, num_samples=4, seed=1)
     b = probnn.predict_distribution(loaded, x, num_samples=4, seed=1)
     assert a.components_distribution.batch_shape == [16, 12]  # K * M components
-    np.testing.assert_array_equal(a.components_distribution.distribution.loc,
-                                  b.components_distribution.distribution.loc)
+    np.testing.assert_array_equal(
+        a.components_distribution.distribution.loc, b.components_distribution.distribution.loc
+    )
 
 
 def test_predict_distribution_is_the_uniform_mixture_of_members(rng):
@@ -134,7 +136,8 @@ def test_members_with_reductions_train_without_recompiling(tmp_path):
     The gradient of the vectorised sum took TF's dynamic path, whose indices XLA compiles as
     constants; `stacked_call` now takes each member's gradient inside the vectorised map.
     Checked by counting compiled programs: a later `fit` call reuses the first one's."""
-    counts = run_counting_compilations("""
+    counts = run_counting_compilations(
+        """
         import json
         import keras, numpy as np, probnn
         rng = np.random.default_rng(0)
@@ -151,6 +154,8 @@ def test_members_with_reductions_train_without_recompiling(tmp_path):
                 probnn.fit(ensemble, x, y, epochs=2, batch_size=32, verbose=0, seed=seed)
                 counts[kind].append(compilations())
         print(json.dumps(counts))
-    """, tmp_path)
+    """,
+        tmp_path,
+    )
     for kind, seen in counts.items():
         assert seen[0] >= 1 and seen[1:] == [seen[0]] * 2, (kind, seen)

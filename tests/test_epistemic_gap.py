@@ -36,8 +36,10 @@ def _ratios(name, dist):
     e = np.asarray(epistemic)[:, 0]
     inside = e[[1, 3]].mean()
     ratios = {"outside_left": e[0] / inside, "gap": e[2] / inside, "outside_right": e[4] / inside}
-    print(f"{name}: epistemic variance at x = {PROBES[:, 0].tolist()}: {np.round(e, 5).tolist()}; "
-          f"ratios to inside: " + ", ".join(f"{k} {v:.1f}" for k, v in ratios.items()))
+    print(
+        f"{name}: epistemic variance at x = {PROBES[:, 0].tolist()}: {np.round(e, 5).tolist()}; "
+        f"ratios to inside: " + ", ".join(f"{k} {v:.1f}" for k, v in ratios.items())
+    )
     return ratios
 
 
@@ -52,8 +54,9 @@ def test_ensemble(data):
     x, y = data
     keras.utils.set_random_seed(0)
     ensemble = probnn.Ensemble(_relu_net, members=5)
-    probnn.fit(ensemble, x, y, epochs=200, batch_size=32, seed=0, verbose=0,
-               optimizer=keras.optimizers.Adam(0.01))
+    probnn.fit(
+        ensemble, x, y, epochs=200, batch_size=32, seed=0, verbose=0, optimizer=keras.optimizers.Adam(0.01)
+    )
     ratios = _ratios("ensemble", probnn.predict_distribution(ensemble, PROBES))
     assert min(ratios.values()) >= 3
 
@@ -65,15 +68,18 @@ def test_laplace_last_layer(data):
     x, y = data
     keras.utils.set_random_seed(0)
     model = _relu_net()
-    probnn.fit(model, x, y, epochs=200, batch_size=32, seed=0, verbose=0,
-               optimizer=keras.optimizers.Adam(0.01))
-    la = probnn.bayes.laplace(model, x, y, weights="last_layer", hessian="kron",
-                              prior_precision="marglik")
-    glm = _ratios("Laplace (last layer, KFAC, marglik), linearised",
-                  probnn.predict_distribution(model, PROBES, posterior=la, seed=0))
-    sampled = _ratios("Laplace (last layer, KFAC, marglik), 200 sampled weights",
-                      probnn.predict_distribution(model, PROBES, posterior=la, num_draws=200,
-                                                  seed=0))
+    probnn.fit(
+        model, x, y, epochs=200, batch_size=32, seed=0, verbose=0, optimizer=keras.optimizers.Adam(0.01)
+    )
+    la = probnn.bayes.laplace(model, x, y, weights="last_layer", hessian="kron", prior_precision="marglik")
+    glm = _ratios(
+        "Laplace (last layer, KFAC, marglik), linearised",
+        probnn.predict_distribution(model, PROBES, posterior=la, seed=0),
+    )
+    sampled = _ratios(
+        "Laplace (last layer, KFAC, marglik), 200 sampled weights",
+        probnn.predict_distribution(model, PROBES, posterior=la, num_draws=200, seed=0),
+    )
     assert min(glm.values()) >= 3 and min(sampled.values()) >= 3
 
 
@@ -84,15 +90,19 @@ def test_variational_flipout(data):
     x, y = data
     keras.utils.set_random_seed(0)
     kl = 1 / len(x)
-    model = keras.Sequential([
-        keras.Input((1,)),
-        DenseFlipout(50, activation="relu", kl_weight=kl, seed=1),
-        DenseFlipout(50, activation="relu", kl_weight=kl, seed=2),
-        DenseFlipout(2, kl_weight=kl, seed=3),
-        probnn.heads.NormalHead(),
-    ])
-    probnn.fit(model, x, y, epochs=150, batch_size=32, seed=0, verbose=0,
-               optimizer=keras.optimizers.Adam(0.01))
-    ratios = _ratios("variational (Flipout)", probnn.predict_distribution(model, PROBES,
-                                                                          num_samples=200, seed=0))
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            DenseFlipout(50, activation="relu", kl_weight=kl, seed=1),
+            DenseFlipout(50, activation="relu", kl_weight=kl, seed=2),
+            DenseFlipout(2, kl_weight=kl, seed=3),
+            probnn.heads.NormalHead(),
+        ]
+    )
+    probnn.fit(
+        model, x, y, epochs=150, batch_size=32, seed=0, verbose=0, optimizer=keras.optimizers.Adam(0.01)
+    )
+    ratios = _ratios(
+        "variational (Flipout)", probnn.predict_distribution(model, PROBES, num_samples=200, seed=0)
+    )
     assert ratios["outside_left"] >= 3 and ratios["outside_right"] >= 3

@@ -44,13 +44,11 @@ def test_stacked_inputs_and_xla(rng):
     members = [_build() for _ in range(3)]
     stacked = stack_weights(members)
     x = rng.normal(size=(3, 5, 3)).astype("float32")
-    run = tf.function(lambda w, x: stacked_call(members[0], w, x, x_stacked=True),
-                      jit_compile=True)
+    run = tf.function(lambda w, x: stacked_call(members[0], w, x, x_stacked=True), jit_compile=True)
     out = run(stacked, x)
     for s, member in enumerate(members):
         np.testing.assert_allclose(out[s], member(x[s]), rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(unstack_weights(stacked, 1)[0],
-                                  members[1].trainable_variables[0])
+    np.testing.assert_array_equal(unstack_weights(stacked, 1)[0], members[1].trainable_variables[0])
 
 
 def test_stacked_state_gives_each_slice_its_own_dropout_and_statistics(rng):
@@ -64,8 +62,9 @@ def test_stacked_state_gives_each_slice_its_own_dropout_and_statistics(rng):
             state[i] = tf.stack([v.value, v.value + 1])
     out, new_state = stacked_call(model, stacked, x, non_trainable=state, training=True)
     assert not np.allclose(out[0], out[1])
-    moving_mean = [i for i, v in enumerate(model.non_trainable_variables)
-                   if v.path.endswith("moving_mean")][0]
+    moving_mean = [i for i, v in enumerate(model.non_trainable_variables) if v.path.endswith("moving_mean")][
+        0
+    ]
     # Both slices saw the same rows with the same weights: same batch statistics update.
     np.testing.assert_allclose(new_state[moving_mean][0], new_state[moving_mean][1], atol=1e-6)
     assert not np.allclose(new_state[moving_mean][0], state[moving_mean][0])
@@ -86,11 +85,13 @@ def test_errors_name_the_problem():
 
 def test_return_losses_gives_each_slices_own_losses(rng):
     def build():
-        return keras.Sequential([
-            keras.Input((3,)),
-            keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(0.1)),
-            probnn.heads.NormalHead(),
-        ])
+        return keras.Sequential(
+            [
+                keras.Input((3,)),
+                keras.layers.Dense(4, kernel_regularizer=keras.regularizers.L2(0.1)),
+                probnn.heads.NormalHead(),
+            ]
+        )
 
     members = [build() for _ in range(3)]
     x = rng.normal(size=(2, 3)).astype("float32")

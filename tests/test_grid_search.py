@@ -15,8 +15,9 @@ def _data(rng, n):
 
 
 def _build(units=8):
-    return keras.Sequential([keras.Input((3,)), keras.layers.Dense(units, activation="relu"),
-                             probnn.heads.NormalHead()])
+    return keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(units, activation="relu"), probnn.heads.NormalHead()]
+    )
 
 
 def test_grid_members_match_solo_fits(rng):
@@ -32,10 +33,19 @@ def test_grid_members_match_solo_fits(rng):
         keras.utils.set_random_seed(7)
         alone = _build()
         history = probnn.fit(
-            alone, x, y, optimizer=keras.optimizers.Adam(**params), epochs=20, batch_size=16,
-            validation_data=(xv, yv), seed=7, verbose=0,
-            callbacks=[keras.callbacks.EarlyStopping("val_nll", mode="min", patience=4,
-                                                     restore_best_weights=True)])
+            alone,
+            x,
+            y,
+            optimizer=keras.optimizers.Adam(**params),
+            epochs=20,
+            batch_size=16,
+            validation_data=(xv, yv),
+            seed=7,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.EarlyStopping("val_nll", mode="min", patience=4, restore_best_weights=True)
+            ],
+        )
         member = search.trained_model(index)
         # float32 training, the stack's batched matmuls against the model's own: measured
         # differences ~1e-7 after 20 epochs; 1e-5 is the bound.
@@ -48,10 +58,11 @@ def test_grid_members_match_solo_fits(rng):
 
 
 def test_member_adam_is_keras_adam_and_adamw_member_by_member(rng):
-    configs = [keras.optimizers.Adam(1e-3), keras.optimizers.Adam(3e-2, weight_decay=1e-3,
-                                                                  beta_1=0.8, beta_2=0.99,
-                                                                  epsilon=1e-6),
-               keras.optimizers.AdamW(0.1)]
+    configs = [
+        keras.optimizers.Adam(1e-3),
+        keras.optimizers.Adam(3e-2, weight_decay=1e-3, beta_1=0.8, beta_2=0.99, epsilon=1e-6),
+        keras.optimizers.AdamW(0.1),
+    ]
     start = rng.normal(size=(3, 4, 5)).astype("float32")
     alone = [keras.Variable(start[i]) for i in range(3)]
     stacked = keras.Variable(start)
@@ -77,12 +88,12 @@ def test_member_adam_is_keras_adam_and_adamw_member_by_member(rng):
 def test_structures_seeds_best_model_and_refit(rng):
     x, y = _data(rng, 64)
     xv, yv = _data(rng, 32)
-    search = probnn.GridSearch(_build, {"units": [4, 6], "learning_rate": [1e-2, 3e-2]},
-                               seeds=2)
+    search = probnn.GridSearch(_build, {"units": [4, 6], "learning_rate": [1e-2, 3e-2]}, seeds=2)
     search.fit(x, y, validation_data=(xv, yv), epochs=4, batch_size=32)
     assert len(search.results) == 8
     assert {tuple(sorted(r)) for r in search.results} == {
-        ("best_epoch", "params", "seconds", "seed", "val_nll")}
+        ("best_epoch", "params", "seconds", "seed", "val_nll")
+    }
     assert sorted(search.best_params) == ["learning_rate", "units"]
     best = search.best_model
     assert isinstance(best, probnn.Ensemble) and best.probnn_members == 2

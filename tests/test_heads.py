@@ -50,11 +50,13 @@ def _expected_mvn(params, y, d, min_scale=1e-6):
         # FillScaleTriL fills the lower triangle in TFP's (numpy-compatible)
         # order; build it with TFP's own fill_triangular to stay independent of
         # the order convention, then apply the diagonal transform by hand.
-        tril = tf.linalg.LinearOperatorLowerTriangular(
-            tf.constant(
-                __import__("tensorflow_probability").math.fill_triangular(raw).numpy()
+        tril = (
+            tf.linalg.LinearOperatorLowerTriangular(
+                tf.constant(__import__("tensorflow_probability").math.fill_triangular(raw).numpy())
             )
-        ).to_dense().numpy()
+            .to_dense()
+            .numpy()
+        )
         tril[np.diag_indices(d)] = softplus(np.diag(tril)) + min_scale
         out.append(stats.multivariate_normal.logpdf(yi, loc, tril @ tril.T))
     return np.array(out)
@@ -71,6 +73,7 @@ def _expected_mixture(params, y, k, e, min_scale=1e-6):
 
 def _cases(rng, n=7):
     """(head, params, targets, expected log density) for every head family."""
+
     def params(size, scale=1.5):
         return rng.normal(scale=scale, size=(n, size))
 
@@ -109,9 +112,7 @@ def test_log_prob_matches_scipy_float64(rng):
 def test_log_prob_matches_scipy_float32(rng):
     for head, params, y, expected in _cases(rng):
         got = head.log_prob(params.astype("float32"), y.astype("float32")).numpy()
-        np.testing.assert_allclose(
-            got, expected, rtol=RTOL32, atol=RTOL32, err_msg=type(head).__name__
-        )
+        np.testing.assert_allclose(got, expected, rtol=RTOL32, atol=RTOL32, err_msg=type(head).__name__)
 
 
 def test_distribution_shapes():
@@ -318,10 +319,7 @@ def test_mixture_head_fits_a_bimodal_target(rng):
     y = (sign * (1 + 0.5 * x) + 0.15 * rng.standard_normal((n, 1))).astype("float32")
     centre = 1 + 0.5 * x[:, 0]
     true_nll = -np.mean(
-        np.log(
-            0.5 * stats.norm.pdf(y[:, 0], centre, 0.15)
-            + 0.5 * stats.norm.pdf(y[:, 0], -centre, 0.15)
-        )
+        np.log(0.5 * stats.norm.pdf(y[:, 0], centre, 0.15) + 0.5 * stats.norm.pdf(y[:, 0], -centre, 0.15))
     )
     head = MixtureNormalHead(num_components=2)
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(32, "tanh"), head])

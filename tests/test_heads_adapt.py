@@ -85,8 +85,12 @@ def test_adapt_maps_every_real_valued_head_to_the_targets_units():
     y = np.column_stack([LOC + SCALE * rng.normal(size=500), -5.0 + 0.01 * rng.normal(size=500)])
     m, s = y.mean(axis=0), y.std(axis=0)
     base = math.log(2.0)  # softplus(0)
-    for head in (probnn.heads.NormalHead(2), probnn.heads.StudentTHead(2),
-                 probnn.heads.MixtureNormalHead(3, 2), probnn.heads.MultivariateNormalHead(2)):
+    for head in (
+        probnn.heads.NormalHead(2),
+        probnn.heads.StudentTHead(2),
+        probnn.heads.MixtureNormalHead(3, 2),
+        probnn.heads.MultivariateNormalHead(2),
+    ):
         head.adapt(y)
         dist = head.distribution(np.zeros((1, head.params_size), "float32"))
         np.testing.assert_allclose(dist.mean()[0], m, rtol=1e-5)
@@ -100,7 +104,9 @@ def test_adapt_maps_every_real_valued_head_to_the_targets_units():
     rbf = probnn.heads.RBFMixtureHead(2)  # adapt(x) sets its prototypes; adapt_targets(y) the scaling
     rbf.adapt_targets(y[:, :1])
     assert rbf.adapted and rbf.event_size == 1
-    with pytest.raises(ValueError, match="RealEventHead.adapt: target scaling is only for location-scale heads"):
+    with pytest.raises(
+        ValueError, match="RealEventHead.adapt: target scaling is only for location-scale heads"
+    ):
         probnn.heads.RealEventHead().adapt([1.0, 2.0])  # a head family that does not map its parameters
     with pytest.raises(ValueError, match=r"NormalHead.adapt: expected targets of shape \(n, 1\)"):
         probnn.heads.NormalHead().adapt(y)
@@ -117,9 +123,11 @@ def test_likelihood_loss_takes_1d_targets_under_keras_and_probnn_fit():
         model.compile(keras.optimizers.Adam(1e-3), loss=probnn.losses.NegativeLogLikelihood(head))
         target = z if shape == "1-D" else z[:, None]
         history = model.fit(x, target, epochs=2, batch_size=64, shuffle=False, verbose=0)
-        results[shape] = (history.history["loss"], model.evaluate(x, target, verbose=0),
-                          probnn.fit(model, x, target, epochs=1, batch_size=64, verbose=0, seed=0)
-                          .history["loss"])
+        results[shape] = (
+            history.history["loss"],
+            model.evaluate(x, target, verbose=0),
+            probnn.fit(model, x, target, epochs=1, batch_size=64, verbose=0, seed=0).history["loss"],
+        )
     np.testing.assert_allclose(results["1-D"][0], results["2-D"][0], rtol=1e-6)
     np.testing.assert_allclose(results["1-D"][1], results["2-D"][1], rtol=1e-6)
     np.testing.assert_allclose(results["1-D"][2], results["2-D"][2], rtol=1e-6)

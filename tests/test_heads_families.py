@@ -45,17 +45,21 @@ def _scipy_cases(rng):
     y = counts[:, 0]
     zip_pmf = zero_weight * (y == 0) + (1 - zero_weight) * stats.poisson.pmf(y, np.exp(first))
     return [
-        (NegativeBinomialHead(), p, counts,
-         stats.nbinom.logpmf(y, pos, pos / (pos + np.exp(first)))),
+        (NegativeBinomialHead(), p, counts, stats.nbinom.logpmf(y, pos, pos / (pos + np.exp(first)))),
         (ZeroInflatedPoissonHead(), p, counts, np.log(zip_pmf)),
-        (GammaHead(), p, positive,
-         stats.gamma.logpdf(positive[:, 0], pos, scale=np.exp(first) / pos)),
-        (LogNormalHead(), p, positive,
-         stats.lognorm.logpdf(positive[:, 0], s=pos, scale=np.exp(first))),
+        (GammaHead(), p, positive, stats.gamma.logpdf(positive[:, 0], pos, scale=np.exp(first) / pos)),
+        (LogNormalHead(), p, positive, stats.lognorm.logpdf(positive[:, 0], s=pos, scale=np.exp(first))),
         (BetaHead(), p, unit, stats.beta.logpdf(unit[:, 0], softplus(first) + 1e-6, pos)),
-        (CensoredNormalHead(lower=0.0), p, censored,
-         np.where(censored[:, 0] == 0, stats.norm.logcdf(0.0, first, pos),
-                  stats.norm.logpdf(censored[:, 0], first, pos))),
+        (
+            CensoredNormalHead(lower=0.0),
+            p,
+            censored,
+            np.where(
+                censored[:, 0] == 0,
+                stats.norm.logcdf(0.0, first, pos),
+                stats.norm.logpdf(censored[:, 0], first, pos),
+            ),
+        ),
     ]
 
 
@@ -84,9 +88,13 @@ def test_evidential_predictive_is_the_closed_form_student_t(rng):
     np.testing.assert_allclose(dist.variance()[:, 0], reference.var(), rtol=RTOL)
     # Amini et al. (2020), eq. 8, written out: the loss is this NLL plus λ|y - γ|(2ν + α).
     omega = 2 * beta * (1 + lam)
-    nll = (0.5 * np.log(np.pi / lam) - alpha * np.log(omega)
-           + (alpha + 0.5) * np.log(lam * (y[:, 0] - gamma) ** 2 + omega)
-           + special.gammaln(alpha) - special.gammaln(alpha + 0.5))
+    nll = (
+        0.5 * np.log(np.pi / lam)
+        - alpha * np.log(omega)
+        + (alpha + 0.5) * np.log(lam * (y[:, 0] - gamma) ** 2 + omega)
+        + special.gammaln(alpha)
+        - special.gammaln(alpha + 0.5)
+    )
     loss = EvidentialLoss(head, reg_weight=0.05, reduction="none", dtype="float64")
     expected = nll + 0.05 * np.abs(y[:, 0] - gamma) * (2 * lam + alpha)
     np.testing.assert_allclose(loss(y, params), expected, rtol=RTOL)
@@ -96,7 +104,9 @@ def test_evidential_predictive_is_the_closed_form_student_t(rng):
     # The closed-form Student-t CRPS applies to it (the predictive is a tfd.StudentT).
     np.testing.assert_allclose(
         probnn.metrics.crps(dist, y, reduction="none"),
-        probnn.metrics.crps_student_t(2 * alpha, gamma, scale, y[:, 0]), rtol=RTOL)
+        probnn.metrics.crps_student_t(2 * alpha, gamma, scale, y[:, 0]),
+        rtol=RTOL,
+    )
 
 
 def test_flow_log_prob_is_the_change_of_variables_density(rng):
@@ -130,8 +140,16 @@ def test_flow_mean_and_variance_by_quadrature(rng):
 @pytest.mark.parametrize(
     "head, bad, message",
     [
-        (NegativeBinomialHead(), 2.5, "NegativeBinomialHead: targets must be non-negative integer counts, got 2.5"),
-        (ZeroInflatedPoissonHead(), -1, "ZeroInflatedPoissonHead: targets must be non-negative integer counts, got -1"),
+        (
+            NegativeBinomialHead(),
+            2.5,
+            "NegativeBinomialHead: targets must be non-negative integer counts, got 2.5",
+        ),
+        (
+            ZeroInflatedPoissonHead(),
+            -1,
+            "ZeroInflatedPoissonHead: targets must be non-negative integer counts, got -1",
+        ),
         (GammaHead(), 0.0, r"GammaHead: targets must be positive \(> 0\), got 0"),
         (LogNormalHead(), -2.0, r"LogNormalHead: targets must be positive \(> 0\), got -2"),
         (BetaHead(), 1.0, r"BetaHead: targets must be in the open interval \(0, 1\), got 1"),
@@ -152,26 +170,37 @@ def test_probnn_fit_checks_targets_for_every_head_loss(rng):
     head = GammaHead()
     model = keras.Sequential([keras.Input((2,)), head])
     x = rng.normal(size=(8, 2)).astype("float32")
-    with pytest.raises(ValueError, match="y does not fit the model's head: GammaHead: targets must be positive"):
+    with pytest.raises(
+        ValueError, match="y does not fit the model's head: GammaHead: targets must be positive"
+    ):
         probnn.fit(model, x, -np.ones((8, 1), "float32"), loss=CRPS(head), epochs=1, verbose=0)
 
 
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: QuantileHead(quantiles=(0.5, 0.1)), "QuantileHead: quantiles must be a non-empty increasing"),
+        (
+            lambda: QuantileHead(quantiles=(0.5, 0.1)),
+            "QuantileHead: quantiles must be a non-empty increasing",
+        ),
         (lambda: QuantileHead(quantiles=(0.0, 0.5)), "QuantileHead: quantiles"),
         (lambda: FlowHead(num_bins=1), "FlowHead: num_bins must be an integer >= 2"),
         (lambda: FlowHead(bound=-1.0), "FlowHead: bound must be a positive"),
         (lambda: FlowHead(num_bins=10, bound=0.001), "FlowHead: min_bin_size \\* num_bins"),
         (lambda: CensoredNormalHead(lower=np.inf), "CensoredNormalHead: lower must be a finite"),
-        (lambda: CRPS(NegativeBinomialHead()), "CRPS: NegativeBinomialHead's distribution has no closed-form"),
+        (
+            lambda: CRPS(NegativeBinomialHead()),
+            "CRPS: NegativeBinomialHead's distribution has no closed-form",
+        ),
         (lambda: CRPS(probnn.heads.MultivariateNormalHead(2)), "CRPS: MultivariateNormalHead must give"),
         (lambda: CRPS(QuantileHead()), "CRPS: QuantileHead must give"),
         (lambda: Pinball(GammaHead()), "Pinball: head must be a probnn.heads.QuantileHead"),
         (lambda: EvidentialLoss(GammaHead()), "EvidentialLoss: head must be"),
         (lambda: EvidentialLoss(EvidentialHead(), reg_weight=-1), "EvidentialLoss: reg_weight"),
-        (lambda: QuantileHead().log_prob(np.zeros((1, 3)), np.zeros((1, 1))), "QuantileHead: a quantile head has no likelihood"),
+        (
+            lambda: QuantileHead().log_prob(np.zeros((1, 3)), np.zeros((1, 1))),
+            "QuantileHead: a quantile head has no likelihood",
+        ),
     ],
 )
 def test_bad_configuration_is_rejected(make, message):
@@ -213,8 +242,11 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path, rng):
         restored = keras.losses.deserialize(keras.losses.serialize(loss))
         assert type(restored) is loss_type and restored.get_config() == loss.get_config()
         dist = head.distribution(params)
-        y = (dist.quantile(np.array([0.5]))[0][:, None] if isinstance(head, QuantileHead)
-             else dist.sample(seed=1))
+        y = (
+            dist.quantile(np.array([0.5]))[0][:, None]
+            if isinstance(head, QuantileHead)
+            else dist.sample(seed=1)
+        )
         if isinstance(head, FlowHead):
             y = y[:, None]
         if getattr(loss, "closed_form", True):  # the sampled CRPS draws fresh samples per call
@@ -255,7 +287,7 @@ def test_cqr_with_the_quantile_head_covers_one_minus_alpha_over_200_splits(rng):
     covered = []
     for _ in range(200):
         order = rng.permutation(x.size)
-        cal, test = order[:n_cal], order[n_cal:n_cal + n_test]
+        cal, test = order[:n_cal], order[n_cal : n_cal + n_test]
         conformal = probnn.calibration.SplitConformal(alpha, score="cqr")
         conformal.fit(head.distribution(params[cal]), y[cal, None])
         lower, upper = conformal.interval(head.distribution(params[test]))
@@ -276,7 +308,9 @@ def test_pinball_and_quantile_calibration_metrics(rng):
     expected = np.mean(np.maximum(tau * u, (tau - 1) * u), axis=-1)
     dist = head.distribution(params)
     np.testing.assert_allclose(probnn.metrics.pinball_loss(dist, y, reduction="none"), expected, rtol=1e-12)
-    np.testing.assert_allclose(Pinball(head, reduction="none", dtype="float64")(y, params), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        Pinball(head, reduction="none", dtype="float64")(y, params), expected, rtol=1e-12
+    )
     np.testing.assert_allclose(probnn.metrics.quantile_calibration(dist, y), np.mean(y <= q, axis=0))
     # Any predictive, given levels: Normal quantiles at their own levels are calibrated.
     z = rng.normal(size=40000)
@@ -291,16 +325,21 @@ def test_crps_loss_closed_form_and_unbiased_energy_form(rng):
     params = rng.normal(size=(50, 2))
     y = rng.normal(size=(50, 1))
     expected = probnn.metrics.crps_normal(params[:, 0], softplus(params[:, 1]) + 1e-6, y[:, 0])
-    np.testing.assert_allclose(CRPS(probnn.heads.NormalHead(), reduction="none", dtype="float64")(y, params), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        CRPS(probnn.heads.NormalHead(), reduction="none", dtype="float64")(y, params), expected, rtol=1e-12
+    )
     # Energy form: 400 rows with the same Gamma(a=2, mean 1.5) and y = 1 give 400 independent
     # unbiased estimates; their mean is within 4 standard errors of the CRPS integral.
     a, mean, target = 2.0, 1.5, 1.0
     gamma = stats.gamma(a, scale=mean / a)
-    truth = (integrate.quad(lambda t: gamma.cdf(t) ** 2, 0, target)[0]
-             + integrate.quad(lambda t: gamma.sf(t) ** 2, target, np.inf)[0])
+    truth = (
+        integrate.quad(lambda t: gamma.cdf(t) ** 2, 0, target)[0]
+        + integrate.quad(lambda t: gamma.sf(t) ** 2, target, np.inf)[0]
+    )
     row = np.array([np.log(mean), np.log(np.expm1(a - 1e-6))])
     values = CRPS(GammaHead(), num_samples=16, reduction="none", dtype="float64")(
-        np.full((400, 1), target), np.tile(row, (400, 1))).numpy()
+        np.full((400, 1), target), np.tile(row, (400, 1))
+    ).numpy()
     assert abs(values.mean() - truth) < 4 * values.std() / np.sqrt(400), (values.mean(), truth)
 
 
@@ -313,7 +352,9 @@ def test_censored_normal_moments_quantiles_and_samples():
         np.testing.assert_allclose(d.mean()[i], mean, rtol=1e-9)
         np.testing.assert_allclose(d.variance()[i], second - mean**2, rtol=1e-9)
     p = np.array([0.2, 0.5, 0.9])
-    np.testing.assert_allclose(d.quantile(p), np.maximum(0, stats.norm.ppf(p, [-0.5, 0.3, 2.0], [1.0, 0.5, 2.0])))
+    np.testing.assert_allclose(
+        d.quantile(p), np.maximum(0, stats.norm.ppf(p, [-0.5, 0.3, 2.0], [1.0, 0.5, 2.0]))
+    )
     assert np.all(d.sample(100, seed=3).numpy() >= 0)
 
 
@@ -323,8 +364,17 @@ def test_new_heads_train_with_probnn_fit_and_model_fit(rng):
     y_pos = rng.gamma(2.0, np.exp(x) / 2.0).astype("float32")
     head = GammaHead()
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(8, "tanh"), head])
-    history = probnn.fit(model, x, y_pos, loss=CRPS(head, num_samples=16), epochs=8, batch_size=64,
-                         optimizer=keras.optimizers.Adam(0.05), verbose=0, seed=0)
+    history = probnn.fit(
+        model,
+        x,
+        y_pos,
+        loss=CRPS(head, num_samples=16),
+        epochs=8,
+        batch_size=64,
+        optimizer=keras.optimizers.Adam(0.05),
+        verbose=0,
+        seed=0,
+    )
     assert history.history["loss"][-1] < history.history["loss"][0]
     model.compile(keras.optimizers.Adam(0.01), loss=CRPS(head, num_samples=16), jit_compile=False)
     assert np.isfinite(model.fit(x, y_pos, epochs=1, batch_size=64, verbose=0).history["loss"][-1])
@@ -333,8 +383,9 @@ def test_new_heads_train_with_probnn_fit_and_model_fit(rng):
     y = (sign * (1 + 0.5 * x) + 0.2 * rng.standard_normal((256, 1))).astype("float32")
     flow = FlowHead(num_bins=4, num_layers=1)
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(8, "tanh"), flow])
-    history = probnn.fit(model, x, y, epochs=8, batch_size=64, optimizer=keras.optimizers.Adam(0.05),
-                         verbose=0, seed=0)
+    history = probnn.fit(
+        model, x, y, epochs=8, batch_size=64, optimizer=keras.optimizers.Adam(0.05), verbose=0, seed=0
+    )
     assert history.history["loss"][-1] < history.history["loss"][0] - 0.1
     # The trained conditional density integrates to 1 (trapezoid on a fine grid; the tails
     # beyond ±30 hold < 1e-12 of the mass of these standardised targets).

@@ -93,9 +93,7 @@ def test_save_load_round_trip(tmp_path, rng):
     model.save(path)
     loaded = keras.models.load_model(path)
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
-    np.testing.assert_array_equal(
-        probnn.heads.find_head(loaded).prototypes.numpy(), head.prototypes.numpy()
-    )
+    np.testing.assert_array_equal(probnn.heads.find_head(loaded).prototypes.numpy(), head.prototypes.numpy())
 
 
 def test_learns_a_regime_switching_density(rng):

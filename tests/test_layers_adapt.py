@@ -22,7 +22,9 @@ def as_np(t):
 @pytest.fixture
 def data(rng):
     # 300 rows <= max_samples (2000): the width's median is over all pairs, exactly scipy's.
-    return rng.normal(loc=[3.0, -1.0, 0.5, 10.0], scale=[2.0, 0.5, 1.0, 4.0], size=(300, 4)).astype(np.float32)
+    return rng.normal(loc=[3.0, -1.0, 0.5, 10.0], scale=[2.0, 0.5, 1.0, 4.0], size=(300, 4)).astype(
+        np.float32
+    )
 
 
 def test_rbf_adapt_then_read_widths_and_centres(data):
@@ -88,7 +90,9 @@ def test_adapted_state_survives_build_call_and_model(kind, data):
     assert len(layer.weights) == len(adapted)
     for a, w in zip(adapted, layer.weights):
         np.testing.assert_array_equal(as_np(w), a)
-    with pytest.raises(ValueError, match="'adapted': already built .* for 4 features, got input shape \\(None, 5\\)"):
+    with pytest.raises(
+        ValueError, match="'adapted': already built .* for 4 features, got input shape \\(None, 5\\)"
+    ):
         layer.build((None, 5))
 
 

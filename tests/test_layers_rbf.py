@@ -169,14 +169,13 @@ _MEMORY_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_rbf_forward_memory_is_batch_times_units(tmp_path):
     """(4096, 784) through RBF(2048): extra peak RSS well under 1 GB (naive: 26 GB)."""
     script = tmp_path / "memory_probe.py"
     script.write_text(_MEMORY_SCRIPT)
     env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
-    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     mib = 2**20

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import scipy.stats
 import tensorflow as tf
+from stats_helpers import assert_close, assert_pvalue, shape_statistic_atol, t_pvalue
 
 import probnn
 from probnn.layers import GaussianFit, Moments, TTest
-from stats_helpers import assert_close, assert_pvalue, shape_statistic_atol, t_pvalue
 
 
 @pytest.fixture
@@ -26,14 +26,26 @@ def features(rng):
 
 def test_layer_values_match_scipy(features):
     x = features.astype(np.float64)
-    for layer, ddof, bias, fisher in [(Moments(), 0, True, True),
-                                      (Moments(ddof=1, bias=False, fisher=False), 1, False, False)]:
+    for layer, ddof, bias, fisher in [
+        (Moments(), 0, True, True),
+        (Moments(ddof=1, bias=False, fisher=False), 1, False, False),
+    ]:
         mean, var, skewness, kurt = np.moveaxis(layer(features).numpy(), -1, 0)
         assert_close((mean, var), (np.mean(x, 1), np.var(x, 1, ddof=ddof)), tf.float32, "Moments")
-        assert_close(skewness, scipy.stats.skew(x, 1, bias=bias), tf.float32, "Moments skewness",
-                     shape_statistic_atol(x, 1, 3, bias, tf.float32))
-        assert_close(kurt, scipy.stats.kurtosis(x, 1, fisher=fisher, bias=bias), tf.float32,
-                     "Moments kurtosis", shape_statistic_atol(x, 1, 4, bias, tf.float32))
+        assert_close(
+            skewness,
+            scipy.stats.skew(x, 1, bias=bias),
+            tf.float32,
+            "Moments skewness",
+            shape_statistic_atol(x, 1, 3, bias, tf.float32),
+        )
+        assert_close(
+            kurt,
+            scipy.stats.kurtosis(x, 1, fisher=fisher, bias=bias),
+            tf.float32,
+            "Moments kurtosis",
+            shape_statistic_atol(x, 1, 4, bias, tf.float32),
+        )
 
     fit = GaussianFit()(features).numpy()
     assert_close((fit[:, 0], fit[:, 1]), (np.mean(x, 1), np.std(x, 1)), tf.float32, "GaussianFit")
@@ -41,12 +53,18 @@ def test_layer_values_match_scipy(features):
     for equal_var in (True, False):
         for alternative in ("two-sided", "greater"):
             out = TTest(3, equal_var=equal_var, return_pvalue=True, alternative=alternative)(features)
-            expected = scipy.stats.ttest_ind(x[:, :3], x[:, 3:], axis=1, equal_var=equal_var,
-                                             alternative=alternative)
+            expected = scipy.stats.ttest_ind(
+                x[:, :3], x[:, 3:], axis=1, equal_var=equal_var, alternative=alternative
+            )
             t = out[:, 0].numpy()
             assert_close(t, expected.statistic, tf.float32, "TTest t")
             df = probnn.stats.ttest_ind(x[:, :3], x[:, 3:], axis=1, equal_var=equal_var).df
-            assert_pvalue(out[:, 1], expected.pvalue, tf.float32, lambda: t_pvalue(t, df, alternative))
+            assert_pvalue(
+                out[:, 1],
+                expected.pvalue,
+                tf.float32,
+                lambda t=t, df=df, alternative=alternative: t_pvalue(t, df, alternative),
+            )
     assert TTest(3)(features).shape == (16, 1)
 
 
@@ -72,11 +90,13 @@ def _model(input_dim=5):
     """Features -> Dense(8) -> [t, p of units 0-3 vs 4-7 | Gaussian fit | moments] -> Dense(1)."""
     inputs = keras.Input((input_dim,))
     hidden = keras.layers.Dense(8, activation="tanh")(inputs)
-    summary = keras.layers.Concatenate()([
-        TTest(4, return_pvalue=True)(hidden),
-        GaussianFit()(hidden),
-        Moments()(hidden),
-    ])
+    summary = keras.layers.Concatenate()(
+        [
+            TTest(4, return_pvalue=True)(hidden),
+            GaussianFit()(hidden),
+            Moments()(hidden),
+        ]
+    )
     return keras.Model(inputs, keras.layers.Dense(1)(summary))
 
 
@@ -100,9 +120,9 @@ def test_layers_train_in_compiled_model_fit(rng):
     assert _mse(model, x, y) < before  # trained end to end through the layers
 
     # Sequential, in a (non-XLA) tf.function graph: XLA was covered above and compiles slowly.
-    sequential = keras.Sequential([
-        keras.Input((5,)), keras.layers.Dense(6), TTest(3, return_pvalue=True), keras.layers.Dense(1)
-    ])
+    sequential = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(6), TTest(3, return_pvalue=True), keras.layers.Dense(1)]
+    )
     sequential.compile(optimizer="adam", loss="mse", jit_compile=False)
     history = sequential.fit(x, y, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
@@ -142,7 +162,17 @@ def test_layers_train_with_probnn_fit(rng):
     x, y = _data(rng)
     model = _model()
     before = _mse(model, x, y)
-    probnn.fit(model, x, y, loss="mse", optimizer=keras.optimizers.Adam(0.01), epochs=5,
-               batch_size=16, jit_compile=True, verbose=0, seed=0)
+    probnn.fit(
+        model,
+        x,
+        y,
+        loss="mse",
+        optimizer=keras.optimizers.Adam(0.01),
+        epochs=5,
+        batch_size=16,
+        jit_compile=True,
+        verbose=0,
+        seed=0,
+    )
     after = _mse(model, x, y)
     assert np.isfinite(after) and after < before  # trained end to end through the layers

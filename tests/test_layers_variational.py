@@ -24,8 +24,12 @@ from probnn.layers import (
 tfd = tfp.distributions
 
 DENSE = [DenseReparameterization, DenseFlipout]
-CONV = [(Conv1DReparameterization, (9, 3)), (Conv1DFlipout, (9, 3)),
-        (Conv2DReparameterization, (6, 6, 2)), (Conv2DFlipout, (6, 6, 2))]
+CONV = [
+    (Conv1DReparameterization, (9, 3)),
+    (Conv1DFlipout, (9, 3)),
+    (Conv2DReparameterization, (6, 6, 2)),
+    (Conv2DFlipout, (6, 6, 2)),
+]
 
 
 def _randomise_posterior(layer, rng):
@@ -53,8 +57,11 @@ def test_kl_equals_tfp_closed_form_for_normal_prior(cls, rng):
     for name in ("kernel", "bias"):
         loc = getattr(layer, f"{name}_loc").numpy().astype(np.float64)
         scale = np.log1p(np.exp(getattr(layer, f"{name}_raw_scale").numpy().astype(np.float64)))
-        expected += float(tf.reduce_sum(tfd.kl_divergence(
-            tfd.Normal(loc, scale), tfd.Normal(np.float64(0.0), np.float64(0.8)))))
+        expected += float(
+            tf.reduce_sum(
+                tfd.kl_divergence(tfd.Normal(loc, scale), tfd.Normal(np.float64(0.0), np.float64(0.8)))
+            )
+        )
     (loss,) = layer.losses
     # float32 sum of ~20-70 terms of O(1): relative error ~1e-7; the brief asks 1e-6.
     np.testing.assert_allclose(float(loss) / 0.01, expected, rtol=1e-6)
@@ -73,8 +80,9 @@ def test_scale_mixture_kl_is_unbiased_monte_carlo(rng):
     draws = np.array([float(layer.kl_divergence()) for _ in range(20)]) / 2000
     w = np.linspace(0.3 - 10 * 0.2, 0.3 + 10 * 0.2, 20001)
     q = np.exp(-0.5 * ((w - 0.3) / 0.2) ** 2) / (0.2 * math.sqrt(2 * math.pi))
-    p = (0.3 * np.exp(-0.5 * w**2) / math.sqrt(2 * math.pi)
-         + 0.7 * np.exp(-0.5 * (w / 0.05) ** 2) / (0.05 * math.sqrt(2 * math.pi)))
+    p = 0.3 * np.exp(-0.5 * w**2) / math.sqrt(2 * math.pi) + 0.7 * np.exp(-0.5 * (w / 0.05) ** 2) / (
+        0.05 * math.sqrt(2 * math.pi)
+    )
     exact = np.trapezoid(q * (np.log(q) - np.log(p)), w)
     # Monte Carlo standard error of the mean of 40,000 one-sample estimates; 4 of them.
     se = draws.std() / math.sqrt(len(draws))
@@ -117,23 +125,35 @@ def test_trains_with_keras_fit_and_probnn_fit_under_xla(rng):
     y = (np.sin(3 * x) + 0.1 * rng.normal(size=x.shape)).astype("float32")
 
     def build():
-        return keras.Sequential([
-            keras.Input((1,)),
-            DenseReparameterization(32, activation="tanh", kl_weight=1 / len(x), seed=1),
-            DenseFlipout(2, kl_weight=1 / len(x), seed=2),
-            probnn.heads.NormalHead(),
-        ])
+        return keras.Sequential(
+            [
+                keras.Input((1,)),
+                DenseReparameterization(32, activation="tanh", kl_weight=1 / len(x), seed=1),
+                DenseFlipout(2, kl_weight=1 / len(x), seed=2),
+                probnn.heads.NormalHead(),
+            ]
+        )
 
     model = build()
-    model.compile(optimizer=keras.optimizers.Adam(0.03),
-                  loss=probnn.losses.NegativeLogLikelihood(probnn.heads.find_head(model)),
-                  jit_compile=True)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.03),
+        loss=probnn.losses.NegativeLogLikelihood(probnn.heads.find_head(model)),
+        jit_compile=True,
+    )
     loss = model.fit(x, y, epochs=15, batch_size=64, verbose=0).history["loss"]
     assert loss[-1] < loss[0] - 0.3
 
     model = build()
-    history = probnn.fit(model, x, y, epochs=15, batch_size=64, optimizer=keras.optimizers.Adam(0.03),
-                         jit_compile=True, verbose=0)
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        epochs=15,
+        batch_size=64,
+        optimizer=keras.optimizers.Adam(0.03),
+        jit_compile=True,
+        verbose=0,
+    )
     loss = history.history["loss"]
     assert loss[-1] < loss[0] - 0.3
     # The objective includes the KL term: loss - nll is the weighted KL, positive.
@@ -198,8 +218,9 @@ def test_draws_are_keras_random_outside_xla_and_threefry_inside(rng):
     layer = MCDropout(0.3, seed=4)
     seed = seed_of(layer)
     compiled = tf.function(lambda t: layer(t), jit_compile=True)(x)
-    threefry = tf.function(lambda t, s: tf.nn.experimental.stateless_dropout(t, 0.3, s, rng_alg="threefry"),
-                           jit_compile=True)(x, seed)
+    threefry = tf.function(
+        lambda t, s: tf.nn.experimental.stateless_dropout(t, 0.3, s, rng_alg="threefry"), jit_compile=True
+    )(x, seed)
     np.testing.assert_array_equal(compiled, threefry)
     dropped = float(np.mean(np.asarray(compiled) == 0))
     assert abs(dropped - 0.3) < 5 * math.sqrt(0.3 * 0.7 / x.size), dropped

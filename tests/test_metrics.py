@@ -33,13 +33,18 @@ def normal_data(rng, n=500):
 
 # -- CRPS ----------------------------------------------------------------------------------
 
+
 def test_crps_normal_matches_properscoring(rng):
     mean, std, y = normal_data(rng)
     ours = metrics.crps((mean, std), y, reduction="none").numpy()
     np.testing.assert_allclose(ours, properscoring.crps_gaussian(y, mean, std), rtol=1e-12, atol=1e-14)
     # float32 inputs: float32 rounding only.
-    ours32 = metrics.crps((mean.astype("float32"), std.astype("float32")), y.astype("float32"), reduction="none")
-    np.testing.assert_allclose(ours32.numpy(), properscoring.crps_gaussian(y, mean, std), rtol=2e-5, atol=2e-6)
+    ours32 = metrics.crps(
+        (mean.astype("float32"), std.astype("float32")), y.astype("float32"), reduction="none"
+    )
+    np.testing.assert_allclose(
+        ours32.numpy(), properscoring.crps_gaussian(y, mean, std), rtol=2e-5, atol=2e-6
+    )
 
 
 def test_crps_of_a_normal_head_distribution(rng):
@@ -137,16 +142,25 @@ def test_crps_is_differentiable_and_compiles():
 
 # -- other scores -------------------------------------------------------------------------------
 
+
 def test_nll_rmse_mae_sharpness(rng):
     mean, std, y = normal_data(rng)
-    np.testing.assert_allclose(float(metrics.nll((mean, std), y)), -scipy.stats.norm.logpdf(y, mean, std).mean(), rtol=1e-12)
-    np.testing.assert_allclose(float(metrics.rmse((mean, std), y)), np.sqrt(np.mean((mean - y) ** 2)), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(metrics.nll((mean, std), y)), -scipy.stats.norm.logpdf(y, mean, std).mean(), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        float(metrics.rmse((mean, std), y)), np.sqrt(np.mean((mean - y) ** 2)), rtol=1e-12
+    )
     np.testing.assert_allclose(float(metrics.mae((mean, std), y)), np.mean(np.abs(mean - y)), rtol=1e-12)
-    np.testing.assert_allclose(float(metrics.sharpness((mean, std))), uct.metrics_calibration.sharpness(std), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(metrics.sharpness((mean, std))), uct.metrics_calibration.sharpness(std), rtol=1e-12
+    )
     # A head's Independent over 3 outputs: the joint NLL of each example sums its outputs.
     dist = probnn.heads.NormalHead(3).distribution(rng.normal(size=(10, 6)))
     y3 = rng.normal(size=(10, 3))
-    np.testing.assert_allclose(float(metrics.nll(dist, y3, reduction="sum")), -np.sum(dist.log_prob(y3).numpy()), rtol=1e-12)
+    np.testing.assert_allclose(
+        float(metrics.nll(dist, y3, reduction="sum")), -np.sum(dist.log_prob(y3).numpy()), rtol=1e-12
+    )
 
 
 def test_brier_and_reliability_match_sklearn(rng):
@@ -155,7 +169,9 @@ def test_brier_and_reliability_match_sklearn(rng):
     p = rng.uniform(size=2000)
     y = (rng.uniform(size=2000) < p**1.5).astype(int)
     dist = probnn.heads.BernoulliHead().distribution(scipy.special.logit(p)[:, None])
-    np.testing.assert_allclose(float(metrics.brier_score(dist, y[:, None])), sklearn_metrics.brier_score_loss(y, p), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(metrics.brier_score(dist, y[:, None])), sklearn_metrics.brier_score_loss(y, p), rtol=1e-6
+    )
     bins = metrics.reliability_bins(dist, y[:, None], num_bins=10)
     prob_true, prob_pred = sklearn_calibration.calibration_curve(y, p, n_bins=10, strategy="uniform")
     nonempty = bins.count.numpy() > 0
@@ -186,7 +202,9 @@ def test_categorical_brier_and_top_label_ece(rng):
         inside = (conf > lo) & (conf <= hi)
         if inside.any():
             ece += inside.mean() * abs(hit[inside].mean() - conf[inside].mean())
-    np.testing.assert_allclose(float(metrics.expected_calibration_error(dist, y, num_bins=15)), ece, rtol=1e-10)
+    np.testing.assert_allclose(
+        float(metrics.expected_calibration_error(dist, y, num_bins=15)), ece, rtol=1e-10
+    )
     out = metrics.report(dist, y)
     assert set(out) == {"nll", "brier", "calibration_error", "accuracy"}
     assert out["accuracy"] == pytest.approx(hit.mean())
@@ -195,6 +213,7 @@ def test_categorical_brier_and_top_label_ece(rng):
 
 # -- calibration curves -------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["interval", "quantile"])
 def test_calibration_curve_and_area_match_uncertainty_toolbox(rng, kind):
     mean, std, y = normal_data(rng, n=1000)
@@ -202,7 +221,9 @@ def test_calibration_curve_and_area_match_uncertainty_toolbox(rng, kind):
     # uncertainty-toolbox's "quantile" proportions use residuals mean - y, i.e. the mirrored
     # problem; feeding it (-mean, -y) gives the fraction of y below the predicted quantile.
     sign = -1 if kind == "quantile" else 1
-    exp, obs = uct.metrics_calibration.get_proportion_lists_vectorized(sign * mean, std, sign * y, prop_type=kind)
+    exp, obs = uct.metrics_calibration.get_proportion_lists_vectorized(
+        sign * mean, std, sign * y, prop_type=kind
+    )
     np.testing.assert_allclose(curve.expected.numpy(), exp, atol=1e-15)
     # The same comparisons up to rounding: |2F(y) - 1| <= p against Φ⁻¹ bounds on z can
     # differ only for a point within an ulp of an interval end (none here).
@@ -211,7 +232,9 @@ def test_calibration_curve_and_area_match_uncertainty_toolbox(rng, kind):
     # Both are exact areas; uncertainty-toolbox finds crossing points by a 2x2 solve (1e-9 rounding).
     np.testing.assert_allclose(float(metrics.miscalibration_area((mean, std), y, kind=kind)), area, atol=1e-8)
     mace = uct.metrics_calibration.mean_absolute_calibration_error(sign * mean, std, sign * y, prop_type=kind)
-    np.testing.assert_allclose(float(metrics.expected_calibration_error((mean, std), y, kind=kind)), mace, rtol=1e-10)
+    np.testing.assert_allclose(
+        float(metrics.expected_calibration_error((mean, std), y, kind=kind)), mace, rtol=1e-10
+    )
 
 
 def _null_area_quantile(n, q=0.999, repeats=400, seed=0):
@@ -264,6 +287,7 @@ def test_samples_pit_is_uniform_on_ranks(rng):
 
 # -- quantiles, intervals, coverage ---------------------------------------------------------------
 
+
 def test_bisection_quantiles_of_mixtures_match_root_finding(rng):
     head = probnn.heads.MixtureNormalHead(num_components=3)
     params = rng.normal(size=(4, 3, head.params_size)) * 2
@@ -275,11 +299,11 @@ def test_bisection_quantiles_of_mixtures_match_root_finding(rng):
         w = scipy.special.softmax(params[j, :, :3], axis=-1) / 3
         m, s = params[j, :, 3:6], np.log1p(np.exp(params[j, :, 6:9])) + head.min_scale
 
-        def cdf(z):
+        def cdf(z, w=w, m=m, s=s):
             return float(np.sum(w * scipy.stats.norm.cdf(z, m, s)))
 
         for i, p in enumerate(levels):
-            ref = scipy.optimize.brentq(lambda z: cdf(z) - p, -100, 100, xtol=1e-14)
+            ref = scipy.optimize.brentq(lambda z, p=p: cdf(z) - p, -100, 100, xtol=1e-14)
             assert q[i, j] == pytest.approx(ref, rel=1e-9, abs=1e-9)
 
 
@@ -288,7 +312,9 @@ def test_coverage_width_and_hdi(rng):
     y = rng.normal(size=20000)
     # Binomial noise at n = 20000: sd 0.0021; 4 sd.
     assert float(metrics.coverage((mean, std), y, 0.9)) == pytest.approx(0.9, abs=0.0085)
-    assert float(metrics.mean_interval_width((mean, std), 0.9)) == pytest.approx(2 * scipy.stats.norm.ppf(0.95), rel=1e-12)
+    assert float(metrics.mean_interval_width((mean, std), 0.9)) == pytest.approx(
+        2 * scipy.stats.norm.ppf(0.95), rel=1e-12
+    )
     # Samples: empirical quantiles as numpy's default (linear) method.
     samples = rng.exponential(size=(4000, 3))
     lower, upper = metrics.interval(samples, 0.9)
@@ -309,7 +335,9 @@ def test_report_of_a_normal_head(rng):
     assert all(type(v) is float for v in out.values())
     assert out["crps"] == pytest.approx(float(metrics.crps(dist, y)))
     assert out["coverage_90"] == pytest.approx(float(metrics.coverage(dist, y, 0.9)))
-    assert {"nll", "rmse", "mae", "miscalibration_area", "calibration_error", "sharpness", "width_95"} <= set(out)
+    assert {"nll", "rmse", "mae", "miscalibration_area", "calibration_error", "sharpness", "width_95"} <= set(
+        out
+    )
     assert "nll" not in metrics.report(dist.sample(50, seed=2)[..., 0], y[:, 0])
 
 

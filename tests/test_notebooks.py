@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.notebooks
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
@@ -28,7 +30,12 @@ def test_python3_kernel_runs_this_interpreter():
 
     argv = KernelSpecManager().get_kernel_spec("python3").argv
     # jupyter_client replaces a bare "python"/"python3" by sys.executable when it starts the kernel.
-    assert argv[0] in {"python", "python3", f"python{sys.version_info[0]}.{sys.version_info[1]}", sys.executable}
+    assert argv[0] in {
+        "python",
+        "python3",
+        f"python{sys.version_info[0]}.{sys.version_info[1]}",
+        sys.executable,
+    }
 
 
 def test_notebooks_import_probnn_before_tensorflow():
@@ -58,7 +65,13 @@ def test_notebook_runs(path, monkeypatch):
     client.execute()  # raises CellExecutionError with the traceback if a cell fails
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
-    stderr = [line for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "stream" and o.name == "stderr" for line in o.text.splitlines()]
+    stderr = [
+        line
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream" and o.name == "stderr"
+        for line in o.text.splitlines()
+    ]
     start_up = [line for line in stderr if is_start_up_line(line)]
     assert not start_up, f"TensorFlow start-up lines in the outputs: {start_up[:3]}"

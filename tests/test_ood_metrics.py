@@ -65,8 +65,15 @@ def test_scores_of_mc_dropout_predictions_are_per_input_and_non_negative():
     import keras
 
     x, y = probnn.datasets.two_moons(400, noise=0.1, seed=0)
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(64, "relu"), probnn.layers.MCDropout(0.3),
-                              keras.layers.Dense(64, "relu"), probnn.heads.CategoricalHead(2)])
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(64, "relu"),
+            probnn.layers.MCDropout(0.3),
+            keras.layers.Dense(64, "relu"),
+            probnn.heads.CategoricalHead(2),
+        ]
+    )
     probnn.fit(model, x, y, epochs=10, batch_size=64, verbose=0, seed=0, jit_compile=False)
     dist = probnn.predict_distribution(model, np.r_[x[:50], 8 + x[:50]], num_samples=30, seed=0)
     mi = metrics.mutual_information(dist).numpy()

@@ -1,8 +1,10 @@
-import pytest
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.e2e
 def test_import_is_light():
     """`import probnn` adds nothing heavy beyond what Keras and TFP import themselves.
 
@@ -45,6 +47,7 @@ def _run(code):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.e2e
 def test_namespace_is_lazy():
     """`import probnn` imports no TensorFlow and no Keras; the first attribute use does."""
     out = _run(
@@ -54,6 +57,7 @@ def test_namespace_is_lazy():
     assert out == ["False", "False", "True"]
 
 
+@pytest.mark.e2e
 def test_load_model_after_plain_import(tmp_path):
     """A saved probnn model loads with only `import probnn, keras`, whichever comes first."""
     import keras
@@ -66,8 +70,10 @@ def test_load_model_after_plain_import(tmp_path):
     model.save(path)
     x = np.ones((4, 2), "float32")
     expected = model.predict(x, verbose=0)
-    load = (f"m = keras.models.load_model({str(path)!r}); "
-            "import numpy as np; print(repr(m.predict(np.ones((4, 2), 'float32'), verbose=0).tolist()))")
+    load = (
+        f"m = keras.models.load_model({str(path)!r}); "
+        "import numpy as np; print(repr(m.predict(np.ones((4, 2), 'float32'), verbose=0).tolist()))"
+    )
     for imports in ("import probnn, keras", "import keras, probnn"):
         got = eval(_run(f"{imports}; {load}").splitlines()[-1])
         np.testing.assert_array_equal(np.asarray(got, "float32"), expected)
@@ -77,4 +83,4 @@ def test_unknown_attribute_is_an_attribute_error():
     import probnn
 
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
-        probnn.nonexistent
+        _ = probnn.nonexistent

@@ -49,4 +49,6 @@ def test_reliability_diagram_bars_are_the_bins(rng):
     dist = tfp.distributions.Bernoulli(probs=p)
     fig = plotting.plot_reliability_diagram(dist, y, num_bins=5)
     bars = [r.get_height() for r in fig.axes[0].patches]
-    np.testing.assert_allclose(bars, np.nan_to_num(metrics.reliability_bins(dist, y, num_bins=5).accuracy.numpy()))
+    np.testing.assert_allclose(
+        bars, np.nan_to_num(metrics.reliability_bins(dist, y, num_bins=5).accuracy.numpy())
+    )

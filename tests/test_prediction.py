@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 import probnn
-from probnn.layers import DenseFlipout, DenseReparameterization, MCDropout
 from probnn.functional import seed_states as _seed_states
+from probnn.layers import DenseFlipout, DenseReparameterization, MCDropout
 from probnn.prediction import decompose_uncertainty, mixture_distribution
 
 
@@ -39,11 +39,13 @@ def test_decompose_uncertainty_matches_closed_form(rng):
 
 def _linear_variational(scale=0.5):
     """y's mean = x @ W with W ~ N(loc, scale^2) per pass; the head passes h through."""
-    model = keras.Sequential([
-        keras.Input((3,)),
-        DenseReparameterization(1, use_bias=False, posterior_scale=scale, seed=1),
-        probnn.heads.NormalHead(),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            DenseReparameterization(1, use_bias=False, posterior_scale=scale, seed=1),
+            probnn.heads.NormalHead(),
+        ]
+    )
     head = model.layers[-1]
     head.kernel.assign([[1.0, 0.0]])
     return model
@@ -67,13 +69,15 @@ def test_samples_are_independent_weight_draws(rng):
 
 
 def test_vectorised_passes_equal_a_loop_of_stateless_calls(rng):
-    model = keras.Sequential([
-        keras.Input((3,)),
-        DenseFlipout(8, activation="tanh", seed=1),
-        MCDropout(0.3, seed=2),
-        DenseReparameterization(4, seed=3),
-        probnn.heads.NormalHead(),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            DenseFlipout(8, activation="tanh", seed=1),
+            MCDropout(0.3, seed=2),
+            DenseReparameterization(4, seed=3),
+            probnn.heads.NormalHead(),
+        ]
+    )
     x = rng.normal(size=(5, 3)).astype("float32")
     dist = probnn.predict_distribution(model, x, num_samples=6, seed=11)
     params = np.asarray(dist.components_distribution.distribution.loc)[..., 0]  # (5, 6)
@@ -85,11 +89,13 @@ def test_vectorised_passes_equal_a_loop_of_stateless_calls(rng):
         np.testing.assert_allclose(params[:, k], np.asarray(out)[:, 0], atol=1e-5)
     assert np.std(params, axis=1).min() > 1e-3  # the passes differ
     again = probnn.predict_distribution(model, x, num_samples=6, seed=11)
-    np.testing.assert_array_equal(again.components_distribution.distribution.loc,
-                                  dist.components_distribution.distribution.loc)
+    np.testing.assert_array_equal(
+        again.components_distribution.distribution.loc, dist.components_distribution.distribution.loc
+    )
     other = probnn.predict_distribution(model, x, num_samples=6, seed=12)
-    assert not np.allclose(other.components_distribution.distribution.loc,
-                           dist.components_distribution.distribution.loc)
+    assert not np.allclose(
+        other.components_distribution.distribution.loc, dist.components_distribution.distribution.loc
+    )
 
 
 def test_chunks_share_each_samples_weight_draw(rng):
@@ -97,8 +103,11 @@ def test_chunks_share_each_samples_weight_draw(rng):
     x = rng.normal(size=(7, 3)).astype("float32")
     whole = probnn.predict_distribution(model, x, num_samples=5, seed=3)
     chunked = probnn.predict_distribution(model, x, num_samples=5, seed=3, batch_size=3)
-    np.testing.assert_allclose(chunked.components_distribution.distribution.loc,
-                               whole.components_distribution.distribution.loc, atol=1e-6)
+    np.testing.assert_allclose(
+        chunked.components_distribution.distribution.loc,
+        whole.components_distribution.distribution.loc,
+        atol=1e-6,
+    )
 
 
 def test_errors_name_the_function():
@@ -129,16 +138,14 @@ def test_custom_layer_can_declare_itself_stochastic(rng):
 
     model = keras.Sequential([keras.Input((1,)), Jitter(), probnn.heads.NormalHead()])
     model.layers[-1].kernel.assign([[1.0, 0.0]])
-    dist = probnn.predict_distribution(model, np.zeros((2, 1), "float32"), num_samples=2000,
-                                       seed=0)
+    dist = probnn.predict_distribution(model, np.zeros((2, 1), "float32"), num_samples=2000, seed=0)
     _, epistemic = decompose_uncertainty(dist)
     # Variance of 2000 standard normal draws: 4 relative standard errors (sqrt(2/2000)).
     np.testing.assert_allclose(epistemic, 1.0, rtol=0.13)
 
 
 def test_sampler_cache_does_not_keep_the_model_alive():
-    model = keras.Sequential([keras.Input((2,)), probnn.layers.MCDropout(0.2),
-                              probnn.heads.NormalHead()])
+    model = keras.Sequential([keras.Input((2,)), probnn.layers.MCDropout(0.2), probnn.heads.NormalHead()])
     x = np.zeros((4, 2), "float32")
     first = probnn.predict_distribution(model, x, num_samples=3, seed=0)
     again = probnn.predict_distribution(model, x, num_samples=3, seed=0)

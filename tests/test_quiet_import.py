@@ -5,6 +5,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from probnn._quiet import is_start_up_line
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -15,13 +17,18 @@ def run(**env_overrides):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     env.update(env_overrides)
-    return subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600
+    )
 
 
+@pytest.mark.e2e
 def test_importing_probnn_first_hides_tensorflow_start_up_lines_unless_asked():
     quiet = run()
     assert quiet.returncode == 0 and quiet.stdout.strip() == "2.0", quiet.stderr
-    assert quiet.stderr.splitlines() == ["after import"], quiet.stderr  # nothing else, in particular no cuInit
+    assert quiet.stderr.splitlines() == ["after import"], (
+        quiet.stderr
+    )  # nothing else, in particular no cuInit
     # The way back, as documented: TF_CPP_MIN_LOG_LEVEL=0 set by the user shows TensorFlow's lines
     # (this also shows that the check above can fail: these lines exist on this machine).
     loud = run(TF_CPP_MIN_LOG_LEVEL="0")
@@ -37,5 +44,11 @@ def test_start_up_line_pattern():
         "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow",
     ]
     assert all(is_start_up_line(line) for line in lines)
-    assert not any(is_start_up_line(line) for line in ("Traceback (most recent call last):",
-                                                       "UserWarning: something", "I0000 is not a log line"))
+    assert not any(
+        is_start_up_line(line)
+        for line in (
+            "Traceback (most recent call last):",
+            "UserWarning: something",
+            "I0000 is not a log line",
+        )
+    )

@@ -1,5 +1,4 @@
 import keras
-import numpy as np
 
 from probnn.datasets import load_digits
 from probnn.layers import RBF

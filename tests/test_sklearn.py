@@ -27,8 +27,7 @@ from probnn.sklearn import (
 # The estimator checks run with epochs=20 (as the issue asks). With the defaults' 3e-3 and 32
 # rows per step, 20 epochs of a 200-row set are 120 Adam steps, too few for
 # check_regressors_train's R² > 0.5; 16 rows per step and 1e-2 reach R² 0.69-0.81 (6 seeds).
-CHECK_PARAMS = dict(epochs=20, hidden_units=(16,), learning_rate=1e-2, batch_size=16,
-                    random_state=0)
+CHECK_PARAMS = dict(epochs=20, hidden_units=(16,), learning_rate=1e-2, batch_size=16, random_state=0)
 ESTIMATORS = [ProbabilisticRegressor(**CHECK_PARAMS), ProbabilisticClassifier(**CHECK_PARAMS)]
 
 
@@ -39,15 +38,21 @@ def _expected_failures(estimator):
 # The whole check suite is dozens of small fits per estimator, each with new data shapes (so
 # new compiled programs): far over a minute on 2 cores. The default tier runs the API checks
 # below (parameters, clone, pickle, NotFittedError, feature counts, fit quality);
-# `pytest --runslow` runs every check.
+# `pytest -m slow` runs every check.
 FAST_CHECKS = {
-    "check_no_attributes_set_in_init", "check_parameters_default_constructible",
-    "check_get_params_invariance", "check_set_params", "check_estimators_unfitted",
-    "check_n_features_in_after_fitting", "check_estimators_pickle", "check_fit2d_predict1d",
-    "check_regressors_train", "check_classifiers_train", "check_classifiers_one_label",
+    "check_no_attributes_set_in_init",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimators_unfitted",
+    "check_n_features_in_after_fitting",
+    "check_estimators_pickle",
+    "check_fit2d_predict1d",
+    "check_regressors_train",
+    "check_classifiers_train",
+    "check_classifiers_one_label",
 }
-_ALL_CHECKS = list(parametrize_with_checks(
-    ESTIMATORS, expected_failed_checks=_expected_failures).args[1])
+_ALL_CHECKS = list(parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures).args[1])
 
 
 def _values(param):  # a plain (estimator, check) tuple, or a pytest.param for an expected failure
@@ -61,7 +66,6 @@ def _check_name(param):
 
 def _check_id(param):
     return f"{type(_values(param)[0]).__name__}-{_check_name(param)}"
-
 
 
 def _split_checks(params):
@@ -122,8 +126,7 @@ def _linear_data(n, seed, noise=0.5):
 @pytest.fixture(scope="module")
 def fitted():
     X, y = _linear_data(400, 0)
-    reg = ProbabilisticRegressor(hidden_units=(16,), epochs=60, learning_rate=1e-2,
-                                 random_state=0).fit(X, y)
+    reg = ProbabilisticRegressor(hidden_units=(16,), epochs=60, learning_rate=1e-2, random_state=0).fit(X, y)
     return reg, X, y
 
 
@@ -136,11 +139,14 @@ def test_regressor_predictions_agree_with_scipy_normal(fitted):
     mean, std = reg.predict(X[:50], return_std=True)
     np.testing.assert_allclose(reg.predict(X[:50]), mean)
     q = [0.05, 0.5, 0.95]
-    np.testing.assert_allclose(reg.predict_quantiles(X[:50], q),
-                               scipy.stats.norm.ppf(q, mean[:, None], std[:, None]), rtol=1e-5)
-    np.testing.assert_allclose(reg.predict_interval(X[:50], confidence=0.9),
-                               scipy.stats.norm.ppf([0.05, 0.95], mean[:, None], std[:, None]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        reg.predict_quantiles(X[:50], q), scipy.stats.norm.ppf(q, mean[:, None], std[:, None]), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        reg.predict_interval(X[:50], confidence=0.9),
+        scipy.stats.norm.ppf([0.05, 0.95], mean[:, None], std[:, None]),
+        rtol=1e-5,
+    )
     expected = np.mean(scipy.stats.norm.logpdf(y[:50], mean, std))
     np.testing.assert_allclose(nll_scorer(reg, X[:50], y[:50]), expected, rtol=1e-5)
     draws = reg.sample(X[:3], 4000, random_state=0)
@@ -164,10 +170,12 @@ def test_regressor_learns_the_noise_level(fitted):
 
 def test_bad_arguments_raise_one_clear_line():
     X, y = _linear_data(30, 0)
-    for params, words in [(dict(head="gauss"), "head must be one of"),
-                          (dict(hidden_units=8), "hidden_units must be a tuple"),
-                          (dict(members=0), "members must be an integer >= 1"),
-                          (dict(validation_fraction=1.0), "validation_fraction must be in")]:
+    for params, words in [
+        (dict(head="gauss"), "head must be one of"),
+        (dict(hidden_units=8), "hidden_units must be a tuple"),
+        (dict(members=0), "members must be an integer >= 1"),
+        (dict(validation_fraction=1.0), "validation_fraction must be in"),
+    ]:
         with pytest.raises(ValueError, match=words) as info:
             ProbabilisticRegressor(**params).fit(X, y)
         assert "\n" not in str(info.value) and "ProbabilisticRegressor.fit" in str(info.value)
@@ -182,8 +190,7 @@ def test_sample_weight_zero_rows_are_ignored():
     X = rng.normal(size=(200, 1))
     y = np.where(np.arange(200) < 100, 0.0, 10.0) + 0.1 * rng.normal(size=200)
     weight = (np.arange(200) < 100).astype(float)
-    params = dict(hidden_units=(8,), epochs=40, learning_rate=1e-2, validation_fraction=0.0,
-                  random_state=0)
+    params = dict(hidden_units=(8,), epochs=40, learning_rate=1e-2, validation_fraction=0.0, random_state=0)
     weighted = ProbabilisticRegressor(**params).fit(X, y, sample_weight=weight)
     unweighted = ProbabilisticRegressor(**params).fit(X, y)
     assert abs(np.mean(weighted.predict(X))) < 1.0
@@ -201,10 +208,9 @@ def test_head_names_are_those_of_the_probnn_fit_command():
 
 
 def test_mixture_head_by_name_gives_ordered_quantiles():
-    """"rbf-mixture": prototypes adapted to the features, quantiles by bisection on the CDF."""
+    """ "rbf-mixture": prototypes adapted to the features, quantiles by bisection on the CDF."""
     X, y = _linear_data(60, 2)
-    reg = ProbabilisticRegressor(head="rbf-mixture", hidden_units=(8,), epochs=3,
-                                 random_state=0)
+    reg = ProbabilisticRegressor(head="rbf-mixture", hidden_units=(8,), epochs=3, random_state=0)
     q = reg.fit(X, y).predict_quantiles(X[:5], [0.1, 0.5, 0.9])
     assert np.all(np.diff(q, axis=1) > 0)
     assert type(reg.model_.layers[-1]).__name__ == "RBFMixtureHead"
@@ -237,8 +243,9 @@ def test_classifier_string_labels_and_ensemble_probabilities():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(150, 2))
     y = np.array(["ant", "bee", "cat"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
-    clf = ProbabilisticClassifier(hidden_units=(8,), members=2, epochs=30, learning_rate=1e-2,
-                                  random_state=0).fit(X, y)
+    clf = ProbabilisticClassifier(
+        hidden_units=(8,), members=2, epochs=30, learning_rate=1e-2, random_state=0
+    ).fit(X, y)
     assert clf.classes_.tolist() == ["ant", "bee", "cat"]
     probs = clf.predict_proba(X)
     logits = np.asarray(clf.model_(clf._network_inputs(X)), np.float64)  # (rows, members, 3)
@@ -247,9 +254,11 @@ def test_classifier_string_labels_and_ensemble_probabilities():
     np.testing.assert_allclose(probs, members.mean(axis=1), rtol=1e-5)
     assert set(clf.predict(X)) <= {"ant", "bee", "cat"}
     assert clf.score(X, y) > 0.8
-    np.testing.assert_allclose(nll_scorer(clf, X, y),
-                               np.mean(np.log(probs[np.arange(150), np.searchsorted(
-                                   clf.classes_, y)])), rtol=1e-6)
+    np.testing.assert_allclose(
+        nll_scorer(clf, X, y),
+        np.mean(np.log(probs[np.arange(150), np.searchsorted(clf.classes_, y)])),
+        rtol=1e-6,
+    )
 
 
 # ------------------------------------------------------------------ scikit-learn tools
@@ -259,9 +268,12 @@ def test_pipeline_cross_val_score_with_the_nll_scorer():
     """A scaled pipeline beats the NLL of one Normal fitted to all targets (no inputs)."""
     X, y = _linear_data(150, 4)
     X = X * [1000.0, 0.001]  # features of very different scales, for the StandardScaler
-    pipe = Pipeline([("scale", StandardScaler()),
-                     ("reg", ProbabilisticRegressor(hidden_units=(8,), epochs=30,
-                                                    learning_rate=1e-2, random_state=0))])
+    pipe = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("reg", ProbabilisticRegressor(hidden_units=(8,), epochs=30, learning_rate=1e-2, random_state=0)),
+        ]
+    )
     scores = cross_val_score(pipe, X, y, cv=3, scoring=nll_scorer)
     baseline = np.mean(scipy.stats.norm.logpdf(y, y.mean(), y.std()))
     assert scores.shape == (3,) and np.all(scores > baseline + 0.3)
@@ -273,7 +285,10 @@ def test_grid_search_with_the_nll_scorer_rejects_an_untrained_candidate():
     search = GridSearchCV(
         ProbabilisticRegressor(epochs=20, random_state=0),
         {"hidden_units": [(4,), (8,)], "learning_rate": [1e-6, 1e-2]},
-        scoring=nll_scorer, cv=2, n_jobs=1).fit(X, y)
+        scoring=nll_scorer,
+        cv=2,
+        n_jobs=1,
+    ).fit(X, y)
     assert search.best_params_["learning_rate"] == 1e-2
     assert search.best_estimator_.hidden_units == search.best_params_["hidden_units"]
     assert np.isfinite(search.best_score_)
@@ -290,8 +305,7 @@ def test_mapie_split_conformal_reaches_nominal_coverage_over_50_splits():
     """
     mapie = pytest.importorskip("mapie.regression")
     X, y = _linear_data(600, 6)
-    reg = ProbabilisticRegressor(hidden_units=(8,), epochs=3, random_state=0).fit(X[:200],
-                                                                                   y[:200])
+    reg = ProbabilisticRegressor(hidden_units=(8,), epochs=3, random_state=0).fit(X[:200], y[:200])
     pool_x, pool_y = X[200:], y[200:]
     rng = np.random.default_rng(0)
     coverages = []
@@ -312,8 +326,7 @@ def test_return_std_matches_bayesian_ridge_on_a_linear_problem():
     predictive std (within 15 %: the network's noise estimate from 400 rows)."""
     X, y = _linear_data(400, 0)
     ridge_mean, ridge_std = BayesianRidge().fit(X, y).predict(X, return_std=True)
-    reg = ProbabilisticRegressor(hidden_units=(16,), epochs=60, learning_rate=1e-2,
-                                 random_state=0).fit(X, y)
+    reg = ProbabilisticRegressor(hidden_units=(16,), epochs=60, learning_rate=1e-2, random_state=0).fit(X, y)
     mean, std = reg.predict(X, return_std=True)
     assert 1 - np.mean((mean - ridge_mean) ** 2) / np.var(ridge_mean) > 0.99
     assert abs(np.median(std) / np.median(ridge_std) - 1) < 0.15

@@ -42,8 +42,19 @@ from probnn import stats
 
 EPS = np.finfo(np.float64).eps
 SCIPY_DATA = os.path.join(os.path.dirname(scipy.__file__), "stats", "tests", "data")
-ANOVA_SETS = ["SiRstv", "SmLs01", "SmLs02", "SmLs03", "AtmWtAg", "SmLs04", "SmLs05",
-              "SmLs06", "SmLs07", "SmLs08", "SmLs09"]
+ANOVA_SETS = [
+    "SiRstv",
+    "SmLs01",
+    "SmLs02",
+    "SmLs03",
+    "AtmWtAg",
+    "SmLs04",
+    "SmLs05",
+    "SmLs06",
+    "SmLs07",
+    "SmLs08",
+    "SmLs09",
+]
 
 decimal.getcontext().prec = 60
 
@@ -140,8 +151,11 @@ def _exact_linregress(x, y):
     rss = sum((b - intercept - slope * a) ** 2 for a, b in zip(xs, ys))
     stderr = _sqrt(rss / (n - 2) / sxx)
     return {
-        "slope": slope, "intercept": intercept, "stderr": stderr,
-        "intercept_stderr": stderr * _sqrt(sxx / n + xm**2), "rsquared": sxy**2 / (sxx * syy),
+        "slope": slope,
+        "intercept": intercept,
+        "stderr": stderr,
+        "intercept_stderr": stderr * _sqrt(sxx / n + xm**2),
+        "rsquared": sxy**2 / (sxx * syy),
         "kappa_intercept": (abs(ym) + abs(slope * xm)) / abs(intercept),
     }
 
@@ -150,8 +164,10 @@ def test_linregress_nist_norris():
     y, x = np.loadtxt(_data_file("nist_linregress", "Norris.dat"), skiprows=60).T
     exact = _exact_linregress(x, y)
     result = stats.linregress(x, y)
-    ours = {field: Fraction(float(getattr(result, field)))
-            for field in ("slope", "intercept", "stderr", "intercept_stderr")}
+    ours = {
+        field: Fraction(float(getattr(result, field)))
+        for field in ("slope", "intercept", "stderr", "intercept_stderr")
+    }
     ours["rsquared"] = Fraction(float(result.rvalue)) ** 2
     n = len(x)
     for field, certified in NORRIS_CERTIFIED.items():
@@ -168,13 +184,24 @@ def test_linregress_nist_norris():
 
 # (x, y, r, p): inputs and 80-digit mpmath values from scipy's test suite.
 PEARSONR_EXTREME = {
-    "tiny_y": ([0.004434375, 0.004756007, 0.003911996, 0.0038005, 0.003409971],
-               [2.48e-188, 7.41e-181, 4.09e-208, 2.08e-223, 2.66e-245],
-               0.7272930540750450, 0.1637805429533202),
-    "large_1e90": (1e90 * np.array([0, 0, 0, 1, 1, 1, 1.0]), 1e90 * np.arange(7.0),
-                   0.8660254037844386, 0.011724811003954638),
-    "large_1e200": ([2.3e200, 4.5e200, 6.7e200, 8e200], [1.2e199, 5.5e200, 3.3e201, 1.0e200],
-                    0.351312332103289, 0.648687667896711),
+    "tiny_y": (
+        [0.004434375, 0.004756007, 0.003911996, 0.0038005, 0.003409971],
+        [2.48e-188, 7.41e-181, 4.09e-208, 2.08e-223, 2.66e-245],
+        0.7272930540750450,
+        0.1637805429533202,
+    ),
+    "large_1e90": (
+        1e90 * np.array([0, 0, 0, 1, 1, 1, 1.0]),
+        1e90 * np.arange(7.0),
+        0.8660254037844386,
+        0.011724811003954638,
+    ),
+    "large_1e200": (
+        [2.3e200, 4.5e200, 6.7e200, 8e200],
+        [1.2e199, 5.5e200, 3.3e201, 1.0e200],
+        0.351312332103289,
+        0.648687667896711,
+    ),
 }
 
 

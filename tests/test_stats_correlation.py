@@ -11,9 +11,9 @@ import scipy.stats
 import tensorflow as tf
 from hypothesis import given
 from hypothesis import strategies as st
+from stats_helpers import FAST, as_dtype, assert_close, assert_pvalue, f32, sample, shapes_and_axes, t_pvalue
 
 from probnn import stats
-from stats_helpers import FAST, as_dtype, assert_close, assert_pvalue, f32, sample, shapes_and_axes, t_pvalue
 
 DTYPES = [tf.float64, tf.float32]
 ALTERNATIVES = ["two-sided", "less", "greater"]
@@ -27,8 +27,12 @@ def _correlated(seed, shape, strength):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @FAST
-@given(shape_axis=shapes_and_axes(), seed=st.integers(0, 2**31),
-       alternative=st.sampled_from(ALTERNATIVES), strength=st.floats(-2.0, 2.0))
+@given(
+    shape_axis=shapes_and_axes(),
+    seed=st.integers(0, 2**31),
+    alternative=st.sampled_from(ALTERNATIVES),
+    strength=st.floats(-2.0, 2.0),
+)
 def test_pearsonr(dtype, shape_axis, seed, alternative, strength):
     shape, axis = shape_axis
     x, y = _correlated(seed, shape, strength)
@@ -48,8 +52,12 @@ def test_pearsonr(dtype, shape_axis, seed, alternative, strength):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @FAST
-@given(shape_axis=shapes_and_axes(), seed=st.integers(0, 2**31),
-       alternative=st.sampled_from(ALTERNATIVES), strength=st.floats(-2.0, 2.0))
+@given(
+    shape_axis=shapes_and_axes(),
+    seed=st.integers(0, 2**31),
+    alternative=st.sampled_from(ALTERNATIVES),
+    strength=st.floats(-2.0, 2.0),
+)
 def test_linregress(dtype, shape_axis, seed, alternative, strength):
     shape, axis = shape_axis
     x, y = _correlated(seed, shape, strength)
@@ -71,8 +79,14 @@ def test_linregress(dtype, shape_axis, seed, alternative, strength):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("name", ["wasserstein_distance", "energy_distance"])
 @FAST
-@given(batch=st.integers(1, 3), n_u=st.integers(1, 9), n_v=st.integers(1, 9),
-       seed=st.integers(0, 2**31), weighted=st.booleans(), ties=st.booleans())
+@given(
+    batch=st.integers(1, 3),
+    n_u=st.integers(1, 9),
+    n_v=st.integers(1, 9),
+    seed=st.integers(0, 2**31),
+    weighted=st.booleans(),
+    ties=st.booleans(),
+)
 def test_distances(dtype, name, batch, n_u, n_v, seed, weighted, ties):
     rng = np.random.default_rng(seed)
     u = sample(seed, (batch, n_u))
@@ -82,28 +96,40 @@ def test_distances(dtype, name, batch, n_u, n_v, seed, weighted, ties):
     uw = f32(rng.uniform(0.1, 2.0, size=u.shape)) if weighted else None
     vw = f32(rng.uniform(0.1, 2.0, size=v.shape)) if weighted else None
     ours, theirs = getattr(stats, name), getattr(scipy.stats, name)
+
     # Samples along axis 1 (rows are a batch), and the same data along axis 0.
     def cast(w):
         return None if w is None else as_dtype(w, dtype)
 
     result = ours(as_dtype(u, dtype), as_dtype(v, dtype), cast(uw), cast(vw), axis=1)
-    result_t = ours(as_dtype(u.T, dtype), as_dtype(v.T, dtype),
-                    None if uw is None else cast(uw.T), None if vw is None else cast(vw.T), axis=0)
+    result_t = ours(
+        as_dtype(u.T, dtype),
+        as_dtype(v.T, dtype),
+        None if uw is None else cast(uw.T),
+        None if vw is None else cast(vw.T),
+        axis=0,
+    )
     assert result.dtype == dtype
-    expected = np.array([
-        theirs(u[i], v[i], None if uw is None else uw[i], None if vw is None else vw[i])
-        for i in range(batch)
-    ])
+    expected = np.array(
+        [
+            theirs(u[i], v[i], None if uw is None else uw[i], None if vw is None else vw[i])
+            for i in range(batch)
+        ]
+    )
     assert_close(result, expected, dtype, name)
     assert_close(result_t, expected, dtype, name)
 
 
 def test_distances_axis_none_flattens(rng):
     u, v = rng.normal(size=(3, 4)), rng.normal(size=(5, 2))
-    assert_close(stats.wasserstein_distance(u, v, axis=None),
-                 scipy.stats.wasserstein_distance(u.ravel(), v.ravel()), tf.float64)
-    assert_close(stats.energy_distance(u, v, axis=None),
-                 scipy.stats.energy_distance(u.ravel(), v.ravel()), tf.float64)
+    assert_close(
+        stats.wasserstein_distance(u, v, axis=None),
+        scipy.stats.wasserstein_distance(u.ravel(), v.ravel()),
+        tf.float64,
+    )
+    assert_close(
+        stats.energy_distance(u, v, axis=None), scipy.stats.energy_distance(u.ravel(), v.ravel()), tf.float64
+    )
 
 
 def test_linregress_stderr_accurate_for_near_perfect_fits(rng):

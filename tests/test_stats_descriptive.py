@@ -9,51 +9,112 @@ import scipy.stats
 import tensorflow as tf
 from hypothesis import given
 from hypothesis import strategies as st
+from stats_helpers import (
+    FAST,
+    as_dtype,
+    assert_close,
+    sample,
+    scipy_call,
+    shape_statistic_atol,
+    shapes_and_axes,
+)
 
 from probnn import stats
-from stats_helpers import (
-    FAST, as_dtype, assert_close, sample, scipy_call, shape_statistic_atol, shapes_and_axes
-)
 
 DTYPES = [tf.float64, tf.float32]
 
 # (name, probnn call, reference call, data kind); each takes (x, axis).
 CASES = [
-    ("moment2", lambda x, ax: stats.moment(x, 2, axis=ax), lambda x, ax: scipy.stats.moment(x, 2, axis=ax), "normal"),
-    ("moment3_center", lambda x, ax: stats.moment(x, 3, axis=ax, center=0.5),
-     lambda x, ax: scipy.stats.moment(x, 3, axis=ax, center=0.5), "normal"),
+    (
+        "moment2",
+        lambda x, ax: stats.moment(x, 2, axis=ax),
+        lambda x, ax: scipy.stats.moment(x, 2, axis=ax),
+        "normal",
+    ),
+    (
+        "moment3_center",
+        lambda x, ax: stats.moment(x, 3, axis=ax, center=0.5),
+        lambda x, ax: scipy.stats.moment(x, 3, axis=ax, center=0.5),
+        "normal",
+    ),
     ("skew", lambda x, ax: stats.skew(x, ax), lambda x, ax: scipy.stats.skew(x, ax), "normal"),
-    ("skew_unbiased", lambda x, ax: stats.skew(x, ax, bias=False),
-     lambda x, ax: scipy.stats.skew(x, ax, bias=False), "normal"),
+    (
+        "skew_unbiased",
+        lambda x, ax: stats.skew(x, ax, bias=False),
+        lambda x, ax: scipy.stats.skew(x, ax, bias=False),
+        "normal",
+    ),
     ("kurtosis", lambda x, ax: stats.kurtosis(x, ax), lambda x, ax: scipy.stats.kurtosis(x, ax), "normal"),
-    ("kurtosis_pearson_unbiased", lambda x, ax: stats.kurtosis(x, ax, fisher=False, bias=False),
-     lambda x, ax: scipy.stats.kurtosis(x, ax, fisher=False, bias=False), "normal"),
+    (
+        "kurtosis_pearson_unbiased",
+        lambda x, ax: stats.kurtosis(x, ax, fisher=False, bias=False),
+        lambda x, ax: scipy.stats.kurtosis(x, ax, fisher=False, bias=False),
+        "normal",
+    ),
     ("sem", lambda x, ax: stats.sem(x, ax), lambda x, ax: scipy.stats.sem(x, ax), "normal"),
-    ("sem_ddof0", lambda x, ax: stats.sem(x, ax, ddof=0), lambda x, ax: scipy.stats.sem(x, ax, ddof=0), "normal"),
+    (
+        "sem_ddof0",
+        lambda x, ax: stats.sem(x, ax, ddof=0),
+        lambda x, ax: scipy.stats.sem(x, ax, ddof=0),
+        "normal",
+    ),
     ("zscore", lambda x, ax: stats.zscore(x, ax), lambda x, ax: scipy.stats.zscore(x, ax), "normal"),
-    ("zscore_ddof1", lambda x, ax: stats.zscore(x, ax, ddof=1),
-     lambda x, ax: scipy.stats.zscore(x, ax, ddof=1), "normal"),
-    ("variation", lambda x, ax: stats.variation(x, ax), lambda x, ax: scipy.stats.variation(x, ax), "positive"),
-    ("variation_ddof1", lambda x, ax: stats.variation(x, ax, ddof=1),
-     lambda x, ax: scipy.stats.variation(x, ax, ddof=1), "positive"),
+    (
+        "zscore_ddof1",
+        lambda x, ax: stats.zscore(x, ax, ddof=1),
+        lambda x, ax: scipy.stats.zscore(x, ax, ddof=1),
+        "normal",
+    ),
+    (
+        "variation",
+        lambda x, ax: stats.variation(x, ax),
+        lambda x, ax: scipy.stats.variation(x, ax),
+        "positive",
+    ),
+    (
+        "variation_ddof1",
+        lambda x, ax: stats.variation(x, ax, ddof=1),
+        lambda x, ax: scipy.stats.variation(x, ax, ddof=1),
+        "positive",
+    ),
     ("gmean", lambda x, ax: stats.gmean(x, ax), lambda x, ax: scipy.stats.gmean(x, ax), "positive"),
     ("hmean", lambda x, ax: stats.hmean(x, ax), lambda x, ax: scipy.stats.hmean(x, ax), "positive"),
     ("iqr", lambda x, ax: stats.iqr(x, ax), lambda x, ax: scipy.stats.iqr(x, ax), "normal"),
-    ("iqr_normal_10_80", lambda x, ax: stats.iqr(x, ax, rng=(10, 80), scale="normal"),
-     lambda x, ax: scipy.stats.iqr(x, ax, rng=(10, 80), scale="normal"), "normal"),
+    (
+        "iqr_normal_10_80",
+        lambda x, ax: stats.iqr(x, ax, rng=(10, 80), scale="normal"),
+        lambda x, ax: scipy.stats.iqr(x, ax, rng=(10, 80), scale="normal"),
+        "normal",
+    ),
     ("median", lambda x, ax: stats.median(x, ax), lambda x, ax: np.median(x, ax), "normal"),
-    ("quantile", lambda x, ax: stats.quantile(x, 0.3, axis=ax),
-     lambda x, ax: scipy.stats.quantile(x, 0.3, axis=ax), "normal"),
-    ("quantiles", lambda x, ax: stats.quantile(x, [0.0, 0.1, 0.5, 0.77, 1.0], axis=ax),
-     lambda x, ax: np.moveaxis(np.quantile(x, [0.0, 0.1, 0.5, 0.77, 1.0], axis=ax), 0, ax), "normal"),
-    ("norm_fit", lambda x, ax: stats.norm_fit(x, ax),
-     lambda x, ax: (np.mean(x, ax), np.std(x, ax)), "normal"),
+    (
+        "quantile",
+        lambda x, ax: stats.quantile(x, 0.3, axis=ax),
+        lambda x, ax: scipy.stats.quantile(x, 0.3, axis=ax),
+        "normal",
+    ),
+    (
+        "quantiles",
+        lambda x, ax: stats.quantile(x, [0.0, 0.1, 0.5, 0.77, 1.0], axis=ax),
+        lambda x, ax: np.moveaxis(np.quantile(x, [0.0, 0.1, 0.5, 0.77, 1.0], axis=ax), 0, ax),
+        "normal",
+    ),
+    (
+        "norm_fit",
+        lambda x, ax: stats.norm_fit(x, ax),
+        lambda x, ax: (np.mean(x, ax), np.std(x, ax)),
+        "normal",
+    ),
 ]
 
 
 # Skewness / kurtosis cases: (order, bias) for their float32 tolerance (see shape_statistic_atol).
-SHAPE_STATISTICS = {"skew": (3, True), "skew_unbiased": (3, False), "kurtosis": (4, True),
-                    "kurtosis_pearson_unbiased": (4, False)}
+SHAPE_STATISTICS = {
+    "skew": (3, True),
+    "skew_unbiased": (3, False),
+    "kurtosis": (4, True),
+    "kurtosis_pearson_unbiased": (4, False),
+}
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
@@ -66,7 +127,11 @@ def test_matches_scipy(dtype, shape_axis, seed):
     for name, ours, reference, kind in CASES:
         x = sample(seed, shape, kind)
         expected = scipy_call(reference, x, axis)
-        atol = shape_statistic_atol(x, axis, *SHAPE_STATISTICS[name], dtype) if name in SHAPE_STATISTICS else None
+        atol = (
+            shape_statistic_atol(x, axis, *SHAPE_STATISTICS[name], dtype)
+            if name in SHAPE_STATISTICS
+            else None
+        )
         assert_close(ours(as_dtype(x, dtype), axis), expected, dtype, name, atol)
 
 
@@ -79,8 +144,12 @@ def test_norm_fit_matches_scipy_norm_fit(rng):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @FAST
-@given(shape_axis=shapes_and_axes(), seed=st.integers(0, 2**31), ddof=st.sampled_from([0, 1, 2]),
-       bias=st.booleans())
+@given(
+    shape_axis=shapes_and_axes(),
+    seed=st.integers(0, 2**31),
+    ddof=st.sampled_from([0, 1, 2]),
+    bias=st.booleans(),
+)
 def test_describe_matches_scipy(dtype, shape_axis, seed, ddof, bias):
     shape, axis = shape_axis
     x = sample(seed, shape)
@@ -92,10 +161,12 @@ def test_describe_matches_scipy(dtype, shape_axis, seed, ddof, bias):
     assert_close(result.minmax, expected.minmax, dtype, "minmax")
     for field in ("mean", "variance"):
         assert_close(getattr(result, field), getattr(expected, field), dtype, field)
-    assert_close(result.skewness, expected.skewness, dtype, "skewness",
-                 shape_statistic_atol(x, axis, 3, bias, dtype))
-    assert_close(result.kurtosis, expected.kurtosis, dtype, "kurtosis",
-                 shape_statistic_atol(x, axis, 4, bias, dtype))
+    assert_close(
+        result.skewness, expected.skewness, dtype, "skewness", shape_statistic_atol(x, axis, 3, bias, dtype)
+    )
+    assert_close(
+        result.kurtosis, expected.kurtosis, dtype, "kurtosis", shape_statistic_atol(x, axis, 4, bias, dtype)
+    )
 
 
 @pytest.mark.parametrize("axis", [None, 1, -2])
@@ -108,12 +179,24 @@ def test_keepdims_and_axis_none_like_scipy(rng, axis):
         (stats.gmean, scipy.stats.gmean),
     ]:
         data = np.abs(x) if ours is stats.gmean else x
-        assert_close(ours(data, axis=axis, keepdims=True),
-                     theirs(data, axis=axis, keepdims=True), tf.float64, ours.__name__)
-    assert_close(stats.iqr(x, axis=axis, keepdims=True),
-                 scipy.stats.iqr(x, axis=axis, keepdims=True), tf.float64, "iqr")
-    assert_close(stats.median(x, axis=axis, keepdims=True),
-                 np.median(x, axis=axis, keepdims=True), tf.float64, "median")
+        assert_close(
+            ours(data, axis=axis, keepdims=True),
+            theirs(data, axis=axis, keepdims=True),
+            tf.float64,
+            ours.__name__,
+        )
+    assert_close(
+        stats.iqr(x, axis=axis, keepdims=True),
+        scipy.stats.iqr(x, axis=axis, keepdims=True),
+        tf.float64,
+        "iqr",
+    )
+    assert_close(
+        stats.median(x, axis=axis, keepdims=True),
+        np.median(x, axis=axis, keepdims=True),
+        tf.float64,
+        "median",
+    )
 
 
 def test_weighted_means_match_scipy(rng):

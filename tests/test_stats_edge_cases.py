@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import scipy.stats
 import tensorflow as tf
+from stats_helpers import assert_close, scipy_call
 
 from probnn import stats
-from stats_helpers import assert_close, scipy_call
 
 ONE_SAMPLE = [
     ("skew", lambda m, x: m.skew(x)),
@@ -58,8 +58,9 @@ def test_degenerate_ttest_ind_like_scipy(equal_var):
     for pair, (a, b) in TWO_SAMPLE.items():
         expected = scipy_call(scipy.stats.ttest_ind, a, b, equal_var=equal_var)
         result = stats.ttest_ind(a, b, equal_var=equal_var)
-        assert_close((result.statistic, result.pvalue), (expected.statistic, expected.pvalue),
-                     tf.float64, pair)
+        assert_close(
+            (result.statistic, result.pvalue), (expected.statistic, expected.pvalue), tf.float64, pair
+        )
 
 
 def test_degenerate_f_oneway_like_scipy():
@@ -67,8 +68,9 @@ def test_degenerate_f_oneway_like_scipy():
         a, b = TWO_SAMPLE[pair]
         for equal_var in (True, False):
             expected = scipy_call(scipy.stats.f_oneway, a, b, a, equal_var=equal_var)
-            assert_close(tuple(stats.f_oneway(a, b, a, equal_var=equal_var)), tuple(expected),
-                         tf.float64, pair)
+            assert_close(
+                tuple(stats.f_oneway(a, b, a, equal_var=equal_var)), tuple(expected), tf.float64, pair
+            )
     # Every group of size 1: nan, as scipy; but batched (scipy returns one scalar nan).
     expected = scipy_call(scipy.stats.f_oneway, np.ones((1, 2)), np.zeros((1, 2)))
     assert np.isnan(expected.statistic) and np.isnan(expected.pvalue)
@@ -134,7 +136,9 @@ def test_axis_out_of_range_raises_value_error_naming_the_function():
 
 def test_bad_arguments_fail_clearly():
     a, b = np.ones((5, 2)), np.ones((4, 2))
-    with pytest.raises(ValueError, match="ttest_rel: a and b must have the same length along axis 0; got 5 and 4"):
+    with pytest.raises(
+        ValueError, match="ttest_rel: a and b must have the same length along axis 0; got 5 and 4"
+    ):
         stats.ttest_rel(a, b)
     with pytest.raises(ValueError, match="pearsonr: x and y must have the same length"):
         stats.pearsonr(a, b)
@@ -173,8 +177,9 @@ def test_result_repr_is_compact_and_fields_stay_tensors():
     result = stats.ttest_1samp([1.0, 2.0, 3.0, 4.0], 0.0)
     expected = scipy.stats.ttest_1samp([1.0, 2.0, 3.0, 4.0], 0.0)
     text = repr(result)
-    assert text == (f"TtestResult(statistic={float(result.statistic)!r}, "
-                    f"pvalue={float(result.pvalue)!r}, df=3.0)")
+    assert text == (
+        f"TtestResult(statistic={float(result.statistic)!r}, pvalue={float(result.pvalue)!r}, df=3.0)"
+    )
     assert "tf.Tensor" not in text and "numpy=" not in text
     assert isinstance(result.statistic, tf.Tensor) and isinstance(result, tuple)
     assert_close(tuple(result), (expected.statistic, expected.pvalue, expected.df), tf.float64)
@@ -182,8 +187,10 @@ def test_result_repr_is_compact_and_fields_stay_tensors():
     # describe: nobs is a plain int (scipy's is an integer too), minmax a tuple.
     d = stats.describe(np.array([1.0, 2.0, 3.0, 6.0]))
     assert d.nobs == 4 and isinstance(d.nobs, int)
-    assert repr(d) == ("DescribeResult(nobs=4, minmax=(1.0, 6.0), mean=3.0, variance=4.666666666666666, "
-                       "skewness=0.6872431934890912, kurtosis=-1.0)")
+    assert repr(d) == (
+        "DescribeResult(nobs=4, minmax=(1.0, 6.0), mean=3.0, variance=4.666666666666666, "
+        "skewness=0.6872431934890912, kurtosis=-1.0)"
+    )
     # Batches: shape, dtype, 7 digits, the first and last three values of long fields.
     x = np.arange(40.0).reshape(5, 8) ** 1.5
     y = np.cos(np.arange(40.0)).reshape(5, 8)

@@ -50,7 +50,10 @@ STATISTICS = {
     "ttest_1samp": (lambda x: stats.ttest_1samp(x, 0.1)[:2], None),
     "ttest_1samp_less": (lambda x: stats.ttest_1samp(x, 0.1, alternative="less")[:2], None),
     "ttest_ind": (_two(lambda a, b: stats.ttest_ind(a, b)[:2]), 5),
-    "ttest_ind_welch": (_two(lambda a, b: stats.ttest_ind(a, b, equal_var=False, alternative="greater")[:2]), 3),
+    "ttest_ind_welch": (
+        _two(lambda a, b: stats.ttest_ind(a, b, equal_var=False, alternative="greater")[:2]),
+        3,
+    ),
     "ttest_rel": (_two(lambda a, b: stats.ttest_rel(a, b)[:2]), 4),
     "f_oneway": (_two(lambda a, b: stats.f_oneway(a, b, a[:3] * 2.0)), 4),
     "f_oneway_welch": (_two(lambda a, b: stats.f_oneway(a, b, a[:3] * 2.0, equal_var=False)), 4),
@@ -65,10 +68,9 @@ STATISTICS = {
 def _scalarise(out, weights_rng):
     """sum(w * f) over every output tensor, with fixed random weights."""
     flat = tf.nest.flatten(out)
-    return tf.add_n([
-        tf.reduce_sum(tf.constant(weights_rng.uniform(0.5, 1.5, size=t.shape), t.dtype) * t)
-        for t in flat
-    ])
+    return tf.add_n(
+        [tf.reduce_sum(tf.constant(weights_rng.uniform(0.5, 1.5, size=t.shape), t.dtype) * t) for t in flat]
+    )
 
 
 def test_gradients_match_central_differences(rng):

@@ -27,13 +27,17 @@ import scipy.stats
 import tensorflow as tf
 from hypothesis import given
 from hypothesis import strategies as st
-
-from probnn import stats
 from stats_helpers import FAST, assert_close, scipy_call
 
+from probnn import stats
+
 SHIFT = 10**8
-SCALES = {"2**498": Fraction(2) ** 498, "2**-498": Fraction(2) ** -498,
-          "1e150": Fraction(10) ** 150, "1e-150": Fraction(10) ** -150}
+SCALES = {
+    "2**498": Fraction(2) ** 498,
+    "2**-498": Fraction(2) ** -498,
+    "1e150": Fraction(10) ** 150,
+    "1e-150": Fraction(10) ** -150,
+}
 
 
 def _grid_sample(rng, shape):
@@ -60,13 +64,17 @@ def _invariant_statistics(lib, x, y, groups, popmean):
     described = lib.describe(x, axis=0)
     out["describe.skewness"], out["describe.kurtosis"] = described.skewness, described.kurtosis
     out["zscore"] = lib.zscore(x, axis=0)
-    for key, res in [("ttest_1samp", lib.ttest_1samp(x, popmean, axis=0)),
-                     ("ttest_ind", lib.ttest_ind(x, y, axis=0)),
-                     ("ttest_ind welch", lib.ttest_ind(x, y, axis=0, equal_var=False)),
-                     ("ttest_rel", lib.ttest_rel(x, y, axis=0))]:
+    for key, res in [
+        ("ttest_1samp", lib.ttest_1samp(x, popmean, axis=0)),
+        ("ttest_ind", lib.ttest_ind(x, y, axis=0)),
+        ("ttest_ind welch", lib.ttest_ind(x, y, axis=0, equal_var=False)),
+        ("ttest_rel", lib.ttest_rel(x, y, axis=0)),
+    ]:
         out[key + ".statistic"], out[key + ".pvalue"], out[key + ".df"] = res.statistic, res.pvalue, res.df
-    for key, res in [("f_oneway", lib.f_oneway(*groups, axis=0)),
-                     ("f_oneway welch", lib.f_oneway(*groups, axis=0, equal_var=False))]:
+    for key, res in [
+        ("f_oneway", lib.f_oneway(*groups, axis=0)),
+        ("f_oneway welch", lib.f_oneway(*groups, axis=0, equal_var=False)),
+    ]:
         out[key + ".statistic"], out[key + ".pvalue"] = res.statistic, res.pvalue
     return {k: np.asarray(v, np.float64) for k, v in out.items()}
 
@@ -86,8 +94,12 @@ def _paired_statistics(lib, x, y):
 
 
 @FAST
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(4, 30), scale=st.sampled_from(sorted(SCALES)),
-       sign=st.sampled_from([1, -1]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(4, 30),
+    scale=st.sampled_from(sorted(SCALES)),
+    sign=st.sampled_from([1, -1]),
+)
 def test_shift_and_scale_leave_invariant_statistics_unchanged(seed, n, scale, sign):
     rng = np.random.default_rng(seed)
     x, y = _grid_sample(rng, (n, 3)), _grid_sample(rng, (n, 3))

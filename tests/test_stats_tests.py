@@ -12,11 +12,19 @@ import scipy.stats
 import tensorflow as tf
 from hypothesis import given
 from hypothesis import strategies as st
+from stats_helpers import (
+    FAST,
+    as_dtype,
+    assert_close,
+    assert_pvalue,
+    f32,
+    sample,
+    scipy_call,
+    shapes_and_axes,
+    t_pvalue,
+)
 
 from probnn import stats
-from stats_helpers import (
-    FAST, as_dtype, assert_close, assert_pvalue, f32, sample, scipy_call, shapes_and_axes, t_pvalue
-)
 
 DTYPES = [tf.float64, tf.float32]
 ALTERNATIVES = ["two-sided", "less", "greater"]
@@ -25,29 +33,42 @@ ALTERNATIVES = ["two-sided", "less", "greater"]
 def _assert_ttest(result, expected, dtype, alternative):
     assert isinstance(result, stats.TtestResult)
     assert_close((result.statistic, result.df), (expected.statistic, expected.df), dtype)
-    assert_pvalue(result.pvalue, expected.pvalue, dtype,
-                  lambda: t_pvalue(result.statistic, result.df, alternative))
+    assert_pvalue(
+        result.pvalue, expected.pvalue, dtype, lambda: t_pvalue(result.statistic, result.df, alternative)
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @FAST
-@given(shape_axis=shapes_and_axes(min_len=2), seed=st.integers(0, 2**31),
-       alternative=st.sampled_from(ALTERNATIVES), popmean=st.floats(-1.0, 1.0))
+@given(
+    shape_axis=shapes_and_axes(min_len=2),
+    seed=st.integers(0, 2**31),
+    alternative=st.sampled_from(ALTERNATIVES),
+    popmean=st.floats(-1.0, 1.0),
+)
 def test_ttest_1samp(dtype, shape_axis, seed, alternative, popmean):
     shape, axis = shape_axis
     x = sample(seed, shape)
     popmean = float(f32(popmean))
     expected = scipy.stats.ttest_1samp(x, popmean, axis=axis, alternative=alternative)
-    _assert_ttest(stats.ttest_1samp(as_dtype(x, dtype), popmean, axis=axis,
-                                    alternative=alternative), expected, dtype, alternative)
+    _assert_ttest(
+        stats.ttest_1samp(as_dtype(x, dtype), popmean, axis=axis, alternative=alternative),
+        expected,
+        dtype,
+        alternative,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("equal_var", [True, False], ids=["student", "welch"])
 @FAST
-@given(shape_axis=shapes_and_axes(min_len=2), seed=st.integers(0, 2**31),
-       alternative=st.sampled_from(ALTERNATIVES), extra=st.integers(-1, 5),
-       shift=st.floats(0.0, 3.0))
+@given(
+    shape_axis=shapes_and_axes(min_len=2),
+    seed=st.integers(0, 2**31),
+    alternative=st.sampled_from(ALTERNATIVES),
+    extra=st.integers(-1, 5),
+    shift=st.floats(0.0, 3.0),
+)
 def test_ttest_ind(dtype, equal_var, shape_axis, seed, alternative, extra, shift):
     shape, axis = shape_axis
     a = sample(seed, shape)
@@ -55,15 +76,19 @@ def test_ttest_ind(dtype, equal_var, shape_axis, seed, alternative, extra, shift
     shape_b[axis] += extra  # groups of different sizes
     b = f32(sample(seed + 1, shape_b) + shift)
     expected = scipy.stats.ttest_ind(a, b, axis=axis, equal_var=equal_var, alternative=alternative)
-    result = stats.ttest_ind(as_dtype(a, dtype), as_dtype(b, dtype), axis=axis,
-                             equal_var=equal_var, alternative=alternative)
+    result = stats.ttest_ind(
+        as_dtype(a, dtype), as_dtype(b, dtype), axis=axis, equal_var=equal_var, alternative=alternative
+    )
     _assert_ttest(result, expected, dtype, alternative)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @FAST
-@given(shape_axis=shapes_and_axes(min_len=2), seed=st.integers(0, 2**31),
-       alternative=st.sampled_from(ALTERNATIVES))
+@given(
+    shape_axis=shapes_and_axes(min_len=2),
+    seed=st.integers(0, 2**31),
+    alternative=st.sampled_from(ALTERNATIVES),
+)
 def test_ttest_rel(dtype, shape_axis, seed, alternative):
     shape, axis = shape_axis
     a = sample(seed, shape)
@@ -76,15 +101,22 @@ def test_ttest_rel(dtype, shape_axis, seed, alternative):
         # differences, which isolates probnn's own computation.
         d32 = (a.astype(np.float32) - b.astype(np.float32)).astype(np.float64)
         expected = scipy.stats.ttest_1samp(d32, 0.0, axis=axis, alternative=alternative)
-    _assert_ttest(stats.ttest_rel(as_dtype(a, dtype), as_dtype(b, dtype), axis=axis,
-                                  alternative=alternative), expected, dtype, alternative)
+    _assert_ttest(
+        stats.ttest_rel(as_dtype(a, dtype), as_dtype(b, dtype), axis=axis, alternative=alternative),
+        expected,
+        dtype,
+        alternative,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
 @pytest.mark.parametrize("equal_var", [True, False], ids=["classic", "welch"])
 @FAST
-@given(shape_axis=shapes_and_axes(min_len=2), seed=st.integers(0, 2**31),
-       sizes=st.lists(st.integers(2, 9), min_size=2, max_size=4))
+@given(
+    shape_axis=shapes_and_axes(min_len=2),
+    seed=st.integers(0, 2**31),
+    sizes=st.lists(st.integers(2, 9), min_size=2, max_size=4),
+)
 def test_f_oneway(dtype, equal_var, shape_axis, seed, sizes):
     shape, axis = shape_axis
     groups = []
@@ -97,8 +129,12 @@ def test_f_oneway(dtype, equal_var, shape_axis, seed, sizes):
     assert isinstance(result, stats.F_onewayResult)
     assert_close(result.statistic, expected.statistic, dtype, "F")
     dfn, dfd = _f_degrees_of_freedom(groups, axis, equal_var)
-    assert_pvalue(result.pvalue, expected.pvalue, dtype,
-                  lambda: scipy.special.fdtrc(dfn, dfd, np.float64(result.statistic)))
+    assert_pvalue(
+        result.pvalue,
+        expected.pvalue,
+        dtype,
+        lambda: scipy.special.fdtrc(dfn, dfd, np.float64(result.statistic)),
+    )
 
 
 def _f_degrees_of_freedom(groups, axis, equal_var):

@@ -61,15 +61,15 @@ def sigma_relative_error(model):
 
 
 def cosine_adam(peak, steps):
-    return keras.optimizers.Adam(
-        keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps, alpha=0.05))
+    return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps, alpha=0.05))
 
 
 def test_probnn_fit_learns_heteroscedastic_noise():
     x, y = heteroscedastic_cubic(8192, seed=1)
     model = normal_mlp(width=64, depth=2)
-    history = probnn.fit(model, x, y, epochs=100, batch_size=256, verbose=0, seed=0,
-                         optimizer=cosine_adam(5e-3, 100 * 32))
+    history = probnn.fit(
+        model, x, y, epochs=100, batch_size=256, verbose=0, seed=0, optimizer=cosine_adam(5e-3, 100 * 32)
+    )
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert sigma_relative_error(model) < 0.15
 
@@ -77,8 +77,7 @@ def test_probnn_fit_learns_heteroscedastic_noise():
 def test_keras_fit_with_nll_loss_learns_heteroscedastic_noise():
     x, y = heteroscedastic_cubic(8192, seed=1)
     model = normal_mlp(width=64, depth=2)
-    model.compile(optimizer=cosine_adam(1e-2, 25 * 16),
-                  loss=NegativeLogLikelihood(find_head(model)))
+    model.compile(optimizer=cosine_adam(1e-2, 25 * 16), loss=NegativeLogLikelihood(find_head(model)))
     model.fit(x, y, epochs=25, batch_size=512, verbose=0)
     assert sigma_relative_error(model) < 0.15
 
@@ -92,8 +91,9 @@ def test_every_row_counts_once_per_epoch_with_masked_last_batch(rng):
     y = rng.normal(size=(150, 1)).astype("float32")
     model = normal_mlp(8, inputs=2)
     expected = nll_of(model, x, y)
-    history = probnn.fit(model, x, y, epochs=2, batch_size=64, verbose=0, seed=0,
-                         optimizer=keras.optimizers.SGD(0.0))
+    history = probnn.fit(
+        model, x, y, epochs=2, batch_size=64, verbose=0, seed=0, optimizer=keras.optimizers.SGD(0.0)
+    )
     np.testing.assert_allclose(history.history["loss"], [expected] * 2, rtol=1e-5)
     np.testing.assert_allclose(history.history["nll"], [expected] * 2, rtol=1e-5)
 
@@ -101,25 +101,31 @@ def test_every_row_counts_once_per_epoch_with_masked_last_batch(rng):
 def test_model_losses_are_part_of_the_objective(rng):
     x = rng.normal(size=(96, 3)).astype("float32")
     y = rng.normal(size=(96, 1)).astype("float32")
-    model = keras.Sequential([
-        keras.Input((3,)),
-        layers.Dense(8, activation="tanh", kernel_regularizer=keras.regularizers.L2(0.1),
-                     activity_regularizer=keras.regularizers.L2(0.01)),
-        NormalHead(),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.Dense(
+                8,
+                activation="tanh",
+                kernel_regularizer=keras.regularizers.L2(0.1),
+                activity_regularizer=keras.regularizers.L2(0.01),
+            ),
+            NormalHead(),
+        ]
+    )
     # Keras 3 divides an activity penalty by the batch size: with equal batches
     # of 32 the epoch average is the penalty's mean over all 96 rows.
     activity = float(0.01 * tf.reduce_sum(model.layers[0](x) ** 2)) / 96
     regulariser = float(0.1 * tf.reduce_sum(model.layers[0].kernel ** 2)) + activity
     data = nll_of(model, x, y)
-    history = probnn.fit(model, x, y, epochs=1, batch_size=32, verbose=0, seed=0,
-                         optimizer=keras.optimizers.SGD(0.0))
+    history = probnn.fit(
+        model, x, y, epochs=1, batch_size=32, verbose=0, seed=0, optimizer=keras.optimizers.SGD(0.0)
+    )
     np.testing.assert_allclose(history.history["nll"][0], data, rtol=1e-5)
     np.testing.assert_allclose(history.history["loss"][0], data + regulariser, rtol=1e-5)
     # ...and it is minimised: a strong L2 penalty shrinks the kernel.
     before = float(tf.reduce_sum(model.layers[0].kernel ** 2))
-    probnn.fit(model, x, y, epochs=20, batch_size=32, verbose=0, seed=0,
-               optimizer=keras.optimizers.SGD(0.05))
+    probnn.fit(model, x, y, epochs=20, batch_size=32, verbose=0, seed=0, optimizer=keras.optimizers.SGD(0.05))
     assert float(tf.reduce_sum(model.layers[0].kernel ** 2)) < 0.5 * before
 
 
@@ -130,8 +136,7 @@ def test_steps_per_execution_chunks_match_whole_epoch(rng):
     for spe in ("epoch", 3):
         keras.utils.set_random_seed(7)
         model = normal_mlp(8)
-        h = probnn.fit(model, x, y, epochs=2, batch_size=32, steps_per_execution=spe,
-                       verbose=0, seed=5)
+        h = probnn.fit(model, x, y, epochs=2, batch_size=32, steps_per_execution=spe, verbose=0, seed=5)
         weights.append((model.get_weights(), h.history["loss"]))
     assert max_abs_diff(weights[0][0], weights[1][0]) < 1e-6
     np.testing.assert_allclose(weights[0][1], weights[1][1], rtol=1e-6)
@@ -143,8 +148,17 @@ def test_validation_history(rng):
     xv = rng.normal(size=(150, 1)).astype("float32")
     yv = (xv + 0.5 * rng.normal(size=(150, 1))).astype("float32")
     model = normal_mlp(16)
-    history = probnn.fit(model, x, y, epochs=3, batch_size=32, validation_data=(xv, yv),
-                         validation_batch_size=64, verbose=0, seed=0)
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        epochs=3,
+        batch_size=32,
+        validation_data=(xv, yv),
+        validation_batch_size=64,
+        verbose=0,
+        seed=0,
+    )
     assert history.epoch == [0, 1, 2]
     assert set(history.history) == {"loss", "nll", "val_loss", "val_nll"}
     assert all(len(v) == 3 for v in history.history.values())
@@ -160,9 +174,19 @@ def test_early_stopping_restores_best_weights(rng):
     model = keras.Sequential([keras.Input((1,)), layers.Dense(1)])
     model.layers[0].kernel.assign([[0.0]])
     stopper = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
-    history = probnn.fit(model, x, x, loss="mse", epochs=50, batch_size=32,
-                         validation_data=(xv, -xv), verbose=0, seed=0,
-                         optimizer=keras.optimizers.SGD(0.1), callbacks=[stopper])
+    history = probnn.fit(
+        model,
+        x,
+        x,
+        loss="mse",
+        epochs=50,
+        batch_size=32,
+        validation_data=(xv, -xv),
+        verbose=0,
+        seed=0,
+        optimizer=keras.optimizers.SGD(0.1),
+        callbacks=[stopper],
+    )
     val = history.history["val_loss"]
     assert len(val) == 3 and stopper.stopped_epoch == 2 and stopper.best_epoch == 0
     assert val[0] < val[1] < val[2]
@@ -188,8 +212,9 @@ def test_resume_from_checkpoint_matches_uninterrupted_training(tmp_path, rng):
     probnn.fit(first, x, y, epochs=2, batch_size=64, verbose=0, seed=3, checkpoint_dir=tmp_path)
     assert (tmp_path / "ckpt-2.index").exists()
     resumed = fresh()  # a new process would start from fresh weights too
-    h_resumed = probnn.fit(resumed, x, y, epochs=4, batch_size=64, verbose=0,
-                           checkpoint_dir=tmp_path)  # seed comes from the checkpoint
+    h_resumed = probnn.fit(
+        resumed, x, y, epochs=4, batch_size=64, verbose=0, checkpoint_dir=tmp_path
+    )  # seed comes from the checkpoint
     assert h_resumed.epoch == [0, 1, 2, 3]
     np.testing.assert_allclose(h_resumed.history["loss"], h_straight.history["loss"], rtol=1e-5)
     assert max_abs_diff(resumed.get_weights(), straight.get_weights()) < 1e-5
@@ -226,8 +251,18 @@ def test_non_finite_loss_stops_training_and_keeps_checkpoint(tmp_path, rng):
     optimizer = keras.optimizers.Adam(1e-2)
     # 10 steps per epoch: steps 1-25 are fine, step 26 = epoch 3, step 6 explodes.
     with pytest.raises(NonFiniteLossError, match=r"epoch 3, step 6") as info:
-        probnn.fit(model, x, y, loss=_ExplodesAfter(25), optimizer=optimizer, epochs=5,
-                   batch_size=32, verbose=0, seed=0, checkpoint_dir=tmp_path)
+        probnn.fit(
+            model,
+            x,
+            y,
+            loss=_ExplodesAfter(25),
+            optimizer=optimizer,
+            epochs=5,
+            batch_size=32,
+            verbose=0,
+            seed=0,
+            checkpoint_dir=tmp_path,
+        )
     assert (info.value.epoch, info.value.step) == (3, 6)
     assert isinstance(info.value, FloatingPointError)
     assert int(optimizer.iterations.numpy()) == 25  # the bad update was not applied
@@ -267,8 +302,17 @@ def test_huge_learning_rate_diverges_with_clear_error(rng):
     y = rng.normal(size=(256, 1)).astype("float32") * 1e3
     model = keras.Sequential([keras.Input((4,)), layers.Dense(32, "relu"), layers.Dense(1)])
     with pytest.raises(NonFiniteLossError, match=r"epoch \d+, step \d+"):
-        probnn.fit(model, x, y, loss="mse", optimizer=keras.optimizers.SGD(1e6), epochs=20,
-                   batch_size=32, verbose=0, seed=0)
+        probnn.fit(
+            model,
+            x,
+            y,
+            loss="mse",
+            optimizer=keras.optimizers.SGD(1e6),
+            epochs=20,
+            batch_size=32,
+            verbose=0,
+            seed=0,
+        )
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
@@ -281,11 +325,13 @@ def test_tf_data_dataset_input(rng):
     model = normal_mlp(8)
     expected = nll_of(model, x, y)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(50)  # last batch has 30 rows
-    frozen = probnn.fit(model, ds, epochs=1, verbose=0, optimizer=keras.optimizers.SGD(0.0),
-                        steps_per_execution=2)
+    frozen = probnn.fit(
+        model, ds, epochs=1, verbose=0, optimizer=keras.optimizers.SGD(0.0), steps_per_execution=2
+    )
     np.testing.assert_allclose(frozen.history["loss"], [expected], rtol=1e-5)
-    history = probnn.fit(model, ds, epochs=8, verbose=0, validation_data=ds,
-                         optimizer=keras.optimizers.Adam(1e-2))
+    history = probnn.fit(
+        model, ds, epochs=8, verbose=0, validation_data=ds, optimizer=keras.optimizers.Adam(1e-2)
+    )
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert len(history.history["val_loss"]) == 8
 
@@ -296,8 +342,9 @@ def test_mirrored_strategy_matches_single_device(rng, mirrored):
 
     keras.utils.set_random_seed(5)
     single = normal_mlp(16, inputs=2)
-    h_single = probnn.fit(single, x, y, epochs=4, batch_size=96, verbose=0, seed=2,
-                          optimizer=keras.optimizers.Adam(1e-2))
+    h_single = probnn.fit(
+        single, x, y, epochs=4, batch_size=96, verbose=0, seed=2, optimizer=keras.optimizers.Adam(1e-2)
+    )
 
     strategy = mirrored
     with strategy.scope():
@@ -305,8 +352,9 @@ def test_mirrored_strategy_matches_single_device(rng, mirrored):
         mirrored = normal_mlp(16, inputs=2)
     with strategy.scope():
         optimizer = keras.optimizers.Adam(1e-2)
-    h_mirrored = probnn.fit(mirrored, x, y, epochs=4, batch_size=96, verbose=0, seed=2,
-                            optimizer=optimizer, strategy=strategy)
+    h_mirrored = probnn.fit(
+        mirrored, x, y, epochs=4, batch_size=96, verbose=0, seed=2, optimizer=optimizer, strategy=strategy
+    )
     loss = h_mirrored.history["loss"]
     assert loss[-1] < loss[0]
     # Same batches and the same arithmetic up to the order of the float32 sums
@@ -326,14 +374,16 @@ def test_mixed_precision_under_mirrored_strategy_matches_single_device(rng, mirr
     try:
         keras.utils.set_random_seed(5)
         single = normal_mlp(16, inputs=2)
-        h_single = probnn.fit(single, x, y, epochs=3, batch_size=96, verbose=0, seed=2,
-                              optimizer=keras.optimizers.Adam(1e-2))
+        h_single = probnn.fit(
+            single, x, y, epochs=3, batch_size=96, verbose=0, seed=2, optimizer=keras.optimizers.Adam(1e-2)
+        )
         with mirrored.scope():
             keras.utils.set_random_seed(5)
             model = normal_mlp(16, inputs=2)
             optimizer = keras.optimizers.Adam(1e-2)
-        h_mirrored = probnn.fit(model, x, y, epochs=3, batch_size=96, verbose=0, seed=2,
-                                optimizer=optimizer, strategy=mirrored)
+        h_mirrored = probnn.fit(
+            model, x, y, epochs=3, batch_size=96, verbose=0, seed=2, optimizer=optimizer, strategy=mirrored
+        )
     finally:
         keras.config.set_dtype_policy("float32")
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
@@ -344,8 +394,7 @@ def test_mixed_precision_under_mirrored_strategy_matches_single_device(rng, mirr
     # float16 ulp (about 1e-3 relative), which moves an Adam step of 1e-2 by
     # about 1e-5; after 12 steps TOLERANCE_MIXED allows a few such ulps
     # (measured Dec 2026: weights within 3.0e-5, epoch losses within 8.3e-6 relative).
-    np.testing.assert_allclose(h_mirrored.history["loss"], h_single.history["loss"],
-                               rtol=TOLERANCE_MIXED)
+    np.testing.assert_allclose(h_mirrored.history["loss"], h_single.history["loss"], rtol=TOLERANCE_MIXED)
     assert max_abs_diff(model.get_weights(), single.get_weights()) < TOLERANCE_MIXED
 
 
@@ -375,8 +424,7 @@ def test_xla_failure_falls_back_with_warning(rng, caplog):
     with caplog.at_level(logging.WARNING, logger="probnn.training"):
         history = probnn.fit(model, x, y, epochs=2, batch_size=16, verbose=0, seed=0)
     assert len(history.history["loss"]) == 2
-    assert any("XLA" in r.getMessage() and "falling back" in r.getMessage()
-               for r in caplog.records)
+    assert any("XLA" in r.getMessage() and "falling back" in r.getMessage() for r in caplog.records)
     caplog.clear()
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     with caplog.at_level(logging.WARNING, logger="probnn.training"):
@@ -394,10 +442,14 @@ def test_xla_failure_falls_back_with_warning(rng, caplog):
     "change, message",
     [
         (lambda x, y: (x[:-1], y), r"same number of rows.*49 and 50"),
-        (lambda x, y: (np.where(np.arange(50)[:, None] == 7, np.nan, x), y),
-         r"x contains NaN or inf \(first offending row index 7"),
-        (lambda x, y: (x, np.where(np.arange(50)[:, None] >= 30, np.inf, y)),
-         r"y contains NaN or inf \(first offending row index 30"),
+        (
+            lambda x, y: (np.where(np.arange(50)[:, None] == 7, np.nan, x), y),
+            r"x contains NaN or inf \(first offending row index 7",
+        ),
+        (
+            lambda x, y: (x, np.where(np.arange(50)[:, None] >= 30, np.inf, y)),
+            r"y contains NaN or inf \(first offending row index 30",
+        ),
     ],
 )
 def test_bad_arrays_raise_value_error(change, message, rng):
@@ -415,8 +467,7 @@ def test_bad_arrays_raise_value_error(change, message, rng):
         ({"batch_size": -1}, "batch_size must be a positive integer"),
         ({"batch_size": 2.5}, "batch_size must be a positive integer"),
         ({"steps_per_execution": 0}, "steps_per_execution"),
-        ({"validation_data": (np.zeros((3, 1)), np.full((3, 1), np.nan))},
-         r"validation y contains NaN"),
+        ({"validation_data": (np.zeros((3, 1)), np.full((3, 1), np.nan))}, r"validation y contains NaN"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs, message, rng):

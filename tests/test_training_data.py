@@ -30,8 +30,17 @@ def test_sample_weight_reports_the_weighted_mean(rng):
     w = rng.uniform(0, 3, size=150).astype("float32")
     model = normal_model()
     nll = per_row_nll(model, x, y).astype(np.float64)
-    history = probnn.fit(model, x, y, sample_weight=w, epochs=2, batch_size=64, verbose=0,
-                         seed=0, optimizer=keras.optimizers.SGD(0.0))
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        sample_weight=w,
+        epochs=2,
+        batch_size=64,
+        verbose=0,
+        seed=0,
+        optimizer=keras.optimizers.SGD(0.0),
+    )
     expected = float(np.sum(w * nll) / np.sum(w))
     np.testing.assert_allclose(history.history["nll"], [expected] * 2, rtol=1e-5)
 
@@ -43,11 +52,27 @@ def test_integer_sample_weights_equal_repeated_rows(rng):
     w = rng.integers(0, 4, size=40)
     w[0] = 1
     weighted, repeated = normal_model(), normal_model()
-    probnn.fit(weighted, x, y, sample_weight=w, epochs=3, batch_size=40, shuffle=False,
-               verbose=0, optimizer=keras.optimizers.SGD(0.1))
-    probnn.fit(repeated, np.repeat(x, w, axis=0), np.repeat(y, w, axis=0), epochs=3,
-               batch_size=int(w.sum()), shuffle=False, verbose=0,
-               optimizer=keras.optimizers.SGD(0.1))
+    probnn.fit(
+        weighted,
+        x,
+        y,
+        sample_weight=w,
+        epochs=3,
+        batch_size=40,
+        shuffle=False,
+        verbose=0,
+        optimizer=keras.optimizers.SGD(0.1),
+    )
+    probnn.fit(
+        repeated,
+        np.repeat(x, w, axis=0),
+        np.repeat(y, w, axis=0),
+        epochs=3,
+        batch_size=int(w.sum()),
+        shuffle=False,
+        verbose=0,
+        optimizer=keras.optimizers.SGD(0.1),
+    )
     for a, b in zip(weighted.get_weights(), repeated.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
@@ -76,15 +101,31 @@ def test_two_input_functional_model_trains_from_dict_and_tuple(rng):
     xb = rng.normal(size=(512, 2)).astype("float32")
     y = (xa[:, :1] - 2 * xb[:, 1:] + 0.1 * rng.normal(size=(512, 1))).astype("float32")
     as_dict = two_input_model()
-    history = probnn.fit(as_dict, {"a": xa, "b": xb}, y, epochs=30, batch_size=64,
-                         verbose=0, seed=0, optimizer=keras.optimizers.Adam(0.01),
-                         validation_data=({"a": xa[:100], "b": xb[:100]}, y[:100]))
+    history = probnn.fit(
+        as_dict,
+        {"a": xa, "b": xb},
+        y,
+        epochs=30,
+        batch_size=64,
+        verbose=0,
+        seed=0,
+        optimizer=keras.optimizers.Adam(0.01),
+        validation_data=({"a": xa[:100], "b": xb[:100]}, y[:100]),
+    )
     assert history.history["loss"][-1] < history.history["loss"][0] - 1.0
     assert history.history["val_loss"][-1] < history.history["val_loss"][0] - 1.0
     # The same data as a dict in the other key order gives the same training.
     other = two_input_model()
-    probnn.fit(other, {"b": xb, "a": xa}, y, epochs=30, batch_size=64, verbose=0, seed=0,
-               optimizer=keras.optimizers.Adam(0.01))
+    probnn.fit(
+        other,
+        {"b": xb, "a": xa},
+        y,
+        epochs=30,
+        batch_size=64,
+        verbose=0,
+        seed=0,
+        optimizer=keras.optimizers.Adam(0.01),
+    )
     for u, v in zip(as_dict.get_weights(), other.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
 
@@ -158,8 +199,9 @@ def test_unwritable_checkpoint_dir_fails_before_training(tmp_path, rng):
     blocker.write_text("not a directory")
     model = normal_model()
     before = [w.copy() for w in model.get_weights()]
-    message = one_line_error(lambda: probnn.fit(model, x, x[:, :1], verbose=0,
-                                                checkpoint_dir=blocker / "ckpts"))
+    message = one_line_error(
+        lambda: probnn.fit(model, x, x[:, :1], verbose=0, checkpoint_dir=blocker / "ckpts")
+    )
     assert "checkpoint_dir=" in message and "not writable" in message
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 

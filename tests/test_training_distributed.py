@@ -1,6 +1,6 @@
 """probnn.fit under tf.distribute.MultiWorkerMirroredStrategy: two worker processes on localhost.
 
-Slow (two fresh TensorFlow processes per run, twice): run with `pytest --runslow`.
+Slow (two fresh TensorFlow processes per run, twice): run with `pytest -m slow`.
 """
 
 import json
@@ -35,12 +35,28 @@ def run_workers(tmp_path, checkpoint_dir, epochs, tag):
     procs, outs = [], []
     for index in range(2):
         out = tmp_path / f"{tag}-{index}.npz"
-        env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE), TF_CONFIG=json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "mwms_worker.py"), str(out),
-             str(checkpoint_dir), str(epochs)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.path.dirname(HERE),
+            TF_CONFIG=json.dumps(
+                {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+            ),
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.join(HERE, "mwms_worker.py"),
+                    str(out),
+                    str(checkpoint_dir),
+                    str(epochs),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
         outs.append(out)
     try:
         logs = [p.communicate(timeout=300)[0] for p in procs]
@@ -57,8 +73,16 @@ def run_workers(tmp_path, checkpoint_dir, epochs, tag):
 def test_two_workers_match_one_device_with_checkpoints_and_resume(tmp_path):
     x, y = mwms_worker.data()
     single = mwms_worker.model()
-    h_single = probnn.fit(single, x, y, epochs=4, batch_size=mwms_worker.BATCH, verbose=0,
-                          seed=mwms_worker.SEED, optimizer=keras.optimizers.Adam())
+    h_single = probnn.fit(
+        single,
+        x,
+        y,
+        epochs=4,
+        batch_size=mwms_worker.BATCH,
+        verbose=0,
+        seed=mwms_worker.SEED,
+        optimizer=keras.optimizers.Adam(),
+    )
 
     checkpoint_dir = tmp_path / "ckpt"
     first = run_workers(tmp_path, checkpoint_dir, 2, "first")

@@ -23,8 +23,7 @@ class TwoMembers(keras.Model):
     def __init__(self, bootstrap=False):
         super().__init__()
         self.probnn_bootstrap = bootstrap
-        self.members = [keras.layers.Dense(2, kernel_initializer="glorot_uniform")
-                        for _ in range(2)]
+        self.members = [keras.layers.Dense(2, kernel_initializer="glorot_uniform") for _ in range(2)]
 
     def call(self, x):
         if len(x.shape) == 2:  # plain rows: every member sees the same rows
@@ -41,8 +40,7 @@ def gaussian_nll(y_true, y_pred):
 
 def member_rows(m, epoch, bootstrap):
     """The documented order: member m's rows (bootstrap once), permuted per (seed, epoch, m)."""
-    rows = (np.random.default_rng([SEED, m]).integers(0, N, N) if bootstrap
-            else np.arange(N))
+    rows = np.random.default_rng([SEED, m]).integers(0, N, N) if bootstrap else np.arange(N)
     return rows[np.random.default_rng([SEED, epoch, m]).permutation(N)]
 
 
@@ -52,7 +50,7 @@ def train_member_alone(kernel, bias, m, x, y, bootstrap):
     for epoch in range(EPOCHS):
         rows = member_rows(m, epoch, bootstrap)
         for start in range(0, N, B):
-            batch = rows[start:start + B]
+            batch = rows[start : start + B]
             with tf.GradientTape() as tape:
                 out = tf.matmul(x[batch], kernel) + bias
                 loss = tf.reduce_mean(gaussian_nll(y[batch], out))
@@ -69,8 +67,17 @@ def test_each_member_trains_as_if_alone(bootstrap, rng):
     model = TwoMembers(bootstrap)
     model(x[:2])
     start = [(layer.kernel.numpy(), layer.bias.numpy()) for layer in model.members]
-    history = probnn.fit(model, x, y, loss=gaussian_nll, epochs=EPOCHS, batch_size=B,
-                         verbose=0, seed=SEED, optimizer=keras.optimizers.SGD(LR))
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        loss=gaussian_nll,
+        epochs=EPOCHS,
+        batch_size=B,
+        verbose=0,
+        seed=SEED,
+        optimizer=keras.optimizers.SGD(LR),
+    )
     assert len(history.history["loss"]) == EPOCHS
     for m, layer in enumerate(model.members):
         kernel, bias = train_member_alone(*start[m], m, x, y, bootstrap)
@@ -90,9 +97,18 @@ def test_reported_losses_are_means_over_members(rng):
     out, out_v = model(x).numpy(), model(xv).numpy()
     train = np.mean([np.mean(gaussian_nll(y, out[:, m]).numpy()) for m in range(2)])
     val = np.mean([np.mean(gaussian_nll(yv, out_v[:, m]).numpy()) for m in range(2)])
-    history = probnn.fit(model, x, y, loss=gaussian_nll, epochs=1, batch_size=B, verbose=0,
-                         seed=SEED, optimizer=keras.optimizers.SGD(0.0),
-                         validation_data=(xv, yv))
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        loss=gaussian_nll,
+        epochs=1,
+        batch_size=B,
+        verbose=0,
+        seed=SEED,
+        optimizer=keras.optimizers.SGD(0.0),
+        validation_data=(xv, yv),
+    )
     np.testing.assert_allclose(history.history["loss"], [train], rtol=1e-5)
     np.testing.assert_allclose(history.history["val_loss"], [val], rtol=1e-5)
 
@@ -105,7 +121,5 @@ def test_streaming_gives_every_member_the_same_batch(rng):
     for layer in model.members[1:]:
         layer.set_weights(model.members[0].get_weights())
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    probnn.fit(model, dataset, loss=gaussian_nll, epochs=2, verbose=0,
-               optimizer=keras.optimizers.SGD(0.1))
-    np.testing.assert_allclose(model.members[0].kernel.numpy(),
-                               model.members[1].kernel.numpy(), rtol=1e-6)
+    probnn.fit(model, dataset, loss=gaussian_nll, epochs=2, verbose=0, optimizer=keras.optimizers.SGD(0.1))
+    np.testing.assert_allclose(model.members[0].kernel.numpy(), model.members[1].kernel.numpy(), rtol=1e-6)

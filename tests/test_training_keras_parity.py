@@ -51,15 +51,16 @@ def twins(make, seed=3):
 
 
 def max_abs_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(u, np.float64) - np.asarray(v, np.float64))))
-               for u, v in zip(a, b))
+    return max(
+        float(np.max(np.abs(np.asarray(u, np.float64) - np.asarray(v, np.float64)))) for u, v in zip(a, b)
+    )
 
 
 def keras_fit(model, x, y, *, loss=None, optimizer, epochs, batch_size, **kwargs):
-    model.compile(optimizer=optimizer,
-                  loss=loss if loss is not None else NegativeLogLikelihood(find_head(model)))
-    return model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0,
-                     **kwargs)
+    model.compile(
+        optimizer=optimizer, loss=loss if loss is not None else NegativeLogLikelihood(find_head(model))
+    )
+    return model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0, **kwargs)
 
 
 # ------------------------------------------------------------- 1. mixed precision
@@ -78,15 +79,23 @@ def test_mixed_precision_loss_is_computed_in_float32(dtype_policy, rng):
     x = rng.normal(size=(64, 1)).astype("float32")
     y = np.full((64, 1), 1000.3, "float32")
     model = _fixed_normal(1000.0, 0.1)
-    model.compile(optimizer=keras.optimizers.SGD(0.0),
-                  loss=NegativeLogLikelihood(find_head(model)))
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=NegativeLogLikelihood(find_head(model)))
     reference = model.evaluate(x, y, batch_size=64, verbose=0)
     # The float16 parameters are loc = 1000 and scale = softplus(float16(-2.252));
     # the float32 NLL of those parameters is Keras's answer (the float64 NLL of
     # scale 0.1 would be 3.1143).
     assert abs(reference - 3.114) < 2e-3
-    history = probnn.fit(model, x, y, epochs=1, batch_size=32, shuffle=False, verbose=0,
-                         optimizer=keras.optimizers.SGD(0.0), seed=0)
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        epochs=1,
+        batch_size=32,
+        shuffle=False,
+        verbose=0,
+        optimizer=keras.optimizers.SGD(0.0),
+        seed=0,
+    )
     np.testing.assert_allclose(history.history["loss"], [reference], rtol=1e-6)
 
 
@@ -97,17 +106,24 @@ def test_mixed_precision_update_matches_keras_fit(dtype_policy, rng):
     y = (1000.0 + x[:, :1] + 0.3 * rng.normal(size=(96, 1))).astype("float32")
 
     def make():
-        model = keras.Sequential([keras.Input((2,)), layers.Dense(8, activation="tanh"),
-                                  NormalHead()])
+        model = keras.Sequential([keras.Input((2,)), layers.Dense(8, activation="tanh"), NormalHead()])
         find_head(model).bias.assign([1000.0, 0.0])
         return model
 
     ours, theirs = twins(make)
-    h_keras = keras_fit(theirs, x, y, optimizer=keras.optimizers.SGD(1e-3), epochs=3,
-                        batch_size=32)
+    h_keras = keras_fit(theirs, x, y, optimizer=keras.optimizers.SGD(1e-3), epochs=3, batch_size=32)
     assert isinstance(theirs.optimizer, keras.optimizers.LossScaleOptimizer)
-    h_ours = probnn.fit(ours, x, y, optimizer=keras.optimizers.SGD(1e-3), epochs=3,
-                        batch_size=32, shuffle=False, verbose=0, seed=0)
+    h_ours = probnn.fit(
+        ours,
+        x,
+        y,
+        optimizer=keras.optimizers.SGD(1e-3),
+        epochs=3,
+        batch_size=32,
+        shuffle=False,
+        verbose=0,
+        seed=0,
+    )
     # float32 master weights updated from float16 forward/backward passes: the
     # two trainers' float16 roundings agree except where XLA fuses differently.
     np.testing.assert_allclose(h_ours.history["loss"], h_keras.history["loss"], rtol=1e-5)
@@ -120,18 +136,33 @@ def test_mixed_precision_update_matches_keras_fit(dtype_policy, rng):
 def test_loss_scale_optimizer_scales_the_loss(rng):
     """An explicit LossScaleOptimizer: the loss must be multiplied by the scale."""
     x = rng.normal(size=(128, 3)).astype("float32")
-    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.1 * rng.normal(size=(128, 1))).astype(
-        "float32")
+    y = (x @ np.array([[1.0], [-2.0], [0.5]]) + 0.1 * rng.normal(size=(128, 1))).astype("float32")
 
     def make():
         return keras.Sequential([keras.Input((3,)), layers.Dense(1)])
 
     ours, theirs = twins(make)
     start = ours.get_weights()
-    keras_fit(theirs, x, y, loss="mse", epochs=3, batch_size=32,
-              optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)))
-    probnn.fit(ours, x, y, loss="mse", epochs=3, batch_size=32, shuffle=False, verbose=0,
-               optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)))
+    keras_fit(
+        theirs,
+        x,
+        y,
+        loss="mse",
+        epochs=3,
+        batch_size=32,
+        optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)),
+    )
+    probnn.fit(
+        ours,
+        x,
+        y,
+        loss="mse",
+        epochs=3,
+        batch_size=32,
+        shuffle=False,
+        verbose=0,
+        optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1)),
+    )
     assert max_abs_diff(theirs.get_weights(), start) > 0.1  # Keras moves the weights
     assert max_abs_diff(ours.get_weights(), theirs.get_weights()) < 1e-5
 
@@ -146,15 +177,23 @@ def test_mixed_float16_wraps_the_optimizer_in_loss_scaling(dtype_policy, rng):
         return 1e-9 * keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
 
     def make():
-        return keras.Sequential([keras.Input((4,)), layers.Dense(8, activation="tanh"),
-                                 layers.Dense(1)])
+        return keras.Sequential([keras.Input((4,)), layers.Dense(8, activation="tanh"), layers.Dense(1)])
 
     ours, theirs = twins(make)
     start = ours.get_weights()
-    keras_fit(theirs, x, y, loss=tiny_mse, epochs=2, batch_size=32,
-              optimizer=keras.optimizers.SGD(1e7))
-    probnn.fit(ours, x, y, loss=tiny_mse, epochs=2, batch_size=32, shuffle=False, verbose=0,
-               optimizer=keras.optimizers.SGD(1e7), seed=0)
+    keras_fit(theirs, x, y, loss=tiny_mse, epochs=2, batch_size=32, optimizer=keras.optimizers.SGD(1e7))
+    probnn.fit(
+        ours,
+        x,
+        y,
+        loss=tiny_mse,
+        epochs=2,
+        batch_size=32,
+        shuffle=False,
+        verbose=0,
+        optimizer=keras.optimizers.SGD(1e7),
+        seed=0,
+    )
     moved = max_abs_diff(theirs.get_weights(), start)
     assert moved > 1e-2
     # float16 backward pass: differences of a float16 ulp times the scaled step.
@@ -170,20 +209,26 @@ def test_batch_norm_never_sees_padded_rows(rng):
     y = (0.3 * (x[:, :1] - x[:, 1:]) + 0.3 * rng.normal(size=(150, 1))).astype("float32")
 
     def make():
-        return keras.Sequential([keras.Input((2,)), layers.BatchNormalization(momentum=0.0),
-                                 layers.Dense(8, activation="tanh"),
-                                 layers.BatchNormalization(momentum=0.5), NormalHead()])
+        return keras.Sequential(
+            [
+                keras.Input((2,)),
+                layers.BatchNormalization(momentum=0.0),
+                layers.Dense(8, activation="tanh"),
+                layers.BatchNormalization(momentum=0.5),
+                NormalHead(),
+            ]
+        )
 
     ours, theirs = twins(make)
     start = ours.get_weights()
     # Adam: bounded steps from the large initial NLL (SGD diverges in both trainers).
     keras_fit(theirs, x, y, optimizer=keras.optimizers.Adam(0.01), epochs=3, batch_size=64)
-    probnn.fit(ours, x, y, optimizer=keras.optimizers.Adam(0.01), epochs=3, batch_size=64,
-               shuffle=False, verbose=0)
+    probnn.fit(
+        ours, x, y, optimizer=keras.optimizers.Adam(0.01), epochs=3, batch_size=64, shuffle=False, verbose=0
+    )
     assert 1e-2 < max_abs_diff(theirs.get_weights(), start) < 10
     # Momentum 0: the moving mean is the mean of the last batch (rows 128-149).
-    np.testing.assert_allclose(ours.layers[0].moving_mean.numpy(), x[128:].mean(axis=0),
-                               rtol=1e-5)
+    np.testing.assert_allclose(ours.layers[0].moving_mean.numpy(), x[128:].mean(axis=0), rtol=1e-5)
     assert max_abs_diff(ours.weights, theirs.weights) < 1e-5  # incl. moving statistics
 
 
@@ -201,16 +246,34 @@ def test_resuming_an_early_stopped_run_returns_its_weights(tmp_path, rng):
         return model
 
     ours, theirs = twins(make)
-    keras_fit(theirs, x, x, loss="mse", epochs=50, batch_size=32,
-              optimizer=keras.optimizers.SGD(0.1), validation_data=(xv, -xv),
-              callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)])
+    keras_fit(
+        theirs,
+        x,
+        x,
+        loss="mse",
+        epochs=50,
+        batch_size=32,
+        optimizer=keras.optimizers.SGD(0.1),
+        validation_data=(xv, -xv),
+        callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)],
+    )
 
     def run(model):
-        return probnn.fit(model, x, x, loss="mse", epochs=50, batch_size=32, shuffle=False,
-                          validation_data=(xv, -xv), verbose=0, seed=0,
-                          optimizer=keras.optimizers.SGD(0.1), checkpoint_dir=tmp_path,
-                          callbacks=[keras.callbacks.EarlyStopping(
-                              patience=2, restore_best_weights=True)])
+        return probnn.fit(
+            model,
+            x,
+            x,
+            loss="mse",
+            epochs=50,
+            batch_size=32,
+            shuffle=False,
+            validation_data=(xv, -xv),
+            verbose=0,
+            seed=0,
+            optimizer=keras.optimizers.SGD(0.1),
+            checkpoint_dir=tmp_path,
+            callbacks=[keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)],
+        )
 
     first = run(ours)
     assert len(first.epoch) == 3  # stopped after epoch 3, epoch 1's weights restored
@@ -238,8 +301,9 @@ def test_callable_loss_on_dataset_with_1d_targets(rng):
     true_mse = float(np.mean((theirs.predict(x, verbose=0)[:, 0] - y) ** 2))
     theirs.compile(optimizer=keras.optimizers.SGD(0.0), loss=squared_error)
     h_keras = theirs.fit(ds, epochs=1, verbose=0)
-    h_ours = probnn.fit(ours, ds, loss=squared_error, epochs=1, verbose=0,
-                        optimizer=keras.optimizers.SGD(0.0))
+    h_ours = probnn.fit(
+        ours, ds, loss=squared_error, epochs=1, verbose=0, optimizer=keras.optimizers.SGD(0.0)
+    )
     np.testing.assert_allclose(h_keras.history["loss"], [true_mse], rtol=1e-6)
     np.testing.assert_allclose(h_ours.history["loss"], [true_mse], rtol=1e-6)
 
@@ -256,8 +320,7 @@ def test_float64_policy_keeps_the_data_in_float64(dtype_policy, rng):
     exact = -float(np.mean(scipy.stats.norm(1e6, 0.01).logpdf(y)))
 
     def make():
-        model = keras.Sequential([keras.Input((1,), dtype="float64"),
-                                  NormalHead(kernel_initializer="zeros")])
+        model = keras.Sequential([keras.Input((1,), dtype="float64"), NormalHead(kernel_initializer="zeros")])
         # scale = softplus(raw) + min_scale = 0.01
         find_head(model).bias.assign([1e6, np.log(np.expm1(0.01 - 1e-6))])
         return model
@@ -266,12 +329,14 @@ def test_float64_policy_keeps_the_data_in_float64(dtype_policy, rng):
     # Keras's reference needs a float64 loss and a float64 tf.data pipeline
     # (its array adapter casts float64 arrays to floatx); it reports the epoch
     # mean through a float32 metric, hence 2e-6.
-    theirs.compile(optimizer=keras.optimizers.SGD(0.0),
-                   loss=NegativeLogLikelihood(find_head(theirs), dtype="float64"))
+    theirs.compile(
+        optimizer=keras.optimizers.SGD(0.0), loss=NegativeLogLikelihood(find_head(theirs), dtype="float64")
+    )
     reference = theirs.evaluate(tf.data.Dataset.from_tensor_slices((x, y)).batch(64), verbose=0)
     np.testing.assert_allclose(reference, exact, rtol=2e-6)
-    history = probnn.fit(ours, x, y, epochs=1, batch_size=64, verbose=0, seed=0,
-                         optimizer=keras.optimizers.SGD(0.0))
+    history = probnn.fit(
+        ours, x, y, epochs=1, batch_size=64, verbose=0, seed=0, optimizer=keras.optimizers.SGD(0.0)
+    )
     np.testing.assert_allclose(history.history["loss"], [exact], rtol=1e-9)
 
 
@@ -281,18 +346,21 @@ def test_float64_policy_update_matches_keras_fit(dtype_policy, rng):
     y = 1e6 + x[:, :1] * x[:, 1:] + 0.01 * rng.normal(size=(80, 1))
 
     def make():
-        model = keras.Sequential([keras.Input((2,), dtype="float64"),
-                                  layers.Dense(8, activation="tanh"), NormalHead()])
+        model = keras.Sequential(
+            [keras.Input((2,), dtype="float64"), layers.Dense(8, activation="tanh"), NormalHead()]
+        )
         find_head(model).bias.assign([1e6, np.log(np.expm1(0.01))])
         return model
 
     ours, theirs = twins(make)
     start = ours.get_weights()
-    theirs.compile(optimizer=keras.optimizers.SGD(1e-5),
-                   loss=NegativeLogLikelihood(find_head(theirs), dtype="float64"))
+    theirs.compile(
+        optimizer=keras.optimizers.SGD(1e-5), loss=NegativeLogLikelihood(find_head(theirs), dtype="float64")
+    )
     theirs.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(32), epochs=3, verbose=0)
-    probnn.fit(ours, x, y, epochs=3, batch_size=32, shuffle=False, verbose=0,
-               optimizer=keras.optimizers.SGD(1e-5))
+    probnn.fit(
+        ours, x, y, epochs=3, batch_size=32, shuffle=False, verbose=0, optimizer=keras.optimizers.SGD(1e-5)
+    )
     assert max_abs_diff(theirs.get_weights(), start) > 1e-2
     # float64 arithmetic in a different order: 1e-9 is ~1e6 ulps of weights of order 1.
     assert max_abs_diff(ours.get_weights(), theirs.get_weights()) < 1e-9
@@ -346,10 +414,10 @@ def test_policy_end_to_end_fit_predict_save_load(policy, dtype_policy, rng, tmp_
     dtype_policy(policy)
     x = rng.normal(size=(200, 2))
     y = x[:, :1] - 0.5 * x[:, 1:] + 0.3 * rng.normal(size=(200, 1))
-    model = keras.Sequential([keras.Input((2,)), layers.Dense(16, activation="tanh"),
-                              NormalHead()])
-    history = probnn.fit(model, x, y, epochs=15, batch_size=32, verbose=0, seed=0,
-                         optimizer=keras.optimizers.Adam(1e-2))
+    model = keras.Sequential([keras.Input((2,)), layers.Dense(16, activation="tanh"), NormalHead()])
+    history = probnn.fit(
+        model, x, y, epochs=15, batch_size=32, verbose=0, seed=0, optimizer=keras.optimizers.Adam(1e-2)
+    )
     assert history.history["loss"][-1] < history.history["loss"][0]
     dist = probnn.predict_distribution(model, x)
     assert dist.dtype == (tf.float64 if policy == "float64" else tf.float16)
@@ -378,16 +446,34 @@ def test_dropout_in_the_fused_loop_matches_keras_fit(jit, rows, rng):
     y = (x.sum(axis=1, keepdims=True) + 0.2 * rng.normal(size=(rows, 1))).astype("float32")
 
     def make():
-        return keras.Sequential([keras.Input((3,)), layers.Dense(16, activation="relu"),
-                                 layers.Dropout(0.3, seed=7), NormalHead()])
+        return keras.Sequential(
+            [
+                keras.Input((3,)),
+                layers.Dense(16, activation="relu"),
+                layers.Dropout(0.3, seed=7),
+                NormalHead(),
+            ]
+        )
 
     ours, theirs = twins(make)
     start = ours.get_weights()
-    theirs.compile(optimizer=keras.optimizers.SGD(0.05), jit_compile=jit is not False,
-                   loss=NegativeLogLikelihood(find_head(theirs)))
+    theirs.compile(
+        optimizer=keras.optimizers.SGD(0.05),
+        jit_compile=jit is not False,
+        loss=NegativeLogLikelihood(find_head(theirs)),
+    )
     h_keras = theirs.fit(x, y, epochs=3, batch_size=32, shuffle=False, verbose=0)
-    h_ours = probnn.fit(ours, x, y, optimizer=keras.optimizers.SGD(0.05), epochs=3,
-                        batch_size=32, shuffle=False, verbose=0, jit_compile=jit)
+    h_ours = probnn.fit(
+        ours,
+        x,
+        y,
+        optimizer=keras.optimizers.SGD(0.05),
+        epochs=3,
+        batch_size=32,
+        shuffle=False,
+        verbose=0,
+        jit_compile=jit,
+    )
     assert max_abs_diff(ours.get_weights(), start) > 1e-2
     np.testing.assert_allclose(h_ours.history["loss"], h_keras.history["loss"], rtol=1e-5)
     assert max_abs_diff(ours.get_weights(), theirs.get_weights()) < 1e-5
@@ -398,15 +484,30 @@ def test_validation_loss_includes_model_losses_like_keras_evaluate(rng):
     y = rng.normal(size=(64, 1)).astype("float32")
     xv = rng.normal(size=(150, 3)).astype("float32")
     yv = rng.normal(size=(150, 1)).astype("float32")
-    model = keras.Sequential([
-        keras.Input((3,)),
-        layers.Dense(8, activation="tanh", kernel_regularizer=keras.regularizers.L2(0.1),
-                     activity_regularizer=keras.regularizers.L2(0.05)),
-        NormalHead(),
-    ])
-    history = probnn.fit(model, x, y, epochs=1, batch_size=32, verbose=0, seed=0,
-                         validation_data=(xv, yv), validation_batch_size=64,
-                         optimizer=keras.optimizers.SGD(0.0))
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            layers.Dense(
+                8,
+                activation="tanh",
+                kernel_regularizer=keras.regularizers.L2(0.1),
+                activity_regularizer=keras.regularizers.L2(0.05),
+            ),
+            NormalHead(),
+        ]
+    )
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        epochs=1,
+        batch_size=32,
+        verbose=0,
+        seed=0,
+        validation_data=(xv, yv),
+        validation_batch_size=64,
+        optimizer=keras.optimizers.SGD(0.0),
+    )
     model.compile(loss=NegativeLogLikelihood(find_head(model)))
     reference = model.evaluate(xv, yv, batch_size=64, verbose=0)
     data = -float(np.mean(find_head(model).distribution(model(xv)).log_prob(yv)))
@@ -432,8 +533,9 @@ def test_multivariate_normal_head_at_extreme_parameters(rng):
     # Closed form in float64 for the float32 targets and Cholesky factor.
     z = scipy.linalg.solve_triangular(scale_tril, (y.astype(np.float64) - loc).T, lower=True)
     exact = 0.5 * (z**2).sum(axis=0) + np.log(diag).sum() + 1.5 * np.log(2 * np.pi)
-    history = probnn.fit(model, x, y, epochs=1, batch_size=16, verbose=0, seed=0,
-                         optimizer=keras.optimizers.SGD(0.0))
+    history = probnn.fit(
+        model, x, y, epochs=1, batch_size=16, verbose=0, seed=0, optimizer=keras.optimizers.SGD(0.0)
+    )
     # float32: y - loc is exact (Sterbenz), the triangular solve loses about
     # cond(L) * eps32 ~ 4e6 * 6e-8 relative in z, so 1e-4 of an NLL of ~1e1.
     np.testing.assert_allclose(history.history["loss"][0], exact.mean(), rtol=1e-4)

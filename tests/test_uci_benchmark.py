@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 import probnn
-from probnn.datasets import load_uci, uci_num_splits
 from probnn.apps.uci_benchmark import METHODS, build_network, format_table
+from probnn.datasets import load_uci, uci_num_splits
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 UCI = ROOT.parent / "shared" / "datasets" / "uci"
-needs_uci = pytest.mark.skipif(not (UCI / "bostonHousing" / "data.txt").is_file(),
-                               reason="../shared/datasets/uci not present")
+needs_uci = pytest.mark.skipif(
+    not (UCI / "bostonHousing" / "data.txt").is_file(), reason="../shared/datasets/uci not present"
+)
 
 
 @needs_uci
@@ -45,19 +46,25 @@ def test_weight_decay_is_the_l2_penalty_of_the_kernels(rng):
         kernels = [v.numpy() for v in model.trainable_variables if v.path.endswith("kernel")]
         assert len(kernels) == 2
         # float32 sums of 8 x 3 + 8 x P squares: ~1e-7 relative
-        np.testing.assert_allclose(sum(float(loss) for loss in model.losses),
-                                   1e-3 * sum(float(np.sum(k.astype(np.float64) ** 2))
-                                              for k in kernels), rtol=1e-5)
+        np.testing.assert_allclose(
+            sum(float(loss) for loss in model.losses),
+            1e-3 * sum(float(np.sum(k.astype(np.float64) ** 2)) for k in kernels),
+            rtol=1e-5,
+        )
     assert not build_network(METHODS["normal"], 3, 8, 64).losses
 
 
 def test_format_table_puts_published_numbers_beside_measured_ones():
     from probnn.apps.uci_benchmark import MethodResult, SplitResult
 
-    results = [MethodResult("yacht", "normal", [SplitResult(-1.0, 0.5, {}, 10), SplitResult(-1.2, 0.7, {}, 12)], 3.0)]
+    results = [
+        MethodResult("yacht", "normal", [SplitResult(-1.0, 0.5, {}, 10), SplitResult(-1.2, 0.7, {}, 12)], 3.0)
+    ]
     table = format_table(results)
-    assert ("| yacht | 2 | -1.10 ± 0.10 | Normal head -1.10 | not yet (not all splits) | -1.25 ± 0.01 | "
-            "-1.18 ± 0.21 | -0.20 ± 0.26 |") in table
+    assert (
+        "| yacht | 2 | -1.10 ± 0.10 | Normal head -1.10 | not yet (not all splits) | -1.25 ± 0.01 | "
+        "-1.18 ± 0.21 | -0.20 ± 0.26 |"
+    ) in table
     assert "| yacht | 2 | 0.60 ± 0.10 | 0.67 ± 0.05 | 1.58 ± 0.48 | 0.50 ± 0.20 |" in table
     # A pair without a result is "not run", never filled in; only data sets on all splits are counted.
     table = format_table(results, datasets=["yacht", "concrete"], methods=["normal", "mixture"])
@@ -79,8 +86,10 @@ def test_a_mixture_on_integer_targets_is_marked_and_never_the_best():
     from probnn.apps.uci_benchmark import MethodResult, SplitResult
 
     splits = lambda ll: [SplitResult(ll + 0.01 * i, 0.6, {}, 10, split=i) for i in range(20)]  # noqa: E731
-    results = [MethodResult("wine-quality-red", "normal", splits(-1.0), 1.0, 1.0, integer_target=True),
-               MethodResult("wine-quality-red", "mixture", splits(-0.2), 1.0, 1.0, integer_target=True)]
+    results = [
+        MethodResult("wine-quality-red", "normal", splits(-1.0), 1.0, 1.0, integer_target=True),
+        MethodResult("wine-quality-red", "mixture", splits(-0.2), 1.0, 1.0, integer_target=True),
+    ]
     table = format_table(results)
     row = [line for line in table.splitlines() if line.startswith("| wine-quality-red")][0]
     assert "(integer targets: not comparable)" in row
@@ -90,11 +99,28 @@ def test_a_mixture_on_integer_targets_is_marked_and_never_the_best():
 
 
 @needs_uci
+@pytest.mark.cli
 def test_probnn_bench_uci_runs_the_protocol_end_to_end(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    args = [sys.executable, "-m", "probnn", "bench", "uci", "--data-dir", str(UCI), "--datasets", "yacht",
-            "--splits", "2", "--methods", "normal", "--quick", "--output", str(tmp_path / "t.md")]
+    args = [
+        sys.executable,
+        "-m",
+        "probnn",
+        "bench",
+        "uci",
+        "--data-dir",
+        str(UCI),
+        "--datasets",
+        "yacht",
+        "--splits",
+        "2",
+        "--methods",
+        "normal",
+        "--quick",
+        "--output",
+        str(tmp_path / "t.md"),
+    ]
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=900)
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "t.md").read_text()
@@ -122,7 +148,7 @@ def _fake_uci(root, name="yacht", rows=60, splits=2, epochs=2, integer=False, se
     for k in range(splits):
         order = rng.permutation(rows)
         np.savetxt(folder / f"index_train_{k}.txt", order[: rows - rows // 10], fmt="%d")
-        np.savetxt(folder / f"index_test_{k}.txt", order[rows - rows // 10:], fmt="%d")
+        np.savetxt(folder / f"index_test_{k}.txt", order[rows - rows // 10 :], fmt="%d")
     for key, value in (("n_splits", splits), ("n_hidden", 4), ("n_epochs", epochs)):
         (folder / f"{key}.txt").write_text(f"{value}\n")
     return root
@@ -131,10 +157,16 @@ def _fake_uci(root, name="yacht", rows=60, splits=2, epochs=2, integer=False, se
 def _probnn(*args, timeout=600, prefix=()):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, *prefix, "-m", "probnn", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *prefix, "-m", "probnn", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
 
 
+@pytest.mark.cli
 def test_bench_uci_results_dir_is_resumable_and_jobs_run_in_parallel(tmp_path):
     """One JSON file per (data set, method), written by `--jobs 2` processes; a second run skips
     them; --table-only trains nothing; --epochs-factor reaches the processes and the files."""
@@ -143,8 +175,18 @@ def test_bench_uci_results_dir_is_resumable_and_jobs_run_in_parallel(tmp_path):
     data = _fake_uci(tmp_path / "data")
     _fake_uci(tmp_path / "data", name="energy", seed=1)
     results = tmp_path / "results"
-    kind = ["bench", "uci", "--data-dir", str(data), "--datasets", "yacht", "energy", "--methods", "normal",
-            "flipout"]
+    kind = [
+        "bench",
+        "uci",
+        "--data-dir",
+        str(data),
+        "--datasets",
+        "yacht",
+        "energy",
+        "--methods",
+        "normal",
+        "flipout",
+    ]
     base = kind + ["--epochs-factor", "3", "--results-dir", str(results)]
     first = _probnn(*base, "--jobs", "2")
     assert first.returncode == 0, first.stderr
@@ -166,8 +208,9 @@ def test_bench_uci_results_dir_is_resumable_and_jobs_run_in_parallel(tmp_path):
     assert {p.name: p.read_text() for p in results.iterdir()} == before  # nothing re-run or rewritten
     assert "| yacht | 2 |" in again.stdout and "| energy | 2 |" in again.stdout
 
-    table = _probnn("bench", "uci", "--results-dir", str(results), "--table-only", timeout=60,
-                    prefix=("-X", "importtime"))
+    table = _probnn(
+        "bench", "uci", "--results-dir", str(results), "--table-only", timeout=60, prefix=("-X", "importtime")
+    )
     assert table.returncode == 0, table.stderr
     assert "| yacht | 2 |" in table.stdout and "| bostonHousing | - | not run |" in table.stdout
     assert "Epochs capped at 3 x n_epochs.txt (--epochs-factor; the default is 10 x)." in table.stdout
@@ -215,6 +258,7 @@ def test_mixture_rmse_differs_between_splits(tmp_path):
     assert not result.integer_target
 
 
+@pytest.mark.cli
 def test_bench_uci_jobs_needs_a_results_dir(tmp_path):
     data = _fake_uci(tmp_path / "data", name="yacht")
     bad = _probnn("bench", "uci", "--data-dir", str(data), "--jobs", "2", timeout=60)

@@ -67,8 +67,9 @@ def _probability(text):
 
 
 def _common(parser, seed=True):
-    parser.add_argument("--verbose", action="store_true",
-                        help="show TensorFlow's log lines and full tracebacks")
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow's log lines and full tracebacks"
+    )
     if seed:
         parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
@@ -109,17 +110,37 @@ def _fit(args):
     except argparse.ArgumentTypeError as error:
         raise CommandError(f"--hidden: {error}") from None
     # Everything about the input is checked before TensorFlow is imported.
-    tabular.check_fit_arguments(args.out, head=args.head, ensemble=args.ensemble,
-                                calibration=args.calibration, overwrite=args.overwrite)
+    tabular.check_fit_arguments(
+        args.out,
+        head=args.head,
+        ensemble=args.ensemble,
+        calibration=args.calibration,
+        overwrite=args.overwrite,
+    )
     data = tabular.read_training_table(
-        args.data, args.target, features=_columns(args.features), drop=_columns(args.drop, keep_empty=True),
-        sep=tabular.separator(args.sep), seed=args.seed,
-        calibration_fraction=0.0 if args.calibration == "none" else 0.15)
+        args.data,
+        args.target,
+        features=_columns(args.features),
+        drop=_columns(args.drop, keep_empty=True),
+        sep=tabular.separator(args.sep),
+        seed=args.seed,
+        calibration_fraction=0.0 if args.calibration == "none" else 0.15,
+    )
     _import_tensorflow(args.verbose)
     result = tabular.fit_table(
-        data, args.out, head=args.head, ensemble=args.ensemble, epochs=args.epochs, hidden=hidden,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, patience=args.patience,
-        calibration=args.calibration, seed=args.seed, overwrite=args.overwrite, verbose=_progress(args),
+        data,
+        args.out,
+        head=args.head,
+        ensemble=args.ensemble,
+        epochs=args.epochs,
+        hidden=hidden,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        patience=args.patience,
+        calibration=args.calibration,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        verbose=_progress(args),
     )
     print(_fit_report(result))
     return 0
@@ -136,19 +157,29 @@ def _fit_report(result):
     for label, key in (("network", "before_calibration"), (m["calibration"], "after_calibration")):
         if key in m:
             s = m[key]
-            lines.append(f"{label:>10}: 90% coverage {s['coverage_90']:.3f} (width {s['width_90']:.4g})  "
-                         f"50% coverage {s['coverage_50']:.3f} (width {s['width_50']:.4g})")
-    lines.append(f"wrote {result.out_dir}/: model.keras, probnn_model.json, calibration.json, split.csv, "
-                 "metrics.json, calibration.png")
+            lines.append(
+                f"{label:>10}: 90% coverage {s['coverage_90']:.3f} (width {s['width_90']:.4g})  "
+                f"50% coverage {s['coverage_50']:.3f} (width {s['width_50']:.4g})"
+            )
+    lines.append(
+        f"wrote {result.out_dir}/: model.keras, probnn_model.json, calibration.json, split.csv, "
+        "metrics.json, calibration.png"
+    )
     return "\n".join(lines)
 
 
 def _predict(args):
     from probnn.apps import tabular
 
-    job = tabular.read_prediction_job(args.model_dir, args.data, interval=args.interval,
-                                      output=args.output, overwrite=args.overwrite,
-                                      sep=tabular.separator(args.sep), mark_split=args.mark_split)
+    job = tabular.read_prediction_job(
+        args.model_dir,
+        args.data,
+        interval=args.interval,
+        output=args.output,
+        overwrite=args.overwrite,
+        sep=tabular.separator(args.sep),
+        mark_split=args.mark_split,
+    )
     _import_tensorflow(args.verbose)
     table = tabular.run_prediction(job)
     if args.output is None:
@@ -189,9 +220,17 @@ def build_parser():
         f"heteroscedastic.png into the folder given by --out (default: ./{DEMO_DIR}/, "
         "created in the current folder).",
     )
-    demo.add_argument("--out", "--output", dest="out", default=DEMO_DIR, metavar="DIR",
-                      help="folder for the figure (default: ./%(default)s/)")
-    demo.add_argument("--epochs", type=_positive_int, default=300, help="maximum epochs (default: %(default)s)")
+    demo.add_argument(
+        "--out",
+        "--output",
+        dest="out",
+        default=DEMO_DIR,
+        metavar="DIR",
+        help="folder for the figure (default: ./%(default)s/)",
+    )
+    demo.add_argument(
+        "--epochs", type=_positive_int, default=300, help="maximum epochs (default: %(default)s)"
+    )
     demo.add_argument("--overwrite", action="store_true", help="replace an existing figure")
     _common(demo)
     demo.set_defaults(run=_demo)
@@ -211,22 +250,50 @@ def build_parser():
     fit.add_argument("data", metavar="DATA.csv", help="comma-separated file with a header line")
     fit.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
     fit.add_argument("--features", metavar="A,B,...", help="input columns (default: all others)")
-    fit.add_argument("--drop", metavar="A,B,...", help="columns to leave out of the inputs (e.g. a saved row index)")
-    fit.add_argument("--sep", default=",", metavar="CHAR",
-                     help="field separator of DATA.csv: one character, or 'tab' (default: ',')")
-    fit.add_argument("--calibration", choices=CALIBRATIONS, default="conformal",
-                     help="how the predictive intervals are calibrated on held-out rows "
-                     "(default: %(default)s; see above)")
-    fit.add_argument("--head", choices=HEADS, default="normal", help="predictive distribution (default: %(default)s)")
-    fit.add_argument("--ensemble", type=_positive_int, default=1, metavar="M",
-                     help="train an ensemble of M networks (default: 1)")
-    fit.add_argument("--epochs", type=_positive_int, default=1000, help="maximum epochs (default: %(default)s)")
-    fit.add_argument("--patience", type=_positive_int, default=50,
-                     help="early stopping: epochs without validation improvement (default: %(default)s)")
-    fit.add_argument("--hidden", default="64,64", metavar="N,N,...", help="hidden layer sizes (default: %(default)s)")
+    fit.add_argument(
+        "--drop", metavar="A,B,...", help="columns to leave out of the inputs (e.g. a saved row index)"
+    )
+    fit.add_argument(
+        "--sep",
+        default=",",
+        metavar="CHAR",
+        help="field separator of DATA.csv: one character, or 'tab' (default: ',')",
+    )
+    fit.add_argument(
+        "--calibration",
+        choices=CALIBRATIONS,
+        default="conformal",
+        help="how the predictive intervals are calibrated on held-out rows (default: %(default)s; see above)",
+    )
+    fit.add_argument(
+        "--head", choices=HEADS, default="normal", help="predictive distribution (default: %(default)s)"
+    )
+    fit.add_argument(
+        "--ensemble",
+        type=_positive_int,
+        default=1,
+        metavar="M",
+        help="train an ensemble of M networks (default: 1)",
+    )
+    fit.add_argument(
+        "--epochs", type=_positive_int, default=1000, help="maximum epochs (default: %(default)s)"
+    )
+    fit.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=50,
+        help="early stopping: epochs without validation improvement (default: %(default)s)",
+    )
+    fit.add_argument(
+        "--hidden", default="64,64", metavar="N,N,...", help="hidden layer sizes (default: %(default)s)"
+    )
     fit.add_argument("--batch-size", type=_positive_int, default=64, help="(default: %(default)s)")
-    fit.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)")
-    fit.add_argument("--out", default=FIT_DIR, metavar="DIR", help="model folder to write (default: ./%(default)s/)")
+    fit.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)"
+    )
+    fit.add_argument(
+        "--out", default=FIT_DIR, metavar="DIR", help="model folder to write (default: ./%(default)s/)"
+    )
     fit.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     _common(fit)
     fit.set_defaults(run=_fit)
@@ -243,20 +310,32 @@ def build_parser():
     )
     predict.add_argument("model_dir", metavar="DIR", help="folder written by 'probnn fit'")
     predict.add_argument("data", metavar="DATA.csv", help="rows to predict (needs the model's input columns)")
-    predict.add_argument("--interval", type=_probability, default=0.9,
-                         help="probability of the central interval (default: %(default)s)")
+    predict.add_argument(
+        "--interval",
+        type=_probability,
+        default=0.9,
+        help="probability of the central interval (default: %(default)s)",
+    )
     predict.add_argument("--output", metavar="FILE", help="CSV file to write (default: standard output)")
     predict.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    predict.add_argument("--sep", default=",", metavar="CHAR",
-                         help="field separator of DATA.csv: one character, or 'tab' (default: ',')")
-    predict.add_argument("--mark-split", action="store_true",
-                         help="DATA.csv is the training file: append a 'split' column with each row's "
-                         "role (train, validation, calibration, test) from DIR/split.csv")
+    predict.add_argument(
+        "--sep",
+        default=",",
+        metavar="CHAR",
+        help="field separator of DATA.csv: one character, or 'tab' (default: ',')",
+    )
+    predict.add_argument(
+        "--mark-split",
+        action="store_true",
+        help="DATA.csv is the training file: append a 'split' column with each row's "
+        "role (train, validation, calibration, test) from DIR/split.csv",
+    )
     _common(predict, seed=False)
     predict.set_defaults(run=_predict)
 
-    bench = commands.add_parser("bench", help="run a benchmark protocol",
-                                description="Benchmarks with published reference numbers.")
+    bench = commands.add_parser(
+        "bench", help="run a benchmark protocol", description="Benchmarks with published reference numbers."
+    )
     suites = bench.add_subparsers(dest="suite", metavar="SUITE", required=True)
     uci = suites.add_parser(
         "uci",
@@ -266,27 +345,54 @@ def build_parser():
         "likelihood and RMSE (original units, mean ± standard error over splits) with the "
         "published MC-dropout and deep-ensemble figures.",
     )
-    uci.add_argument("--data-dir", metavar="PATH",
-                     help="folder with one sub-folder per data set (data.txt, index_*.txt, ...)")
+    uci.add_argument(
+        "--data-dir",
+        metavar="PATH",
+        help="folder with one sub-folder per data set (data.txt, index_*.txt, ...)",
+    )
     uci.add_argument("--datasets", nargs="+", metavar="NAME", help="data sets (default: all in PATH)")
-    uci.add_argument("--splits", type=_positive_int, metavar="K", help="first K splits of each (default: all)")
-    uci.add_argument("--methods", nargs="+", metavar="METHOD",
-                     help="methods (default: all available; see the table header)")
-    uci.add_argument("--quick", action="store_true",
-                     help="3 splits, a smaller hyperparameter grid and fewer epochs")
-    uci.add_argument("--epochs-factor", type=_positive_int, metavar="F",
-                     help="cap training at F x the data set's n_epochs.txt epochs, early stopping within "
-                     "(default: 10, the 2018 protocol; 5 with --quick)")
+    uci.add_argument(
+        "--splits", type=_positive_int, metavar="K", help="first K splits of each (default: all)"
+    )
+    uci.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="METHOD",
+        help="methods (default: all available; see the table header)",
+    )
+    uci.add_argument(
+        "--quick", action="store_true", help="3 splits, a smaller hyperparameter grid and fewer epochs"
+    )
+    uci.add_argument(
+        "--epochs-factor",
+        type=_positive_int,
+        metavar="F",
+        help="cap training at F x the data set's n_epochs.txt epochs, early stopping within "
+        "(default: 10, the 2018 protocol; 5 with --quick)",
+    )
     uci.add_argument("--output", metavar="FILE", help="also write the table (Markdown) here")
     uci.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-    uci.add_argument("--results-dir", metavar="DIR",
-                     help="write one JSON file per (data set, method) here as each finishes, skip pairs "
-                     "already there, and build the table from every file in DIR")
-    uci.add_argument("--rerun", action="store_true", help="with --results-dir: run and replace existing pairs")
-    uci.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
-                     help="with --results-dir: run the data sets in N processes (one per core; default 1)")
-    uci.add_argument("--table-only", action="store_true",
-                     help="with --results-dir: print the table of the results files, train nothing")
+    uci.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        help="write one JSON file per (data set, method) here as each finishes, skip pairs "
+        "already there, and build the table from every file in DIR",
+    )
+    uci.add_argument(
+        "--rerun", action="store_true", help="with --results-dir: run and replace existing pairs"
+    )
+    uci.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="with --results-dir: run the data sets in N processes (one per core; default 1)",
+    )
+    uci.add_argument(
+        "--table-only",
+        action="store_true",
+        help="with --results-dir: print the table of the results files, train nothing",
+    )
     _common(uci)
     uci.set_defaults(run=_bench_uci)
 
@@ -338,6 +444,7 @@ def _import_tensorflow(verbose):
 
         _quiet.undo()  # `import probnn` hid TensorFlow's start-up lines; --verbose shows them
         import keras  # noqa: F401
+
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     failure = None

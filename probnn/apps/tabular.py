@@ -92,8 +92,7 @@ class Table:
                     value = float(text)
                 except ValueError:
                     raise TableError(
-                        f"{owner}: column {name!r} of {self.path} is not numeric "
-                        f"(line {i + 2}: {text!r})"
+                        f"{owner}: column {name!r} of {self.path} is not numeric (line {i + 2}: {text!r})"
                     ) from None
                 if not math.isfinite(value):
                     raise TableError(
@@ -123,8 +122,10 @@ def _separator_hint(columns, sep, path, owner):
         return
     for char, name in ((";", "';'"), ("\t", "tab"), (",", "','")):
         if char != sep and char in columns[0]:
-            raise TableError(f"{owner}: the header of {path} holds {name} characters but no {sep!r}: "
-                             f"pass --sep {name} if the columns are separated by {name}")
+            raise TableError(
+                f"{owner}: the header of {path} holds {name} characters but no {sep!r}: "
+                f"pass --sep {name} if the columns are separated by {name}"
+            )
 
 
 def read_table(path, owner="read_table", sep=","):
@@ -143,8 +144,11 @@ def read_table(path, owner="read_table", sep=","):
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8-sig")
-        lines = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-                 if row and any(cell.strip() for cell in row)]
+        lines = [
+            row
+            for row in csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+            if row and any(cell.strip() for cell in row)
+        ]
     except (UnicodeDecodeError, csv.Error) as error:
         raise TableError(f"{owner}: {path} is not a readable CSV text file ({error})") from None
     if not lines:
@@ -312,8 +316,12 @@ class TrainingTable:
     def roles(self):
         """The role of every data row: 'train', 'validation', 'calibration' or 'test'."""
         roles = np.empty(self.y.shape[0], dtype=object)
-        for rows, role in ((self.train, "train"), (self.val, "validation"),
-                           (self.calibration, "calibration"), (self.test, "test")):
+        for rows, role in (
+            (self.train, "train"),
+            (self.val, "validation"),
+            (self.calibration, "calibration"),
+            (self.test, "test"),
+        ):
             roles[rows] = role
         return roles
 
@@ -336,20 +344,27 @@ def _check_index_column(table, name, owner):
     except ValueError:
         values = None
     n = len(table.rows)
-    looks = values is not None and n > 0 and (
-        np.array_equal(values, np.arange(n)) or np.array_equal(values, np.arange(1, n + 1)))
+    looks = (
+        values is not None
+        and n > 0
+        and (np.array_equal(values, np.arange(n)) or np.array_equal(values, np.arange(1, n + 1)))
+    )
     if name and not looks:
         return
     what = "has no name" if not name else "holds the row numbers"
-    raise TableError(f"{owner}: column {name!r} of {table.path} {what}: it looks like a saved row index, "
-                     f"not an input; pass --drop {name!r} to leave it out, or --features to choose the inputs")
+    raise TableError(
+        f"{owner}: column {name!r} of {table.path} {what}: it looks like a saved row index, "
+        f"not an input; pass --drop {name!r} to leave it out, or --features to choose the inputs"
+    )
 
 
 def _input_columns(table, target, features, drop, owner):
     """The input columns: `features`, or every column but the target and `drop` (index columns refused)."""
     for name in list(drop or []) + list(features or []):
         if name not in table.columns:
-            raise TableError(f"{owner}: {table.path} has no column {name!r} (columns: {', '.join(table.columns)})")
+            raise TableError(
+                f"{owner}: {table.path} has no column {name!r} (columns: {', '.join(table.columns)})"
+            )
     if features is not None:
         return list(features)
     features = [c for c in table.columns if c != target and c not in (drop or [])]
@@ -364,14 +379,24 @@ def _split_rows(n, fractions, seed):
     parts, start = [], 0
     for fraction in fractions:
         size = max(1, round(fraction * n)) if fraction > 0 else 0
-        parts.append(order[start:start + size])
+        parts.append(order[start : start + size])
         start += size
     return parts + [order[start:]]
 
 
-def read_training_table(path, target, *, features=None, drop=None, val_fraction=0.15,
-                        calibration_fraction=0.15, test_fraction=0.15, seed=0, sep=",",
-                        owner="probnn fit"):
+def read_training_table(
+    path,
+    target,
+    *,
+    features=None,
+    drop=None,
+    val_fraction=0.15,
+    calibration_fraction=0.15,
+    test_fraction=0.15,
+    seed=0,
+    sep=",",
+    owner="probnn fit",
+):
     """Read and check a CSV table and split its rows into training, validation, calibration and test parts.
 
     Rows are shuffled by `seed`; inputs and target are standardised with the
@@ -411,20 +436,36 @@ def read_training_table(path, target, *, features=None, drop=None, val_fraction=
     y_std = float(y[train].std())
     if not y_std > 0:
         raise TableError(f"{owner}: the target column {target!r} is constant on the training rows")
-    return TrainingTable(table.path, target, features, x, y, train, val, test,
-                         x[train].mean(axis=0), _scale_of(x[train]), float(y[train].mean()), y_std,
-                         calibration, table.sha256)
+    return TrainingTable(
+        table.path,
+        target,
+        features,
+        x,
+        y,
+        train,
+        val,
+        test,
+        x[train].mean(axis=0),
+        _scale_of(x[train]),
+        float(y[train].mean()),
+        y_std,
+        calibration,
+        table.sha256,
+    )
 
 
-def check_fit_arguments(out_dir, *, head="normal", ensemble=1, calibration="conformal", overwrite=False,
-                        owner="probnn fit"):
+def check_fit_arguments(
+    out_dir, *, head="normal", ensemble=1, calibration="conformal", overwrite=False, owner="probnn fit"
+):
     """Check `fit_table`'s options before any work is done; return the output folder path."""
     if head not in HEADS:
         raise TableError(f"{owner}: --head must be one of {', '.join(HEADS)}, got {head!r}")
     if isinstance(ensemble, bool) or int(ensemble) != ensemble or ensemble < 1:
         raise TableError(f"{owner}: --ensemble must be a positive integer, got {ensemble!r}")
     if calibration not in CALIBRATIONS:
-        raise TableError(f"{owner}: --calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}")
+        raise TableError(
+            f"{owner}: --calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}"
+        )
     return _check_new_output(out_dir, overwrite, owner)
 
 
@@ -442,13 +483,18 @@ def _train(data, head, ensemble, hidden, *, epochs, batch_size, learning_rate, p
 
     model = probnn.Ensemble(build, members=int(ensemble)) if ensemble > 1 else build()
     history = probnn.fit(
-        model, x_train, data.ys(data.train),
+        model,
+        x_train,
+        data.ys(data.train),
         optimizer=keras.optimizers.Adam(learning_rate),
         epochs=int(epochs),
         batch_size=int(batch_size),
         validation_data=(data.xs(data.val), data.ys(data.val)),
-        callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=int(patience),
-                                                 restore_best_weights=True)],
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=int(patience), restore_best_weights=True
+            )
+        ],
         verbose=verbose,
         seed=seed,
     )
@@ -505,11 +551,15 @@ def _calibrate(model, data, method):
     metrics = evaluate(dist, data.y[data.test], loc=data.y_mean, scale=data.y_std)
     curves = [metrics.pop("curve"), None]
     scale = dict(loc=data.y_mean, scale=data.y_std)
-    metrics["before_calibration"] = interval_scores(CommandCalibrator("none"), dist, data.y[data.test], **scale)
+    metrics["before_calibration"] = interval_scores(
+        CommandCalibrator("none"), dist, data.y[data.test], **scale
+    )
     calibrator = CommandCalibrator(method)
     if method != "none":
-        calibrator.fit(probnn.predict_distribution(model, data.xs(data.calibration)),
-                       data.ys(data.calibration).reshape(-1))
+        calibrator.fit(
+            probnn.predict_distribution(model, data.xs(data.calibration)),
+            data.ys(data.calibration).reshape(-1),
+        )
         metrics["after_calibration"] = interval_scores(calibrator, dist, data.y[data.test], **scale)
         curves[1] = _calibrated_curve(calibrator, dist, data.ys(data.test).reshape(-1))
     return calibrator, metrics, curves
@@ -522,9 +572,22 @@ def _write_split(data, path):
         writer.writerows([i, i + 2, role] for i, role in enumerate(data.roles()))
 
 
-def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(64, 64),
-              batch_size=64, learning_rate=1e-3, patience=50, calibration="conformal", seed=0,
-              overwrite=False, verbose=0):
+def fit_table(
+    data,
+    out_dir,
+    *,
+    head="normal",
+    ensemble=1,
+    epochs=1000,
+    hidden=(64, 64),
+    batch_size=64,
+    learning_rate=1e-3,
+    patience=50,
+    calibration="conformal",
+    seed=0,
+    overwrite=False,
+    verbose=0,
+):
     """Train on a `TrainingTable`, calibrate, and write the model folder `out_dir` (see the module docstring).
 
     Training stops early on the validation NLL and keeps the best weights; the
@@ -536,17 +599,37 @@ def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(
     import probnn
 
     started = time.perf_counter()
-    out_dir = check_fit_arguments(out_dir, head=head, ensemble=ensemble, calibration=calibration,
-                                  overwrite=overwrite)
+    out_dir = check_fit_arguments(
+        out_dir, head=head, ensemble=ensemble, calibration=calibration, overwrite=overwrite
+    )
     if calibration != "none" and data.calibration.size == 0:
-        raise TableError(f"probnn fit: --calibration {calibration} needs calibration rows; the split has none")
-    model, epochs_run = _train(data, head, ensemble, hidden, epochs=epochs, batch_size=batch_size,
-                               learning_rate=learning_rate, patience=patience, seed=seed, verbose=verbose)
+        raise TableError(
+            f"probnn fit: --calibration {calibration} needs calibration rows; the split has none"
+        )
+    model, epochs_run = _train(
+        data,
+        head,
+        ensemble,
+        hidden,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        patience=patience,
+        seed=seed,
+        verbose=verbose,
+    )
     calibrator, metrics, curves = _calibrate(model, data, calibration)
     metrics.update(
-        n_train=int(data.train.size), n_val=int(data.val.size), n_calibration=int(data.calibration.size),
-        n_test=int(data.test.size), epochs=epochs_run, head=head, ensemble=int(ensemble),
-        calibration=calibration, target=data.target, features=data.features,
+        n_train=int(data.train.size),
+        n_val=int(data.val.size),
+        n_calibration=int(data.calibration.size),
+        n_test=int(data.test.size),
+        epochs=epochs_run,
+        head=head,
+        ensemble=int(ensemble),
+        calibration=calibration,
+        target=data.target,
+        features=data.features,
         seconds=round(time.perf_counter() - started, 2),
         note="metrics on the test rows (never used in training, early stopping or calibration), "
         "original units; the top-level scores are the network's own, before calibration",
@@ -554,18 +637,30 @@ def fit_table(data, out_dir, *, head="normal", ensemble=1, epochs=1000, hidden=(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / MODEL_FILE)
     info = {
-        "format": "probnn-model/1", "probnn_version": probnn.__version__, "target": data.target,
-        "features": data.features, "head": head, "ensemble": int(ensemble), "calibration": calibration,
-        "x_mean": data.x_mean.tolist(), "x_std": data.x_std.tolist(),
-        "y_mean": data.y_mean, "y_std": data.y_std,
-        "training_rows": int(data.y.shape[0]), "training_sha256": data.sha256,
+        "format": "probnn-model/1",
+        "probnn_version": probnn.__version__,
+        "target": data.target,
+        "features": data.features,
+        "head": head,
+        "ensemble": int(ensemble),
+        "calibration": calibration,
+        "x_mean": data.x_mean.tolist(),
+        "x_std": data.x_std.tolist(),
+        "y_mean": data.y_mean,
+        "y_std": data.y_std,
+        "training_rows": int(data.y.shape[0]),
+        "training_sha256": data.sha256,
     }
     (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     (out_dir / CALIBRATOR_FILE).write_text(json.dumps(calibrator.to_json()) + "\n")
     _write_split(data, out_dir / SPLIT_FILE)
     (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_calibration(curves[0], out_dir / CALIBRATION_FILE, calibrated=curves[1],
-                     title=f"{data.target}: calibration on {data.test.size} test rows")
+    plot_calibration(
+        curves[0],
+        out_dir / CALIBRATION_FILE,
+        calibrated=curves[1],
+        title=f"{data.target}: calibration on {data.test.size} test rows",
+    )
     return FitResult(out_dir, metrics, epochs_run)
 
 
@@ -584,10 +679,22 @@ def fit_csv(path, target, out_dir, *, features=None, drop=None, sep=",", seed=0,
     9
     """
     calibration = options.get("calibration", "conformal")
-    check_fit_arguments(out_dir, head=options.get("head", "normal"), ensemble=options.get("ensemble", 1),
-                        calibration=calibration, overwrite=overwrite)
-    data = read_training_table(path, target, features=features, drop=drop, sep=sep, seed=seed,
-                               calibration_fraction=0.0 if calibration == "none" else 0.15)
+    check_fit_arguments(
+        out_dir,
+        head=options.get("head", "normal"),
+        ensemble=options.get("ensemble", 1),
+        calibration=calibration,
+        overwrite=overwrite,
+    )
+    data = read_training_table(
+        path,
+        target,
+        features=features,
+        drop=drop,
+        sep=sep,
+        seed=seed,
+        calibration_fraction=0.0 if calibration == "none" else 0.15,
+    )
     return fit_table(data, out_dir, seed=seed, overwrite=overwrite, **options)
 
 
@@ -624,10 +731,14 @@ def _check_model_file(path, owner):
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise TableError(f"{owner}: {path} exists but is not a complete Keras model file "
-                         f"(truncated or damaged: {error}); run probnn fit again") from None
+        raise TableError(
+            f"{owner}: {path} exists but is not a complete Keras model file "
+            f"(truncated or damaged: {error}); run probnn fit again"
+        ) from None
     if damaged is not None:
-        raise TableError(f"{owner}: {path} exists but is damaged (bad entry {damaged!r}); run probnn fit again")
+        raise TableError(
+            f"{owner}: {path} exists but is damaged (bad entry {damaged!r}); run probnn fit again"
+        )
 
 
 def read_calibrator(model_dir, owner="probnn predict"):
@@ -647,9 +758,12 @@ def read_split_roles(model_dir, table, info, owner="probnn predict"):
     if not path.is_file():
         raise TableError(f"{owner}: --mark-split needs {path}, which this model folder lacks")
     if info.get("training_sha256") not in (None, table.sha256) or len(table.rows) != info.get(
-            "training_rows", len(table.rows)):
-        raise TableError(f"{owner}: --mark-split: {table.path} is not the file this model was trained on "
-                         f"({info.get('training_rows')} rows, SHA-256 {str(info.get('training_sha256'))[:12]}...)")
+        "training_rows", len(table.rows)
+    ):
+        raise TableError(
+            f"{owner}: --mark-split: {table.path} is not the file this model was trained on "
+            f"({info.get('training_rows')} rows, SHA-256 {str(info.get('training_sha256'))[:12]}...)"
+        )
     with open(path, newline="", encoding="utf-8") as handle:
         records = list(csv.DictReader(handle))
     roles = [""] * len(table.rows)
@@ -688,8 +802,17 @@ class PredictionJob:
     roles: list = None
 
 
-def read_prediction_job(model_dir, path, *, interval=0.9, output=None, overwrite=False, sep=",",
-                        mark_split=False, owner="probnn predict"):
+def read_prediction_job(
+    model_dir,
+    path,
+    *,
+    interval=0.9,
+    output=None,
+    overwrite=False,
+    sep=",",
+    mark_split=False,
+    owner="probnn predict",
+):
     """Check a model folder, a CSV table and the options of a prediction; no TensorFlow needed."""
     if not 0.0 < interval < 1.0:
         raise TableError(f"{owner}: --interval must be between 0 and 1, got {interval!r}")
@@ -714,7 +837,8 @@ def read_prediction_job(model_dir, path, *, interval=0.9, output=None, overwrite
 
 def _prediction_columns(target, mark_split=False):
     return [f"{target}_{suffix}" for suffix in ("mean", "std", "lower", "upper")] + (
-        ["split"] if mark_split else [])
+        ["split"] if mark_split else []
+    )
 
 
 def run_prediction(job):
@@ -743,8 +867,9 @@ def run_prediction(job):
     ]
     if job.roles is not None:
         rows = [row + [role] for row, role in zip(rows, job.roles)]
-    result = Table(job.output, job.table.columns + _prediction_columns(info["target"], job.roles is not None),
-                   rows)
+    result = Table(
+        job.output, job.table.columns + _prediction_columns(info["target"], job.roles is not None), rows
+    )
     if job.output is not None:
         write_table(result, job.output)
     return result
@@ -760,8 +885,17 @@ def predict_csv(model_dir, path, *, interval=0.9, output=None, overwrite=False, 
     with each row's role; with `output`, also writes it there (an existing
     file only with `overwrite`).
     """
-    return run_prediction(read_prediction_job(model_dir, path, interval=interval, output=output,
-                                              overwrite=overwrite, sep=sep, mark_split=mark_split))
+    return run_prediction(
+        read_prediction_job(
+            model_dir,
+            path,
+            interval=interval,
+            output=output,
+            overwrite=overwrite,
+            sep=sep,
+            mark_split=mark_split,
+        )
+    )
 
 
 def write_table(table, path_or_handle):

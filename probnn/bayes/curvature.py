@@ -111,7 +111,7 @@ class KronGGN:
             inputs = extras["inputs"][l]
             a = np.concatenate([inputs, np.ones((len(inputs), 1))], axis=1)
             self.a[l] += a.T @ a
-            b = jac[:, :, start + i * o:start + (i + 1) * o]  # d params / d bias = d / d pre-activation
+            b = jac[:, :, start + i * o : start + (i + 1) * o]  # d params / d bias = d / d pre-activation
             self.g[l] += np.einsum("npj,npq,nqk->jk", b, fisher, b)
             start += (i + 1) * o
         self._eig = None
@@ -148,12 +148,12 @@ class KronGGN:
         dim = sum((i + 1) * o for i, o in self.blocks)
         out = np.zeros((dim, dim))
         for (start, size, _, _), a, g in zip(self._slices(), self.a, self.g):
-            out[start:start + size, start:start + size] = s * np.kron(a, g / max(self.rows, 1))
+            out[start : start + size, start : start + size] = s * np.kron(a, g / max(self.rows, 1))
         return out + np.diag(delta)
 
     def logdet(self, delta, s):
         total = tf.constant(0.0, tf.float64)
-        for (start, size, _, _), (lam, _, _) in zip(self._slices(), self._eigen()):
+        for (start, _size, _, _), (lam, _, _) in zip(self._slices(), self._eigen()):
             d = delta[start]  # one prior precision per layer
             total += tf.reduce_sum(tf.math.log(s * tf.constant(lam.ravel()) + d))
         return total
@@ -161,13 +161,13 @@ class KronGGN:
     def _apply(self, rows, delta, s, power):
         out = np.empty_like(rows)
         for (start, size, i1, o), (lam, ua, ug) in zip(self._slices(), self._eigen()):
-            v = rows[:, start:start + size].reshape(-1, i1, o)
+            v = rows[:, start : start + size].reshape(-1, i1, o)
             scale = (s * lam + delta[start]) ** power
             if power == -1:
                 v = ua @ ((ua.T @ v @ ug) * scale) @ ug.T
             else:  # Sigma^(1/2) in the eigenbasis, then back
                 v = ua @ (v * scale) @ ug.T
-            out[:, start:start + size] = v.reshape(-1, size)
+            out[:, start : start + size] = v.reshape(-1, size)
         return out
 
     def cov_apply(self, rows, delta, s):

@@ -63,32 +63,35 @@ class Family:
         """Raise a one-line ValueError if `y` (and `trials`) are outside the family's support."""
         if self.outcome == "binary" and not np.all((y == 0) | (y == 1)):
             bad = np.unique(y[(y != 0) & (y != 1)])[:5]
-            raise ValueError(f"{owner}: family 'bernoulli' needs y in {{0, 1}}, got values "
-                             f"{bad.tolist()}")
+            raise ValueError(f"{owner}: family 'bernoulli' needs y in {{0, 1}}, got values {bad.tolist()}")
         if self.outcome in ("count", "trials") and np.any((y < 0) | (y != np.round(y))):
             bad = y[(y < 0) | (y != np.round(y))][:5]
-            raise ValueError(f"{owner}: family {self.name!r} needs non-negative integer counts "
-                             f"y, got {bad.tolist()}")
+            raise ValueError(
+                f"{owner}: family {self.name!r} needs non-negative integer counts y, got {bad.tolist()}"
+            )
         if self.outcome == "trials" and np.any(y > trials):
             i = int(np.flatnonzero(y > trials)[0])
-            raise ValueError(f"{owner}: y must be <= trials, got y = {y[i]:g} > trials = "
-                             f"{trials[i]:g} at row {i}")
+            raise ValueError(
+                f"{owner}: y must be <= trials, got y = {y[i]:g} > trials = {trials[i]:g} at row {i}"
+            )
         if self.outcome == "positive" and np.any(y <= 0):
-            raise ValueError(f"{owner}: family 'gamma' needs y > 0, got {int(np.sum(y <= 0))} "
-                             f"value(s) <= 0")
+            raise ValueError(f"{owner}: family 'gamma' needs y > 0, got {int(np.sum(y <= 0))} value(s) <= 0")
         if self.outcome == "real" and np.std(y) == 0:
             raise ValueError(f"{owner}: y is constant; there is nothing to regress")
 
 
-FAMILIES = {f.name: f for f in (
-    Family("gaussian", "identity", ("sigma",), "real"),
-    Family("student_t", "identity", ("sigma", "nu"), "real"),
-    Family("bernoulli", "logit", (), "binary"),
-    Family("binomial", "logit", (), "trials"),
-    Family("poisson", "log", (), "count"),
-    Family("negative_binomial", "log", ("phi",), "count"),
-    Family("gamma", "log", ("phi",), "positive"),
-)}
+FAMILIES = {
+    f.name: f
+    for f in (
+        Family("gaussian", "identity", ("sigma",), "real"),
+        Family("student_t", "identity", ("sigma", "nu"), "real"),
+        Family("bernoulli", "logit", (), "binary"),
+        Family("binomial", "logit", (), "trials"),
+        Family("poisson", "log", (), "count"),
+        Family("negative_binomial", "log", ("phi",), "count"),
+        Family("gamma", "log", ("phi",), "positive"),
+    )
+}
 
 
 def get_family(owner, family):
@@ -98,4 +101,3 @@ def get_family(owner, family):
     if family not in FAMILIES:
         raise ValueError(f"{owner}: family must be one of {sorted(FAMILIES)}, got {family!r}")
     return FAMILIES[family]
-

@@ -40,12 +40,11 @@ def _student_t(head, params):
     i_mm = (df + 1) / ((df + 3) * s**2)
     i_ss = 2 * df / ((df + 3) * s**2)
     i_sv = -2 / ((df + 1) * (df + 3) * s)
-    i_vv = 0.25 * (tf.math.polygamma(tf.ones_like(df), df / 2)
-                   - tf.math.polygamma(tf.ones_like(df), (df + 1) / 2)) \
-        - (df + 5) / (2 * df * (df + 1) * (df + 3))
+    i_vv = 0.25 * (
+        tf.math.polygamma(tf.ones_like(df), df / 2) - tf.math.polygamma(tf.ones_like(df), (df + 1) / 2)
+    ) - (df + 5) / (2 * df * (df + 1) * (df + 3))
     zero = tf.zeros_like(s)
-    rows = [[i_mm, zero, zero], [zero, i_ss * ds**2, i_sv * ds * ddf],
-            [zero, i_sv * ds * ddf, i_vv * ddf**2]]
+    rows = [[i_mm, zero, zero], [zero, i_ss * ds**2, i_sv * ds * ddf], [zero, i_sv * ds * ddf, i_vv * ddf**2]]
     # (batch, e, 3, 3) per output, then placed at [block * e + j] in the parameter vector.
     block = tf.stack([tf.stack(r, axis=-1) for r in rows], axis=-2)
     eye = tf.eye(e, dtype=params.dtype)

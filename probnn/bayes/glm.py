@@ -60,24 +60,24 @@ def _columns(owner, x, feature_names):
         feature_names = names or [f"x{j}" for j in range(x.shape[1])]
     feature_names = [str(f) for f in feature_names]
     if len(feature_names) != x.shape[1] or len(set(feature_names)) != len(feature_names):
-        raise ValueError(f"{owner}: feature_names must be {x.shape[1]} distinct names, got "
-                         f"{feature_names}")
+        raise ValueError(f"{owner}: feature_names must be {x.shape[1]} distinct names, got {feature_names}")
     n, p = x.shape
     if p >= n:
-        raise ValueError(f"{owner}: x has {p} features and only {n} rows; need fewer features "
-                         f"than rows")
+        raise ValueError(f"{owner}: x has {p} features and only {n} rows; need fewer features than rows")
     constant = [feature_names[j] for j in np.flatnonzero(x.std(axis=0) == 0)]
     if constant:
-        raise ValueError(f"{owner}: feature(s) {constant} are constant; drop them (the "
-                         f"intercept is separate)")
+        raise ValueError(
+            f"{owner}: feature(s) {constant} are constant; drop them (the intercept is separate)"
+        )
     return x, feature_names
 
 
 def _labels(owner, name, labels, n):
     labels = np.asarray(labels)
     if labels.ndim != 1 or len(labels) != n:
-        raise ValueError(f"{owner}: groups column {name!r} must have one label per row ({n}), "
-                         f"got shape {labels.shape}")
+        raise ValueError(
+            f"{owner}: groups column {name!r} must have one label per row ({n}), got shape {labels.shape}"
+        )
     missing = [v is None or (isinstance(v, float) and np.isnan(v)) for v in labels.tolist()]
     if any(missing):
         raise ValueError(f"{owner}: groups column {name!r} has {sum(missing)} missing label(s)")
@@ -86,8 +86,10 @@ def _labels(owner, name, labels, n):
     except TypeError:  # mixed label types
         levels, codes = np.unique(labels.astype(str), return_inverse=True)
     if len(levels) < 2:
-        raise ValueError(f"{owner}: groups column {name!r} has a single group "
-                         f"({levels[0]!r}); group-level effects need at least 2 groups")
+        raise ValueError(
+            f"{owner}: groups column {name!r} has a single group "
+            f"({levels[0]!r}); group-level effects need at least 2 groups"
+        )
     return tuple(levels.tolist()), codes.astype(np.int32)
 
 
@@ -106,8 +108,9 @@ def group_columns(owner, groups, n):
         elif array.ndim == 2:
             items = [(f"g{j}", array[:, j]) for j in range(array.shape[1])]
         else:
-            raise ValueError(f"{owner}: groups must be one label per row or (n, columns), got "
-                             f"shape {array.shape}")
+            raise ValueError(
+                f"{owner}: groups must be one label per row or (n, columns), got shape {array.shape}"
+            )
     if not items:
         raise ValueError(f"{owner}: groups has no columns")
     return [(str(k), v) for k, v in items]
@@ -117,8 +120,10 @@ def _factors(owner, groups, group_effects, names, n):
     columns = group_columns(owner, groups, n)
     if isinstance(group_effects, str):
         if group_effects not in GROUP_EFFECTS:
-            raise ValueError(f"{owner}: group_effects must be one of {GROUP_EFFECTS} or a dict "
-                             f"{{column: [features]}}, got {group_effects!r}")
+            raise ValueError(
+                f"{owner}: group_effects must be one of {GROUP_EFFECTS} or a dict "
+                f"{{column: [features]}}, got {group_effects!r}"
+            )
         slopes = {c: (names if group_effects == "intercept+slopes" else []) for c, _ in columns}
     else:
         slopes = dict(group_effects)
@@ -127,11 +132,11 @@ def _factors(owner, groups, group_effects, names, n):
         levels, codes = _labels(owner, name, labels, n)
         unknown = [f for f in slopes.get(name, []) if f not in names]
         if unknown:
-            raise ValueError(f"{owner}: varying slopes {unknown} of {name!r} are not features "
-                             f"{names}")
+            raise ValueError(f"{owner}: varying slopes {unknown} of {name!r} are not features {names}")
         prefix = "group" if len(columns) == 1 else name
-        factors.append(GroupFactor(prefix, levels, codes,
-                                   tuple(names.index(f) for f in slopes.get(name, []))))
+        factors.append(
+            GroupFactor(prefix, levels, codes, tuple(names.index(f) for f in slopes.get(name, [])))
+        )
     return factors
 
 
@@ -141,8 +146,9 @@ def _per_row(owner, name, value, n, default):
     value = check_finite(owner, name, value).astype(np.float64)
     value = np.broadcast_to(value, (n,)) if value.ndim == 0 else value.reshape(-1)
     if value.shape != (n,):
-        raise ValueError(f"{owner}: {name} must be a number or have one value per row ({n}), "
-                         f"got {len(value)} values")
+        raise ValueError(
+            f"{owner}: {name} must be a number or have one value per row ({n}), got {len(value)} values"
+        )
     return np.array(value)
 
 
@@ -150,14 +156,12 @@ def _outcome(owner, family, y, trials, n):
     y = check_finite(owner, "y", y)
     if y.dtype == bool:
         y = y.astype(np.float64)
-    y = y.astype(np.float64).reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else \
-        y.astype(np.float64)
+    y = y.astype(np.float64).reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y.astype(np.float64)
     if y.shape != (n,):
         raise ValueError(f"{owner}: y must have shape ({n},) to match x, got {y.shape}")
     if family.name == "binomial":
         if trials is None:
-            raise ValueError(f"{owner}: family 'binomial' needs trials (the number of trials "
-                             f"per row)")
+            raise ValueError(f"{owner}: family 'binomial' needs trials (the number of trials per row)")
         trials = _per_row(owner, "trials", trials, n, 1)
         if np.any(trials < 1) or np.any(trials != np.round(trials)):
             raise ValueError(f"{owner}: trials must be positive integers")
@@ -200,16 +204,17 @@ class Model:
 
     def default_priors(self, loc0, s, sx):
         """rstanarm's autoscaled defaults: `loc0`, `s` are (mean(y), sd(y)) or (0, 1)."""
-        priors = {"intercept": tfd.Normal(loc0, 2.5 * s),
-                  "coef": tfd.Normal(tf.zeros_like(sx), 2.5 * s / sx),
-                  "sigma": tfd.Exponential(1.0 / s),
-                  "nu": tfd.Gamma(tf.constant(2.0, s.dtype), tf.constant(0.1, s.dtype)),
-                  "phi": tfd.Exponential(tf.ones_like(s))}
+        priors = {
+            "intercept": tfd.Normal(loc0, 2.5 * s),
+            "coef": tfd.Normal(tf.zeros_like(sx), 2.5 * s / sx),
+            "sigma": tfd.Exponential(1.0 / s),
+            "nu": tfd.Gamma(tf.constant(2.0, s.dtype), tf.constant(0.1, s.dtype)),
+            "phi": tfd.Exponential(tf.ones_like(s)),
+        }
         for f in self.factors:
             priors[f"{f.prefix}_sd"] = tfd.Exponential(1.0 / s)
             if f.slopes:
-                priors[f"{f.prefix}_slope_sd"] = tfd.Exponential(
-                    tf.gather(sx, list(f.slopes)) / s)
+                priors[f"{f.prefix}_slope_sd"] = tfd.Exponential(tf.gather(sx, list(f.slopes)) / s)
         return {k: v for k, v in priors.items() if k in self.prior_names()}
 
     def constrain(self, u, loc0, s, sx):
@@ -256,12 +261,15 @@ class Model:
         eta = self.eta(params, xc, offset, codes)
         lp = tf.reduce_sum(self.likelihood(params, eta, trials).log_prob(y[None]), axis=-1)
         lp += _log_prior(priors["intercept"], params["intercept_c"]) + log_jac
-        lp += tf.reduce_sum(_log_prior(priors["coef"], params["coef"])
-                            * tf.ones_like(params["coef"]), axis=-1)
+        lp += tf.reduce_sum(
+            _log_prior(priors["coef"], params["coef"]) * tf.ones_like(params["coef"]), axis=-1
+        )
         for name in self.prior_names()[2:]:
             value = params[name]
-            lp += tf.reduce_sum(tf.reshape(_log_prior(priors[name], value) * tf.ones_like(value),
-                                           [tf.shape(u)[0], -1]), axis=-1)
+            lp += tf.reduce_sum(
+                tf.reshape(_log_prior(priors[name], value) * tf.ones_like(value), [tf.shape(u)[0], -1]),
+                axis=-1,
+            )
         for f in self.factors:
             for z in ("z", "slope_z") if f.slopes else ("z",):
                 value = params[f"{f.prefix}_{z}"]
@@ -274,19 +282,25 @@ def _check_priors(owner, priors, model):
     if priors is None:
         return {}
     if not isinstance(priors, dict):
-        raise ValueError(f"{owner}: priors must be a dict from parameter name to a "
-                         f"tfd.Distribution, got {type(priors).__name__}")
+        raise ValueError(
+            f"{owner}: priors must be a dict from parameter name to a "
+            f"tfd.Distribution, got {type(priors).__name__}"
+        )
     valid = model.prior_names()
     for name, prior in priors.items():
         if name not in valid:
-            raise ValueError(f"{owner}: priors has no parameter {name!r}; this model's are "
-                             f"{valid}")
+            raise ValueError(f"{owner}: priors has no parameter {name!r}; this model's are {valid}")
         shapes = [()] + ([(model.p,)] if name == "coef" else [])
-        if not isinstance(prior, tfd.Distribution) or prior.event_shape.rank != 0 or \
-                tuple(prior.batch_shape) not in shapes:
-            raise ValueError(f"{owner}: priors[{name!r}] must be a scalar tfd.Distribution"
-                             + (f" (or one with batch shape ({model.p},))" if name == "coef"
-                                else "") + f", got {prior!r}")
+        if (
+            not isinstance(prior, tfd.Distribution)
+            or prior.event_shape.rank != 0
+            or tuple(prior.batch_shape) not in shapes
+        ):
+            raise ValueError(
+                f"{owner}: priors[{name!r}] must be a scalar tfd.Distribution"
+                + (f" (or one with batch shape ({model.p},))" if name == "coef" else "")
+                + f", got {prior!r}"
+            )
     return dict(priors)
 
 
@@ -294,15 +308,21 @@ def describe(prior):
     """A one-line description of a distribution, e.g. 'Normal(loc=0, scale=2.5)'."""
     params = []
     for key, value in prior.parameters.items():
-        if key in ("validate_args", "allow_nan_stats", "name") or value is None or \
-                isinstance(value, (bool, str)):
+        if (
+            key in ("validate_args", "allow_nan_stats", "name")
+            or value is None
+            or isinstance(value, (bool, str))
+        ):
             continue
         try:
             array = np.asarray(value, np.float64)
         except (TypeError, ValueError):
             continue
-        text = f"{float(array):.3g}" if array.ndim == 0 else \
-            "[" + ", ".join(f"{v:.3g}" for v in array.ravel()) + "]"
+        text = (
+            f"{float(array):.3g}"
+            if array.ndim == 0
+            else "[" + ", ".join(f"{v:.3g}" for v in array.ravel()) + "]"
+        )
         params.append(f"{key}={text}")
     return f"{type(prior).__name__}({', '.join(params)})"
 
@@ -310,10 +330,29 @@ def describe(prior):
 # ---------------------------------------------------------------------------- the entry point
 
 
-def glm(x, y=None, family="gaussian", *, data=None, trials=None, offset=None, groups=None,
-        group_effects="intercept", feature_names=None, priors=None, method="nuts",
-        num_chains=4, num_samples=1000, num_warmup=1000, num_steps=2000, seed=None,
-        verbose=1, target_accept=0.8, max_tree_depth=10, posterior_predictive=False):
+def glm(
+    x,
+    y=None,
+    family="gaussian",
+    *,
+    data=None,
+    trials=None,
+    offset=None,
+    groups=None,
+    group_effects="intercept",
+    feature_names=None,
+    priors=None,
+    method="nuts",
+    num_chains=4,
+    num_samples=1000,
+    num_warmup=1000,
+    num_steps=2000,
+    seed=None,
+    verbose=1,
+    target_accept=0.8,
+    max_tree_depth=10,
+    posterior_predictive=False,
+):
     """Bayesian generalised linear model, optionally multilevel, by NUTS (or VI).
 
     `y ~ family(mean = inverse_link(eta))` with `eta = intercept + x @ coef +
@@ -374,16 +413,17 @@ def glm(x, y=None, family="gaussian", *, data=None, trials=None, offset=None, gr
         from probnn.bayes.formula import design_from_formula
 
         if y is not None or group_effects != "intercept":
-            raise ValueError(f"{_OWNER}: with a formula, write the outcome and the varying "
-                             f"slopes in it, not as y= or group_effects=")
+            raise ValueError(
+                f"{_OWNER}: with a formula, write the outcome and the varying "
+                f"slopes in it, not as y= or group_effects="
+            )
         spec = design_from_formula(_OWNER, x, data, trials, offset, groups, feature_names)
         x, y, trials, offset, groups, group_effects, feature_names = spec
     elif data is not None:
         raise ValueError(f"{_OWNER}: data= is for the formula form; pass x and y as arrays")
     if y is None:
         raise ValueError(f"{_OWNER}: y is missing")
-    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept,
-                        max_tree_depth, verbose)
+    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose)
     check_method(_OWNER, method, num_steps)
     family = get_family(_OWNER, family)
     x, names = _columns(_OWNER, x, feature_names)
@@ -396,17 +436,31 @@ def glm(x, y=None, family="gaussian", *, data=None, trials=None, offset=None, gr
     fit = _Fit(model, x, y, offset, trials, names)
     rng = np.random.default_rng(seed)
     init = rng.uniform(-2.0, 2.0, size=(int(num_chains), model.dim))
-    predictive_fn = fit.predictive(int(rng.integers(2**31 - 1))) if posterior_predictive \
-        else None
+    predictive_fn = fit.predictive(int(rng.integers(2**31 - 1))) if posterior_predictive else None
     key = ("glm", family.name, n, p, tuple((f.prefix, len(f.levels), f.slopes) for f in factors))
     return run_and_convert(
-        _OWNER, lambda u, *d: model.log_prob(u, d, user), init, num_samples=int(num_samples),
-        num_warmup=int(num_warmup), seed=None if seed is None else int(rng.integers(2**31 - 1)),
-        target_accept=target_accept, max_tree_depth=int(max_tree_depth), verbose=verbose,
-        unpack=fit.unpack, log_likelihood_fn=fit.pointwise, observed=y,
-        coords=fit.coords(), dims=fit.dims(), posterior_predictive_fn=predictive_fn,
-        attrs=fit.attrs(user), data=fit.data, cache_key=None if user else key, method=method,
-        num_steps=int(num_steps), constant_data=fit.constant_data())
+        _OWNER,
+        lambda u, *d: model.log_prob(u, d, user),
+        init,
+        num_samples=int(num_samples),
+        num_warmup=int(num_warmup),
+        seed=None if seed is None else int(rng.integers(2**31 - 1)),
+        target_accept=target_accept,
+        max_tree_depth=int(max_tree_depth),
+        verbose=verbose,
+        unpack=fit.unpack,
+        log_likelihood_fn=fit.pointwise,
+        observed=y,
+        coords=fit.coords(),
+        dims=fit.dims(),
+        posterior_predictive_fn=predictive_fn,
+        attrs=fit.attrs(user),
+        data=fit.data,
+        cache_key=None if user else key,
+        method=method,
+        num_steps=int(num_steps),
+        constant_data=fit.constant_data(),
+    )
 
 
 class _Fit:
@@ -418,10 +472,16 @@ class _Fit:
         self.xm, sx = x.mean(axis=0), x.std(axis=0, ddof=1)
         scaled = model.family.continuous_scale
         loc0, s = (y.mean(), y.std(ddof=1)) if scaled else (0.0, 1.0)
-        self.data = (tf.constant(x - self.xm), tf.constant(y), tf.constant(offset),
-                     tf.constant(np.ones_like(y) if trials is None else trials),
-                     tf.constant(loc0, tf.float64), tf.constant(s, tf.float64), tf.constant(sx),
-                     *[tf.constant(f.codes) for f in model.factors])
+        self.data = (
+            tf.constant(x - self.xm),
+            tf.constant(y),
+            tf.constant(offset),
+            tf.constant(np.ones_like(y) if trials is None else trials),
+            tf.constant(loc0, tf.float64),
+            tf.constant(s, tf.float64),
+            tf.constant(sx),
+            *[tf.constant(f.codes) for f in model.factors],
+        )
 
     def _params(self, u):
         return self.model.constrain(u, *self.data[4:7])[0]
@@ -430,8 +490,7 @@ class _Fit:
         """Flat draws `(chains, draws, dim)` -> the posterior dict on the original scale."""
         flat = tf.constant(draws.reshape(-1, self.model.dim))
         params = {k: v.numpy() for k, v in self._params(flat).items()}
-        out = {"intercept": params["intercept_c"] - params["coef"] @ self.xm,
-               "coef": params["coef"]}
+        out = {"intercept": params["intercept_c"] - params["coef"] @ self.xm, "coef": params["coef"]}
         out.update({a: params[a] for a in self.model.family.aux})
         for f in self.model.factors:
             for part in ("intercept", "sd") + (("slope", "slope_sd") if f.slopes else ()):
@@ -464,8 +523,7 @@ class _Fit:
         return coords
 
     def dims(self):
-        dims = {"coef": ["feature"], "x": ["obs_id", "feature"], "offset": ["obs_id"],
-                "trials": ["obs_id"]}
+        dims = {"coef": ["feature"], "x": ["obs_id", "feature"], "offset": ["obs_id"], "trials": ["obs_id"]}
         for f in self.model.factors:
             dims[f"{f.prefix}_intercept"] = [f.prefix]
             dims[f"{f.prefix}_index"] = ["obs_id"]
@@ -482,13 +540,20 @@ class _Fit:
 
     def attrs(self, user):
         defaults = self.model.default_priors(*self.data[4:7])
-        used = {k: ("" if k in user else "default ") + describe(user.get(k, prior))
-                for k, prior in defaults.items()}
-        factors = [{"prefix": f.prefix, "slopes": [self.names[j] for j in f.slopes]}
-                   for f in self.model.factors]
-        return {"probnn_model": "glm", "family": self.model.family.name,
-                "priors": json.dumps(used), "x_mean": json.dumps(self.xm.tolist()),
-                "group_factors": json.dumps(factors)}
+        used = {
+            k: ("" if k in user else "default ") + describe(user.get(k, prior))
+            for k, prior in defaults.items()
+        }
+        factors = [
+            {"prefix": f.prefix, "slopes": [self.names[j] for j in f.slopes]} for f in self.model.factors
+        ]
+        return {
+            "probnn_model": "glm",
+            "family": self.model.family.name,
+            "priors": json.dumps(used),
+            "x_mean": json.dumps(self.xm.tolist()),
+            "group_factors": json.dumps(factors),
+        }
 
 
 # ---------------------------------------------------------------------------- after the fit
@@ -498,8 +563,7 @@ def _glm_attrs(owner, posterior):
     group = getattr(posterior, "posterior", None)
     attrs = {**getattr(group, "attrs", {}), **(getattr(posterior, "attrs", None) or {})}
     if group is None or attrs.get("probnn_model") != "glm":
-        raise ValueError(f"{owner}: posterior must be the InferenceData returned by "
-                         f"probnn.bayes.glm")
+        raise ValueError(f"{owner}: posterior must be the InferenceData returned by probnn.bayes.glm")
     return group, attrs
 
 
@@ -548,8 +612,7 @@ def _group_effect(group, factor, labels, xc, index, rng):
     return eta
 
 
-def glm_predictive(posterior, x, *, groups=None, offset=None, trials=None, num_draws=None,
-                   seed=None):
+def glm_predictive(posterior, x, *, groups=None, offset=None, trials=None, num_draws=None, seed=None):
     """The posterior predictive distribution of a `glm` fit at new rows `x`.
 
     Rows of groups the model has not seen get group effects drawn from the
@@ -589,18 +652,18 @@ def glm_predictive(posterior, x, *, groups=None, offset=None, trials=None, num_d
     n = len(x)
     index = np.arange(total)
     if num_draws is not None:
-        if isinstance(num_draws, bool) or int(num_draws) != num_draws or \
-                not 1 <= num_draws <= total:
-            raise ValueError(f"{owner}: num_draws must be an integer in [1, {total}], got "
-                             f"{num_draws!r}")
+        if isinstance(num_draws, bool) or int(num_draws) != num_draws or not 1 <= num_draws <= total:
+            raise ValueError(f"{owner}: num_draws must be an integer in [1, {total}], got {num_draws!r}")
         index = np.round(np.linspace(0, total - 1, int(num_draws))).astype(int)
     eta = _draws(group, "intercept", index)[None] + x @ _draws(group, "coef", index).T
     eta = eta + _per_row(owner, "offset", offset, n, 0.0)[:, None]
     factors = json.loads(attrs["group_factors"])
     columns = group_columns(owner, groups, n)
     if len(columns) != len(factors):
-        raise ValueError(f"{owner}: the model has {len(factors)} grouping column(s); pass groups "
-                         f"with {len(factors)} column(s) of labels, got {len(columns)}")
+        raise ValueError(
+            f"{owner}: the model has {len(factors)} grouping column(s); pass groups "
+            f"with {len(factors)} column(s) of labels, got {len(columns)}"
+        )
     xc = x - np.asarray(json.loads(attrs["x_mean"]))
     rng = np.random.default_rng(seed)
     for factor, (name, labels) in zip(factors, columns):
@@ -612,6 +675,7 @@ def glm_predictive(posterior, x, *, groups=None, offset=None, trials=None, num_d
         raise ValueError(f"{owner}: family 'binomial' needs trials")
     trials = None if trials is None else _per_row(owner, "trials", trials, n, 1)[:, None, None]
     aux = {a: _draws(group, a, index)[None, :, None] for a in family.aux}
-    components = tfd.Independent(family.distribution(tf.constant(eta[..., None]), aux, trials),
-                                 reinterpreted_batch_ndims=1)
+    components = tfd.Independent(
+        family.distribution(tf.constant(eta[..., None]), aux, trials), reinterpreted_batch_ndims=1
+    )
     return tfd.MixtureSameFamily(tfd.Categorical(logits=np.zeros(eta.shape)), components)

@@ -32,7 +32,8 @@ def warn_divergences(owner, stats, num_draws):
             f"{owner}: {count} of {num_draws} transitions after warm-up diverged; the posterior "
             f"may be biased there. Try target_accept=0.95 (smaller steps), a longer warm-up, "
             f"or reparameterising the model (standardised inputs and outputs, tighter priors).",
-            RuntimeWarning, stacklevel=3,
+            RuntimeWarning,
+            stacklevel=3,
         )
     return count
 
@@ -55,24 +56,44 @@ def _run(owner, log_prob_fn, init, options, data, cache_key):
     method = options.get("method", "nuts")
     if method == "nuts":
         draws, stats, info = run_nuts(
-            log_prob_fn, init, num_samples=options["num_samples"],
-            num_warmup=options["num_warmup"], seed=options["seed"],
-            target_accept=options["target_accept"], max_tree_depth=options["max_tree_depth"],
-            verbose=options["verbose"], data=data, cache_key=cache_key)
+            log_prob_fn,
+            init,
+            num_samples=options["num_samples"],
+            num_warmup=options["num_warmup"],
+            seed=options["seed"],
+            target_accept=options["target_accept"],
+            max_tree_depth=options["max_tree_depth"],
+            verbose=options["verbose"],
+            data=data,
+            cache_key=cache_key,
+        )
         warn_divergences(owner, stats, draws.shape[0] * draws.shape[1])
-        attrs = {"sampler": "NUTS (tfp.mcmc.NoUTurnSampler), windowed diagonal-metric warm-up",
-                 "num_warmup": int(options["num_warmup"]),
-                 "target_accept": float(options["target_accept"]),
-                 "warmup_seconds": float(info["warmup_seconds"]),
-                 "sampling_seconds": float(info["sampling_seconds"])}
+        attrs = {
+            "sampler": "NUTS (tfp.mcmc.NoUTurnSampler), windowed diagonal-metric warm-up",
+            "num_warmup": int(options["num_warmup"]),
+            "target_accept": float(options["target_accept"]),
+            "warmup_seconds": float(info["warmup_seconds"]),
+            "sampling_seconds": float(info["sampling_seconds"]),
+        }
         return draws, sample_stats_dict(stats), info, attrs
     draws, stats, info = fit_vi(
-        log_prob_fn, init, method=method, num_steps=options["num_steps"],
-        num_samples=options["num_samples"], seed=options["seed"], data=data,
-        cache_key=cache_key, owner=owner)
-    attrs = {"sampler": f"variational inference, {method} ({_VI_NAMES[method]})",
-             "num_steps": int(options["num_steps"]), "vi_converged": int(info["converged"]),
-             "vi_pareto_k": float(info["pareto_k"]), "fit_seconds": float(info["fit_seconds"])}
+        log_prob_fn,
+        init,
+        method=method,
+        num_steps=options["num_steps"],
+        num_samples=options["num_samples"],
+        seed=options["seed"],
+        data=data,
+        cache_key=cache_key,
+        owner=owner,
+    )
+    attrs = {
+        "sampler": f"variational inference, {method} ({_VI_NAMES[method]})",
+        "num_steps": int(options["num_steps"]),
+        "vi_converged": int(info["converged"]),
+        "vi_pareto_k": float(info["pareto_k"]),
+        "fit_seconds": float(info["fit_seconds"]),
+    }
     return draws, stats, info, attrs
 
 
@@ -87,10 +108,30 @@ def check_method(owner, method, num_steps):
         raise ValueError(f"{owner}: num_steps must be an integer >= 20, got {num_steps!r}")
 
 
-def run_and_convert(owner, log_prob_fn, init, *, num_samples, num_warmup, seed, target_accept,
-                    max_tree_depth, verbose, unpack, log_likelihood_fn, observed, coords, dims,
-                    posterior_predictive_fn=None, attrs=None, data=(), cache_key=None,
-                    method="nuts", num_steps=2000, constant_data=None):
+def run_and_convert(
+    owner,
+    log_prob_fn,
+    init,
+    *,
+    num_samples,
+    num_warmup,
+    seed,
+    target_accept,
+    max_tree_depth,
+    verbose,
+    unpack,
+    log_likelihood_fn,
+    observed,
+    coords,
+    dims,
+    posterior_predictive_fn=None,
+    attrs=None,
+    data=(),
+    cache_key=None,
+    method="nuts",
+    num_steps=2000,
+    constant_data=None,
+):
     """Run NUTS (or fit a variational approximation) and assemble the `InferenceData`.
 
     `unpack(draws)` maps flat draws `(chains, draws, dim)` to the posterior dict;
@@ -100,9 +141,16 @@ def run_and_convert(owner, log_prob_fn, init, *, num_samples, num_warmup, seed, 
     in `num_steps` steps (`probnn.bayes.vi`) instead of NUTS; its ELBO trace is
     `sample_stats["elbo"]` (dim `vi_step`). `constant_data` becomes that group.
     """
-    options = dict(method=method, num_samples=num_samples, num_warmup=num_warmup, seed=seed,
-                   target_accept=target_accept, max_tree_depth=max_tree_depth,
-                   verbose=verbose, num_steps=num_steps)
+    options = dict(
+        method=method,
+        num_samples=num_samples,
+        num_warmup=num_warmup,
+        seed=seed,
+        target_accept=target_accept,
+        max_tree_depth=max_tree_depth,
+        verbose=verbose,
+        num_steps=num_steps,
+    )
     draws, stats, info, method_attrs = _run(owner, log_prob_fn, init, options, data, cache_key)
     observed = np.asarray(observed)
     squeeze = observed.ndim == 2 and observed.shape[1] == 1  # a scalar event kept as (n, 1)
@@ -118,12 +166,12 @@ def run_and_convert(owner, log_prob_fn, init, *, num_samples, num_warmup, seed, 
         groups["posterior_predictive"] = {"y": predictive[..., 0] if squeeze else predictive}
     dims = dict(dims or {})
     dims["y"] = ["obs_id"] + [f"y_dim_{i}" for i in range(observed.ndim - 1 - squeeze)]
-    all_attrs = {"inference_library": "probnn", "method": method, **method_attrs,
-                 **(attrs or {})}
+    all_attrs = {"inference_library": "probnn", "method": method, **method_attrs, **(attrs or {})}
     idata = az.from_dict(**groups, coords=coords, dims=dims, attrs=all_attrs)
     if method != "nuts":
         idata.sample_stats["elbo"] = xr.DataArray(info["elbo"], dims=["vi_step"])
     # One log likelihood per observation (also for a multivariate event): dims of its own.
-    idata.extend(az.from_dict(log_likelihood={"y": log_likelihood_fn(draws)},
-                              dims={"y": ["obs_id"]}, attrs=all_attrs))
+    idata.extend(
+        az.from_dict(log_likelihood={"y": log_likelihood_fn(draws)}, dims={"y": ["obs_id"]}, attrs=all_attrs)
+    )
     return idata

@@ -47,12 +47,13 @@ def _noise_variable(head):
 
 
 def _layer_variables(model, names):
-    layers = {layer.name: layer for layer in model._flatten_layers(include_self=False,
-                                                                   recursive=True)}
+    layers = {layer.name: layer for layer in model._flatten_layers(include_self=False, recursive=True)}
     missing = [n for n in names if n not in layers]
     if missing:
-        raise _err(f"weights names layers {missing} that model {model.name!r} does not have "
-                   f"(its layers: {sorted(layers)})")
+        raise _err(
+            f"weights names layers {missing} that model {model.name!r} does not have "
+            f"(its layers: {sorted(layers)})"
+        )
     return [v for n in names for v in layers[n].trainable_weights]
 
 
@@ -78,12 +79,25 @@ def _kron_blocks(model, variables):
     layers, blocks = [], []
     candidates = list(model._flatten_layers(include_self=False, recursive=True))
     for kernel, bias in zip(variables[::2], variables[1::2]):
-        layer = next((c for c in candidates if len(c.trainable_weights) >= 2
-                      and c.trainable_weights[0] is kernel and c.trainable_weights[1] is bias), None)
-        if layer is None or not isinstance(layer, (keras.layers.Dense, DistributionHead)) \
-                or len(kernel.shape) != 2:
-            raise _err("hessian='kron' supports Dense layers and heads (kernel and bias); weight "
-                       f"{kernel.path} is not one; use hessian='full' or 'diag'")
+        layer = next(
+            (
+                c
+                for c in candidates
+                if len(c.trainable_weights) >= 2
+                and c.trainable_weights[0] is kernel
+                and c.trainable_weights[1] is bias
+            ),
+            None,
+        )
+        if (
+            layer is None
+            or not isinstance(layer, (keras.layers.Dense, DistributionHead))
+            or len(kernel.shape) != 2
+        ):
+            raise _err(
+                "hessian='kron' supports Dense layers and heads (kernel and bias); weight "
+                f"{kernel.path} is not one; use hessian='full' or 'diag'"
+            )
         layers.append(layer)
         blocks.append(tuple(kernel.shape))
     if len(variables) % 2:
@@ -135,8 +149,11 @@ class _Jacobians:
         if feature_layers:
             inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
             self.features = keras.Model(inputs, [layer.input for layer in feature_layers])
-        self._run = cached_program(model, f"laplace/jacobian/{tuple(self.indices)}",
-                                   lambda: _jacobian_program(model, tuple(self.indices)))
+        self._run = cached_program(
+            model,
+            f"laplace/jacobian/{tuple(self.indices)}",
+            lambda: _jacobian_program(model, tuple(self.indices)),
+        )
 
     def rows_per_call(self, batch_size, dim):
         return max(1, min(batch_size, _MAX_JACOBIAN // max(dim * self.model.output_shape[-1], 1)))
@@ -177,15 +194,21 @@ def _curvature_pass(la, x, y, n, batch_size, feature_layers):
     jacobians = _Jacobians(la.model, la.indices, feature_layers)
     dim = la.theta.size
     rows = jacobians.rows_per_call(batch_size, dim)
-    stats = {"loglik": 0.0, "sse": 0.0, "phi_phi": np.zeros((dim, dim)) if la.refit else None,
-             "phi_y": np.zeros(dim), "yy": 0.0}
+    stats = {
+        "loglik": 0.0,
+        "sse": 0.0,
+        "phi_phi": np.zeros((dim, dim)) if la.refit else None,
+        "phi_y": np.zeros(dim),
+        "yy": 0.0,
+    }
     for where, xb in _batches(x, n, rows):
         params, jac, extras = jacobians.rows(la.weights, xb, where)
         fisher = np.asarray(head_fisher(la.head, params), np.float64)
         la.ggn.add(jac, fisher, extras)
         yb = y[where]
-        stats["loglik"] += float(tf.reduce_sum(la.head.log_prob(params, yb.astype(params.dtype)
-                                                                if yb.dtype.kind == "f" else yb)))
+        stats["loglik"] += float(
+            tf.reduce_sum(la.head.log_prob(params, yb.astype(params.dtype) if yb.dtype.kind == "f" else yb))
+        )
         if la.noise is not None:
             r = yb.reshape(len(yb), -1)[:, 0] - params[:, 0]
             stats["sse"] += float(r @ r)
@@ -212,12 +235,13 @@ def _prior_groups(model, indices, prior_precision):
     else:
         if isinstance(prior_precision, str) and prior_precision == "marglik":
             values = [1.0]
-        elif isinstance(prior_precision, (int, float, np.number)) \
-                and not isinstance(prior_precision, bool):
+        elif isinstance(prior_precision, (int, float, np.number)) and not isinstance(prior_precision, bool):
             values = [prior_precision]
         else:
-            raise _err(f"prior_precision must be a positive number, a dict of them per layer, or "
-                       f"'marglik'; got {prior_precision!r}")
+            raise _err(
+                f"prior_precision must be a positive number, a dict of them per layer, or "
+                f"'marglik'; got {prior_precision!r}"
+            )
         names, groups = ["all"], np.zeros(sum(sizes), int)
     if not all(isinstance(v, (int, float, np.number)) and v > 0 for v in values):
         raise _err(f"prior_precision must be positive numbers, got {values}")
@@ -227,19 +251,29 @@ def _prior_groups(model, indices, prior_precision):
 def _check_options(head, weights, hessian, refit_last_layer, batch_size):
     if hessian not in ("full", "kron", "diag"):
         raise _err(f"hessian must be 'full', 'kron' or 'diag', got {hessian!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise _err(f"batch_size must be a positive integer, got {batch_size!r}")
     if refit_last_layer:
         if weights != "last_layer" or _noise_variable(head) is None or head.event_size != 1:
-            raise _err("refit_last_layer=True needs weights='last_layer' and a "
-                       "NormalHead(scale='shared') with one output (the neural-linear model)")
+            raise _err(
+                "refit_last_layer=True needs weights='last_layer' and a "
+                "NormalHead(scale='shared') with one output (the neural-linear model)"
+            )
         if hessian == "diag":
             raise _err("refit_last_layer=True needs hessian='full' or 'kron' (exact there)")
 
 
-def laplace(model, x, y, *, weights="last_layer", hessian="kron", prior_precision="marglik",
-            refit_last_layer=False, batch_size=256):
+def laplace(
+    model,
+    x,
+    y,
+    *,
+    weights="last_layer",
+    hessian="kron",
+    prior_precision="marglik",
+    refit_last_layer=False,
+    batch_size=256,
+):
     """Fit a Laplace approximation to the posterior of a trained probnn model's weights.
 
     The posterior over the chosen weights is Gaussian around the trained
@@ -287,14 +321,22 @@ def laplace(model, x, y, *, weights="last_layer", hessian="kron", prior_precisio
     indices = _select(model, head, weights)
     groups, group_names, log_prior = _prior_groups(model, indices, prior_precision)
     if hessian == "full" and groups.size > _MAX_FULL:
-        raise _err(f"hessian='full' over {groups.size} weights needs a {groups.size}^2 matrix "
-                   f"({groups.size**2 * 8 / 2**30:.1f} GiB); use hessian='kron' or 'diag', or "
-                   "fewer weights")
+        raise _err(
+            f"hessian='full' over {groups.size} weights needs a {groups.size}^2 matrix "
+            f"({groups.size**2 * 8 / 2**30:.1f} GiB); use hessian='kron' or 'diag', or "
+            "fewer weights"
+        )
     variables = [model.trainable_variables[i] for i in indices]
     feature_layers, blocks = _kron_blocks(model, variables) if hessian == "kron" else ((), ())
-    la = Laplace(model, indices=indices, ggn=make_ggn(hessian, groups.size, blocks),
-                 groups=groups, group_names=group_names, log_prior=log_prior,
-                 refit=bool(refit_last_layer))
+    la = Laplace(
+        model,
+        indices=indices,
+        ggn=make_ggn(hessian, groups.size, blocks),
+        groups=groups,
+        group_names=group_names,
+        log_prior=log_prior,
+        refit=bool(refit_last_layer),
+    )
     la._stats = _curvature_pass(la, data_x, data_y, n, batch_size, feature_layers)
     if isinstance(prior_precision, str):
         la.optimize()
@@ -389,8 +431,9 @@ class Laplace:
         if prior_precision is not None:
             if isinstance(prior_precision, dict):
                 prior_precision = [prior_precision[n] for n in self.group_names]
-            log_prior = np.log(np.broadcast_to(np.asarray(prior_precision, np.float64),
-                                               self._log_prior.shape))
+            log_prior = np.log(
+                np.broadcast_to(np.asarray(prior_precision, np.float64), self._log_prior.shape)
+            )
         log_noise = self._log_noise if noise_scale is None else np.log(float(noise_scale))
         return log_prior, log_noise
 
@@ -431,12 +474,12 @@ class Laplace:
             return float(value), tape.gradient(value, z).numpy()
 
         z0 = np.append(self._log_prior, [self._log_noise] if free_noise else [])
-        result = scipy.optimize.minimize(objective, z0, jac=True, method="L-BFGS-B",
-                                         options={"maxiter": 1000, "gtol": 1e-9, "ftol": 1e-15})
+        result = scipy.optimize.minimize(
+            objective, z0, jac=True, method="L-BFGS-B", options={"maxiter": 1000, "gtol": 1e-9, "ftol": 1e-15}
+        )
         if not np.all(np.isfinite(result.x)):
             raise _err("the evidence optimisation diverged (non-finite hyperparameters)")
-        self._set_hyperparameters(result.x[:size],
-                                  result.x[size] if free_noise else self._log_noise)
+        self._set_hyperparameters(result.x[:size], result.x[size] if free_noise else self._log_noise)
         return self
 
     def _set_hyperparameters(self, log_prior, log_noise):
@@ -446,8 +489,9 @@ class Laplace:
             raw = np.log(np.expm1(sigma))  # the inverse of softplus
             self.weights[self.noise] = np.full_like(self.weights[self.noise], raw)
         if self.refit:
-            m, _ = self._refit_mean(tf.constant(self._delta(self._log_prior)),
-                                    tf.constant(np.exp(2 * self._log_noise)))
+            m, _ = self._refit_mean(
+                tf.constant(self._delta(self._log_prior)), tf.constant(np.exp(2 * self._log_noise))
+            )
             self.theta = m.numpy()
             self._write_theta()
 
@@ -455,26 +499,28 @@ class Laplace:
         start = 0
         for i in self.indices:
             size = self.weights[i].size
-            self.weights[i] = self.theta[start:start + size].reshape(
-                self.weights[i].shape).astype(self.weights[i].dtype)
+            self.weights[i] = (
+                self.theta[start : start + size].reshape(self.weights[i].shape).astype(self.weights[i].dtype)
+            )
             start += size
 
     # -- posterior draws and predictive --------------------------------------------
     def sample_weights(self, num_draws, seed=None):
         """Posterior draws of every trainable weight, `(num_draws,) + w.shape` each (others fixed)."""
-        if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) \
-                or num_draws < 1:
+        if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
             raise _err(f"num_draws must be a positive integer, got {num_draws!r}", "Laplace")
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((int(num_draws), self.theta.size))
-        theta = self.theta + self.ggn.sqrt_apply(eps, self._delta(self._log_prior),
-                                                 self._s(self._log_noise))
+        theta = self.theta + self.ggn.sqrt_apply(eps, self._delta(self._log_prior), self._s(self._log_noise))
         draws = [np.repeat(w[None], num_draws, axis=0) for w in self.weights]
         start = 0
         for i in self.indices:
             size = self.weights[i].size
-            draws[i] = theta[:, start:start + size].reshape(
-                (num_draws,) + self.weights[i].shape).astype(self.weights[i].dtype)
+            draws[i] = (
+                theta[:, start : start + size]
+                .reshape((num_draws,) + self.weights[i].shape)
+                .astype(self.weights[i].dtype)
+            )
             start += size
         return draws
 
@@ -485,8 +531,9 @@ class Laplace:
         `probnn.predict_distribution(model, x, posterior=idata)` and
         `probnn.bayes.posterior_weights` take it.
         """
-        return weights_inference_data(self.model, self.sample_weights(num_draws, seed),
-                                      method=f"Laplace ({self.hessian} GGN)")
+        return weights_inference_data(
+            self.model, self.sample_weights(num_draws, seed), method=f"Laplace ({self.hessian} GGN)"
+        )
 
     def _linearised_params(self, model, x, batch_size):
         """Head parameters at `x` and their linearised posterior covariance `J Sigma J^T`."""
@@ -504,8 +551,7 @@ class Laplace:
             covs.append(np.einsum("bpd,bqd->bpq", jac, sj))
         return np.concatenate(means), np.concatenate(covs)
 
-    def predictive_distribution(self, model, x, *, head=None, num_draws=None, seed=None,
-                                batch_size=1024):
+    def predictive_distribution(self, model, x, *, head=None, num_draws=None, seed=None, batch_size=1024):
         """The posterior predictive at `x` (what `probnn.predict_distribution(posterior=la)` returns).
 
         - `num_draws=None`: the linearised (GLM) predictive. The head's
@@ -522,16 +568,16 @@ class Laplace:
         _check_same_model(self.weights, model)
         head = self.head if head is None else head
         flat = [np.asarray(check_finite("predict_distribution", "x", a)) for a in tf.nest.flatten(x)]
-        x = tf.nest.pack_sequence_as(x, [a.astype(self.weights[0].dtype)
-                                         if a.dtype.kind == "f" else a for a in flat])
+        x = tf.nest.pack_sequence_as(
+            x, [a.astype(self.weights[0].dtype) if a.dtype.kind == "f" else a for a in flat]
+        )
         from probnn.prediction import mixture_distribution
 
         if num_draws is not None:
             from probnn.bayes.posterior import posterior_params
 
             idata = self.to_inference_data(num_draws, seed)
-            return mixture_distribution(head, posterior_params(model, idata, x,
-                                                               batch_size=batch_size))
+            return mixture_distribution(head, posterior_params(model, idata, x, batch_size=batch_size))
         mean, cov = self._linearised_params(model, x, batch_size)
         dtype = self.weights[0].dtype
         if isinstance(head, (BernoulliHead, CategoricalHead)):
@@ -546,17 +592,30 @@ class Laplace:
     # -- saving --------------------------------------------------------------------
     def save(self, path):
         """Write this approximation to `path` (`.npz`); `Laplace.load(path, model)` reads it back."""
-        meta = {"kind": self.hessian, "indices": self.indices, "group_names": self.group_names,
-                "refit": self.refit, "blocks": getattr(self.ggn, "blocks", []),
-                "log_noise": self._log_noise, "n": self._stats["n"],
-                "loglik": self._stats["loglik"], "sse": self._stats["sse"],
-                "yy": self._stats["yy"]}
+        meta = {
+            "kind": self.hessian,
+            "indices": self.indices,
+            "group_names": self.group_names,
+            "refit": self.refit,
+            "blocks": getattr(self.ggn, "blocks", []),
+            "log_noise": self._log_noise,
+            "n": self._stats["n"],
+            "loglik": self._stats["loglik"],
+            "sse": self._stats["sse"],
+            "yy": self._stats["yy"],
+        }
         arrays = {f"ggn_{k}": v for k, v in self.ggn.arrays().items()}
         arrays.update({f"weight_{i}": w for i, w in enumerate(self.weights)})
         if self.refit:
             arrays.update(phi_phi=self._stats["phi_phi"], phi_y=self._stats["phi_y"])
-        np.savez(path, meta=json.dumps(meta), theta=self.theta, groups=self.groups,
-                 log_prior=self._log_prior, **arrays)
+        np.savez(
+            path,
+            meta=json.dumps(meta),
+            theta=self.theta,
+            groups=self.groups,
+            log_prior=self._log_prior,
+            **arrays,
+        )
 
     @classmethod
     def load(cls, path, model):
@@ -564,14 +623,21 @@ class Laplace:
         with np.load(path) as data:
             meta = json.loads(str(data["meta"]))
             arrays = {k: data[k] for k in data.files}
-        weights = [arrays[f"weight_{i}"] for i in range(len(model.trainable_variables))
-                   if f"weight_{i}" in arrays]
+        weights = [
+            arrays[f"weight_{i}"] for i in range(len(model.trainable_variables)) if f"weight_{i}" in arrays
+        ]
         _check_same_model(weights, model, owner="Laplace.load")
         ggn = make_ggn(meta["kind"], arrays["groups"].size, meta["blocks"])
         ggn.load({k[4:]: v for k, v in arrays.items() if k.startswith("ggn_")})
-        la = cls(model, indices=meta["indices"], ggn=ggn, groups=arrays["groups"],
-                 group_names=meta["group_names"], log_prior=arrays["log_prior"],
-                 refit=meta["refit"])
+        la = cls(
+            model,
+            indices=meta["indices"],
+            ggn=ggn,
+            groups=arrays["groups"],
+            group_names=meta["group_names"],
+            log_prior=arrays["log_prior"],
+            refit=meta["refit"],
+        )
         la.weights, la.theta, la._log_noise = weights, arrays["theta"], meta["log_noise"]
         la._stats = {k: meta[k] for k in ("n", "loglik", "sse", "yy")}
         la._stats.update(phi_phi=arrays.get("phi_phi"), phi_y=arrays.get("phi_y"))
@@ -581,8 +647,11 @@ class Laplace:
 def _check_same_model(weights, model, owner="predict_distribution"):
     shapes = [tuple(v.shape) for v in model.trainable_variables]
     if [tuple(w.shape) for w in weights] != shapes:
-        raise _err(f"model {model.name!r} has trainable weights of shapes {shapes}, the posterior "
-                   f"was fitted on {[tuple(w.shape) for w in weights]}; pass the same model", owner)
+        raise _err(
+            f"model {model.name!r} has trainable weights of shapes {shapes}, the posterior "
+            f"was fitted on {[tuple(w.shape) for w in weights]}; pass the same model",
+            owner,
+        )
 
 
 def _moment_matched_normal(num, dim, seed):
@@ -605,7 +674,8 @@ def weights_inference_data(model, draws, *, method):
     from probnn.bayes.sample import _weight_names
 
     names, dims = _weight_names(model.trainable_variables)
-    return az.from_dict(posterior={n: d[None] for n, d in zip(names, draws)},
-                        dims=dict(zip(names, dims)),
-                        attrs={"probnn_weights": ",".join(names), "inference_library": "probnn",
-                               "method": method})
+    return az.from_dict(
+        posterior={n: d[None] for n, d in zip(names, draws)},
+        dims=dict(zip(names, dims)),
+        attrs={"probnn_weights": ",".join(names), "inference_library": "probnn", "method": method},
+    )

@@ -30,8 +30,10 @@ def _check_numeric(x, names):
         names = names or [f"x{j}" for j in range(array.shape[1])]
     for name, dtype in zip(names, dtypes):
         if getattr(dtype, "kind", "O") not in "biuf":
-            raise ValueError(f"{_OWNER}: column {str(name)!r} of x is not numeric (dtype {dtype}); "
-                             "encode it as numbers (e.g. pandas.get_dummies) or drop it")
+            raise ValueError(
+                f"{_OWNER}: column {str(name)!r} of x is not numeric (dtype {dtype}); "
+                "encode it as numbers (e.g. pandas.get_dummies) or drop it"
+            )
 
 
 def _columns(x, feature_names):
@@ -46,20 +48,23 @@ def _columns(x, feature_names):
         feature_names = [str(c) for c in names] if names else [f"x{j}" for j in range(x.shape[1])]
     feature_names = [str(f) for f in feature_names]
     if len(feature_names) != x.shape[1] or len(set(feature_names)) != len(feature_names):
-        raise ValueError(
-            f"{_OWNER}: feature_names must be {x.shape[1]} distinct names, got {feature_names}")
+        raise ValueError(f"{_OWNER}: feature_names must be {x.shape[1]} distinct names, got {feature_names}")
     return x.astype(np.float64), feature_names
 
 
 def _check_prior(name, prior, shape=()):
     if prior is None:
         return None
-    if not isinstance(prior, tfd.Distribution) or prior.event_shape.rank != 0 or \
-            prior.batch_shape.rank not in (0, len(shape)) or \
-            (prior.batch_shape.rank and tuple(prior.batch_shape) != shape):
+    if (
+        not isinstance(prior, tfd.Distribution)
+        or prior.event_shape.rank != 0
+        or prior.batch_shape.rank not in (0, len(shape))
+        or (prior.batch_shape.rank and tuple(prior.batch_shape) != shape)
+    ):
         raise ValueError(
             f"{_OWNER}: {name} must be a scalar tfd.Distribution (or one with batch shape "
-            f"{shape}), got {prior!r}")
+            f"{shape}), got {prior!r}"
+        )
     return prior
 
 
@@ -71,10 +76,12 @@ def _default_priors(y_mean, y_sd, coef_scale):
     - sigma ~ Exponential(rate = 1 / sd(y));
     - nu (Student-t) ~ Gamma(2, 0.1).
     """
-    return {"intercept": tfd.Normal(y_mean, 2.5 * y_sd),
-            "coef": tfd.Normal(tf.zeros_like(coef_scale), 2.5 * coef_scale),
-            "sigma": tfd.Exponential(1.0 / y_sd),
-            "nu": tfd.Gamma(tf.constant(2.0, y_sd.dtype), tf.constant(0.1, y_sd.dtype))}
+    return {
+        "intercept": tfd.Normal(y_mean, 2.5 * y_sd),
+        "coef": tfd.Normal(tf.zeros_like(coef_scale), 2.5 * coef_scale),
+        "sigma": tfd.Exponential(1.0 / y_sd),
+        "nu": tfd.Gamma(tf.constant(2.0, y_sd.dtype), tf.constant(0.1, y_sd.dtype)),
+    }
 
 
 def _log_prior(prior, value):
@@ -88,11 +95,27 @@ def _noise(likelihood, loc, sigma, nu):
     return tfd.StudentT(nu, loc, sigma)
 
 
-def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_intercept=None,
-                      prior_coef=None, prior_sigma=None, prior_nu=None, num_chains=4,
-                      num_samples=1000, num_warmup=1000, seed=None, verbose=1,
-                      target_accept=0.8, max_tree_depth=10, posterior_predictive=False,
-                      method="nuts", num_steps=2000):
+def linear_regression(
+    x,
+    y,
+    *,
+    feature_names=None,
+    likelihood="normal",
+    prior_intercept=None,
+    prior_coef=None,
+    prior_sigma=None,
+    prior_nu=None,
+    num_chains=4,
+    num_samples=1000,
+    num_warmup=1000,
+    seed=None,
+    verbose=1,
+    target_accept=0.8,
+    max_tree_depth=10,
+    posterior_predictive=False,
+    method="nuts",
+    num_steps=2000,
+):
     """Bayesian linear regression `y ~ likelihood(intercept + x @ coef, sigma)` by NUTS.
 
     Priors (all on the original scale of the data; None means the default):
@@ -148,8 +171,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
     >>> round(float(post["coef"].sel(feature="size").mean()), 2), round(float(post["sigma"].mean()), 1)
     (0.06, 1.0)
     """
-    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept,
-                        max_tree_depth, verbose)
+    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose)
     check_method(_OWNER, method, num_steps)
     if likelihood not in _LIKELIHOODS:
         raise ValueError(f"{_OWNER}: likelihood must be one of {_LIKELIHOODS}, got {likelihood!r}")
@@ -165,27 +187,35 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
     sx, sy = x.std(axis=0, ddof=1), y.std(ddof=1)
     if np.any(sx == 0):
         bad = [names[j] for j in np.flatnonzero(sx == 0)]
-        raise ValueError(f"{_OWNER}: feature(s) {bad} are constant; drop them (the intercept is "
-                         f"separate)")
+        raise ValueError(f"{_OWNER}: feature(s) {bad} are constant; drop them (the intercept is separate)")
     if sy == 0:
         raise ValueError(f"{_OWNER}: y is constant; there is nothing to regress")
     if prior_nu is not None and likelihood != "studentt":
         raise ValueError(f"{_OWNER}: prior_nu needs likelihood='studentt'")
     user = {}
-    for key, value, shape in (("intercept", prior_intercept, ()), ("coef", prior_coef, (p,)),
-                              ("sigma", prior_sigma, ()), ("nu", prior_nu, ())):
+    for key, value, shape in (
+        ("intercept", prior_intercept, ()),
+        ("coef", prior_coef, (p,)),
+        ("sigma", prior_sigma, ()),
+        ("nu", prior_nu, ()),
+    ):
         if _check_prior(f"prior_{key}", value, shape) is not None:
             user[key] = value
     studentt = likelihood == "studentt"
     xm, ym = x.mean(axis=0), y.mean()
     # The data enter the compiled program as inputs, so a later call with the same shapes
     # (and default priors) reuses it.
-    data = (tf.constant((x - xm) / sx), tf.constant(y), tf.constant(ym), tf.constant(sy),
-            tf.constant(sy / sx))
+    data = (
+        tf.constant((x - xm) / sx),
+        tf.constant(y),
+        tf.constant(ym),
+        tf.constant(sy),
+        tf.constant(sy / sx),
+    )
 
     def transform(u, ym, sy, scale_coef):
         """Standardised state (chains, dim) -> original-scale parameters."""
-        alpha_s, beta_s, log_sigma_s = u[:, 0], u[:, 1:1 + p], u[:, 1 + p]
+        alpha_s, beta_s, log_sigma_s = u[:, 0], u[:, 1 : 1 + p], u[:, 1 + p]
         coef = beta_s * scale_coef
         intercept_c = ym + sy * alpha_s
         sigma = sy * tf.exp(log_sigma_s)
@@ -195,7 +225,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
     def log_prob_fn(u, xs, y_obs, ym, sy, scale_coef):
         intercept_c, coef, sigma, nu = transform(u, ym, sy, scale_coef)
         # coef @ (x - mean(x)) = sd(y) * beta_s @ x_standardised
-        loc = intercept_c[:, None] + sy * tf.matmul(u[:, 1:1 + p], xs, transpose_b=True)
+        loc = intercept_c[:, None] + sy * tf.matmul(u[:, 1 : 1 + p], xs, transpose_b=True)
         noise = _noise(likelihood, loc, sigma[:, None], None if nu is None else nu[:, None])
         lp = tf.reduce_sum(noise.log_prob(y_obs[None]), axis=-1)
         priors = {**_default_priors(ym, sy, scale_coef), **user}
@@ -212,8 +242,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
 
     def original(draws):
         flat = tf.constant(draws.reshape(-1, dim))
-        intercept_c, coef, sigma, nu = (None if t is None else t.numpy()
-                                        for t in transform(flat, *data[2:]))
+        intercept_c, coef, sigma, nu = (None if t is None else t.numpy() for t in transform(flat, *data[2:]))
         intercept = intercept_c - coef @ xm
         out = {"intercept": intercept, "coef": coef, "sigma": sigma}
         if studentt:
@@ -224,8 +253,7 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
     def pointwise(draws):
         post = original(draws)
         loc = post["intercept"][..., None] + post["coef"] @ x.T
-        noise = _noise(likelihood, loc, post["sigma"][..., None],
-                       post["nu"][..., None] if studentt else None)
+        noise = _noise(likelihood, loc, post["sigma"][..., None], post["nu"][..., None] if studentt else None)
         return noise.log_prob(y).numpy()
 
     predictive_fn = None
@@ -235,20 +263,32 @@ def linear_regression(x, y, *, feature_names=None, likelihood="normal", prior_in
         def predictive_fn(draws):
             post = original(draws)
             loc = post["intercept"][..., None] + post["coef"] @ x.T
-            noise = _noise(likelihood, loc, post["sigma"][..., None],
-                           post["nu"][..., None] if studentt else None)
+            noise = _noise(
+                likelihood, loc, post["sigma"][..., None], post["nu"][..., None] if studentt else None
+            )
             return noise.sample(seed=(pp_seed, 0)).numpy()
 
     return run_and_convert(
-        _OWNER, log_prob_fn, init, num_samples=int(num_samples), num_warmup=int(num_warmup),
+        _OWNER,
+        log_prob_fn,
+        init,
+        num_samples=int(num_samples),
+        num_warmup=int(num_warmup),
         seed=None if seed is None else int(rng.integers(2**31 - 1)),
-        target_accept=target_accept, max_tree_depth=int(max_tree_depth), verbose=verbose,
-        unpack=original, log_likelihood_fn=pointwise, observed=y,
-        coords={"feature": names}, dims={"coef": ["feature"]},
+        target_accept=target_accept,
+        max_tree_depth=int(max_tree_depth),
+        verbose=verbose,
+        unpack=original,
+        log_likelihood_fn=pointwise,
+        observed=y,
+        coords={"feature": names},
+        dims={"coef": ["feature"]},
         posterior_predictive_fn=predictive_fn,
         attrs={"probnn_model": "linear_regression", "likelihood": likelihood},
-        data=data, cache_key=None if user else ("linear_regression", likelihood, n, p),
-        method=method, num_steps=int(num_steps),
+        data=data,
+        cache_key=None if user else ("linear_regression", likelihood, n, p),
+        method=method,
+        num_steps=int(num_steps),
     )
 
 
@@ -276,30 +316,33 @@ def linear_predictive(posterior, x, *, num_draws=None):
     group = getattr(posterior, "posterior", None)
     attrs = {**getattr(group, "attrs", {}), **(getattr(posterior, "attrs", None) or {})}
     if group is None or attrs.get("probnn_model") != "linear_regression":
-        raise ValueError("linear_predictive: posterior must be the InferenceData returned by "
-                         "probnn.bayes.linear_regression")
+        raise ValueError(
+            "linear_predictive: posterior must be the InferenceData returned by "
+            "probnn.bayes.linear_regression"
+        )
     studentt = attrs.get("likelihood") == "studentt"
     coef = group["coef"].values.reshape(-1, group["coef"].shape[-1])
     x = check_finite("linear_predictive", "x", x).astype(np.float64)
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2 or x.shape[1] != coef.shape[1]:
-        raise ValueError(f"linear_predictive: x must have shape (n, {coef.shape[1]}), "
-                         f"got {x.shape}")
-    params = {k: group[k].values.reshape(-1) for k in ("intercept", "sigma")
-              + (("nu",) if studentt else ())}
+        raise ValueError(f"linear_predictive: x must have shape (n, {coef.shape[1]}), got {x.shape}")
+    params = {k: group[k].values.reshape(-1) for k in ("intercept", "sigma") + (("nu",) if studentt else ())}
     total = len(coef)
     if num_draws is not None:
-        if isinstance(num_draws, bool) or int(num_draws) != num_draws or not \
-                1 <= num_draws <= total:
-            raise ValueError(f"linear_predictive: num_draws must be an integer in [1, {total}], "
-                             f"got {num_draws!r}")
+        if isinstance(num_draws, bool) or int(num_draws) != num_draws or not 1 <= num_draws <= total:
+            raise ValueError(
+                f"linear_predictive: num_draws must be an integer in [1, {total}], got {num_draws!r}"
+            )
         index = np.round(np.linspace(0, total - 1, int(num_draws))).astype(int)
         coef = coef[index]
         params = {k: v[index] for k, v in params.items()}
     loc = (params["intercept"][None] + x @ coef.T)[..., None]  # (n, K, 1)
     scale = np.broadcast_to(params["sigma"][None, :, None], loc.shape)
-    noise = tfd.Normal(loc, scale) if not studentt else tfd.StudentT(
-        np.broadcast_to(params["nu"][None, :, None], loc.shape), loc, scale)
+    noise = (
+        tfd.Normal(loc, scale)
+        if not studentt
+        else tfd.StudentT(np.broadcast_to(params["nu"][None, :, None], loc.shape), loc, scale)
+    )
     components = tfd.Independent(noise, reinterpreted_batch_ndims=1)
     return tfd.MixtureSameFamily(tfd.Categorical(logits=np.zeros(loc.shape[:2])), components)

@@ -74,9 +74,11 @@ class _Progress:
             return
         frac = done / max(self.total, 1)
         phase = "warm-up" if warmup else "sampling"
-        text = (f"{done}/{self.total} ({phase}) {time.perf_counter() - self.start:.1f} s, "
-                f"step size {np.mean(step_size):.3g}, {mean_leapfrogs:.0f} leapfrogs/step, "
-                f"{divergences} divergent")
+        text = (
+            f"{done}/{self.total} ({phase}) {time.perf_counter() - self.start:.1f} s, "
+            f"step size {np.mean(step_size):.3g}, {mean_leapfrogs:.0f} leapfrogs/step, "
+            f"{divergences} divergent"
+        )
         if self.tty:
             bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
             end = "\n" if done >= self.total else ""
@@ -97,8 +99,7 @@ def _make_chunk(log_prob_fn, num_chains, dim, dtype, max_tree_depth, target_acce
         def target(z):
             return log_prob_fn(z * scale, *data)
 
-        kernel = tfp.mcmc.NoUTurnSampler(target, step_size=step_size[:, None],
-                                         max_tree_depth=max_tree_depth)
+        kernel = tfp.mcmc.NoUTurnSampler(target, step_size=step_size[:, None], max_tree_depth=max_tree_depth)
         z = theta / scale
         results = kernel.bootstrap_results(z)
         arrays = {
@@ -114,8 +115,7 @@ def _make_chunk(log_prob_fn, num_chains, dim, dtype, max_tree_depth, target_acce
         def body(i, z, results, eps, da, arrays):
             mu, h_bar, log_eps_bar, t = da
             results = results._replace(step_size=eps[:, None])
-            z, results = kernel.one_step(z, results,
-                                         seed=tf.random.experimental.stateless_fold_in(seed, i))
+            z, results = kernel.one_step(z, results, seed=tf.random.experimental.stateless_fold_in(seed, i))
             accept = tf.exp(tf.minimum(results.log_accept_ratio, 0.0))
             accept = tf.where(tf.math.is_finite(accept), accept, tf.zeros_like(accept))
             # Dual averaging (Hoffman & Gelman 2014, Algorithm 5; Stan's constants).
@@ -123,23 +123,30 @@ def _make_chunk(log_prob_fn, num_chains, dim, dtype, max_tree_depth, target_acce
             w = 1.0 / (t_new + _T0)
             h_new = (1.0 - w) * h_bar + w * (target_accept - accept)
             log_eps = mu - tf.sqrt(t_new) / _GAMMA * h_new
-            eta = t_new ** -_KAPPA
+            eta = t_new**-_KAPPA
             log_eps_bar_new = eta * log_eps + (1.0 - eta) * log_eps_bar
-            new_da = tuple(tf.where(adapt, new, old) for new, old in
-                           zip((mu, h_new, log_eps_bar_new, t_new), da))
+            new_da = tuple(
+                tf.where(adapt, new, old) for new, old in zip((mu, h_new, log_eps_bar_new, t_new), da)
+            )
             new_eps = tf.where(adapt, tf.exp(log_eps), eps)
             values = {
-                "theta": z * scale, "lp": results.target_log_prob, "energy": results.energy,
-                "acceptance_rate": accept, "step_size": eps,
-                "diverging": results.has_divergence, "n_steps": results.leapfrogs_taken,
+                "theta": z * scale,
+                "lp": results.target_log_prob,
+                "energy": results.energy,
+                "acceptance_rate": accept,
+                "step_size": eps,
+                "diverging": results.has_divergence,
+                "n_steps": results.leapfrogs_taken,
             }
             arrays = {k: arrays[k].write(i, values[k]) for k in arrays}
             return i + 1, z, results, new_eps, new_da, arrays
 
         _, z, _, eps, da, arrays = tf.while_loop(
-            lambda i, *_: i < num_steps, body,
+            lambda i, *_: i < num_steps,
+            body,
             (tf.constant(0), z, results, step_size, da, arrays),
-            maximum_iterations=chunk)
+            maximum_iterations=chunk,
+        )
         return z * scale, eps, da, {k: v.stack() for k, v in arrays.items()}
 
     return run
@@ -161,8 +168,20 @@ def _regularised_variance(draws, previous):
 _COMPILED = {}  # cache_key -> compiled transition loop, reused by later runs (warm starts)
 
 
-def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_accept=0.8,
-             max_tree_depth=10, verbose=1, stream=None, data=(), cache_key=None):
+def run_nuts(
+    log_prob_fn,
+    init,
+    *,
+    num_samples,
+    num_warmup,
+    seed=None,
+    target_accept=0.8,
+    max_tree_depth=10,
+    verbose=1,
+    stream=None,
+    data=(),
+    cache_key=None,
+):
     """Sample `log_prob_fn` (a batched log density of `(chains, dim)` states) with NUTS.
 
     Args:
@@ -192,12 +211,14 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
     num_chains, dim = init.shape
     dtype = tf.as_dtype(init.dtype)
     np_dtype = init.dtype
-    key = None if cache_key is None else (cache_key, num_chains, dim, dtype.name,
-                                          int(max_tree_depth), float(target_accept))
+    key = (
+        None
+        if cache_key is None
+        else (cache_key, num_chains, dim, dtype.name, int(max_tree_depth), float(target_accept))
+    )
     run = _COMPILED.get(key) if key is not None else None
     if run is None:
-        run = _make_chunk(log_prob_fn, num_chains, dim, dtype, int(max_tree_depth),
-                          float(target_accept))
+        run = _make_chunk(log_prob_fn, num_chains, dim, dtype, int(max_tree_depth), float(target_accept))
         if key is not None:
             _COMPILED[key] = run
     data = tuple(tf.convert_to_tensor(d) for d in data)
@@ -206,13 +227,17 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
 
     theta = tf.constant(init)
     scale = tf.ones((num_chains, dim), dtype)
-    eps0 = np.full(num_chains, 0.5 * dim ** -0.25, np_dtype)
+    eps0 = np.full(num_chains, 0.5 * dim**-0.25, np_dtype)
     step = tf.constant(eps0)
 
     def fresh_da(eps):
         eps = np.asarray(eps)
-        return (tf.constant(np.log(10.0 * eps), dtype), tf.zeros(num_chains, dtype),
-                tf.zeros(num_chains, dtype), tf.zeros(num_chains, dtype))
+        return (
+            tf.constant(np.log(10.0 * eps), dtype),
+            tf.zeros(num_chains, dtype),
+            tf.zeros(num_chains, dtype),
+            tf.zeros(num_chains, dtype),
+        )
 
     da = fresh_da(eps0)
     progress = _Progress(num_warmup + num_samples, num_chains, verbose, stream)
@@ -227,8 +252,9 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
             n = min(_CHUNK, remaining)
             t0 = time.perf_counter()
             chunk_seed = tf.random.experimental.stateless_fold_in(base_seed, state["calls"])
-            theta, step, da, trace = run(theta, scale, step, da, tf.constant(adapt),
-                                         tf.constant(n, tf.int32), chunk_seed, data)
+            theta, step, da, trace = run(
+                theta, scale, step, da, tf.constant(adapt), tf.constant(n, tf.int32), chunk_seed, data
+            )
             trace = {k: v.numpy()[:n] for k, v in trace.items()}
             if state["calls"] == 0:
                 timings["first_call_seconds"] = time.perf_counter() - t0
@@ -237,8 +263,9 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
             remaining -= n
             if not adapt:
                 state["divergent"] += int(trace["diverging"].sum())
-            progress.update(state["done"], adapt, step.numpy(), state["divergent"],
-                            float(trace["n_steps"].mean()))
+            progress.update(
+                state["done"], adapt, step.numpy(), state["divergent"], float(trace["n_steps"].mean())
+            )
             if keep:
                 out.append(trace)
         if not keep:
@@ -250,8 +277,9 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
         trace = advance(length, True, keep=kind == "slow")
         if kind == "slow":
             # (steps, chains, dim) -> per-chain variance over the window's draws.
-            var = _regularised_variance(np.moveaxis(trace["theta"], 0, 1),
-                                        scale.numpy().astype(np.float64) ** 2)
+            var = _regularised_variance(
+                np.moveaxis(trace["theta"], 0, 1), scale.numpy().astype(np.float64) ** 2
+            )
             scale = tf.constant(np.sqrt(var).astype(np_dtype))
             eps = np.exp(da[2].numpy())
             step = tf.constant(eps.astype(np_dtype))
@@ -265,17 +293,23 @@ def run_nuts(log_prob_fn, init, *, num_samples, num_warmup, seed=None, target_ac
     draws = np.moveaxis(trace.pop("theta"), 0, 1)
     stats = {k: np.moveaxis(v, 0, 1) for k, v in trace.items()}
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1.0)).astype(np.int64)
-    info = {"step_size": step.numpy(), "inverse_metric": scale.numpy() ** 2,
-            "num_divergent": int(stats["diverging"].sum()), **timings}
+    info = {
+        "step_size": step.numpy(),
+        "inverse_metric": scale.numpy() ** 2,
+        "num_divergent": int(stats["diverging"].sum()),
+        **timings,
+    }
     return draws, stats, info
 
 
-def check_sampling_args(owner, num_chains, num_samples, num_warmup, target_accept,
-                        max_tree_depth, verbose):
+def check_sampling_args(owner, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose):
     """Validate the sampling keywords shared by `sample` and `linear_regression`."""
-    for name, value, minimum in (("num_chains", num_chains, 1), ("num_samples", num_samples, 1),
-                                 ("num_warmup", num_warmup, 0),
-                                 ("max_tree_depth", max_tree_depth, 1)):
+    for name, value, minimum in (
+        ("num_chains", num_chains, 1),
+        ("num_samples", num_samples, 1),
+        ("num_warmup", num_warmup, 0),
+        ("max_tree_depth", max_tree_depth, 1),
+    ):
         if isinstance(value, bool) or not float(value).is_integer() or value < minimum:
             raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
     if not 0.0 < float(target_accept) < 1.0:

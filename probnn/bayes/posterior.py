@@ -43,33 +43,43 @@ def posterior_weights(model, posterior, *, num_draws=None, owner="posterior_weig
     attrs = {**getattr(group, "attrs", {}), **(getattr(posterior, "attrs", None) or {})}
     names = attrs.get("probnn_weights")
     if group is None or not names:
-        raise _err(owner, "posterior must be the InferenceData returned by probnn.bayes.sample "
-                          "(a posterior group with the model's weights)")
+        raise _err(
+            owner,
+            "posterior must be the InferenceData returned by probnn.bayes.sample "
+            "(a posterior group with the model's weights)",
+        )
     names = names.split(",")
     variables = model.trainable_variables
     if len(names) != len(variables):
-        raise _err(owner, f"the posterior has {len(names)} weights, model {model.name!r} has "
-                          f"{len(variables)} trainable weights; pass the model that was sampled")
+        raise _err(
+            owner,
+            f"the posterior has {len(names)} weights, model {model.name!r} has "
+            f"{len(variables)} trainable weights; pass the model that was sampled",
+        )
     arrays = []
     for name, v in zip(names, variables):
         values = group[name].values
         if values.shape[2:] != tuple(v.shape):
-            raise _err(owner, f"posterior variable {name} has draws of shape {values.shape[2:]}, "
-                              f"the model's weight {v.path} has shape {tuple(v.shape)}")
+            raise _err(
+                owner,
+                f"posterior variable {name} has draws of shape {values.shape[2:]}, "
+                f"the model's weight {v.path} has shape {tuple(v.shape)}",
+            )
         arrays.append(values.reshape((-1,) + tuple(v.shape)))
     total = arrays[0].shape[0]
     if num_draws is not None:
-        if isinstance(num_draws, bool) or int(num_draws) != num_draws or not \
-                1 <= num_draws <= total:
-            raise _err(owner, f"num_draws must be an integer in [1, {total}] (the posterior has "
-                              f"{total} draws), got {num_draws!r}")
+        if isinstance(num_draws, bool) or int(num_draws) != num_draws or not 1 <= num_draws <= total:
+            raise _err(
+                owner,
+                f"num_draws must be an integer in [1, {total}] (the posterior has "
+                f"{total} draws), got {num_draws!r}",
+            )
         index = np.round(np.linspace(0, total - 1, int(num_draws))).astype(int)
         arrays = [a[index] for a in arrays]
     return [a.astype(v.dtype) for a, v in zip(arrays, variables)]
 
 
-def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024,
-                     owner="predict_distribution"):
+def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024, owner="predict_distribution"):
     """Head parameters at `x` under each posterior draw, shape `(len(x), K, params_size)`.
 
     The draws are run through the one template model with `stacked_call`, 256
@@ -79,8 +89,7 @@ def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024,
     flat_x = tf.nest.flatten(x)
     if not all(np.all(np.isfinite(np.asarray(a))) for a in flat_x):
         raise _err(owner, "x has NaN/inf values; expected finite inputs")
-    run = tf.function(lambda w, xb: stacked_call(model, w, xb, gradient="vectorized"),
-                      jit_compile=True)
+    run = tf.function(lambda w, xb: stacked_call(model, w, xb, gradient="vectorized"), jit_compile=True)
 
     def over_rows(w):  # (draws, rows, P) for one chunk of draws
         return in_chunks(lambda xb: run(w, xb), x, batch_size, axis=1)
@@ -89,4 +98,3 @@ def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024,
     if not np.all(np.isfinite(out)):
         raise _err(owner, "the posterior draws produced non-finite parameters at x")
     return out
-

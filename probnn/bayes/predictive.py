@@ -33,10 +33,10 @@ def _match_observed(samples, observed, lead_ndims=None):
     k = len(obs_shape)
     shape = samples.shape
     # A head's scalar event comes as a trailing axis of 1 ((draws, n, 1) for y of shape (n,)).
-    if k and shape[-k:] != obs_shape and shape[-1] == 1 and shape[-k - 1:-1] == obs_shape:
+    if k and shape[-k:] != obs_shape and shape[-1] == 1 and shape[-k - 1 : -1] == obs_shape:
         samples = samples[..., 0]
         shape = samples.shape
-    if shape[len(shape) - k:] != obs_shape or len(shape) - k not in (1, 2):
+    if shape[len(shape) - k :] != obs_shape or len(shape) - k not in (1, 2):
         raise ValueError(
             f"{_OWNER}: samples of shape {shape} do not match observed of shape {obs_shape}; "
             f"expected (draws,) + {obs_shape} or (chains, draws) + {obs_shape}"
@@ -59,8 +59,9 @@ def _distribution_samples(dist, observed, num_samples, seed):
         reps = -(-num_samples // k)
         draws = comps.sample(reps, seed=seed)  # (reps, n, K, *event)
         perm = [0, 2, 1] + list(range(3, len(draws.shape)))
-        draws = tf.reshape(tf.transpose(draws, perm), [reps * k] + draws.shape[1:2].as_list()
-                           + draws.shape[3:].as_list())[:num_samples]
+        draws = tf.reshape(
+            tf.transpose(draws, perm), [reps * k] + draws.shape[1:2].as_list() + draws.shape[3:].as_list()
+        )[:num_samples]
         loglik = None
         if observed is not None:
             y = _as_event(observed, dist)
@@ -84,8 +85,17 @@ def _as_event(observed, dist):
     return y
 
 
-def from_predictive(predictive, observed=None, *, num_samples=500, seed=None, var_name="y",
-                    log_likelihood=None, coords=None, dims=None):
+def from_predictive(
+    predictive,
+    observed=None,
+    *,
+    num_samples=500,
+    seed=None,
+    var_name="y",
+    log_likelihood=None,
+    coords=None,
+    dims=None,
+):
     """Turn predictive samples (or a predictive distribution) into `arviz.InferenceData`.
 
     Args:
@@ -131,8 +141,7 @@ def from_predictive(predictive, observed=None, *, num_samples=500, seed=None, va
         observed = _finite("observed", observed)
     if isinstance(predictive, tfd.Distribution):
         if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(
-                f"{_OWNER}: num_samples must be a positive integer, got {num_samples!r}")
+            raise ValueError(f"{_OWNER}: num_samples must be a positive integer, got {num_samples!r}")
         samples, computed = _distribution_samples(predictive, observed, int(num_samples), seed)
         if log_likelihood is None:
             log_likelihood = computed
@@ -144,16 +153,14 @@ def from_predictive(predictive, observed=None, *, num_samples=500, seed=None, va
     else:
         lead = 1
         if samples.ndim < 2:
-            raise ValueError(
-                f"{_OWNER}: expected samples of shape (draws, n, ...), got {samples.shape}")
+            raise ValueError(f"{_OWNER}: expected samples of shape (draws, n, ...), got {samples.shape}")
     if lead == 1:
         samples = samples[None]
     if log_likelihood is not None:
         log_likelihood = _finite("log_likelihood", log_likelihood)
         if lead == 1:
             log_likelihood = log_likelihood[None]
-        if log_likelihood.shape != samples.shape[:log_likelihood.ndim] or \
-                log_likelihood.ndim < 3:
+        if log_likelihood.shape != samples.shape[: log_likelihood.ndim] or log_likelihood.ndim < 3:
             raise ValueError(
                 f"{_OWNER}: log_likelihood of shape {log_likelihood.shape} does not match the "
                 f"samples' (chains, draws, n) = {samples.shape[:3]}"
@@ -167,7 +174,6 @@ def from_predictive(predictive, observed=None, *, num_samples=500, seed=None, va
     idata = az.from_dict(**groups, coords=coords, dims=dims)
     if log_likelihood is not None:
         # A multivariate event has one log likelihood per observation: its own dims.
-        ll_dims = {var_name: list(dims[var_name])[:log_likelihood.ndim - 2]}
-        idata.extend(az.from_dict(log_likelihood={var_name: log_likelihood}, coords=coords,
-                                  dims=ll_dims))
+        ll_dims = {var_name: list(dims[var_name])[: log_likelihood.ndim - 2]}
+        idata.extend(az.from_dict(log_likelihood={var_name: log_likelihood}, coords=coords, dims=ll_dims))
     return idata

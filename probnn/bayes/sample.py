@@ -55,25 +55,33 @@ def _prior_terms(prior, variables, names, owner):
             if spec.batch_shape.rank != 0 or spec.event_shape.rank != 0:
                 raise ValueError(
                     f"{owner}: prior{where} must be a scalar distribution applied to each weight, "
-                    f"got batch shape {spec.batch_shape} and event shape {spec.event_shape}")
+                    f"got batch shape {spec.batch_shape} and event shape {spec.event_shape}"
+                )
             return spec
-        if isinstance(spec, (int, float, np.floating, np.integer)) and not isinstance(spec, bool) \
-                and float(spec) > 0:
+        if (
+            isinstance(spec, (int, float, np.floating, np.integer))
+            and not isinstance(spec, bool)
+            and float(spec) > 0
+        ):
             return tfd.Normal(np.float32(0.0), np.float32(spec))
         raise ValueError(
             f"{owner}: prior{where} must be a positive Normal scale or a scalar "
-            f"tfd.Distribution, got {spec!r}")
+            f"tfd.Distribution, got {spec!r}"
+        )
 
     if not isinstance(prior, dict):
         return [one(prior, "")] * len(variables)
     terms = [tfd.Normal(np.float32(0.0), np.float32(1.0))] * len(variables)
     for key, spec in prior.items():
-        hits = [i for i, (v, n) in enumerate(zip(variables, names))
-                if key in (n, v.path) or key in v.path.split("/")[:-1]]
+        hits = [
+            i
+            for i, (v, n) in enumerate(zip(variables, names))
+            if key in (n, v.path) or key in v.path.split("/")[:-1]
+        ]
         if not hits:
             raise ValueError(
-                f"{owner}: prior key {key!r} matches no weight; expected a layer name or one of "
-                f"{names}")
+                f"{owner}: prior key {key!r} matches no weight; expected a layer name or one of {names}"
+            )
         for i in hits:
             terms[i] = one(spec, f"[{key!r}]")
     return terms
@@ -87,8 +95,7 @@ def _as_inputs(x, owner):
     lengths = {len(a) for a in flat}
     if len(lengths) != 1:
         raise ValueError(f"{owner}: the inputs in x have different numbers of rows {lengths}")
-    flat = [a.astype(keras.config.floatx()) if np.issubdtype(a.dtype, np.floating) else a
-            for a in flat]
+    flat = [a.astype(keras.config.floatx()) if np.issubdtype(a.dtype, np.floating) else a for a in flat]
     return tf.nest.pack_sequence_as(x, flat), lengths.pop()
 
 
@@ -101,7 +108,8 @@ def _as_targets(y, head, n, owner):
         y = y[:, None]
     if y.shape[1:] != event:
         raise ValueError(
-            f"{owner}: y must have shape (n,) + {event} for {type(head).__name__}, got {y.shape}")
+            f"{owner}: y must have shape (n,) + {event} for {type(head).__name__}, got {y.shape}"
+        )
     if np.issubdtype(y.dtype, np.floating):
         y = y.astype(keras.config.floatx())
     return y
@@ -128,14 +136,28 @@ class _Flat:
 def _batched_over_draws(fn, draws, dim):
     """Apply a compiled `(B, dim) -> (B, ...)` function to `(chains, draws, dim)` in fixed batches."""
     chains, num = draws.shape[:2]
-    result = in_chunks(lambda block: fn(tf.constant(block)), draws.reshape(chains * num, dim),
-                       _DRAW_BATCH)
+    result = in_chunks(lambda block: fn(tf.constant(block)), draws.reshape(chains * num, dim), _DRAW_BATCH)
     return result.reshape((chains, num) + result.shape[1:])
 
 
-def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup=1000, seed=None,
-           verbose=1, target_accept=0.8, max_tree_depth=10, init_jitter=0.1,
-           posterior_predictive=False, method="nuts", num_steps=2000):
+def sample(
+    model,
+    x,
+    y,
+    *,
+    prior=1.0,
+    num_chains=4,
+    num_samples=1000,
+    num_warmup=1000,
+    seed=None,
+    verbose=1,
+    target_accept=0.8,
+    max_tree_depth=10,
+    init_jitter=0.1,
+    posterior_predictive=False,
+    method="nuts",
+    num_steps=2000,
+):
     """Sample the posterior over all trainable weights of `model` with NUTS.
 
     The log density is the head's full-batch log likelihood of `y` given `x`
@@ -203,8 +225,7 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
     ('chain', 'draw', 'head_in', 'head_out')
     """
     head = _find_head(model, _OWNER)
-    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept,
-                        max_tree_depth, verbose)
+    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose)
     check_method(_OWNER, method, num_steps)
     if not float(init_jitter) >= 0:
         raise ValueError(f"{_OWNER}: init_jitter must be >= 0, got {init_jitter!r}")
@@ -226,9 +247,12 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
     def log_prob_fn(theta):  # the model and data are constants of this program
         weights = flat.unflatten(theta)
         loglik = tf.reduce_sum(head.log_prob(stacked_call(model, weights, x), y_t), axis=-1)
-        logprior = tf.add_n([
-            tf.reduce_sum(tf.reshape(p.log_prob(w), [tf.shape(w)[0], -1]), axis=-1)
-            for p, w in zip(priors, weights)])
+        logprior = tf.add_n(
+            [
+                tf.reduce_sum(tf.reshape(p.log_prob(w), [tf.shape(w)[0], -1]), axis=-1)
+                for p, w in zip(priors, weights)
+            ]
+        )
         lp = loglik + logprior
         return tf.where(tf.math.is_nan(lp), tf.constant(-np.inf, lp.dtype), lp)
 
@@ -239,8 +263,7 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
 
     def unpack(draws):
         parts = np.split(draws, np.cumsum(flat.sizes)[:-1], axis=-1)
-        return {name: p.reshape(draws.shape[:2] + shape)
-                for name, p, shape in zip(names, parts, flat.shapes)}
+        return {name: p.reshape(draws.shape[:2] + shape) for name, p, shape in zip(names, parts, flat.shapes)}
 
     pointwise = tf.function(lambda th: head.log_prob(params_of(th), y_t), jit_compile=True)
     predictive_fn = None
@@ -248,19 +271,28 @@ def sample(model, x, y, *, prior=1.0, num_chains=4, num_samples=1000, num_warmup
         sample_seed = int(rng.integers(2**31 - 1))
 
         def predictive_fn(draws):
-            draw_y = tf.function(lambda th: head.distribution(params_of(th)).sample(
-                seed=(sample_seed, 1)))
+            draw_y = tf.function(lambda th: head.distribution(params_of(th)).sample(seed=(sample_seed, 1)))
             out = _batched_over_draws(draw_y, draws, flat.dim)
             return out.reshape(out.shape[:2] + y.shape)
 
     dims = {name: d for name, d in zip(names, dims_list)}
     return run_and_convert(
-        _OWNER, log_prob_fn, init, num_samples=int(num_samples), num_warmup=int(num_warmup),
+        _OWNER,
+        log_prob_fn,
+        init,
+        num_samples=int(num_samples),
+        num_warmup=int(num_warmup),
         seed=None if seed is None else int(rng.integers(2**31 - 1)),
-        target_accept=target_accept, max_tree_depth=int(max_tree_depth), verbose=verbose,
+        target_accept=target_accept,
+        max_tree_depth=int(max_tree_depth),
+        verbose=verbose,
         unpack=unpack,
         log_likelihood_fn=lambda draws: _batched_over_draws(pointwise, draws, flat.dim),
-        observed=y, coords=None, dims=dims,
+        observed=y,
+        coords=None,
+        dims=dims,
         posterior_predictive_fn=predictive_fn,
-        attrs={"probnn_weights": ",".join(names)}, method=method, num_steps=int(num_steps),
+        attrs={"probnn_weights": ",".join(names)},
+        method=method,
+        num_steps=int(num_steps),
     )

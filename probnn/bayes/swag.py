@@ -50,14 +50,15 @@ class _Moments(keras.callbacks.Callback):
         self.count, self.mean, self.sq_mean, self.deviations = 0, None, None, []
 
     def on_epoch_end(self, epoch, logs=None):
-        theta = np.concatenate([np.asarray(keras.ops.convert_to_numpy(v), np.float64).ravel()
-                                for v in self.variables])
+        theta = np.concatenate(
+            [np.asarray(keras.ops.convert_to_numpy(v), np.float64).ravel() for v in self.variables]
+        )
         if self.mean is None:
             self.mean, self.sq_mean = np.zeros_like(theta), np.zeros_like(theta)
         self.count += 1
         self.mean += (theta - self.mean) / self.count
         self.sq_mean += (theta**2 - self.sq_mean) / self.count
-        self.deviations = (self.deviations + [theta - self.mean])[-self.rank:]
+        self.deviations = (self.deviations + [theta - self.mean])[-self.rank :]
 
 
 @keras.saving.register_keras_serializable(package="probnn")
@@ -93,8 +94,20 @@ def _check_swag(model, epochs, learning_rate, schedule, rank, batch_size):
         raise _err(f"schedule must be 'constant' or 'cyclic', got {schedule!r}")
 
 
-def swag(model, x, y, *, epochs=30, learning_rate=0.01, schedule="constant", rank=20,
-         batch_size=32, momentum=0.9, seed=None, verbose=0):
+def swag(
+    model,
+    x,
+    y,
+    *,
+    epochs=30,
+    learning_rate=0.01,
+    schedule="constant",
+    rank=20,
+    batch_size=32,
+    momentum=0.9,
+    seed=None,
+    verbose=0,
+):
     """SWAG posterior of a trained probnn model's weights: SGD's iterates, summarised as a Gaussian.
 
     A copy of `model` is trained (the model itself is not changed) with
@@ -136,18 +149,30 @@ def swag(model, x, y, *, epochs=30, learning_rate=0.01, schedule="constant", ran
     try:
         work = keras.models.clone_model(model)
     except (ValueError, TypeError) as err:
-        raise _err(f"model {model.name!r} cannot be copied with keras.models.clone_model ({err}); "
-                   "use a Sequential or functional model") from None
+        raise _err(
+            f"model {model.name!r} cannot be copied with keras.models.clone_model ({err}); "
+            "use a Sequential or functional model"
+        ) from None
     work.set_weights(model.get_weights())
     rate = learning_rate
     if schedule == "cyclic":
         rows = len(tf.nest.flatten(x)[0])
         rate = CyclicLearningRate(learning_rate, learning_rate / 100, -(-rows // batch_size))
     moments = _Moments(work.trainable_variables, rank)
-    fit(work, x, y, epochs=epochs, batch_size=batch_size, seed=seed, verbose=verbose,
-               optimizer=keras.optimizers.SGD(rate, momentum=momentum), callbacks=[moments])
-    return SWAG(model, mean=moments.mean, sq_mean=moments.sq_mean,
-                deviations=np.stack(moments.deviations), x=x)
+    fit(
+        work,
+        x,
+        y,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        verbose=verbose,
+        optimizer=keras.optimizers.SGD(rate, momentum=momentum),
+        callbacks=[moments],
+    )
+    return SWAG(
+        model, mean=moments.mean, sq_mean=moments.sq_mean, deviations=np.stack(moments.deviations), x=x
+    )
 
 
 def _batch_norm_slots(model):
@@ -177,8 +202,10 @@ def _stacked_states(model, weights, x_train, batch_size):
     pass from a zero moving statistic gives `(1 - momentum) * batch statistic`.
     """
     size = len(weights[0])
-    state = [np.repeat(np.asarray(keras.ops.convert_to_numpy(v))[None], size, axis=0)
-             for v in model.non_trainable_variables]
+    state = [
+        np.repeat(np.asarray(keras.ops.convert_to_numpy(v))[None], size, axis=0)
+        for v in model.non_trainable_variables
+    ]
     slots = _batch_norm_slots(model)
     if not slots:
         return state
@@ -198,8 +225,13 @@ def _stacked_states(model, weights, x_train, batch_size):
 
 def _draw_params(model, weights, state, x, batch_size):
     """Head parameters under every draw, shape `(rows, draws, params_size)`."""
-    run = cached_program(model, "swag/draws", lambda: tf.function(
-        lambda w, s, xb: stacked_call(model, w, xb, non_trainable=s)[0], reduce_retracing=True))
+    run = cached_program(
+        model,
+        "swag/draws",
+        lambda: tf.function(
+            lambda w, s, xb: stacked_call(model, w, xb, non_trainable=s)[0], reduce_retracing=True
+        ),
+    )
     out = []
     for start in range(0, _rows(x), batch_size):
         out.append(np.asarray(run(weights, state, _chunk(x, start, start + batch_size))))
@@ -240,31 +272,36 @@ class SWAG:
         if k > 1:
             theta += rng.standard_normal((num_draws, k)) @ self.deviations / np.sqrt(2 * (k - 1))
         sizes = np.cumsum([int(np.prod(s)) for s in self.shapes])[:-1]
-        return [part.reshape((num_draws,) + shape).astype(dtype) for part, shape, dtype
-                in zip(np.split(theta, sizes, axis=1), self.shapes, self.dtypes)]
+        return [
+            part.reshape((num_draws,) + shape).astype(dtype)
+            for part, shape, dtype in zip(np.split(theta, sizes, axis=1), self.shapes, self.dtypes)
+        ]
 
     def to_inference_data(self, num_draws=1000, seed=None):
         """`num_draws` draws of the weights as arviz `InferenceData` (one chain), named as
         `probnn.bayes.sample` names them (BatchNorm statistics are not part of it)."""
-        return weights_inference_data(self.model, self.sample_weights(num_draws, seed),
-                                      method=f"SWAG (rank {len(self.deviations)})")
+        return weights_inference_data(
+            self.model, self.sample_weights(num_draws, seed), method=f"SWAG (rank {len(self.deviations)})"
+        )
 
-    def predictive_distribution(self, model, x, *, head=None, num_draws=None, seed=None,
-                                batch_size=1024):
+    def predictive_distribution(self, model, x, *, head=None, num_draws=None, seed=None, batch_size=1024):
         """The uniform mixture over `num_draws` (default 30) weight draws at `x`."""
         if [tuple(v.shape) for v in model.trainable_variables] != self.shapes:
-            raise _err(f"model {model.name!r} is not the model this SWAG posterior was fitted on",
-                       "predict_distribution")
+            raise _err(
+                f"model {model.name!r} is not the model this SWAG posterior was fitted on",
+                "predict_distribution",
+            )
         from probnn.prediction import mixture_distribution
 
         head = find_head(model) if head is None else head
         flat = [check_finite("predict_distribution", "x", a) for a in tf.nest.flatten(x)]
-        x = tf.nest.pack_sequence_as(x, [a.astype(self.dtypes[0]) if a.dtype.kind == "f" else a
-                                         for a in flat])
+        x = tf.nest.pack_sequence_as(
+            x, [a.astype(self.dtypes[0]) if a.dtype.kind == "f" else a for a in flat]
+        )
         weights = self.sample_weights(30 if num_draws is None else num_draws, seed)
         params = []
         for start in range(0, len(weights[0]), _DRAW_BATCH):
-            w = [a[start:start + _DRAW_BATCH] for a in weights]
+            w = [a[start : start + _DRAW_BATCH] for a in weights]
             state = _stacked_states(model, w, self.x, batch_size)
             params.append(_draw_params(model, w, state, x, batch_size))
         return mixture_distribution(head, np.concatenate(params, axis=1))
@@ -272,10 +309,17 @@ class SWAG:
     def save(self, path):
         """Write this posterior to `path` (`.npz`); `SWAG.load(path, model)` reads it back
         (with the training inputs when the model has BatchNorm layers)."""
-        extra = {} if self.x is None else {f"x_{i}": np.asarray(a)
-                                           for i, a in enumerate(tf.nest.flatten(self.x))}
-        np.savez(path, mean=self.mean, sq_mean=self.sq_mean, deviations=self.deviations,
-                 meta=json.dumps({"shapes": self.shapes}), **extra)
+        extra = (
+            {} if self.x is None else {f"x_{i}": np.asarray(a) for i, a in enumerate(tf.nest.flatten(self.x))}
+        )
+        np.savez(
+            path,
+            mean=self.mean,
+            sq_mean=self.sq_mean,
+            deviations=self.deviations,
+            meta=json.dumps({"shapes": self.shapes}),
+            **extra,
+        )
 
     @classmethod
     def load(cls, path, model):
@@ -283,8 +327,13 @@ class SWAG:
         with np.load(path) as data:
             arrays = {k: data[k] for k in data.files}
         xs = [arrays[k] for k in sorted(k for k in arrays if k.startswith("x_"))]
-        swag_ = cls(model, mean=arrays["mean"], sq_mean=arrays["sq_mean"],
-                    deviations=arrays["deviations"], x=(xs[0] if len(xs) == 1 else xs) or None)
+        swag_ = cls(
+            model,
+            mean=arrays["mean"],
+            sq_mean=arrays["sq_mean"],
+            deviations=arrays["deviations"],
+            x=(xs[0] if len(xs) == 1 else xs) or None,
+        )
         if [list(s) for s in swag_.shapes] != json.loads(str(arrays["meta"]))["shapes"]:
             raise _err(f"model {model.name!r} is not the model saved in {path}", "SWAG.load")
         return swag_

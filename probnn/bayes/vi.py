@@ -69,7 +69,7 @@ def _adam(param, grad, m, v, lr, t):
     grad = tf.where(finite, grad, tf.zeros_like(grad))
     m_new = 0.9 * m + 0.1 * grad
     v_new = 0.999 * v + 0.001 * tf.square(grad)
-    step = lr * (m_new / (1.0 - 0.9 ** t)) / (tf.sqrt(v_new / (1.0 - 0.999 ** t)) + 1e-8)
+    step = lr * (m_new / (1.0 - 0.9**t)) / (tf.sqrt(v_new / (1.0 - 0.999**t)) + 1e-8)
     keep = lambda new, old: tf.where(finite, new, old)  # noqa: E731
     return keep(param - step, param), keep(m_new, m), keep(v_new, v)
 
@@ -82,7 +82,8 @@ def _make_fit(log_prob_fn, method, num_steps, dtype):
         def negative_elbo(params, step_seed):
             q = surrogate(method, *params)
             return tfp.vi.monte_carlo_variational_loss(
-                lambda z: log_prob_fn(z, *data), q, sample_size=_SAMPLE_SIZE, seed=step_seed)
+                lambda z: log_prob_fn(z, *data), q, sample_size=_SAMPLE_SIZE, seed=step_seed
+            )
 
         def body(i, params, m, v, trace):
             with tf.GradientTape() as tape:
@@ -93,18 +94,20 @@ def _make_fit(log_prob_fn, method, num_steps, dtype):
             # Constant for the first 80 % of the steps, then a cosine down to 1 % of it.
             tail = tf.maximum(t - _CONSTANT * num_steps, 0.0) / ((1.0 - _CONSTANT) * num_steps)
             decay = 0.01 + 0.99 * 0.5 * (1.0 + tf.cos(math.pi * tail))
-            updated = [_adam(p, g, a, b, _LEARNING_RATE * decay, t)
-                       for p, g, a, b in zip(params, grads, m, v)]
+            updated = [
+                _adam(p, g, a, b, _LEARNING_RATE * decay, t) for p, g, a, b in zip(params, grads, m, v)
+            ]
             params, m, v = (tuple(u[k] for u in updated) for k in range(3))
             return i + 1, params, m, v, trace.write(i, -loss)
 
         params = (loc, raw)
         zeros = tuple(tf.zeros_like(p) for p in params)
         _, params, _, _, trace = tf.while_loop(
-            lambda i, *_: i < num_steps, body,
-            (tf.constant(0), params, zeros, zeros,
-             tf.TensorArray(dtype, size=num_steps, element_shape=[])),
-            maximum_iterations=num_steps)
+            lambda i, *_: i < num_steps,
+            body,
+            (tf.constant(0), params, zeros, zeros, tf.TensorArray(dtype, size=num_steps, element_shape=[])),
+            maximum_iterations=num_steps,
+        )
         return params, trace.stack()
 
     return fit
@@ -132,20 +135,24 @@ def elbo_flattened(trace):
     end = round(_CONSTANT * len(trace))
     if end < 2 * k:
         return True
-    last, before = (trace[end - j * k:end - (j - 1) * k].reshape(10, -1).mean(axis=1)
-                    for j in (1, 2))
+    last, before = (trace[end - j * k : end - (j - 1) * k].reshape(10, -1).mean(axis=1) for j in (1, 2))
     se = math.sqrt(np.var(last, ddof=1) / 10 + np.var(before, ddof=1) / 10)
     return bool(last.mean() - before.mean() <= max(3.0 * se, _FLAT_NATS))
 
 
 def _in_batches(fn, flat):
     """`fn` (eager) over blocks of `_DRAW_BATCH` rows of `flat`, concatenated."""
-    return np.concatenate([np.asarray(fn(tf.constant(flat[start:start + _DRAW_BATCH])))
-                           for start in range(0, len(flat), _DRAW_BATCH)])
+    return np.concatenate(
+        [
+            np.asarray(fn(tf.constant(flat[start : start + _DRAW_BATCH])))
+            for start in range(0, len(flat), _DRAW_BATCH)
+        ]
+    )
 
 
-def fit_vi(log_prob_fn, init, *, method, num_steps, num_samples, seed=None, data=(),
-           cache_key=None, owner="fit_vi"):
+def fit_vi(
+    log_prob_fn, init, *, method, num_steps, num_samples, seed=None, data=(), cache_key=None, owner="fit_vi"
+):
     """Fit a Gaussian approximation to `log_prob_fn` and draw from it.
 
     Args:
@@ -177,24 +184,32 @@ def fit_vi(log_prob_fn, init, *, method, num_steps, num_samples, seed=None, data
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     base = tf.constant([seed % (2**31 - 1), 20261204], tf.int32)
     t0 = time.perf_counter()
-    (loc, raw), trace = fit(tf.constant(init[0]), tf.constant(_initial_raw_scale(method, dim,
-                                                                                 init.dtype)),
-                            base, data)
+    (loc, raw), trace = fit(
+        tf.constant(init[0]), tf.constant(_initial_raw_scale(method, dim, init.dtype)), base, data
+    )
     trace = trace.numpy()
     fit_seconds = time.perf_counter() - t0
     if not np.all(np.isfinite(loc.numpy())) or not np.all(np.isfinite(raw.numpy())):
-        raise FloatingPointError(f"{owner}: the variational fit diverged to non-finite "
-                                 f"parameters; standardise the inputs or use method='nuts'")
+        raise FloatingPointError(
+            f"{owner}: the variational fit diverged to non-finite "
+            f"parameters; standardise the inputs or use method='nuts'"
+        )
     q = surrogate(method, loc, raw)
     total = num_chains * int(num_samples)
     flat = q.sample(total, seed=tf.random.experimental.stateless_fold_in(base, -1)).numpy()
     lp = _in_batches(lambda z: log_prob_fn(z, *data), flat)
     log_q = q.log_prob(flat).numpy()
     _, pareto_k = az.psislw(lp - log_q)
-    info = {"elbo": trace, "pareto_k": float(pareto_k), "converged": elbo_flattened(trace),
-            "loc": loc.numpy(), "fit_seconds": fit_seconds,
-            ("scale" if method == "advi" else "scale_tril"): q.scale.to_dense().numpy()
-            if method == "fullrank" else tf.math.softplus(raw).numpy()}
+    info = {
+        "elbo": trace,
+        "pareto_k": float(pareto_k),
+        "converged": elbo_flattened(trace),
+        "loc": loc.numpy(),
+        "fit_seconds": fit_seconds,
+        ("scale" if method == "advi" else "scale_tril"): q.scale.to_dense().numpy()
+        if method == "fullrank"
+        else tf.math.softplus(raw).numpy(),
+    }
     _warn(owner, method, info, int(num_steps))
     stats = {"lp": lp.reshape(num_chains, int(num_samples))}
     return flat.reshape(num_chains, int(num_samples), dim), stats, info
@@ -205,10 +220,15 @@ def _warn(owner, method, info, num_steps):
         warnings.warn(
             f"{owner}: the ELBO of method={method!r} had not flattened after {num_steps} steps "
             f"(steps 70-80 %, before the learning rate decays, still improved it by more than 3 "
-            f"standard errors and 0.5 nats); increase num_steps.", RuntimeWarning, stacklevel=4)
+            f"standard errors and 0.5 nats); increase num_steps.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     if info["pareto_k"] > 0.7:
         warnings.warn(
             f"{owner}: Pareto k-hat of the importance ratios p/q is {info['pareto_k']:.2f} > 0.7: "
             f"the {method} approximation misses the posterior's shape (Yao et al. 2018); "
             f"its means may be usable, its tails and sds are not; use method='nuts' for those.",
-            RuntimeWarning, stacklevel=4)
+            RuntimeWarning,
+            stacklevel=4,
+        )

@@ -102,7 +102,9 @@ class SplitConformal:
         scores = np.sort(np.asarray(scores, dtype=float).ravel())
         n = scores.size
         if n < 1 or np.any(np.isnan(scores)):
-            raise ValueError(f"SplitConformal.fit: need at least one finite score, got {n} (NaN present: {bool(np.any(np.isnan(scores)))})")
+            raise ValueError(
+                f"SplitConformal.fit: need at least one finite score, got {n} (NaN present: {bool(np.any(np.isnan(scores)))})"
+            )
         rank = math.ceil((n + 1) * (1 - self.alpha))
         self.quantile_ = float(scores[rank - 1]) if rank <= n else math.inf
         self.num_calibration_ = n

@@ -17,8 +17,10 @@ def _probabilities(dist, owner):
     if isinstance(dist, tfd.Distribution):
         found = class_probabilities(dist)
         if found is None:
-            raise ValueError(f"{owner}: dist must be a Categorical, a mixture of Categoricals, a Bernoulli or an "
-                             f"(n, K) array of class probabilities, got {type(dist).__name__}")
+            raise ValueError(
+                f"{owner}: dist must be a Categorical, a mixture of Categoricals, a Bernoulli or an "
+                f"(n, K) array of class probabilities, got {type(dist).__name__}"
+            )
         kind, probs = found
         probs = np.asarray(probs, dtype=np.float64)
         if kind == "binary" and probs.shape[-1] == 1:
@@ -26,7 +28,9 @@ def _probabilities(dist, owner):
     else:
         probs = np.asarray(dist, dtype=np.float64)
     if probs.ndim != 2 or probs.shape[1] < 2:
-        raise ValueError(f"{owner}: expected class probabilities of shape (n, K) with K >= 2, got {probs.shape}")
+        raise ValueError(
+            f"{owner}: expected class probabilities of shape (n, K) with K >= 2, got {probs.shape}"
+        )
     if not np.all((probs >= 0) & (probs <= 1)):
         raise ValueError(f"{owner}: class probabilities must lie in [0, 1]")
     return probs
@@ -100,15 +104,26 @@ class ConformalClassifier:
     (True, (2000, 5))
     """
 
-    def __init__(self, score="lac", alpha=0.1, *, randomized=False, class_conditional=False, penalty=0.01,
-                 penalty_rank=1, seed=None):
+    def __init__(
+        self,
+        score="lac",
+        alpha=0.1,
+        *,
+        randomized=False,
+        class_conditional=False,
+        penalty=0.01,
+        penalty_rank=1,
+        seed=None,
+    ):
         if score not in SET_SCORES:
             raise ValueError(f"ConformalClassifier: score must be one of {SET_SCORES}, got {score!r}")
         if not 0.0 < float(alpha) < 1.0:
             raise ValueError(f"ConformalClassifier: alpha must be in (0, 1), got {alpha!r}")
         if not float(penalty) >= 0.0 or not (float(penalty_rank).is_integer() and penalty_rank >= 0):
-            raise ValueError(f"ConformalClassifier: penalty must be >= 0 and penalty_rank an integer >= 0, got "
-                             f"{penalty!r} and {penalty_rank!r}")
+            raise ValueError(
+                f"ConformalClassifier: penalty must be >= 0 and penalty_rank an integer >= 0, got "
+                f"{penalty!r} and {penalty_rank!r}"
+            )
         self.score = score
         self.alpha = float(alpha)
         self.randomized = bool(randomized)
@@ -140,8 +155,10 @@ class ConformalClassifier:
         y = np.asarray(y).ravel()
         num_classes = probs.shape[1]
         if y.shape[0] != probs.shape[0] or not np.all((y == np.round(y)) & (y >= 0) & (y < num_classes)):
-            raise ValueError(f"ConformalClassifier.fit: y must hold {probs.shape[0]} class indices in "
-                             f"[0, {num_classes}), got shape {y.shape}")
+            raise ValueError(
+                f"ConformalClassifier.fit: y must hold {probs.shape[0]} class indices in "
+                f"[0, {num_classes}), got shape {y.shape}"
+            )
         y = y.astype(int)
         true_scores = self.scores(probs)[np.arange(y.size), y]
         if self.class_conditional:
@@ -163,6 +180,7 @@ class ConformalClassifier:
         probs = _probabilities(dist, "ConformalClassifier.predict_set")
         quantile = np.asarray(self.quantile_)
         if quantile.ndim and quantile.size != probs.shape[1]:
-            raise ValueError(f"ConformalClassifier.predict_set: fitted on {quantile.size} classes, got "
-                             f"{probs.shape[1]}")
+            raise ValueError(
+                f"ConformalClassifier.predict_set: fitted on {quantile.size} classes, got {probs.shape[1]}"
+            )
         return self.scores(probs) <= quantile

@@ -114,7 +114,9 @@ class TemperatureScaling:
                 scaled = logits / np.exp(log_t)
                 return np.mean(np.logaddexp(0.0, scaled) - labels * scaled)
 
-        result = scipy.optimize.minimize_scalar(loss, bounds=(-5.0, 5.0), method="bounded", options={"xatol": 1e-8})
+        result = scipy.optimize.minimize_scalar(
+            loss, bounds=(-5.0, 5.0), method="bounded", options={"xatol": 1e-8}
+        )
         self.temperature_ = float(np.exp(result.x))
         return self
 
@@ -153,8 +155,9 @@ class _AffineLogitScaling:
         num_classes = logits.shape[-1]
         logits = logits.reshape(-1, num_classes)
         labels = np.asarray(y).ravel()
-        if labels.size != logits.shape[0] or not np.all((labels == np.round(labels)) & (labels >= 0)
-                                                        & (labels < num_classes)):
+        if labels.size != logits.shape[0] or not np.all(
+            (labels == np.round(labels)) & (labels >= 0) & (labels < num_classes)
+        ):
             raise ValueError(f"{owner}: y must hold {logits.shape[0]} class indices in [0, {num_classes})")
         onehot = np.eye(num_classes)[labels.astype(int)]
 
@@ -168,8 +171,13 @@ class _AffineLogitScaling:
             nll = np.mean(log_norm - np.sum(scaled * onehot, axis=1))
             return nll + penalty, np.concatenate([grad_a.ravel(), g.sum(0)]) + grad_penalty
 
-        result = scipy.optimize.minimize(loss_and_grad, self._identity(num_classes), jac=True, method="L-BFGS-B",
-                                         options={"maxiter": 1000, "gtol": 1e-10})
+        result = scipy.optimize.minimize(
+            loss_and_grad,
+            self._identity(num_classes),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": 1000, "gtol": 1e-10},
+        )
         self.weights_, self.bias_ = self._unpack(result.x, num_classes)
         return self
 
@@ -179,14 +187,18 @@ class _AffineLogitScaling:
             raise ValueError(f"{type(self).__name__}: call fit(dist_cal, y_cal) before applying it")
         logits = _categorical_logits(dist, type(self).__name__)
         a, b = (tf.constant(v, logits.dtype) for v in (self.weights_, self.bias_))
-        scaled = (tf.linalg.matvec(a, logits, transpose_a=True) if self.weights_.ndim == 2 else logits * a) + b
+        scaled = (
+            tf.linalg.matvec(a, logits, transpose_a=True) if self.weights_.ndim == 2 else logits * a
+        ) + b
         return tfd.Categorical(logits=scaled, dtype=dist.dtype)
 
 
 def _categorical_logits(dist, owner):
     if not isinstance(dist, tfd.Categorical):
-        raise ValueError(f"{owner}: dist must be a Categorical distribution (a CategoricalHead's), got "
-                         f"{type(dist).__name__}")
+        raise ValueError(
+            f"{owner}: dist must be a Categorical distribution (a CategoricalHead's), got "
+            f"{type(dist).__name__}"
+        )
     return dist.logits_parameter()
 
 
@@ -248,11 +260,15 @@ class MatrixScaling(_AffineLogitScaling):
         self.l2 = float(l2)
 
     def _unpack(self, theta, num_classes):
-        return theta[:num_classes**2].reshape(num_classes, num_classes), theta[num_classes**2:]
+        return theta[: num_classes**2].reshape(num_classes, num_classes), theta[num_classes**2 :]
 
     def _penalty(self, theta, num_classes):
-        scale = np.concatenate([(1 - np.eye(num_classes)).ravel() / (num_classes * (num_classes - 1)),
-                                np.full(num_classes, 1.0 / num_classes)])
+        scale = np.concatenate(
+            [
+                (1 - np.eye(num_classes)).ravel() / (num_classes * (num_classes - 1)),
+                np.full(num_classes, 1.0 / num_classes),
+            ]
+        )
         return self.l2 * np.sum(scale * theta**2), 2 * self.l2 * scale * theta
 
     def _identity(self, num_classes):

@@ -38,7 +38,9 @@ def _load_mnist_file(path):
         x_train, y_train, x_test, y_test = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
     image_shape = tuple(x_train.shape[1:])
     if len(image_shape) != 2 or x_test.shape[1:] != image_shape:
-        raise ValueError(f"{path}: expected images of shape (N, H, W), got {x_train.shape} and {x_test.shape}")
+        raise ValueError(
+            f"{path}: expected images of shape (N, H, W), got {x_train.shape} and {x_test.shape}"
+        )
 
     def flat(x):
         return (x.reshape(x.shape[0], -1).astype(np.float32) / 255.0).clip(0.0, 1.0)
@@ -70,7 +72,9 @@ def _load_mnist(cache_dir, download, timeout):
     if os.path.exists(path):
         logger.info("Loading MNIST from the local cache %s", path)
     elif download:
-        logger.info("MNIST is not cached in %s; downloading %s (timeout %.0f s)", cache_dir, MNIST_URL, timeout)
+        logger.info(
+            "MNIST is not cached in %s; downloading %s (timeout %.0f s)", cache_dir, MNIST_URL, timeout
+        )
         os.makedirs(cache_dir, exist_ok=True)
         path = _download_mnist(cache_dir, timeout)
     else:

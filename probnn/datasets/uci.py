@@ -139,8 +139,12 @@ def load_uci(name, split, data_dir):
             raise ValueError(f"load_uci: split {split} of {name} indexes rows outside 0..{data.shape[0] - 1}")
     x, y = data[:, features], data[:, [target]]
     return UCISplit(
-        name=str(name), split=split,
-        x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test],
+        name=str(name),
+        split=split,
+        x_train=x[train],
+        y_train=y[train],
+        x_test=x[test],
+        y_test=y[test],
         n_hidden=_read_int(folder / "n_hidden.txt", owner),
         n_epochs=_read_int(folder / "n_epochs.txt", owner),
         n_splits=n_splits,

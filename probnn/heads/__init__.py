@@ -7,9 +7,9 @@ builds the `tfd.Distribution`. See `probnn.heads.base` for the contract.
 from probnn.heads.base import DistributionHead, RealEventHead, find_head
 from probnn.heads.counts import NegativeBinomialHead, ZeroInflatedPoissonHead
 from probnn.heads.discrete import BernoulliHead, CategoricalHead, PoissonHead
+from probnn.heads.duq import DUQHead
 from probnn.heads.evidential import EvidentialHead
 from probnn.heads.flow import FlowHead
-from probnn.heads.duq import DUQHead
 from probnn.heads.mixture import MixtureNormalHead
 from probnn.heads.multivariate_normal import MultivariateNormalHead
 from probnn.heads.names import HEAD_NAMES, by_name, check_head_name

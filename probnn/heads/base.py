@@ -128,8 +128,7 @@ class DistributionHead(keras.layers.Layer):
         if not params.dtype.is_floating:
             params = tf.cast(params, keras.config.floatx())
         if params.shape.rank is not None and (
-            params.shape.rank < 1
-            or (params.shape[-1] is not None and params.shape[-1] != self.params_size)
+            params.shape.rank < 1 or (params.shape[-1] is not None and params.shape[-1] != self.params_size)
         ):
             raise ValueError(
                 f"{type(self).__name__}.distribution: expected parameters of shape "
@@ -200,8 +199,7 @@ class DistributionHead(keras.layers.Layer):
         """
         y = np.atleast_1d(np.asarray(y))
         if y.dtype == object or y.dtype.kind not in "biuf":
-            raise ValueError(
-                f"{type(self).__name__}: targets must be numeric, got dtype {y.dtype}")
+            raise ValueError(f"{type(self).__name__}: targets must be numeric, got dtype {y.dtype}")
         invalid = self._invalid_targets(y)
         if invalid is None:
             return
@@ -212,8 +210,7 @@ class DistributionHead(keras.layers.Layer):
             value = np.atleast_1d(y[row])[np.atleast_1d(bad[row])][0].item()
             if isinstance(value, float) and value.is_integer():
                 value = int(value)
-            raise ValueError(
-                f"{type(self).__name__}: targets must be {accepted}, got {value!r} (row {row})")
+            raise ValueError(f"{type(self).__name__}: targets must be {accepted}, got {value!r} (row {row})")
 
     def _invalid_targets(self, y):
         """`(description of the accepted targets, boolean array of bad entries)`, or None."""
@@ -282,8 +279,10 @@ class RealEventHead(DistributionHead):
         if (target_location is None) != (target_scale is None):
             raise ValueError(f"{name}: give both target_location and target_scale, or neither")
         if target_location is not None and not self.supports_target_scaling:
-            raise ValueError(f"{name}: target scaling (target_location, target_scale, adapt(y)) is only "
-                             "for location-scale heads such as NormalHead")
+            raise ValueError(
+                f"{name}: target scaling (target_location, target_scale, adapt(y)) is only "
+                "for location-scale heads such as NormalHead"
+            )
         if target_location is not None:
             self._set_target_scaling(target_location, target_scale)
 
@@ -322,14 +321,17 @@ class RealEventHead(DistributionHead):
         """`adapt(y)` under a name of its own, for heads whose `adapt` sets something else."""
         owner = f"{type(self).__name__}.adapt"
         if not self.supports_target_scaling:
-            raise ValueError(f"{owner}: target scaling is only for location-scale heads such as NormalHead; "
-                             f"{type(self).__name__}'s distribution is not mapped to the targets' units")
+            raise ValueError(
+                f"{owner}: target scaling is only for location-scale heads such as NormalHead; "
+                f"{type(self).__name__}'s distribution is not mapped to the targets' units"
+            )
         y = np.asarray(y, dtype=np.float64)
         if y.ndim == 1 and self.event_size == 1:
             y = y[:, None]
         if y.ndim != 2 or y.shape[1] != self.event_size or y.shape[0] < 2:
-            raise ValueError(f"{owner}: expected targets of shape (n, {self.event_size}) with n >= 2, "
-                             f"got {y.shape}")
+            raise ValueError(
+                f"{owner}: expected targets of shape (n, {self.event_size}) with n >= 2, got {y.shape}"
+            )
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{owner}: targets must be finite (found NaN or inf)")
         std = y.std(axis=0)
@@ -341,8 +343,10 @@ class RealEventHead(DistributionHead):
         for key, value in (("target_location", location), ("target_scale", scale)):
             value = np.broadcast_to(np.asarray(value, dtype=np.float64).reshape(-1), (self.event_size,))
             if not np.all(np.isfinite(value)) or (key == "target_scale" and not np.all(value > 0)):
-                raise ValueError(f"{name}: {key} must be finite{' and positive' if key == 'target_scale' else ''}, "
-                                 f"got {value.tolist()}")
+                raise ValueError(
+                    f"{name}: {key} must be finite{' and positive' if key == 'target_scale' else ''}, "
+                    f"got {value.tolist()}"
+                )
             values[key] = value
         if self.adapted:  # adapted again: new values, same variables
             for key, value in values.items():
@@ -351,8 +355,12 @@ class RealEventHead(DistributionHead):
         locked = self._tracker.locked  # a built layer: adapting adds state, as Keras's own untracking unlocks
         self._tracker.unlock()
         for position, (key, value) in enumerate(values.items()):
-            variable = self.add_weight(name=key, shape=(self.event_size,), trainable=False,
-                                       initializer=keras.initializers.Constant(value.tolist()))
+            variable = self.add_weight(
+                name=key,
+                shape=(self.event_size,),
+                trainable=False,
+                initializer=keras.initializers.Constant(value.tolist()),
+            )
             # First among the non-trainable variables, wherever it is created (here, in __init__
             # from the configuration, or after build): the saved weights keep one order.
             others = [v for v in self._non_trainable_variables if v is not variable]
@@ -382,8 +390,10 @@ class RealEventHead(DistributionHead):
         config = super().get_config()
         config.update(event_size=self.event_size, min_scale=self.min_scale)
         if self.adapted:
-            config.update(target_location=keras.ops.convert_to_numpy(self.target_location).tolist(),
-                          target_scale=keras.ops.convert_to_numpy(self.target_scale).tolist())
+            config.update(
+                target_location=keras.ops.convert_to_numpy(self.target_location).tolist(),
+                target_scale=keras.ops.convert_to_numpy(self.target_scale).tolist(),
+            )
         return config
 
 

@@ -44,8 +44,8 @@ class NegativeBinomialHead(_CountHead):
     def _base(self, log_mean, raw_total_count):
         total_count = positive_scale(raw_total_count, self.min_scale)
         return tfd.NegativeBinomial(
-            total_count, logits=log_mean - tf.math.log(total_count),
-            require_integer_total_count=False)
+            total_count, logits=log_mean - tf.math.log(total_count), require_integer_total_count=False
+        )
 
 
 @keras.saving.register_keras_serializable(package="probnn")

@@ -106,9 +106,7 @@ class CategoricalHead(DistributionHead):
 
     def __init__(self, num_classes, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = check_positive_int(
-            type(self).__name__, "num_classes", num_classes, minimum=2
-        )
+        self.num_classes = check_positive_int(type(self).__name__, "num_classes", num_classes, minimum=2)
 
     @property
     def params_size(self):
@@ -122,8 +120,10 @@ class CategoricalHead(DistributionHead):
         return tfd.Categorical(logits=self._params(params), dtype=tf.int32)
 
     def _invalid_targets(self, y):
-        return (f"integer class indices in [0, {self.num_classes})",
-                ~((y >= 0) & (y < self.num_classes) & (y == np.round(y))))
+        return (
+            f"integer class indices in [0, {self.num_classes})",
+            ~((y >= 0) & (y < self.num_classes) & (y == np.round(y))),
+        )
 
     def _cast_target(self, y, dist):
         if y.dtype.is_floating:

@@ -67,8 +67,17 @@ class DUQHead(DistributionHead):
 
     probnn_loss_updates_state = True  # NegativeLogLikelihood keeps this head itself, not a copy
 
-    def __init__(self, num_classes, centroid_size=16, *, length_scale=0.1, gamma=0.999, gradient_penalty=0.0,
-                 feature_extractor=None, **kwargs):
+    def __init__(
+        self,
+        num_classes,
+        centroid_size=16,
+        *,
+        length_scale=0.1,
+        gamma=0.999,
+        gradient_penalty=0.0,
+        feature_extractor=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         name = type(self).__name__
         self.num_classes = check_positive_int(name, "num_classes", num_classes, minimum=2)
@@ -102,11 +111,21 @@ class DUQHead(DistributionHead):
                 self.feature_extractor.build(input_shape)
             input_shape = self.feature_extractor.compute_output_shape(input_shape)
         super().build(input_shape)
-        self.counts = self.add_weight(name="counts", shape=(self.num_classes,), trainable=False,
-                                      initializer=keras.initializers.Constant(13.0))
-        self.sums = self.add_weight(name="sums", shape=(self.centroid_size, self.num_classes), trainable=False,
-                                    initializer=keras.initializers.RandomNormal(stddev=0.05 * 13.0))
-        self.training_call = self.add_weight(name="training_call", shape=(), trainable=False, initializer="zeros")
+        self.counts = self.add_weight(
+            name="counts",
+            shape=(self.num_classes,),
+            trainable=False,
+            initializer=keras.initializers.Constant(13.0),
+        )
+        self.sums = self.add_weight(
+            name="sums",
+            shape=(self.centroid_size, self.num_classes),
+            trainable=False,
+            initializer=keras.initializers.RandomNormal(stddev=0.05 * 13.0),
+        )
+        self.training_call = self.add_weight(
+            name="training_call", shape=(), trainable=False, initializer="zeros"
+        )
 
     @property
     def centroids(self):
@@ -139,7 +158,9 @@ class DUQHead(DistributionHead):
     def distribution(self, params):
         log_kernel = tf.minimum(self._params(params)[..., : self.num_classes], -1e-6)
         logits = log_kernel - tfp.math.log1mexp(log_kernel)  # log K - log(1 - K)
-        return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=log_kernel.dtype), reinterpreted_batch_ndims=1)
+        return tfd.Independent(
+            tfd.Bernoulli(logits=logits, dtype=log_kernel.dtype), reinterpreted_batch_ndims=1
+        )
 
     def log_prob(self, params, y):
         """Log likelihood of class labels `y`; after a training call, also the centroid update."""
@@ -155,8 +176,9 @@ class DUQHead(DistributionHead):
         return self.distribution(params).log_prob(onehot)
 
     def _update_centroids(self, params, onehot):
-        embeddings = tf.reshape(tf.stop_gradient(params[..., self.num_classes:]),
-                                (-1, self.centroid_size, self.num_classes))
+        embeddings = tf.reshape(
+            tf.stop_gradient(params[..., self.num_classes :]), (-1, self.centroid_size, self.num_classes)
+        )
         onehot = tf.reshape(onehot, (-1, self.num_classes))
         keep = tf.where(self.training_call > 0, self.gamma, 1.0)
         new = 1.0 - keep
@@ -165,16 +187,24 @@ class DUQHead(DistributionHead):
         self.sums.assign(keep * self.sums + new * tf.cast(batch_sums, self.sums.dtype))
 
     def _invalid_targets(self, y):
-        return (f"integer class indices in [0, {self.num_classes})",
-                ~((y >= 0) & (y < self.num_classes) & (y == np.round(y))))
+        return (
+            f"integer class indices in [0, {self.num_classes})",
+            ~((y >= 0) & (y < self.num_classes) & (y == np.round(y))),
+        )
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.params_size,)
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_classes=self.num_classes, centroid_size=self.centroid_size,
-                      length_scale=self.length_scale, gamma=self.gamma, gradient_penalty=self.gradient_penalty,
-                      feature_extractor=None if self.feature_extractor is None
-                      else keras.saving.serialize_keras_object(self.feature_extractor))
+        config.update(
+            num_classes=self.num_classes,
+            centroid_size=self.centroid_size,
+            length_scale=self.length_scale,
+            gamma=self.gamma,
+            gradient_penalty=self.gradient_penalty,
+            feature_extractor=None
+            if self.feature_extractor is None
+            else keras.saving.serialize_keras_object(self.feature_extractor),
+        )
         return config

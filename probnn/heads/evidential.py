@@ -30,16 +30,29 @@ class NormalInverseGammaPredictive(tfd.StudentT):
     [4.0, 1.0, 1.0, 1.0]
     """
 
-    def __init__(self, loc, lam, alpha, beta, validate_args=False, allow_nan_stats=True,
-                 name="NormalInverseGammaPredictive"):
+    def __init__(
+        self,
+        loc,
+        lam,
+        alpha,
+        beta,
+        validate_args=False,
+        allow_nan_stats=True,
+        name="NormalInverseGammaPredictive",
+    ):
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             dtype = dtype_util.common_dtype([loc, lam, alpha, beta], tf.float32)
-            self._lam, self._alpha, self._beta = (
-                tf.convert_to_tensor(v, dtype) for v in (lam, alpha, beta))
+            self._lam, self._alpha, self._beta = (tf.convert_to_tensor(v, dtype) for v in (lam, alpha, beta))
             scale = tf.sqrt(self._beta * (1 + self._lam) / (self._lam * self._alpha))
-            super().__init__(df=2 * self._alpha, loc=loc, scale=scale, validate_args=validate_args,
-                             allow_nan_stats=allow_nan_stats, name=name)
+            super().__init__(
+                df=2 * self._alpha,
+                loc=loc,
+                scale=scale,
+                validate_args=validate_args,
+                allow_nan_stats=allow_nan_stats,
+                name=name,
+            )
         self._parameters = parameters
 
     @classmethod
@@ -105,9 +118,14 @@ class EvidentialHead(RealEventHead):
         """`(γ, ν, α, β)`, each of shape `batch + (event_size,)`."""
         gamma, raw_lam, raw_alpha, raw_beta = tf.split(self._params(params), 4, axis=-1)
         floor = self.min_scale
-        return (gamma, positive_scale(raw_lam, floor), 1 + positive_scale(raw_alpha, floor),
-                positive_scale(raw_beta, floor))
+        return (
+            gamma,
+            positive_scale(raw_lam, floor),
+            1 + positive_scale(raw_alpha, floor),
+            positive_scale(raw_beta, floor),
+        )
 
     def distribution(self, params):
-        return tfd.Independent(NormalInverseGammaPredictive(*self.evidence(params)),
-                               reinterpreted_batch_ndims=1)
+        return tfd.Independent(
+            NormalInverseGammaPredictive(*self.evidence(params)), reinterpreted_batch_ndims=1
+        )

@@ -39,12 +39,14 @@ class FlowDistribution(tfd.TransformedDistribution):
         quadrature_size: number of trapezoid points for `mean` and `variance`.
     """
 
-    def __init__(self, distribution, bijector, quadrature_size=1025, validate_args=False,
-                 name="FlowDistribution"):
+    def __init__(
+        self, distribution, bijector, quadrature_size=1025, validate_args=False, name="FlowDistribution"
+    ):
         parameters = dict(locals())
         self._quadrature_size = int(quadrature_size)
-        super().__init__(distribution, bijector, validate_args=validate_args,
-                         parameters=parameters, name=name)
+        super().__init__(
+            distribution, bijector, validate_args=validate_args, parameters=parameters, name=name
+        )
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):
@@ -114,9 +116,19 @@ class FlowHead(DistributionHead):
     ([2], [2])
     """
 
-    def __init__(self, num_bins=8, num_layers=2, *, interleave_affine=True, bound=4.0,
-                 min_bin_size=1e-3, min_slope=1e-3, min_scale=1e-6, quadrature_size=1025,
-                 **kwargs):
+    def __init__(
+        self,
+        num_bins=8,
+        num_layers=2,
+        *,
+        interleave_affine=True,
+        bound=4.0,
+        min_bin_size=1e-3,
+        min_slope=1e-3,
+        min_scale=1e-6,
+        quadrature_size=1025,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         name = type(self).__name__
         self.num_bins = check_positive_int(name, "num_bins", num_bins, minimum=2)
@@ -125,18 +137,21 @@ class FlowHead(DistributionHead):
         self.bound = check_positive_float(name, "bound", bound)
         self.min_bin_size = check_positive_float(name, "min_bin_size", min_bin_size)
         if self.min_bin_size * self.num_bins >= 2 * self.bound:
-            raise ValueError(f"{name}: min_bin_size * num_bins must be below 2 * bound, got "
-                             f"{self.min_bin_size} * {self.num_bins} >= {2 * self.bound}")
+            raise ValueError(
+                f"{name}: min_bin_size * num_bins must be below 2 * bound, got "
+                f"{self.min_bin_size} * {self.num_bins} >= {2 * self.bound}"
+            )
         self.min_slope = check_positive_float(name, "min_slope", min_slope)
         self.min_scale = check_positive_float(name, "min_scale", min_scale)
-        self.quadrature_size = check_positive_int(name, "quadrature_size", quadrature_size,
-                                                  minimum=2)
+        self.quadrature_size = check_positive_int(name, "quadrature_size", quadrature_size, minimum=2)
 
     def _layer_sizes(self):
         """Parameter count of each (spline, affine or 0) layer, innermost first."""
         spline = 3 * self.num_bins - 1
-        return [(spline, 2 if self.interleave_affine or l == self.num_layers - 1 else 0)
-                for l in range(self.num_layers)]
+        return [
+            (spline, 2 if self.interleave_affine or l == self.num_layers - 1 else 0)
+            for l in range(self.num_layers)
+        ]
 
     @property
     def params_size(self):
@@ -155,15 +170,15 @@ class FlowHead(DistributionHead):
             return tf.math.softmax(v, axis=-1) * span + self.min_bin_size
 
         return tfb.RationalQuadraticSpline(
-            bins(raw_w), bins(raw_h), tf.math.softplus(raw_s) + self.min_slope,
-            range_min=-self.bound)
+            bins(raw_w), bins(raw_h), tf.math.softplus(raw_s) + self.min_slope, range_min=-self.bound
+        )
 
     def bijector(self, params):
         """The flow `f` (a `tfb.Chain`, base to target) that `params` define."""
         params = self._params(params)
         layers, start = [], 0
         for spline, affine in self._layer_sizes():
-            layers.append(self._spline(params[..., start:start + spline]))
+            layers.append(self._spline(params[..., start : start + spline]))
             start += spline
             if affine:
                 shift, raw_scale = params[..., start], params[..., start + 1]
@@ -178,8 +193,14 @@ class FlowHead(DistributionHead):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_bins=self.num_bins, num_layers=self.num_layers,
-                      interleave_affine=self.interleave_affine, bound=self.bound,
-                      min_bin_size=self.min_bin_size, min_slope=self.min_slope,
-                      min_scale=self.min_scale, quadrature_size=self.quadrature_size)
+        config.update(
+            num_bins=self.num_bins,
+            num_layers=self.num_layers,
+            interleave_affine=self.interleave_affine,
+            bound=self.bound,
+            min_bin_size=self.min_bin_size,
+            min_slope=self.min_slope,
+            min_scale=self.min_scale,
+            quadrature_size=self.quadrature_size,
+        )
         return config

@@ -30,9 +30,7 @@ class _NormalMixtureLayout(RealEventHead):
 
     def __init__(self, num_components, event_size=1, *, min_scale=1e-6, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
-        self.num_components = check_positive_int(
-            type(self).__name__, "num_components", num_components
-        )
+        self.num_components = check_positive_int(type(self).__name__, "num_components", num_components)
 
     @property
     def params_size(self):

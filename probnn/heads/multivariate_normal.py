@@ -46,9 +46,7 @@ class MultivariateNormalHead(RealEventHead):
         params = self._params(params)
         loc, raw_tril = tf.split(params, [self.event_size, self.params_size - self.event_size], -1)
         fill = tfb.FillScaleTriL(
-            diag_bijector=tfb.Chain(
-                [tfb.Shift(tf.cast(self.min_scale, params.dtype)), tfb.Softplus()]
-            ),
+            diag_bijector=tfb.Chain([tfb.Shift(tf.cast(self.min_scale, params.dtype)), tfb.Softplus()]),
             diag_shift=None,
         )
         loc, scale_tril = self.in_target_units(loc, fill.forward(raw_tril), matrix=True)

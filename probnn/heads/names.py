@@ -25,8 +25,7 @@ _DEFAULTS = {
 def check_head_name(name, owner="probnn.heads.by_name"):
     """Return `name` if it names a head in `HEAD_NAMES`, else raise one clear ValueError."""
     if not isinstance(name, str) or name not in _DEFAULTS:
-        raise ValueError(f"{owner}: head must be one of {', '.join(map(repr, HEAD_NAMES))}, "
-                         f"got {name!r}")
+        raise ValueError(f"{owner}: head must be one of {', '.join(map(repr, HEAD_NAMES))}, got {name!r}")
     return name
 
 

@@ -71,8 +71,7 @@ class NormalHead(_LocationScaleHead):
     def build(self, input_shape):
         super().build(input_shape)
         if self.scale == "shared":
-            self.raw_scale = self.add_weight(name="raw_scale", shape=(self.event_size,),
-                                             initializer="zeros")
+            self.raw_scale = self.add_weight(name="raw_scale", shape=(self.event_size,), initializer="zeros")
 
     def call(self, inputs):
         params = self.project(inputs)
@@ -120,9 +119,7 @@ class StudentTHead(_LocationScaleHead):
 
     def __init__(self, event_size=1, *, min_scale=1e-6, min_df_excess=1e-3, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
-        self.min_df_excess = check_positive_float(
-            type(self).__name__, "min_df_excess", min_df_excess
-        )
+        self.min_df_excess = check_positive_float(type(self).__name__, "min_df_excess", min_df_excess)
 
     def distribution(self, params):
         loc, raw_scale, raw_df = self._split(params)

@@ -95,8 +95,10 @@ class BetaHead(ParameterBlocksHead):
     """
 
     def _base(self, raw_concentration1, raw_concentration0):
-        return tfd.Beta(positive_scale(raw_concentration1, self.min_scale),
-                        positive_scale(raw_concentration0, self.min_scale))
+        return tfd.Beta(
+            positive_scale(raw_concentration1, self.min_scale),
+            positive_scale(raw_concentration0, self.min_scale),
+        )
 
     def _support(self, y):
         return "in the open interval (0, 1)", (y > 0) & (y < 1)
@@ -123,22 +125,29 @@ class CensoredNormal(distribution_lib.AutoCompositeTensorDistribution):
     (0.5, 0.398942)
     """
 
-    def __init__(self, loc, scale, lower=0.0, validate_args=False, allow_nan_stats=True,
-                 name="CensoredNormal"):
+    def __init__(
+        self, loc, scale, lower=0.0, validate_args=False, allow_nan_stats=True, name="CensoredNormal"
+    ):
         parameters = dict(locals())
         with tf.name_scope(name) as name:
             dtype = dtype_util.common_dtype([loc, scale], tf.float32)
             self._loc = tf.convert_to_tensor(loc, dtype)
             self._scale = tf.convert_to_tensor(scale, dtype)
             self._lower = float(lower)
-            super().__init__(dtype=dtype, reparameterization_type=tfd.FULLY_REPARAMETERIZED,
-                             validate_args=validate_args, allow_nan_stats=allow_nan_stats,
-                             parameters=parameters, name=name)
+            super().__init__(
+                dtype=dtype,
+                reparameterization_type=tfd.FULLY_REPARAMETERIZED,
+                validate_args=validate_args,
+                allow_nan_stats=allow_nan_stats,
+                parameters=parameters,
+                name=name,
+            )
 
     @classmethod
     def _parameter_properties(cls, dtype, num_classes=None):
-        return dict(loc=parameter_properties.ParameterProperties(),
-                    scale=parameter_properties.ParameterProperties())
+        return dict(
+            loc=parameter_properties.ParameterProperties(), scale=parameter_properties.ParameterProperties()
+        )
 
     @property
     def loc(self):
@@ -170,8 +179,9 @@ class CensoredNormal(distribution_lib.AutoCompositeTensorDistribution):
         # produces a NaN gradient.
         z = self._z()
         standard = tfd.Normal(tf.zeros([], self.dtype), tf.ones([], self.dtype))
-        censored = tf.where(z < 0, standard.log_cdf(tf.minimum(z, 0.0)),
-                            tf.math.log1p(-standard.cdf(-tf.maximum(z, 0.0))))
+        censored = tf.where(
+            z < 0, standard.log_cdf(tf.minimum(z, 0.0)), tf.math.log1p(-standard.cdf(-tf.maximum(z, 0.0)))
+        )
         value = tf.where(tf.equal(y, self._lower), censored, self._latent().log_prob(y))
         return tf.where(y < self._lower, tf.constant(-np.inf, self.dtype), value)
 
@@ -187,7 +197,9 @@ class CensoredNormal(distribution_lib.AutoCompositeTensorDistribution):
     def _moments(self):
         """`(P(censored), φ(z))` at z = (lower - loc)/scale."""
         z = self._z()
-        return tfd.Normal(tf.zeros([], self.dtype), 1.0).cdf(z), tf.exp(-0.5 * tf.square(z)) / math.sqrt(2 * math.pi)
+        return tfd.Normal(tf.zeros([], self.dtype), 1.0).cdf(z), tf.exp(-0.5 * tf.square(z)) / math.sqrt(
+            2 * math.pi
+        )
 
     def _mean(self):
         p, pdf = self._moments()

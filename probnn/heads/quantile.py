@@ -14,10 +14,15 @@ def check_levels(owner, levels):
         values = np.asarray(levels, dtype=float)
     except (TypeError, ValueError):
         values = np.array([np.nan])
-    if (values.ndim != 1 or values.size < 1 or np.any(~((values > 0) & (values < 1)))
-            or np.any(np.diff(values) <= 0)):
-        raise ValueError(f"{owner}: quantiles must be a non-empty increasing sequence of levels "
-                         f"in (0, 1), got {levels!r}")
+    if (
+        values.ndim != 1
+        or values.size < 1
+        or np.any(~((values > 0) & (values < 1)))
+        or np.any(np.diff(values) <= 0)
+    ):
+        raise ValueError(
+            f"{owner}: quantiles must be a non-empty increasing sequence of levels in (0, 1), got {levels!r}"
+        )
     return tuple(float(v) for v in values)
 
 
@@ -58,13 +63,17 @@ class QuantilePredictive(UnivariatePredictive):
     def _index(self, level):
         matches = np.flatnonzero(np.isclose(self.levels, level, rtol=0.0, atol=1e-9))
         if matches.size == 0:
-            raise ValueError(f"QuantilePredictive: quantiles are predicted only at the levels "
-                             f"{self.levels}, got a request for {float(level)!r}")
+            raise ValueError(
+                f"QuantilePredictive: quantiles are predicted only at the levels "
+                f"{self.levels}, got a request for {float(level)!r}"
+            )
         return int(matches[0])
 
     def _unavailable(self, what):
-        raise ValueError(f"QuantilePredictive: a quantile head predicts quantiles at {self.levels}, "
-                         f"not a {what}; use quantile(), pinball_loss or quantile_calibration")
+        raise ValueError(
+            f"QuantilePredictive: a quantile head predicts quantiles at {self.levels}, "
+            f"not a {what}; use quantile(), pinball_loss or quantile_calibration"
+        )
 
     def cdf(self, y):
         self._unavailable("CDF")
@@ -124,8 +133,9 @@ class QuantileHead(DistributionHead):
         return QuantilePredictive(self.quantiles(params), self.levels)
 
     def log_prob(self, params, y):
-        raise ValueError("QuantileHead: a quantile head has no likelihood; train it with "
-                         "loss=probnn.losses.Pinball(head)")
+        raise ValueError(
+            "QuantileHead: a quantile head has no likelihood; train it with loss=probnn.losses.Pinball(head)"
+        )
 
     def get_config(self):
         config = super().get_config()

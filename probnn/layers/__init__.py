@@ -1,13 +1,13 @@
 """Keras 3 layers: radial basis functions, learnable scaling, statistics, MC dropout, variational layers, SNGP."""
 
-from probnn.layers.prototypes import select_centers, typical_distance  # noqa: E402
-from probnn.layers.rbf import RBF, squared_distances  # noqa: E402
-from probnn.layers.scaling import CenteringScaling, Scaling  # noqa: E402
-from probnn.layers.stats import GaussianFit, Moments, TTest  # noqa: E402
-from probnn.layers.dropout import MCDropout  # noqa: E402
-from probnn.layers.gaussian_process import CovarianceReset, RandomFeatureGaussianProcess  # noqa: E402
-from probnn.layers.priors import NormalPrior, ScaleMixturePrior  # noqa: E402
-from probnn.layers.variational import (  # noqa: E402
+from probnn.layers.dropout import MCDropout
+from probnn.layers.gaussian_process import CovarianceReset, RandomFeatureGaussianProcess
+from probnn.layers.priors import NormalPrior, ScaleMixturePrior
+from probnn.layers.prototypes import select_centers, typical_distance
+from probnn.layers.rbf import RBF, squared_distances
+from probnn.layers.scaling import CenteringScaling, Scaling
+from probnn.layers.stats import GaussianFit, Moments, TTest
+from probnn.layers.variational import (
     Conv1DFlipout,
     Conv1DReparameterization,
     Conv2DFlipout,
@@ -15,3 +15,26 @@ from probnn.layers.variational import (  # noqa: E402
     DenseFlipout,
     DenseReparameterization,
 )
+
+__all__ = [
+    "RBF",
+    "CenteringScaling",
+    "Conv1DFlipout",
+    "Conv1DReparameterization",
+    "Conv2DFlipout",
+    "Conv2DReparameterization",
+    "CovarianceReset",
+    "DenseFlipout",
+    "DenseReparameterization",
+    "GaussianFit",
+    "MCDropout",
+    "Moments",
+    "NormalPrior",
+    "RandomFeatureGaussianProcess",
+    "ScaleMixturePrior",
+    "Scaling",
+    "TTest",
+    "select_centers",
+    "squared_distances",
+    "typical_distance",
+]

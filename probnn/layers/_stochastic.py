@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - a TF without it: the default generator
 
 
 def _rng_alg():
-    """"threefry" while building a program XLA compiles (`jit_compile=True`), else TF's default."""
+    """ "threefry" while building a program XLA compiles (`jit_compile=True`), else TF's default."""
     if GraphOrParentsInXlaContext is None or tf.executing_eagerly():
         return "auto_select"
     return "threefry" if GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()) else "auto_select"
@@ -63,8 +63,9 @@ class StochasticLayer(keras.layers.Layer):
         if noise_shape is not None:
             shape = tf.shape(inputs)
             noise_shape = [shape[i] if d is None else d for i, d in enumerate(noise_shape)]
-        return tf.nn.experimental.stateless_dropout(inputs, rate=rate, seed=self._seed(),
-                                                    rng_alg=_rng_alg(), noise_shape=noise_shape)
+        return tf.nn.experimental.stateless_dropout(
+            inputs, rate=rate, seed=self._seed(), rng_alg=_rng_alg(), noise_shape=noise_shape
+        )
 
     def _normal(self, shape, dtype):
         """`keras.random.normal(shape, dtype=dtype, seed=self.seed_generator)`."""
@@ -72,8 +73,9 @@ class StochasticLayer(keras.layers.Layer):
 
     def _randint(self, shape, minval, maxval):
         """`keras.random.randint(shape, minval, maxval, seed=self.seed_generator)` (int32)."""
-        return tf.random.stateless_uniform(shape, self._seed(), minval=minval, maxval=maxval,
-                                           dtype=tf.int32, alg=_rng_alg())
+        return tf.random.stateless_uniform(
+            shape, self._seed(), minval=minval, maxval=maxval, dtype=tf.int32, alg=_rng_alg()
+        )
 
     def save_own_variables(self, store):
         super().save_own_variables(store)

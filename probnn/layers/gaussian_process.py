@@ -63,8 +63,18 @@ class RandomFeatureGaussianProcess(keras.layers.Layer):
     True
     """
 
-    def __init__(self, units, *, num_inducing=1024, length_scale=1.0, ridge_penalty=1.0,
-                 mean_field_factor=math.pi / 8, l2=1e-6, seed=None, **kwargs):
+    def __init__(
+        self,
+        units,
+        *,
+        num_inducing=1024,
+        length_scale=1.0,
+        ridge_penalty=1.0,
+        mean_field_factor=math.pi / 8,
+        l2=1e-6,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         name = type(self).__name__
         self.units = check_positive_int(name, "units", units)
@@ -80,20 +90,33 @@ class RandomFeatureGaussianProcess(keras.layers.Layer):
     def build(self, input_shape):
         features = input_shape[-1]
         if features is None:
-            raise ValueError(f"{type(self).__name__}: the last (feature) dimension must be known, got "
-                             f"{tuple(input_shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: the last (feature) dimension must be known, got {tuple(input_shape)}"
+            )
         self.random_kernel = self.add_weight(
-            name="random_kernel", shape=(features, self.num_inducing), trainable=False,
-            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed))
+            name="random_kernel",
+            shape=(features, self.num_inducing),
+            trainable=False,
+            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=self.seed),
+        )
         self.random_bias = self.add_weight(
-            name="random_bias", shape=(self.num_inducing,), trainable=False,
-            initializer=keras.initializers.RandomUniform(0.0, 2 * math.pi, seed=self.seed))
+            name="random_bias",
+            shape=(self.num_inducing,),
+            trainable=False,
+            initializer=keras.initializers.RandomUniform(0.0, 2 * math.pi, seed=self.seed),
+        )
         self.beta = self.add_weight(
-            name="beta", shape=(self.num_inducing, self.units), initializer="zeros",
-            regularizer=keras.regularizers.L2(self.l2) if self.l2 else None)
+            name="beta",
+            shape=(self.num_inducing, self.units),
+            initializer="zeros",
+            regularizer=keras.regularizers.L2(self.l2) if self.l2 else None,
+        )
         self.precision = self.add_weight(
-            name="precision", shape=(self.num_inducing, self.num_inducing), trainable=False,
-            initializer=keras.initializers.Identity(self.ridge_penalty))
+            name="precision",
+            shape=(self.num_inducing, self.num_inducing),
+            trainable=False,
+            initializer=keras.initializers.Identity(self.ridge_penalty),
+        )
 
     def random_features(self, inputs):
         """`φ(h) = sqrt(2 / D) cos(W h / ℓ + b)`, shape `(..., num_inducing)`."""
@@ -131,9 +154,15 @@ class RandomFeatureGaussianProcess(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, num_inducing=self.num_inducing, length_scale=self.length_scale,
-                      ridge_penalty=self.ridge_penalty, mean_field_factor=self.mean_field_factor, l2=self.l2,
-                      seed=self.seed)
+        config.update(
+            units=self.units,
+            num_inducing=self.num_inducing,
+            length_scale=self.length_scale,
+            ridge_penalty=self.ridge_penalty,
+            mean_field_factor=self.mean_field_factor,
+            l2=self.l2,
+            seed=self.seed,
+        )
         return config
 
 

@@ -53,8 +53,7 @@ class NormalPrior:
     def kl(self, loc, scale):
         """Element-wise `KL(N(loc, scale) || N(0, self.scale))`."""
         ratio = scale / self.scale
-        return (0.5 * (ratio * ratio + (loc / self.scale) ** 2) - 0.5
-                - tf.math.log(ratio))
+        return 0.5 * (ratio * ratio + (loc / self.scale) ** 2) - 0.5 - tf.math.log(ratio)
 
     def get_config(self):
         return {"scale": self.scale}
@@ -65,6 +64,9 @@ class NormalPrior:
 
     def __repr__(self):
         return f"NormalPrior(scale={self.scale})"
+
+
+_DEFAULT_SCALE2 = math.exp(-6.0)  # Blundell et al. (2015)'s smaller mixture scale, e^-6
 
 
 @keras.saving.register_keras_serializable(package="probnn")
@@ -86,7 +88,7 @@ class ScaleMixturePrior:
     (True, 0.00248)
     """
 
-    def __init__(self, scale1=1.0, scale2=math.exp(-6.0), weight=0.5):
+    def __init__(self, scale1=1.0, scale2=_DEFAULT_SCALE2, weight=0.5):
         self.scale1 = _check_scale("ScaleMixturePrior", "scale1", scale1)
         self.scale2 = _check_scale("ScaleMixturePrior", "scale2", scale2)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
@@ -109,8 +111,7 @@ class ScaleMixturePrior:
         return cls(**config)
 
     def __repr__(self):
-        return (f"ScaleMixturePrior(scale1={self.scale1}, scale2={self.scale2}, "
-                f"weight={self.weight})")
+        return f"ScaleMixturePrior(scale1={self.scale1}, scale2={self.scale2}, weight={self.weight})"
 
 
 _NAMES = {"normal": NormalPrior, "scale_mixture": ScaleMixturePrior}

@@ -96,9 +96,7 @@ def select_centers(x, num_centers, *, method="random", seed=None, max_samples=10
     if method not in _METHODS:
         raise ValueError(f"{who}: method must be one of {_METHODS}, got {method!r}")
     if x.shape[0] < num_centers:
-        raise ValueError(
-            f"{who}: need at least num_centers={num_centers} data points, got {x.shape[0]}"
-        )
+        raise ValueError(f"{who}: need at least num_centers={num_centers} data points, got {x.shape[0]}")
     rng = np.random.default_rng(seed)
     if method == "random":
         return x[rng.choice(x.shape[0], size=num_centers, replace=False)].copy()

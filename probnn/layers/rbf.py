@@ -62,7 +62,9 @@ def _is_positive_integer(value):
 
 
 def _is_positive_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    return (
+        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+    )
 
 
 @keras.saving.register_keras_serializable(package="probnn")
@@ -213,7 +215,9 @@ class RBF(AdaptMixin, keras.layers.Layer):
         True
         """
         if not _is_positive_number(width_scale):
-            raise ValueError(f"{self._describe()}: width_scale must be a positive number, got {width_scale!r}")
+            raise ValueError(
+                f"{self._describe()}: width_scale must be a positive number, got {width_scale!r}"
+            )
         x = self._adapt_data(x)
         if x.shape[0] < self.units:
             raise ValueError(
@@ -230,7 +234,9 @@ class RBF(AdaptMixin, keras.layers.Layer):
             x, self.units, method=method, seed=seed_centers, max_samples=max(5 * max_samples, self.units)
         )
         sigma = width_scale * typical_distance(x, y, max_samples=max_samples, seed=seed_width)
-        self._store_adapted(x.shape[1], {"centers": centers, "log_width": np.full(self.units, math.log(sigma))})
+        self._store_adapted(
+            x.shape[1], {"centers": centers, "log_width": np.full(self.units, math.log(sigma))}
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -45,7 +45,9 @@ class _FeatureAffine(AdaptMixin, keras.layers.Layer):
         if self.built:  # by adapt or an earlier build: keep the weights
             return
         self._features = features
-        self.scale = self.add_weight(name="scale", shape=(self._features,), initializer=self.scale_initializer)
+        self.scale = self.add_weight(
+            name="scale", shape=(self._features,), initializer=self.scale_initializer
+        )
         if self._with_shift:
             self.shift = self.add_weight(name="shift", shape=(self._features,), initializer="zeros")
 

@@ -87,8 +87,7 @@ class TTest(keras.layers.Layer):
     TensorShape([1, 2])
     """
 
-    def __init__(self, group_size, equal_var=True, return_pvalue=False,
-                 alternative="two-sided", **kwargs):
+    def __init__(self, group_size, equal_var=True, return_pvalue=False, alternative="two-sided", **kwargs):
         super().__init__(**kwargs)
         if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
             raise ValueError(f"TTest: group_size must be a positive integer; got {group_size!r}.")
@@ -104,9 +103,7 @@ class TTest(keras.layers.Layer):
     def build(self, input_shape):
         features = input_shape[-1]
         minimum = 1 if self.equal_var else 2
-        if features is not None and (
-            self.group_size < minimum or features - self.group_size < minimum
-        ):
+        if features is not None and (self.group_size < minimum or features - self.group_size < minimum):
             raise ValueError(
                 f"TTest: with group_size={self.group_size} and {features} features the groups "
                 f"have {self.group_size} and {features - self.group_size} features; "
@@ -117,10 +114,8 @@ class TTest(keras.layers.Layer):
 
     def call(self, inputs):
         a = inputs[..., : self.group_size]
-        b = inputs[..., self.group_size:]
-        result = stats.ttest_ind(
-            a, b, axis=-1, equal_var=self.equal_var, alternative=self.alternative
-        )
+        b = inputs[..., self.group_size :]
+        result = stats.ttest_ind(a, b, axis=-1, equal_var=self.equal_var, alternative=self.alternative)
         outputs = [result.statistic, result.pvalue] if self.return_pvalue else [result.statistic]
         return tf.stack(outputs, axis=-1)
 

@@ -64,11 +64,11 @@ def _tuple(owner, name, value, rank):
     if isinstance(value, int) and not isinstance(value, bool):
         value = (value,) * rank
     value = tuple(value)
-    if len(value) != rank or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value
-    ):
-        raise ValueError(f"{owner}: {name} must be a positive integer or a tuple of {rank} "
-                         f"positive integers, got {value!r}")
+    if len(value) != rank or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
+        raise ValueError(
+            f"{owner}: {name} must be a positive integer or a tuple of {rank} "
+            f"positive integers, got {value!r}"
+        )
     return value
 
 
@@ -77,9 +77,19 @@ class _Variational(StochasticLayer):
 
     _flipout = False
 
-    def __init__(self, *, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", posterior_scale=0.01, prior="normal",
-                 kl_weight=1.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        *,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        posterior_scale=0.01,
+        prior="normal",
+        kl_weight=1.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(seed=seed, **kwargs)
         owner = type(self).__name__
         self.activation = keras.activations.get(activation)
@@ -87,13 +97,13 @@ class _Variational(StochasticLayer):
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
         if isinstance(posterior_scale, bool) or not posterior_scale > 0:
-            raise ValueError(f"{owner}: posterior_scale must be a positive number, "
-                             f"got {posterior_scale!r}")
+            raise ValueError(f"{owner}: posterior_scale must be a positive number, got {posterior_scale!r}")
         self.posterior_scale = float(posterior_scale)
         self.prior = get_prior(prior, owner)
         if isinstance(kl_weight, bool) or not kl_weight >= 0:
-            raise ValueError(f"{owner}: kl_weight must be a number >= 0 (normally 1 / n_train), "
-                             f"got {kl_weight!r}")
+            raise ValueError(
+                f"{owner}: kl_weight must be a number >= 0 (normally 1 / n_train), got {kl_weight!r}"
+            )
         self.kl_weight = float(kl_weight)
 
     # -- what a subclass provides -------------------------------------------------
@@ -112,20 +122,26 @@ class _Variational(StochasticLayer):
     def _posterior(self, name, shape, initializer):
         loc = self.add_weight(name=f"{name}_loc", shape=shape, initializer=initializer)
         raw = self.add_weight(
-            name=f"{name}_raw_scale", shape=shape,
-            initializer=keras.initializers.Constant(_inverse_softplus(self.posterior_scale)))
+            name=f"{name}_raw_scale",
+            shape=shape,
+            initializer=keras.initializers.Constant(_inverse_softplus(self.posterior_scale)),
+        )
         return loc, raw
 
     def build(self, input_shape):
         channels = input_shape[-1]
         if channels is None:
-            raise ValueError(f"{type(self).__name__}: the last input axis (channels/features) "
-                             f"must be known, got input shape {tuple(input_shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: the last input axis (channels/features) "
+                f"must be known, got input shape {tuple(input_shape)}"
+            )
         self.kernel_loc, self.kernel_raw_scale = self._posterior(
-            "kernel", self._kernel_shape(int(channels)), self.kernel_initializer)
+            "kernel", self._kernel_shape(int(channels)), self.kernel_initializer
+        )
         if self.use_bias:
             self.bias_loc, self.bias_raw_scale = self._posterior(
-                "bias", (self._out_channels,), self.bias_initializer)
+                "bias", (self._out_channels,), self.bias_initializer
+            )
 
     def _sample(self, loc, raw):
         """Posterior scale, a standard-normal draw and the perturbation `scale * eps`."""
@@ -203,8 +219,7 @@ class _VariationalDense(_Variational):
 
     def __init__(self, units, **kwargs):
         if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"{type(self).__name__}: units must be a positive integer, "
-                             f"got {units!r}")
+            raise ValueError(f"{type(self).__name__}: units must be a positive integer, got {units!r}")
         super().__init__(**kwargs)
         self.units = units
 
@@ -232,8 +247,7 @@ class _VariationalConv(_Variational):
 
     rank = None
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1,
-                 **kwargs):
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, **kwargs):
         owner = type(self).__name__
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
             raise ValueError(f"{owner}: filters must be a positive integer, got {filters!r}")
@@ -250,9 +264,11 @@ class _VariationalConv(_Variational):
 
     def build(self, input_shape):
         if len(input_shape) != self.rank + 2:
-            raise ValueError(f"{type(self).__name__}: expected inputs of rank {self.rank + 2} "
-                             f"(batch, {'spatial, ' * self.rank}channels), got shape "
-                             f"{tuple(input_shape)}")
+            raise ValueError(
+                f"{type(self).__name__}: expected inputs of rank {self.rank + 2} "
+                f"(batch, {'spatial, ' * self.rank}channels), got shape "
+                f"{tuple(input_shape)}"
+            )
         super().build(input_shape)
 
     def _kernel_shape(self, in_channels):
@@ -263,13 +279,18 @@ class _VariationalConv(_Variational):
         return self.filters
 
     def _apply(self, inputs, kernel):
-        return ops.conv(inputs, kernel, strides=self.strides, padding=self.padding,
-                        data_format="channels_last", dilation_rate=self.dilation_rate)
+        return ops.conv(
+            inputs,
+            kernel,
+            strides=self.strides,
+            padding=self.padding,
+            data_format="channels_last",
+            dilation_rate=self.dilation_rate,
+        )
 
     def compute_output_shape(self, input_shape):
         spatial = []
-        for n, k, s, d in zip(input_shape[1:-1], self.kernel_size, self.strides,
-                              self.dilation_rate):
+        for n, k, s, d in zip(input_shape[1:-1], self.kernel_size, self.strides, self.dilation_rate):
             if n is None:
                 spatial.append(None)
             elif self.padding == "same":
@@ -280,8 +301,13 @@ class _VariationalConv(_Variational):
 
     def get_config(self):
         config = super().get_config()
-        config.update(filters=self.filters, kernel_size=self.kernel_size, strides=self.strides,
-                      padding=self.padding, dilation_rate=self.dilation_rate)
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            dilation_rate=self.dilation_rate,
+        )
         return config
 
 
@@ -302,18 +328,23 @@ _ARGS = """
         **kwargs: standard `keras.layers.Layer` arguments (`name`, `dtype`).
 """
 _DENSE_ARGS = _ARGS.format(first="\n        units: number of outputs (>= 1).")
-_CONV_ARGS = _ARGS.format(first="""
+_CONV_ARGS = _ARGS.format(
+    first="""
         filters: number of output channels (>= 1).
         kernel_size: an integer or a tuple of `rank` integers.
         strides: an integer or a tuple of `rank` integers.
         padding: `"valid"` or `"same"`.
-        dilation_rate: an integer or a tuple of `rank` integers.""")
+        dilation_rate: an integer or a tuple of `rank` integers."""
+)
 
 
 @keras.saving.register_keras_serializable(package="probnn")
 class DenseReparameterization(_VariationalDense):
-    __doc__ = """Dense layer with a Gaussian weight posterior; one weight sample per call.
-""" + _DENSE_ARGS + """
+    __doc__ = (
+        """Dense layer with a Gaussian weight posterior; one weight sample per call.
+"""
+        + _DENSE_ARGS
+        + """
     Example:
     >>> import numpy as np, probnn
     >>> layer = probnn.layers.DenseReparameterization(3, kl_weight=1 / 100, seed=1)
@@ -321,12 +352,16 @@ class DenseReparameterization(_VariationalDense):
     >>> tuple(a.shape), bool(np.allclose(a, b)), len(layer.losses)
     ((2, 3), False, 1)
     """
+    )
 
 
 @keras.saving.register_keras_serializable(package="probnn")
 class DenseFlipout(_VariationalDense):
-    __doc__ = """Dense layer with a Gaussian weight posterior and Flipout perturbations.
-""" + _DENSE_ARGS + """
+    __doc__ = (
+        """Dense layer with a Gaussian weight posterior and Flipout perturbations.
+"""
+        + _DENSE_ARGS
+        + """
     Example:
     >>> import numpy as np, probnn
     >>> layer = probnn.layers.DenseFlipout(3, kl_weight=1 / 100, seed=1)
@@ -334,34 +369,43 @@ class DenseFlipout(_VariationalDense):
     >>> tuple(out.shape), bool(np.allclose(out[0], out[1]))
     ((2, 3), False)
     """
+    )
 
     _flipout = True
 
 
 @keras.saving.register_keras_serializable(package="probnn")
 class Conv1DReparameterization(_VariationalConv):
-    __doc__ = """1-D convolution with a Gaussian weight posterior; one weight sample per call.
-""" + _CONV_ARGS + """
+    __doc__ = (
+        """1-D convolution with a Gaussian weight posterior; one weight sample per call.
+"""
+        + _CONV_ARGS
+        + """
     Example:
     >>> import numpy as np, probnn
     >>> layer = probnn.layers.Conv1DReparameterization(4, 3, seed=1)
     >>> tuple(layer(np.ones((2, 10, 3), "float32")).shape)
     (2, 8, 4)
     """
+    )
 
     rank = 1
 
 
 @keras.saving.register_keras_serializable(package="probnn")
 class Conv1DFlipout(_VariationalConv):
-    __doc__ = """1-D convolution with a Gaussian weight posterior and Flipout perturbations.
-""" + _CONV_ARGS + """
+    __doc__ = (
+        """1-D convolution with a Gaussian weight posterior and Flipout perturbations.
+"""
+        + _CONV_ARGS
+        + """
     Example:
     >>> import numpy as np, probnn
     >>> layer = probnn.layers.Conv1DFlipout(4, 3, padding="same", seed=1)
     >>> tuple(layer(np.ones((2, 10, 3), "float32")).shape)
     (2, 10, 4)
     """
+    )
 
     rank = 1
     _flipout = True
@@ -369,28 +413,36 @@ class Conv1DFlipout(_VariationalConv):
 
 @keras.saving.register_keras_serializable(package="probnn")
 class Conv2DReparameterization(_VariationalConv):
-    __doc__ = """2-D convolution with a Gaussian weight posterior; one weight sample per call.
-""" + _CONV_ARGS + """
+    __doc__ = (
+        """2-D convolution with a Gaussian weight posterior; one weight sample per call.
+"""
+        + _CONV_ARGS
+        + """
     Example:
     >>> import numpy as np, probnn
     >>> layer = probnn.layers.Conv2DReparameterization(4, 3, strides=2, seed=1)
     >>> tuple(layer(np.ones((2, 9, 9, 1), "float32")).shape)
     (2, 4, 4, 4)
     """
+    )
 
     rank = 2
 
 
 @keras.saving.register_keras_serializable(package="probnn")
 class Conv2DFlipout(_VariationalConv):
-    __doc__ = """2-D convolution with a Gaussian weight posterior and Flipout perturbations.
-""" + _CONV_ARGS + """
+    __doc__ = (
+        """2-D convolution with a Gaussian weight posterior and Flipout perturbations.
+"""
+        + _CONV_ARGS
+        + """
     Example:
     >>> import numpy as np, probnn
     >>> layer = probnn.layers.Conv2DFlipout(4, (3, 3), seed=1)
     >>> tuple(layer(np.ones((2, 8, 8, 1), "float32")).shape)
     (2, 6, 6, 4)
     """
+    )
 
     rank = 2
     _flipout = True

@@ -43,8 +43,7 @@ class CRPS(HeadLoss):
     0.233695
     """
 
-    def __init__(self, head, num_samples=64, reduction="sum_over_batch_size", name="crps",
-                 dtype=None):
+    def __init__(self, head, num_samples=64, reduction="sum_over_batch_size", name="crps", dtype=None):
         super().__init__(head, reduction=reduction, name=name, dtype=dtype)
         self.num_samples = check_positive_int("CRPS", "num_samples", num_samples, minimum=2)
         probe = self._scalar(np.zeros((1, self.head.params_size)))
@@ -52,7 +51,8 @@ class CRPS(HeadLoss):
         if not self.closed_form and probe.reparameterization_type != tfd.FULLY_REPARAMETERIZED:
             raise ValueError(
                 f"CRPS: {type(self.head).__name__}'s distribution has no closed-form CRPS and its "
-                "draws cannot be differentiated; train it with NegativeLogLikelihood")
+                "draws cannot be differentiated; train it with NegativeLogLikelihood"
+            )
 
     def _scalar(self, params):
         try:
@@ -61,8 +61,10 @@ class CRPS(HeadLoss):
             raise ValueError(f"CRPS: {exc}") from None
         scalar = scalar_distribution(dist) if isinstance(dist, tfd.Distribution) else None
         if scalar is None:
-            raise ValueError(f"CRPS: {type(self.head).__name__} must give a distribution over "
-                             "scalar outputs (the CRPS is defined for univariate outcomes)")
+            raise ValueError(
+                f"CRPS: {type(self.head).__name__} must give a distribution over "
+                "scalar outputs (the CRPS is defined for univariate outcomes)"
+            )
         return scalar
 
     def call(self, y_true, y_pred):

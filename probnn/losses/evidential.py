@@ -33,12 +33,14 @@ class EvidentialLoss(HeadLoss):
     True
     """
 
-    def __init__(self, head, reg_weight=0.01, reduction="sum_over_batch_size",
-                 name="evidential_loss", dtype=None):
+    def __init__(
+        self, head, reg_weight=0.01, reduction="sum_over_batch_size", name="evidential_loss", dtype=None
+    ):
         super().__init__(head, reduction=reduction, name=name, dtype=dtype)
         if not isinstance(self.head, EvidentialHead):
-            raise ValueError(f"EvidentialLoss: head must be a probnn.heads.EvidentialHead, got "
-                             f"{type(self.head).__name__}")
+            raise ValueError(
+                f"EvidentialLoss: head must be a probnn.heads.EvidentialHead, got {type(self.head).__name__}"
+            )
         if not float(reg_weight) >= 0.0:
             raise ValueError(f"EvidentialLoss: reg_weight must be >= 0, got {reg_weight!r}")
         self.reg_weight = float(reg_weight)

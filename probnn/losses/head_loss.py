@@ -28,8 +28,7 @@ class HeadLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if not isinstance(head, DistributionHead):
             raise ValueError(
-                f"{type(self).__name__}: head must be a probnn DistributionHead, "
-                f"got {type(head).__name__}"
+                f"{type(self).__name__}: head must be a probnn DistributionHead, got {type(head).__name__}"
             )
         # A head whose likelihood updates its own state (DUQHead's centroids) is kept itself.
         updates_state = getattr(head, "probnn_loss_updates_state", False)

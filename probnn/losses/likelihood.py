@@ -42,9 +42,7 @@ class NegativeLogLikelihood(HeadLoss):
     >>> history = model.fit(x, 2 * x, epochs=1, verbose=0)
     """
 
-    def __init__(
-        self, head, reduction="sum_over_batch_size", name="negative_log_likelihood", dtype=None
-    ):
+    def __init__(self, head, reduction="sum_over_batch_size", name="negative_log_likelihood", dtype=None):
         super().__init__(head, reduction=reduction, name=name, dtype=dtype)
 
     def call(self, y_true, y_pred):

@@ -31,8 +31,9 @@ class Pinball(HeadLoss):
     def __init__(self, head, reduction="sum_over_batch_size", name="pinball", dtype=None):
         super().__init__(head, reduction=reduction, name=name, dtype=dtype)
         if not isinstance(self.head, QuantileHead):
-            raise ValueError(f"Pinball: head must be a probnn.heads.QuantileHead, got "
-                             f"{type(self.head).__name__}")
+            raise ValueError(
+                f"Pinball: head must be a probnn.heads.QuantileHead, got {type(self.head).__name__}"
+            )
 
     def call(self, y_true, y_pred):
         q = self.head.quantiles(y_pred)

@@ -30,6 +30,7 @@ from probnn.metrics.curves import (
     miscalibration_area,
     pit,
 )
+from probnn.metrics.intervals import coverage, interval, mean_interval_width, quantile, sharpness
 from probnn.metrics.ood import (
     aupr,
     auroc,
@@ -39,13 +40,12 @@ from probnn.metrics.ood import (
     max_probability,
     mutual_information,
 )
-from probnn.metrics.selective import RiskCoverage, aurc, risk_coverage_curve
-from probnn.metrics.intervals import coverage, interval, mean_interval_width, quantile, sharpness
 from probnn.metrics.predictive import UnivariatePredictive, as_predictive
 from probnn.metrics.quantile_scores import pinball, pinball_loss, quantile_calibration
 from probnn.metrics.quantiles import bisect_quantile
 from probnn.metrics.report import report
 from probnn.metrics.scores import crps, mae, nll, rmse
+from probnn.metrics.selective import RiskCoverage, aurc, risk_coverage_curve
 
 __all__ = [
     "CalibrationCurve",

@@ -52,7 +52,9 @@ def _classification(dist, y, owner):
         y = tf.round(y)
     batch = tuple(probs.shape[:-1]) if kind == "categorical" else tuple(probs.shape)
     if tuple(y.shape) != batch:
-        if tuple(y.shape) == batch + (1,) or (kind == "categorical" and tuple(y.shape[:-1]) == batch and y.shape[-1] == 1):
+        if tuple(y.shape) == batch + (1,) or (
+            kind == "categorical" and tuple(y.shape[:-1]) == batch and y.shape[-1] == 1
+        ):
             y = tf.reshape(y, batch)
         else:
             raise ValueError(f"{owner}: y must have shape {batch} (class labels), got {tuple(y.shape)}")
@@ -115,7 +117,9 @@ def reliability_bins(dist, y, *, num_bins=10):
     kind, probs, y = _classification(dist, y, "reliability_bins")
     if kind == "categorical":
         confidence = tf.reduce_max(probs, axis=-1)
-        hit = tf.cast(tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32)), probs.dtype)
+        hit = tf.cast(
+            tf.equal(tf.argmax(probs, axis=-1, output_type=tf.int32), tf.cast(y, tf.int32)), probs.dtype
+        )
     else:
         confidence = probs
         hit = tf.cast(y, probs.dtype)

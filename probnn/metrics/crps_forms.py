@@ -64,9 +64,7 @@ def crps_student_t(df, loc, scale, y):
     def log_beta(a, b):
         return tf.math.lgamma(a) + tf.math.lgamma(b) - tf.math.lgamma(a + b)
 
-    spread = (
-        2 * tf.sqrt(df) * tf.exp(log_beta(half, df - 0.5) - 2 * log_beta(half, 0.5 * df)) / (df - 1)
-    )
+    spread = 2 * tf.sqrt(df) * tf.exp(log_beta(half, df - 0.5) - 2 * log_beta(half, 0.5 * df)) / (df - 1)
     value = scale * (z * (2 * cdf - 1) + 2 * pdf * (df + t2) / (df - 1) - spread)
     return tf.where(df > 1, value, tf.fill(tf.shape(value), tf.constant(float("nan"), value.dtype)))
 

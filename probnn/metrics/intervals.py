@@ -38,7 +38,9 @@ def quantile(dist, levels):
     pred, _ = as_predictive(dist, owner="quantile")
     levels = np.asarray(levels, dtype=float)
     if levels.ndim > 1 or np.any((levels < 0) | (levels > 1)) or np.any(np.isnan(levels)):
-        raise ValueError(f"quantile: levels must be a probability or a 1-D array of probabilities, got {levels!r}")
+        raise ValueError(
+            f"quantile: levels must be a probability or a 1-D array of probabilities, got {levels!r}"
+        )
     return pred.quantile(levels)
 
 
@@ -63,7 +65,9 @@ def interval(dist, level=0.9, *, kind="central"):
     pred, _ = as_predictive(dist, owner="interval")
     if kind == "hdi":
         if not isinstance(pred, SamplesPredictive):
-            raise ValueError("interval: kind='hdi' needs samples of shape (num_samples,) + batch; draw them with dist.sample(n)")
+            raise ValueError(
+                "interval: kind='hdi' needs samples of shape (num_samples,) + batch; draw them with dist.sample(n)"
+            )
         import arviz
 
         samples = np.asarray(pred.samples)

@@ -37,8 +37,10 @@ def _categorical(dist, owner):
     kind, probs = _probs(dist, owner)
     if kind == "binary":
         if probs.shape[-1] != 1:
-            raise ValueError(f"{owner}: needs class probabilities that sum to one (a Categorical or a "
-                             f"single-output Bernoulli), got {probs.shape[-1]} independent Bernoullis")
+            raise ValueError(
+                f"{owner}: needs class probabilities that sum to one (a Categorical or a "
+                f"single-output Bernoulli), got {probs.shape[-1]} independent Bernoullis"
+            )
         probs = tf.concat([1 - probs, probs], axis=-1)
     return probs
 
@@ -153,7 +155,9 @@ def _labels_scores(labels, scores, owner):
     labels = np.asarray(labels).ravel()
     scores = np.asarray(scores, dtype=float).ravel()
     if labels.shape != scores.shape:
-        raise ValueError(f"{owner}: labels and scores must have the same length, got {labels.size} and {scores.size}")
+        raise ValueError(
+            f"{owner}: labels and scores must have the same length, got {labels.size} and {scores.size}"
+        )
     if not np.all((labels == 0) | (labels == 1)):
         raise ValueError(f"{owner}: labels must be 0 (negative) or 1 (positive)")
     if labels.min(initial=1) == labels.max(initial=0):

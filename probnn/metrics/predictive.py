@@ -281,7 +281,9 @@ def as_predictive(dist, y=None, *, owner="probnn.metrics"):
         pred = DistributionPredictive(scalar, joint=dist)
     elif isinstance(dist, tuple):
         if len(dist) != 2:
-            raise ValueError(f"{owner}: a tuple dist must be (mean, stddev), got a tuple of length {len(dist)}")
+            raise ValueError(
+                f"{owner}: a tuple dist must be (mean, stddev), got a tuple of length {len(dist)}"
+            )
         pred = NormalPredictive(*dist)
     elif isinstance(dist, (np.ndarray, tf.Tensor, list)):
         samples = np.asarray(dist) if isinstance(dist, list) else dist

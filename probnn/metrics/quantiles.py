@@ -48,7 +48,9 @@ def bisect_quantile(cdf, p, center, width, *, max_iterations=300):
     width = tf.cast(width, dtype)
     center = tf.where(tf.math.is_finite(center), center, tf.zeros_like(center))
     width = tf.where(tf.math.is_finite(width) & (width > 0), width, tf.ones_like(width))
-    shape = tf.broadcast_dynamic_shape(tf.shape(p), tf.broadcast_dynamic_shape(tf.shape(center), tf.shape(width)))
+    shape = tf.broadcast_dynamic_shape(
+        tf.shape(p), tf.broadcast_dynamic_shape(tf.shape(center), tf.shape(width))
+    )
     p = tf.broadcast_to(p, shape)
     inner = (p > 0) & (p < 1)
     p_safe = tf.where(inner, p, tf.fill(shape, tf.constant(0.5, dtype)))

@@ -72,7 +72,9 @@ def _classification_report(dist, y):
         guess = tf.cast(probs > 0.5, tf.int32)
     guess = tf.reshape(guess, [-1])
     if guess.shape != labels.shape:
-        raise ValueError(f"report: y must hold one label per prediction ({guess.shape[0]}), got shape {tuple(tf.shape(y).numpy())}")
+        raise ValueError(
+            f"report: y must hold one label per prediction ({guess.shape[0]}), got shape {tuple(tf.shape(y).numpy())}"
+        )
     return {
         "nll": nll(dist, y),
         "brier": brier_score(dist, y),

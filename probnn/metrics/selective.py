@@ -51,8 +51,9 @@ def risk_coverage_curve(dist, y, *, confidence=None):
     score = max_probability(dist) if confidence is None else confidence
     score = np.asarray(score, dtype=float).ravel()
     if score.shape != wrong.shape or not np.all(np.isfinite(score)):
-        raise ValueError(f"risk_coverage_curve: confidence must be {wrong.size} finite values, got shape "
-                         f"{score.shape}")
+        raise ValueError(
+            f"risk_coverage_curve: confidence must be {wrong.size} finite values, got shape {score.shape}"
+        )
     order = np.argsort(-score, kind="mergesort")
     score, wrong = score[order], wrong[order]
     last = np.r_[np.flatnonzero(np.diff(score)), score.size - 1]

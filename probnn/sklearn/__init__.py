@@ -14,8 +14,8 @@ try:
     import sklearn  # noqa: F401
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise ImportError(
-        "probnn.sklearn needs scikit-learn, which is not installed: "
-        'pip install "probnn[sklearn]"') from error
+        'probnn.sklearn needs scikit-learn, which is not installed: pip install "probnn[sklearn]"'
+    ) from error
 
 from probnn.sklearn.classifier import ProbabilisticClassifier
 from probnn.sklearn.regressor import ProbabilisticRegressor
@@ -24,7 +24,8 @@ from probnn.sklearn.scoring import nll_scorer
 _SAMPLE_WEIGHT_REASON = (
     "a network trained by mini-batch gradient descent on shuffled rows sees a row of weight 2 "
     "once per epoch with a doubled gradient, not twice in two batches, and early stopping holds "
-    "out other rows: the two fits agree in distribution, not to rtol=1e-7")
+    "out other rows: the two fits agree in distribution, not to rtol=1e-7"
+)
 
 #: Checks of `sklearn.utils.estimator_checks` that cannot apply to these estimators, with the
 #: reason; pass `EXPECTED_FAILED_CHECKS[type(est).__name__]` as `expected_failed_checks`.
@@ -37,5 +38,4 @@ EXPECTED_FAILED_CHECKS = {
     },
 }
 
-__all__ = ["EXPECTED_FAILED_CHECKS", "ProbabilisticClassifier", "ProbabilisticRegressor",
-           "nll_scorer"]
+__all__ = ["EXPECTED_FAILED_CHECKS", "ProbabilisticClassifier", "ProbabilisticRegressor", "nll_scorer"]

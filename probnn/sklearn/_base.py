@@ -39,27 +39,26 @@ class NetworkEstimator(BaseEstimator):
         owner = f"{type(self).__name__}.fit"
         units = self.hidden_units
         if not isinstance(units, (tuple, list)) or not all(_is_int(u) and u >= 1 for u in units):
-            raise ValueError(f"{owner}: hidden_units must be a tuple of positive integers, "
-                             f"got {units!r}")
+            raise ValueError(f"{owner}: hidden_units must be a tuple of positive integers, got {units!r}")
         _check_int(owner, "members", self.members, 1)
         _check_int(owner, "epochs", self.epochs, 1)
         _check_int(owner, "batch_size", self.batch_size, 1)
         if self.patience is not None:
             _check_int(owner, "patience", self.patience, 0)
         if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise ValueError(f"{owner}: learning_rate must be a positive number, "
-                             f"got {self.learning_rate!r}")
+            raise ValueError(f"{owner}: learning_rate must be a positive number, got {self.learning_rate!r}")
         fraction = self.validation_fraction
         if not (isinstance(fraction, numbers.Real) and 0 <= fraction < 1):
             raise ValueError(f"{owner}: validation_fraction must be in [0, 1), got {fraction!r}")
         if self.build_model is not None and not callable(self.build_model):
-            raise ValueError(f"{owner}: build_model must be None or a callable returning a "
-                             f"Keras model, got {self.build_model!r}")
+            raise ValueError(
+                f"{owner}: build_model must be None or a callable returning a "
+                f"Keras model, got {self.build_model!r}"
+            )
 
     def _prepare_inputs(self, X, y, sample_weight):
         """Validated `(X, y, sample_weight)`; sets `n_features_in_` and the input scaling."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32],
-                             y_numeric=self._y_numeric)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], y_numeric=self._y_numeric)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         if self.standardize:
             self.x_mean_ = X.mean(axis=0)
@@ -87,16 +86,27 @@ class NetworkEstimator(BaseEstimator):
             return self._build_network(x.shape[1], n_outputs, x_adapt, member_seed)
 
         model = self._build_model(build, seed)
-        options = dict(learning_rate=float(self.learning_rate), epochs=int(self.epochs),
-                       batch_size=int(self.batch_size), patience=self.patience, seed=seed,
-                       jit_compile=_jit_compile(len(train_rows), self.epochs, self.batch_size))
+        options = dict(
+            learning_rate=float(self.learning_rate),
+            epochs=int(self.epochs),
+            batch_size=int(self.batch_size),
+            patience=self.patience,
+            seed=seed,
+            jit_compile=_jit_compile(len(train_rows), self.epochs, self.batch_size),
+        )
         key = None
         if self.build_model is None:  # the built-in MLP: one architecture per key
-            key = (type(self).__name__, self._head_name(), tuple(self.hidden_units), x.shape[1],
-                   n_outputs, int(self.members), keras.config.floatx(),
-                   keras.config.dtype_policy().name)
-        history = train(model, data, options, key=key,
-                        build=lambda: self._build_model(build, seed))
+            key = (
+                type(self).__name__,
+                self._head_name(),
+                tuple(self.hidden_units),
+                x.shape[1],
+                n_outputs,
+                int(self.members),
+                keras.config.floatx(),
+                keras.config.dtype_policy().name,
+            )
+        history = train(model, data, options, key=key, build=lambda: self._build_model(build, seed))
         self.model_ = model
         self.n_iter_ = len(history.epoch)
         self.loss_curve_ = [float(v) for v in history.history["loss"]]
@@ -116,14 +126,19 @@ class NetworkEstimator(BaseEstimator):
             if self.build_model is not None:
                 model = self.build_model(n_features, n_outputs)
                 if not isinstance(model, keras.Model):
-                    raise ValueError(f"{type(self).__name__}.fit: build_model must return a "
-                                     f"keras.Model, got {type(model).__name__}")
+                    raise ValueError(
+                        f"{type(self).__name__}.fit: build_model must return a "
+                        f"keras.Model, got {type(model).__name__}"
+                    )
                 return model
             dense = [keras.layers.Dense(units, activation="relu") for units in self.hidden_units]
             head = self._head(n_outputs)
             if x_adapt is not None and isinstance(head, RBFMixtureHead):  # prototypes on the features
-                features = keras.Sequential([keras.Input((n_features,)), *dense]).predict(
-                    x_adapt, verbose=0) if dense else x_adapt
+                features = (
+                    keras.Sequential([keras.Input((n_features,)), *dense]).predict(x_adapt, verbose=0)
+                    if dense
+                    else x_adapt
+                )
                 head.adapt(features, seed=seed)
             return keras.Sequential([keras.Input((n_features,)), *dense, head])
 

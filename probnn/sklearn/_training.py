@@ -102,9 +102,23 @@ def _fit(model, optimizer, data, options):
     x, y, sample_weight, validation = data
     callbacks = []
     if validation is not None and options["patience"] is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=options["patience"], restore_best_weights=True))
-    return fit(model, x, y, optimizer=optimizer, epochs=options["epochs"], initial_epoch=0,
-               batch_size=options["batch_size"], sample_weight=sample_weight,
-               validation_data=validation, callbacks=callbacks, verbose=0, seed=options["seed"],
-               jit_compile=options["jit_compile"])
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=options["patience"], restore_best_weights=True
+            )
+        )
+    return fit(
+        model,
+        x,
+        y,
+        optimizer=optimizer,
+        epochs=options["epochs"],
+        initial_epoch=0,
+        batch_size=options["batch_size"],
+        sample_weight=sample_weight,
+        validation_data=validation,
+        callbacks=callbacks,
+        verbose=0,
+        seed=options["seed"],
+        jit_compile=options["jit_compile"],
+    )

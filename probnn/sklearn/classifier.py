@@ -51,9 +51,19 @@ class ProbabilisticClassifier(ClassifierMixin, NetworkEstimator):
 
     _y_numeric = False
 
-    def __init__(self, hidden_units=(64, 64), members=1, epochs=500, batch_size=32,
-                 learning_rate=3e-3, validation_fraction=0.1, patience=20, standardize=True,
-                 build_model=None, random_state=None):
+    def __init__(
+        self,
+        hidden_units=(64, 64),
+        members=1,
+        epochs=500,
+        batch_size=32,
+        learning_rate=3e-3,
+        validation_fraction=0.1,
+        patience=20,
+        standardize=True,
+        build_model=None,
+        random_state=None,
+    ):
         self.hidden_units = hidden_units
         self.members = members
         self.epochs = epochs
@@ -82,10 +92,11 @@ class ProbabilisticClassifier(ClassifierMixin, NetworkEstimator):
         check_classification_targets(y)
         self.classes_, targets = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError("ProbabilisticClassifier.fit: y must hold at least 2 classes, got "
-                             f"1 class: {self.classes_[0]!r}")
-        return self._fit_network(X, targets.astype(np.int32), sample_weight,
-                                 n_outputs=len(self.classes_))
+            raise ValueError(
+                "ProbabilisticClassifier.fit: y must hold at least 2 classes, got "
+                f"1 class: {self.classes_[0]!r}"
+            )
+        return self._fit_network(X, targets.astype(np.int32), sample_weight, n_outputs=len(self.classes_))
 
     def predict_distribution(self, X):
         """The predictive distribution over class indices (in `classes_` order), batch shape (n,)."""

@@ -64,9 +64,20 @@ class ProbabilisticRegressor(RegressorMixin, NetworkEstimator):
 
     _y_numeric = True
 
-    def __init__(self, head="normal", hidden_units=(64, 64), members=1, epochs=500,
-                 batch_size=32, learning_rate=3e-3, validation_fraction=0.1, patience=20,
-                 standardize=True, build_model=None, random_state=None):
+    def __init__(
+        self,
+        head="normal",
+        hidden_units=(64, 64),
+        members=1,
+        epochs=500,
+        batch_size=32,
+        learning_rate=3e-3,
+        validation_fraction=0.1,
+        patience=20,
+        standardize=True,
+        build_model=None,
+        random_state=None,
+    ):
         self.head = head
         self.hidden_units = hidden_units
         self.members = members
@@ -130,22 +141,26 @@ class ProbabilisticRegressor(RegressorMixin, NetworkEstimator):
         """Predictive quantiles, shape (n, len(quantiles)) (mixtures by bisection on the CDF)."""
         levels = np.asarray(quantiles, np.float64)
         if levels.ndim != 1 or not np.all((levels > 0) & (levels < 1)):
-            raise ValueError("ProbabilisticRegressor.predict_quantiles: quantiles must be a 1-D "
-                             f"sequence of probabilities in (0, 1), got {quantiles!r}")
+            raise ValueError(
+                "ProbabilisticRegressor.predict_quantiles: quantiles must be a 1-D "
+                f"sequence of probabilities in (0, 1), got {quantiles!r}"
+            )
         return np.asarray(intervals.quantile(self.predict_distribution(X), levels), np.float64).T
 
     def predict_interval(self, X, confidence=0.9):
         """Central predictive intervals of probability `confidence`: shape (n, 2), lower and upper."""
         if not 0 < confidence < 1:
-            raise ValueError("ProbabilisticRegressor.predict_interval: confidence must be in "
-                             f"(0, 1), got {confidence!r}")
+            raise ValueError(
+                f"ProbabilisticRegressor.predict_interval: confidence must be in (0, 1), got {confidence!r}"
+            )
         return self.predict_quantiles(X, [(1 - confidence) / 2, (1 + confidence) / 2])
 
     def sample(self, X, n_samples=1, random_state=None):
         """`n_samples` draws from the predictive distribution of every row: shape (n, n_samples)."""
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError("ProbabilisticRegressor.sample: n_samples must be a positive "
-                             f"integer, got {n_samples!r}")
+            raise ValueError(
+                f"ProbabilisticRegressor.sample: n_samples must be a positive integer, got {n_samples!r}"
+            )
         seed = int(check_random_state(random_state).randint(2**31 - 1))
         draws = self.predict_distribution(X).sample(int(n_samples), seed=seed)
         return np.asarray(draws, np.float64).T

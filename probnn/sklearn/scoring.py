@@ -29,7 +29,9 @@ def nll_scorer(estimator, X, y):
     if hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_"):
         return -float(log_loss(y, estimator.predict_proba(X), labels=estimator.classes_))
     if not hasattr(estimator, "predict_distribution"):
-        raise ValueError("nll_scorer: the estimator must have predict_distribution (a probnn "
-                         f"regressor) or predict_proba, got {type(estimator).__name__}")
+        raise ValueError(
+            "nll_scorer: the estimator must have predict_distribution (a probnn "
+            f"regressor) or predict_proba, got {type(estimator).__name__}"
+        )
     y = np.asarray(y, np.float64).reshape(-1)
     return -float(scores.nll(estimator.predict_distribution(X), y))

@@ -74,9 +74,19 @@ def rescale(values, axis, shift=None):
         shift = first_value(values[0], axis)
     shifted = [v - shift for v in values]
     largest = [tf.reduce_max(tf.abs(v), axis=axis, keepdims=True) for v in shifted]
-    largest = largest[0] if len(largest) == 1 else tf.reduce_max(tf.stack(
-        [tf.broadcast_to(m, tf.broadcast_dynamic_shape(tf.shape(largest[0]), tf.shape(m)))
-         for m in largest]), axis=0)
+    largest = (
+        largest[0]
+        if len(largest) == 1
+        else tf.reduce_max(
+            tf.stack(
+                [
+                    tf.broadcast_to(m, tf.broadcast_dynamic_shape(tf.shape(largest[0]), tf.shape(m)))
+                    for m in largest
+                ]
+            ),
+            axis=0,
+        )
+    )
     s = power_of_two_scale(largest)
     return [v / s for v in shifted], shift, s
 

@@ -90,17 +90,13 @@ def keep_dims(result, axis, ndim, keepdims):
 
 def check_alternative(fname, alternative):
     if alternative not in ALTERNATIVES:
-        raise ValueError(
-            f"{fname}: alternative must be one of {ALTERNATIVES}; got {alternative!r}."
-        )
+        raise ValueError(f"{fname}: alternative must be one of {ALTERNATIVES}; got {alternative!r}.")
 
 
 def check_nan_policy(fname, nan_policy):
     """Only scipy's default 'propagate' is supported (NaNs flow into the result)."""
     if nan_policy != "propagate":
-        raise ValueError(
-            f"{fname}: only nan_policy='propagate' is supported; got {nan_policy!r}."
-        )
+        raise ValueError(f"{fname}: only nan_policy='propagate' is supported; got {nan_policy!r}.")
 
 
 def sample_size(x, axis):

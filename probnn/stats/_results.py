@@ -29,8 +29,11 @@ def _format(value):
     if value.ndim == 0:
         return str(value[()])  # numpy's shortest round-trip digits for the value's own dtype
     flat = value.ravel()
-    shown = [_short(v) for v in flat] if flat.size <= 6 else (
-        [_short(v) for v in flat[:3]] + ["..."] + [_short(v) for v in flat[-3:]])
+    shown = (
+        [_short(v) for v in flat]
+        if flat.size <= 6
+        else ([_short(v) for v in flat[:3]] + ["..."] + [_short(v) for v in flat[-3:]])
+    )
     return f"<shape={value.shape} {dtype}: [{', '.join(shown)}]>"
 
 
@@ -47,5 +50,4 @@ def _repr(self):
 def result_type(name, fields, module, doc):
     """A named tuple type `name` with `fields`, defined in `module`, with the compact repr."""
     base = collections.namedtuple(name, fields)
-    return type(name, (base,), {"__slots__": (), "__repr__": _repr, "__module__": module,
-                                "__doc__": doc})
+    return type(name, (base,), {"__slots__": (), "__repr__": _repr, "__module__": module, "__doc__": doc})

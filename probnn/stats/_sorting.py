@@ -34,7 +34,7 @@ NETWORK_MAX = 64  # longer samples use tf.sort (the network grows as n log(n)**2
 COMPILE_MIN_ELEMENTS = 1 << 16
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def batcher_network(n):
     """Comparators `(i, j)`, i < j, of Batcher's odd-even merge sort on n wires.
 
@@ -58,7 +58,7 @@ def batcher_network(n):
     return tuple((a, b) for a, b in pairs if b < n)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def pruned_network(n, ranks):
     """The comparators of `batcher_network(n)` that can affect the wires in `ranks`."""
     needed, kept = set(ranks), []
@@ -92,7 +92,7 @@ def _network_values(x_last, n, ranks):
     return tuple(tf.where(has_nan, nan, v) for v in values)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _compiled_network(n, ranks):
     return tf.function(lambda x: _network_values(x, n, ranks), jit_compile=True, autograph=False)
 

@@ -21,8 +21,10 @@ PearsonRResult = _results.result_type(
     "PearsonRResult", ("statistic", "pvalue"), __name__, "pearsonr's result: r and its p-value."
 )
 LinregressResult = _results.result_type(
-    "LinregressResult", ("slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr"),
-    __name__, "linregress's result, field for field as scipy's.",
+    "LinregressResult",
+    ("slope", "intercept", "rvalue", "pvalue", "stderr", "intercept_stderr"),
+    __name__,
+    "linregress's result, field for field as scipy's.",
 )
 
 _TINY = 1.0e-20  # scipy's guard in linregress's t statistic

@@ -18,7 +18,9 @@ import tensorflow as tf
 from probnn.stats import _centering, _common, _results, _sorting
 
 DescribeResult = _results.result_type(
-    "DescribeResult", ("nobs", "minmax", "mean", "variance", "skewness", "kurtosis"), __name__,
+    "DescribeResult",
+    ("nobs", "minmax", "mean", "variance", "skewness", "kurtosis"),
+    __name__,
     "describe's result, field for field as scipy's.",
 )
 
@@ -511,8 +513,9 @@ def median(a, axis=0, *, keepdims=False):
 _NORMAL_IQR = 1.3489795003921634  # 2 * sqrt(2) * erfinv(1/2), scipy's 'normal' scale
 
 
-def iqr(x, axis=None, rng=(25, 75), scale=1.0, nan_policy="propagate",
-        interpolation="linear", keepdims=False):
+def iqr(
+    x, axis=None, rng=(25, 75), scale=1.0, nan_policy="propagate", interpolation="linear", keepdims=False
+):
     """Interquartile range (or any percentile range), like `scipy.stats.iqr`.
 
     Note scipy's default `axis=None` (all values), kept here.

@@ -83,9 +83,7 @@ def wasserstein_distance(u_values, v_values, u_weights=None, v_weights=None, *, 
     >>> round(float(wasserstein_distance([0.0, 1.0, 3.0], [5.0, 6.0, 8.0])), 6)
     5.0
     """
-    deltas, diff = _cdf_differences(
-        "wasserstein_distance", u_values, v_values, u_weights, v_weights, axis
-    )
+    deltas, diff = _cdf_differences("wasserstein_distance", u_values, v_values, u_weights, v_weights, axis)
     return tf.reduce_sum(tf.abs(diff) * deltas, axis=-1)
 
 
@@ -108,9 +106,7 @@ def energy_distance(u_values, v_values, u_weights=None, v_weights=None, *, axis=
     >>> round(float(energy_distance([0.0, 8.0], [0.0, 8.0, 3.0])), 6)
     0.666667
     """
-    deltas, diff = _cdf_differences(
-        "energy_distance", u_values, v_values, u_weights, v_weights, axis
-    )
+    deltas, diff = _cdf_differences("energy_distance", u_values, v_values, u_weights, v_weights, axis)
     # sqrt(m) * sqrt(2 * sum(diff**2 * deltas / m)) with m a power of two near
     # the largest gap: neither the sum nor its double over- or underflows.
     m = _centering.power_of_two_scale(tf.reduce_max(deltas, axis=-1, keepdims=True))

@@ -55,8 +55,7 @@ def _check_common(fname, nan_policy, alternative):
     _common.check_alternative(fname, alternative)
 
 
-def ttest_1samp(a, popmean, axis=0, nan_policy="propagate", alternative="two-sided",
-                *, keepdims=False):
+def ttest_1samp(a, popmean, axis=0, nan_policy="propagate", alternative="two-sided", *, keepdims=False):
     """One-sample t-test of H0: the mean of `a` is `popmean`, like `scipy.stats.ttest_1samp`.
 
     Args:
@@ -104,32 +103,32 @@ def _broadcast_except_axis(fname, a, b, axis):
         return tf.reshape(a, [-1]), tf.reshape(b, [-1]), 0, ndim
     _, ax = _common.check_axis(fname, a, axis)
     sa, sb = a.shape.as_list(), b.shape.as_list()
-    sa_, sb_ = sa[:ax] + sa[ax + 1:], sb[:ax] + sb[ax + 1:]
+    sa_, sb_ = sa[:ax] + sa[ax + 1 :], sb[:ax] + sb[ax + 1 :]
     if sa_ == sb_:  # already aligned (also when batch dimensions are unknown, e.g. in a model)
         return a, b, ax, ndim
     if None in sa_ or None in sb_:
         shape_a, shape_b = tf.shape(a), tf.shape(b)
         batch = tf.broadcast_dynamic_shape(
-            tf.concat([shape_a[:ax], shape_a[ax + 1:]], 0),
-            tf.concat([shape_b[:ax], shape_b[ax + 1:]], 0),
+            tf.concat([shape_a[:ax], shape_a[ax + 1 :]], 0),
+            tf.concat([shape_b[:ax], shape_b[ax + 1 :]], 0),
         )
-        a = tf.broadcast_to(a, tf.concat([batch[:ax], shape_a[ax:ax + 1], batch[ax:]], 0))
-        b = tf.broadcast_to(b, tf.concat([batch[:ax], shape_b[ax:ax + 1], batch[ax:]], 0))
+        a = tf.broadcast_to(a, tf.concat([batch[:ax], shape_a[ax : ax + 1], batch[ax:]], 0))
+        b = tf.broadcast_to(b, tf.concat([batch[:ax], shape_b[ax : ax + 1], batch[ax:]], 0))
         return a, b, ax, ndim
     try:
         batch = list(np.broadcast_shapes(tuple(sa_), tuple(sb_)))
     except ValueError as err:
         raise ValueError(
-            f"{fname}: the inputs must broadcast except along axis {axis}; "
-            f"got shapes {sa} and {sb}."
+            f"{fname}: the inputs must broadcast except along axis {axis}; got shapes {sa} and {sb}."
         ) from err
     a = tf.broadcast_to(a, batch[:ax] + [sa[ax]] + batch[ax:])
     b = tf.broadcast_to(b, batch[:ax] + [sb[ax]] + batch[ax:])
     return a, b, ax, ndim
 
 
-def ttest_ind(a, b, *, axis=0, equal_var=True, nan_policy="propagate",
-              alternative="two-sided", keepdims=False):
+def ttest_ind(
+    a, b, *, axis=0, equal_var=True, nan_policy="propagate", alternative="two-sided", keepdims=False
+):
     """Two-sample t-test (Student's, or Welch's if `equal_var=False`), like `scipy.stats.ttest_ind`.
 
     Args:
@@ -235,7 +234,7 @@ def f_oneway(*samples, axis=0, equal_var=True):
         if len(ranks) != 1:
             raise ValueError(f"f_oneway: the samples must have the same rank; got {sorted(ranks)}.")
         ax = _common.check_axis("f_oneway", samples[0], axis)[1]
-        batch = [s.shape[:ax] + s.shape[ax + 1:] for s in samples]
+        batch = [s.shape[:ax] + s.shape[ax + 1 :] for s in samples]
         if any(bs != batch[0] for bs in batch):
             raise ValueError(
                 "f_oneway: the samples must have the same shape except along axis "

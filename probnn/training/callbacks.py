@@ -57,15 +57,13 @@ class ProgressLogger(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._epochs = self.params.get("epochs")
         self._steps = self.params.get("steps")
-        self._use_bar = self.verbose == 1 and (
-            _dynamic_terminal() if self.dynamic is None else self.dynamic)
+        self._use_bar = self.verbose == 1 and (_dynamic_terminal() if self.dynamic is None else self.dynamic)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
         if self._use_bar:
             print(f"Epoch {epoch + 1}/{self._epochs}", flush=True)
-            self._bar = keras.utils.Progbar(self._steps, verbose=1,
-                                            stateful_metrics=_LOG_KEYS)
+            self._bar = keras.utils.Progbar(self._steps, verbose=1, stateful_metrics=_LOG_KEYS)
 
     def on_train_batch_end(self, batch, logs=None):
         if self._bar is not None and logs and (self._steps is None or batch + 1 < self._steps):
@@ -74,13 +72,17 @@ class ProgressLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         if self._bar is not None:
-            self._bar.update(self._steps or self._bar._seen_so_far + 1,
-                             values=list(logs.items()), finalize=True)
+            self._bar.update(
+                self._steps or self._bar._seen_so_far + 1, values=list(logs.items()), finalize=True
+            )
             self._bar = None
             return
         seconds = time.perf_counter() - self._start
-        print(f"Epoch {epoch + 1}/{self._epochs} - {seconds:.2f}s - {_format_logs(logs)}",
-              file=sys.stdout, flush=True)
+        print(
+            f"Epoch {epoch + 1}/{self._epochs} - {seconds:.2f}s - {_format_logs(logs)}",
+            file=sys.stdout,
+            flush=True,
+        )
 
 
 def _callback_list(callbacks, history, model, verbose, epochs, steps):
@@ -88,9 +90,15 @@ def _callback_list(callbacks, history, model, verbose, epochs, steps):
     extra = [history]
     if verbose:
         extra.append(ProgressLogger(verbose))
-    return keras.callbacks.CallbackList(callbacks + extra, add_history=False,
-                                        add_progbar=False, model=model, verbose=verbose,
-                                        epochs=epochs, steps=steps)
+    return keras.callbacks.CallbackList(
+        callbacks + extra,
+        add_history=False,
+        add_progbar=False,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=steps,
+    )
 
 
 def _resume_history(history, text):

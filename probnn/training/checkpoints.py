@@ -29,8 +29,10 @@ def _check_writable(directory):
         tf.io.gfile.remove(probe)
     except (tf.errors.OpError, OSError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise _err(f"checkpoint_dir={directory!r} is not writable ({type(exc).__name__}: "
-                   f"{reason}); pass a directory you can create and write") from None
+        raise _err(
+            f"checkpoint_dir={directory!r} is not writable ({type(exc).__name__}: "
+            f"{reason}); pass a directory you can create and write"
+        ) from None
 
 
 def _callback_state(callbacks):
@@ -81,17 +83,21 @@ class _Checkpointer:
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="probnn_epoch")
         self.seed = tf.Variable(0, dtype=tf.int64, trainable=False, name="probnn_seed")
         self.history = tf.Variable("", dtype=tf.string, trainable=False, name="probnn_history")
-        self.callbacks = tf.Variable("", dtype=tf.string, trainable=False,
-                                     name="probnn_callbacks")
+        self.callbacks = tf.Variable("", dtype=tf.string, trainable=False, name="probnn_callbacks")
         # How the run ended: RUNNING, COMPLETED (all epochs) or STOPPED (early).
-        self.finished = tf.Variable(RUNNING, dtype=tf.int64, trainable=False,
-                                    name="probnn_finished")
-        self.ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=self.epoch,
-                                        seed=self.seed, history=self.history,
-                                        callbacks=self.callbacks, finished=self.finished)
-        self.manager = tf.train.CheckpointManager(self.ckpt, self.directory,
-                                                  max_to_keep=max_to_keep,
-                                                  checkpoint_name="ckpt")
+        self.finished = tf.Variable(RUNNING, dtype=tf.int64, trainable=False, name="probnn_finished")
+        self.ckpt = tf.train.Checkpoint(
+            model=model,
+            optimizer=optimizer,
+            epoch=self.epoch,
+            seed=self.seed,
+            history=self.history,
+            callbacks=self.callbacks,
+            finished=self.finished,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.ckpt, self.directory, max_to_keep=max_to_keep, checkpoint_name="ckpt"
+        )
 
     @property
     def latest(self):
@@ -103,10 +109,12 @@ class _Checkpointer:
         path = self.latest
         if path is None:
             if os.path.isdir(self.read_directory) and any(
-                    name.startswith("ckpt-") for name in os.listdir(self.read_directory)):
+                name.startswith("ckpt-") for name in os.listdir(self.read_directory)
+            ):
                 raise CheckpointRestoreError(
                     f"probnn.fit: {self.read_directory!r} contains checkpoint files but no "
-                    "readable 'checkpoint' state file; delete the directory or pass resume=False")
+                    "readable 'checkpoint' state file; delete the directory or pass resume=False"
+                )
             return False
         try:
             status = self.ckpt.restore(path)
@@ -116,7 +124,8 @@ class _Checkpointer:
                 f"probnn.fit: cannot restore checkpoint {path!r} "
                 f"({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}). "
                 "It is corrupt or was written for a different model/optimizer; delete it or "
-                "pass resume=False (which overwrites it)") from exc
+                "pass resume=False (which overwrites it)"
+            ) from exc
         return True
 
     def resumed_state(self, seed):
@@ -126,16 +135,18 @@ class _Checkpointer:
         if seed is None:
             seed = saved_seed
         elif seed != saved_seed:
-            logger.warning("probnn.fit: seed=%s differs from the checkpoint's seed %s; "
-                           "the shuffles of resumed epochs will differ", seed, saved_seed)
+            logger.warning(
+                "probnn.fit: seed=%s differs from the checkpoint's seed %s; "
+                "the shuffles of resumed epochs will differ",
+                seed,
+                saved_seed,
+            )
         logger.info("probnn.fit: resumed from %s at epoch %d", self.latest, start_epoch)
-        return (start_epoch, self.history.numpy().decode(), seed,
-                self.callbacks.numpy().decode())
+        return (start_epoch, self.history.numpy().decode(), seed, self.callbacks.numpy().decode())
 
     def save(self, epoch, history, callbacks, finished=RUNNING):
         """Writes `ckpt-<epoch>`; `finished` marks the run's final state (weights as returned)."""
-        self.history.assign(json.dumps({"history": history.history, "epoch": history.epoch},
-                                       default=float))
+        self.history.assign(json.dumps({"history": history.history, "epoch": history.epoch}, default=float))
         self.callbacks.assign(_callback_state(callbacks))
         self.epoch.assign(epoch)
         self.finished.assign(finished)

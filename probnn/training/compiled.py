@@ -16,9 +16,15 @@ _XLA_ERROR = re.compile(
 
 
 def _is_xla_failure(exc):
-    return isinstance(exc, (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError,
-                            tf.errors.NotFoundError, tf.errors.InternalError)) and bool(
-        _XLA_ERROR.search(str(exc)))
+    return isinstance(
+        exc,
+        (
+            tf.errors.InvalidArgumentError,
+            tf.errors.UnimplementedError,
+            tf.errors.NotFoundError,
+            tf.errors.InternalError,
+        ),
+    ) and bool(_XLA_ERROR.search(str(exc)))
 
 
 def _warn_xla_fallback(what, exc):
@@ -27,12 +33,16 @@ def _warn_xla_fallback(what, exc):
     logger.warning(
         "probnn.fit: XLA could not compile the %s (%s: %s); falling back to tf.function "
         "without jit_compile, which is slower. Pass jit_compile=False to silence this.",
-        what, type(exc).__name__, first_line)
+        what,
+        type(exc).__name__,
+        first_line,
+    )
 
 
 def _needs_autograph(exc):
     return isinstance(exc, tf.errors.OperatorNotAllowedInGraphError) or (
-        "autograph" in str(exc).lower() and isinstance(exc, (TypeError, ValueError)))
+        "autograph" in str(exc).lower() and isinstance(exc, (TypeError, ValueError))
+    )
 
 
 def _next_attempt(exc, autograph, jit, mode, what):
@@ -73,8 +83,7 @@ class _Compiled:
         self._checked = False
 
     def _make(self):
-        return tf.function(self._python_fn, jit_compile=self._jit, autograph=self._autograph,
-                           **self._options)
+        return tf.function(self._python_fn, jit_compile=self._jit, autograph=self._autograph, **self._options)
 
     @property
     def tracing_count(self):
@@ -88,8 +97,9 @@ class _Compiled:
                 out = self._fn(*args)
                 break
             except Exception as exc:
-                self._autograph, self._jit = _next_attempt(exc, self._autograph, self._jit,
-                                                           self._mode, self._what)
+                self._autograph, self._jit = _next_attempt(
+                    exc, self._autograph, self._jit, self._mode, self._what
+                )
                 self._fn = self._make()
         self._checked = True
         return out

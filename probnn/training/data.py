@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import cached_program, _needs_autograph
+from probnn.training.compiled import _needs_autograph, cached_program
 from probnn.training.errors import _err
 from probnn.training.objective import _member_targets
 
@@ -58,8 +58,11 @@ def _as_inputs(name, x):
         if not x:
             raise _err(f"{name} is an empty dict")
         return {key: _as_array(f"{name}[{key!r}]", value) for key, value in x.items()}
-    if isinstance(x, (tuple, list)) and not np.isscalar(x[0] if len(x) else 0) and all(
-            np.ndim(v) >= 1 and not isinstance(v, (tuple, list)) for v in x):
+    if (
+        isinstance(x, (tuple, list))
+        and not np.isscalar(x[0] if len(x) else 0)
+        and all(np.ndim(v) >= 1 and not isinstance(v, (tuple, list)) for v in x)
+    ):
         return tuple(_as_array(f"{name}[{i}]", value) for i, value in enumerate(x))
     return _as_array(name, x)
 
@@ -83,14 +86,18 @@ class _Arrays:
 
 def _check_xy(x, y, sample_weight=None, x_name="x", y_name="y"):
     if y is None:
-        raise _err(f"{y_name} is required when {x_name} is an array (pass targets, or a "
-                   "tf.data.Dataset yielding (x, y) batches as x)")
+        raise _err(
+            f"{y_name} is required when {x_name} is an array (pass targets, or a "
+            "tf.data.Dataset yielding (x, y) batches as x)"
+        )
     x = _as_inputs(x_name, x)
     y = _as_array(y_name, y)
     for label, array in _leaves(x_name, x):
         if array.shape[0] != y.shape[0]:
-            raise _err(f"{label} and {y_name} must have the same number of rows, got "
-                       f"{array.shape[0]} and {y.shape[0]}")
+            raise _err(
+                f"{label} and {y_name} must have the same number of rows, got "
+                f"{array.shape[0]} and {y.shape[0]}"
+            )
         _check_finite(label, array)
     if y.shape[0] == 0:
         raise _err(f"{x_name} and {y_name} are empty; need at least one row")
@@ -101,8 +108,10 @@ def _check_xy(x, y, sample_weight=None, x_name="x", y_name="y"):
         if weights.ndim == 2 and weights.shape[1] == 1:
             weights = weights[:, 0]
         if weights.shape != (y.shape[0],):
-            raise _err(f"sample_weight must have shape ({y.shape[0]},) (one weight per row of "
-                       f"{y_name}), got {np.shape(sample_weight)}")
+            raise _err(
+                f"sample_weight must have shape ({y.shape[0]},) (one weight per row of "
+                f"{y_name}), got {np.shape(sample_weight)}"
+            )
         if not (np.isfinite(weights).all() and (weights >= 0).all()):
             raise _err("sample_weight must be finite and >= 0")
         if not weights.sum() > 0:
@@ -119,11 +128,15 @@ def _positive_int(name, value):
 def _check_dataset(name, ds):
     spec = ds.element_spec
     if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
-        raise _err(f"{name} must be a tf.data.Dataset yielding (x, y) or (x, y, sample_weight) "
-                   f"batches; its element spec is {spec!r}")
+        raise _err(
+            f"{name} must be a tf.data.Dataset yielding (x, y) or (x, y, sample_weight) "
+            f"batches; its element spec is {spec!r}"
+        )
     if int(ds.cardinality()) == int(tf.data.INFINITE_CARDINALITY):
-        raise _err(f"{name} is an infinite tf.data.Dataset (e.g. .repeat() without a count); "
-                   "an epoch is one pass over the dataset, so pass a finite one (.take(n))")
+        raise _err(
+            f"{name} is an infinite tf.data.Dataset (e.g. .repeat() without a count); "
+            "an epoch is one pass over the dataset, so pass a finite one (.take(n))"
+        )
     return ds
 
 
@@ -148,14 +161,39 @@ class _EpochDatasets:
         return tf.data.Dataset.from_tensor_slices(parts).batch(self.batch_size)
 
 
-_Arguments = collections.namedtuple("_Arguments", [
-    "epochs", "batch_size", "checkpoint_every", "validation_batch_size", "chunk",
-    "jit_compile", "verbose", "callbacks", "initial_epoch", "strategy", "seed"])
+_Arguments = collections.namedtuple(
+    "_Arguments",
+    [
+        "epochs",
+        "batch_size",
+        "checkpoint_every",
+        "validation_batch_size",
+        "chunk",
+        "jit_compile",
+        "verbose",
+        "callbacks",
+        "initial_epoch",
+        "strategy",
+        "seed",
+    ],
+)
 
 
-def _check_arguments(*, model, epochs, batch_size, checkpoint_every, validation_batch_size,
-                     steps_per_execution, jit_compile, verbose, callbacks, initial_epoch,
-                     strategy, seed):
+def _check_arguments(
+    *,
+    model,
+    epochs,
+    batch_size,
+    checkpoint_every,
+    validation_batch_size,
+    steps_per_execution,
+    jit_compile,
+    verbose,
+    callbacks,
+    initial_epoch,
+    strategy,
+    seed,
+):
     """Checks `fit`'s scalar arguments; returns them normalised as an `_Arguments`."""
     if not isinstance(model, keras.Model):
         raise _err(f"model must be a keras.Model (Keras 3), got {type(model).__name__}")
@@ -176,19 +214,37 @@ def _check_arguments(*, model, epochs, batch_size, checkpoint_every, validation_
     callbacks = list(callbacks or [])
     for callback in callbacks:
         if not isinstance(callback, keras.callbacks.Callback):
-            raise _err("callbacks must be keras.callbacks.Callback objects (Keras 3), got "
-                       f"{type(callback).__module__}.{type(callback).__name__}")
-    if initial_epoch is not None and (isinstance(initial_epoch, bool) or not isinstance(
-            initial_epoch, numbers.Integral) or initial_epoch < 0):
+            raise _err(
+                "callbacks must be keras.callbacks.Callback objects (Keras 3), got "
+                f"{type(callback).__module__}.{type(callback).__name__}"
+            )
+    if initial_epoch is not None and (
+        isinstance(initial_epoch, bool)
+        or not isinstance(initial_epoch, numbers.Integral)
+        or initial_epoch < 0
+    ):
         raise _err(f"initial_epoch must be a non-negative integer or None, got {initial_epoch!r}")
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise _err(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
     seed = _check_seed(seed, model, strategy)
     if seed is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise _err("seed=None with a MultiWorkerMirroredStrategy: every worker must shuffle "
-                   "the same way, pass the same integer seed to every worker")
-    return _Arguments(epochs, batch_size, checkpoint_every, validation_batch_size, chunk,
-                      jit_compile, verbose, callbacks, initial_epoch, strategy, seed)
+        raise _err(
+            "seed=None with a MultiWorkerMirroredStrategy: every worker must shuffle "
+            "the same way, pass the same integer seed to every worker"
+        )
+    return _Arguments(
+        epochs,
+        batch_size,
+        checkpoint_every,
+        validation_batch_size,
+        chunk,
+        jit_compile,
+        verbose,
+        callbacks,
+        initial_epoch,
+        strategy,
+        seed,
+    )
 
 
 def _is_seed(value):
@@ -203,13 +259,17 @@ def _check_seed(seed, model, strategy):
     if isinstance(seed, (list, tuple, np.ndarray)) and members:
         seed = tuple(seed)
         if len(seed) != members or not all(_is_seed(s) for s in seed):
-            raise _err(f"seed must be a non-negative integer, None, or one such integer per "
-                       f"member ({members}), got {list(seed)!r}")
+            raise _err(
+                f"seed must be a non-negative integer, None, or one such integer per "
+                f"member ({members}), got {list(seed)!r}"
+            )
         if strategy is not None:
             raise _err("one seed per member is not supported with strategy=")
         return tuple(int(s) for s in seed)
-    raise _err(f"seed must be a non-negative integer or None (or, for a stack of members, "
-               f"one per member), got {seed!r}")
+    raise _err(
+        f"seed must be a non-negative integer or None (or, for a stack of members, "
+        f"one per member), got {seed!r}"
+    )
 
 
 def _prepare_data(x, y, sample_weight, validation_data):
@@ -219,8 +279,10 @@ def _prepare_data(x, y, sample_weight, validation_data):
     if _is_dataset(x):
         for name, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
-                raise _err(f"{name} must be None when x is a tf.data.Dataset (it must yield "
-                           "(x, y) or (x, y, sample_weight) batches)")
+                raise _err(
+                    f"{name} must be None when x is a tf.data.Dataset (it must yield "
+                    "(x, y) or (x, y, sample_weight) batches)"
+                )
         dataset = _check_dataset("x", x)
         arrays = None
     else:
@@ -231,16 +293,17 @@ def _prepare_data(x, y, sample_weight, validation_data):
             _check_dataset("validation_data", validation_data)
         else:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise _err("validation_data must be (x_val, y_val) or a tf.data.Dataset of "
-                           f"(x, y) batches, got {type(validation_data).__name__}")
-            validation_data = _check_xy(*validation_data, x_name="validation x",
-                                        y_name="validation y")
+                raise _err(
+                    "validation_data must be (x_val, y_val) or a tf.data.Dataset of "
+                    f"(x, y) batches, got {type(validation_data).__name__}"
+                )
+            validation_data = _check_xy(*validation_data, x_name="validation x", y_name="validation y")
             if arrays is not None:
-                for (label, a), (_, v) in zip(_leaves("x", arrays.x),
-                                              _leaves("x", validation_data.x)):
+                for (label, a), (_, v) in zip(_leaves("x", arrays.x), _leaves("x", validation_data.x)):
                     if v.shape[1:] != a.shape[1:]:
-                        raise _err(f"validation {label} has row shape {v.shape[1:]}, but "
-                                   f"{label} has {a.shape[1:]}")
+                        raise _err(
+                            f"validation {label} has row shape {v.shape[1:]}, but {label} has {a.shape[1:]}"
+                        )
     return arrays, dataset, validation_data
 
 
@@ -283,14 +346,17 @@ def _check_inputs(model, arrays, members):
     if isinstance(arrays.x, dict) and all(n in arrays.x for n in names):
         leaves = [(f"x[{n!r}]", arrays.x[n]) for n in names]
     if len(leaves) != len(shapes):
-        raise _err(f"x has {len(leaves)} input array(s), but the model has {len(shapes)} "
-                   f"inputs with row shapes {shapes}")
+        raise _err(
+            f"x has {len(leaves)} input array(s), but the model has {len(shapes)} "
+            f"inputs with row shapes {shapes}"
+        )
     for (label, array), expected in zip(leaves, shapes):
         given = array.shape[1:]
-        if len(given) != len(expected) or any(
-                e is not None and g != e for g, e in zip(given, expected)):
-            raise _err(f"{label} has shape {array.shape} (rows of shape {given}), but the "
-                       f"model expects rows of shape {expected}")
+        if len(given) != len(expected) or any(e is not None and g != e for g, e in zip(given, expected)):
+            raise _err(
+                f"{label} has shape {array.shape} (rows of shape {given}), but the "
+                f"model expects rows of shape {expected}"
+            )
 
 
 def _check_targets(model, objective, arrays, dataset):
@@ -308,9 +374,11 @@ def _check_targets(model, objective, arrays, dataset):
             given = given[1:]
         if given not in accepted and not (event == () and given == ()):
             shape = arrays.y.shape if arrays is not None else tuple(y.shape)
-            raise _err(f"{label} has shape {tuple(shape)}, but {type(head).__name__} expects "
-                       f"targets of shape (rows,) + {accepted[-1]}" +
-                       (f" or (rows,) + {event}" if len(accepted) > 1 else ""))
+            raise _err(
+                f"{label} has shape {tuple(shape)}, but {type(head).__name__} expects "
+                f"targets of shape (rows,) + {accepted[-1]}"
+                + (f" or (rows,) + {event}" if len(accepted) > 1 else "")
+            )
     # Traced, not run: shape errors surface, and the loss's side effects (if any) do not happen.
     shapes = {}
 
@@ -331,8 +399,7 @@ def _check_targets(model, objective, arrays, dataset):
         return
     try:
         try:
-            tf.function(probe, autograph=False).get_concrete_function(
-                tf.nest.map_structure(spec, x), spec(y))
+            tf.function(probe, autograph=False).get_concrete_function(tf.nest.map_structure(spec, x), spec(y))
         except Exception as exc:
             if not _needs_autograph(exc):
                 raise
@@ -340,17 +407,23 @@ def _check_targets(model, objective, arrays, dataset):
     except Exception as exc:
         if "y_pred" not in shapes:
             rows = [tuple(np.shape(a))[1:] for a in tf.nest.flatten(x)]
-            raise _err(f"the model cannot be called on x (rows of shape "
-                       f"{rows[0] if len(rows) == 1 else rows}): {_first_line(exc)}") from None
-        raise _err(f"the loss cannot be computed on {label} (rows of shape "
-                   f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
-                   f"{shapes['y_pred']}): {_first_line(exc)}") from None
+            raise _err(
+                f"the model cannot be called on x (rows of shape "
+                f"{rows[0] if len(rows) == 1 else rows}): {_first_line(exc)}"
+            ) from None
+        raise _err(
+            f"the loss cannot be computed on {label} (rows of shape "
+            f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
+            f"{shapes['y_pred']}): {_first_line(exc)}"
+        ) from None
     expected = (int(np.shape(y)[0]),) + ((objective.members,) if objective.members else ())
     if shapes["values"] != expected:
-        raise _err(f"the loss gives per-example values of shape {shapes['values']} for a "
-                   f"batch of {expected[0]} rows (expected {expected}): {label} (rows of shape "
-                   f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
-                   f"{shapes['y_pred']}) broadcast against each other")
+        raise _err(
+            f"the loss gives per-example values of shape {shapes['values']} for a "
+            f"batch of {expected[0]} rows (expected {expected}): {label} (rows of shape "
+            f"{tuple(np.shape(y))[1:]}) and the model's output (rows of shape "
+            f"{shapes['y_pred']}) broadcast against each other"
+        )
     cached_program(model, key, lambda: True)
 
 
@@ -370,8 +443,7 @@ def _cast_to_model(model, objective, data):
         return None
     fallback = objective.dtype.name
     dtype = _input_dtype(model, fallback)
-    x = tf.nest.map_structure(
-        lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a, data.x)
+    x = tf.nest.map_structure(lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a, data.x)
     y = data.y.astype(fallback, copy=False) if data.y.dtype.kind == "f" else data.y
     return _Arrays(x, y, data.weights)
 
@@ -402,8 +474,13 @@ def _warn_target_scale(model, objective, data):
     if data is None or objective.head is None:
         return
     head = find_head(model)  # the model's own head (objective.head is the loss's copy)
-    if (not isinstance(head, RealEventHead) or not head.supports_target_scaling or head.adapted
-            or getattr(head, "_probnn_scale_warned", False) or data.y.dtype.kind != "f"):
+    if (
+        not isinstance(head, RealEventHead)
+        or not head.supports_target_scaling
+        or head.adapted
+        or getattr(head, "_probnn_scale_warned", False)
+        or data.y.dtype.kind != "f"
+    ):
         return
     y = np.asarray(data.y, dtype=np.float64).reshape(data.y.shape[0], -1)
     std, mean = y.std(axis=0), y.mean(axis=0)
@@ -415,4 +492,7 @@ def _warn_target_scale(model, objective, data):
         f"probnn.fit: the targets have mean {mean.ravel()[0]:.4g} and standard deviation "
         f"{std.ravel()[0]:.4g}, far from unit scale, and {type(head).__name__} {head.name!r} is not "
         "adapted to them; call head.adapt(y_train) before training so that the network learns in "
-        "standard units (distribution() stays in the targets' units)", UserWarning, stacklevel=3)
+        "standard units (distribution() stays in the targets' units)",
+        UserWarning,
+        stacklevel=3,
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from probnn.functional import pad_rows
-from probnn.training.compiled import cached_program, last_batch_jit, _Compiled
+from probnn.training.compiled import _Compiled, cached_program, last_batch_jit
 from probnn.training.data import _is_dataset
 from probnn.training.errors import _err
 from probnn.training.fused import _bucket, _signature
@@ -37,12 +37,12 @@ class _Evaluator:
             def step(xb, yb):
                 values = batch_terms(xb, yb)
                 rows = tf.cast(tf.shape(values)[0], values.dtype)
-                return (tf.reduce_sum(values, axis=0),
-                        _regularization(model, values.dtype) * rows, rows)
+                return (tf.reduce_sum(values, axis=0), _regularization(model, values.dtype) * rows, rows)
 
             key = ("eval-dataset", objective.key, jit_compile)
-            self._step = cached_program(model, key, lambda: _Compiled(
-                step, jit_compile, "validation step", reduce_retracing=True))
+            self._step = cached_program(
+                model, key, lambda: _Compiled(step, jit_compile, "validation step", reduce_retracing=True)
+            )
             return
         self.dataset = None
         xv, yv = data.x, data.y
@@ -64,30 +64,39 @@ class _Evaluator:
                 def body(i, s_data, s_reg):
                     rows = tf.gather(order, i)  # static shape (size,)
                     values = batch_terms(
-                        tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
-                        tf.gather(y_all, rows))
-                    return (i + 1, s_data + tf.reduce_sum(tf.cast(values, tf.float64), axis=0),
-                            s_reg + tf.cast(_regularization(model, values.dtype), tf.float64)
-                            * size)
+                        tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all), tf.gather(y_all, rows)
+                    )
+                    return (
+                        i + 1,
+                        s_data + tf.reduce_sum(tf.cast(values, tf.float64), axis=0),
+                        s_reg + tf.cast(_regularization(model, values.dtype), tf.float64) * size,
+                    )
 
                 zero = tf.constant(0.0, tf.float64)
-                _, s_data, s_reg = tf.while_loop(lambda i, *_: i < count, body,
-                                                 (tf.constant(0), tf.zeros([members or 1],
-                                                                           tf.float64), zero))
+                _, s_data, s_reg = tf.while_loop(
+                    lambda i, *_: i < count,
+                    body,
+                    (tf.constant(0), tf.zeros([members or 1], tf.float64), zero),
+                )
                 return s_data, s_reg
 
-            key = ("eval", objective.key, size, batches, _signature(x_all),
-                   _signature(y_all), jit)
+            key = ("eval", objective.key, size, batches, _signature(x_all), _signature(y_all), jit)
             return cached_program(model, key, lambda: _Compiled(run, jit, "validation loop"))
 
         if full:
-            self.calls.append((program(bsz, steps, jit_compile),
-                               (x_all, y_all, tf.constant(order.reshape(steps, bsz)),
-                                tf.constant(full))))
+            self.calls.append(
+                (
+                    program(bsz, steps, jit_compile),
+                    (x_all, y_all, tf.constant(order.reshape(steps, bsz)), tf.constant(full)),
+                )
+            )
         if rest:
-            self.calls.append((program(rest, 1, last_batch_jit(jit_compile)),
-                               (x_all, y_all, tf.constant(order[full * bsz:n][None]),
-                                tf.constant(1))))
+            self.calls.append(
+                (
+                    program(rest, 1, last_batch_jit(jit_compile)),
+                    (x_all, y_all, tf.constant(order[full * bsz : n][None]), tf.constant(1)),
+                )
+            )
         self.n = n
 
     def __call__(self):

@@ -18,10 +18,18 @@ from probnn.training.checkpoints import (
     _Checkpointer,
     _restore_callback_state,
 )
-from probnn.training.data import (_cast_to_model, _check_arguments, _check_inputs,
-                                  _check_target_support, _check_targets, _is_dataset,
-                                  _EpochDatasets, _prepare_data, _sample_batch,
-                                  _warn_target_scale)
+from probnn.training.data import (
+    _cast_to_model,
+    _check_arguments,
+    _check_inputs,
+    _check_target_support,
+    _check_targets,
+    _EpochDatasets,
+    _is_dataset,
+    _prepare_data,
+    _sample_batch,
+    _warn_target_scale,
+)
 from probnn.training.errors import NonFiniteLossError
 from probnn.training.evaluation import _Evaluator
 from probnn.training.fused import _FusedRunner
@@ -31,11 +39,30 @@ from probnn.training.streaming import _StreamRunner
 logger = logging.getLogger("probnn.training")
 
 
-def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_size=32,
-        sample_weight=None, validation_data=None, validation_batch_size=None, shuffle=True,
-        callbacks=None, initial_epoch=None, steps_per_execution="epoch", jit_compile="auto",
-        checkpoint_dir=None, checkpoint_every=1, resume=True, strategy=None, verbose=1,
-        seed=None):
+def fit(
+    model,
+    x=None,
+    y=None,
+    *,
+    loss=None,
+    optimizer=None,
+    epochs=1,
+    batch_size=32,
+    sample_weight=None,
+    validation_data=None,
+    validation_batch_size=None,
+    shuffle=True,
+    callbacks=None,
+    initial_epoch=None,
+    steps_per_execution="epoch",
+    jit_compile="auto",
+    checkpoint_dir=None,
+    checkpoint_every=1,
+    resume=True,
+    strategy=None,
+    verbose=1,
+    seed=None,
+):
     """Trains a Keras 3 model, by default by maximum likelihood of its distribution head.
 
     In-memory data is kept on the device and a whole epoch (or
@@ -148,10 +175,19 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     [3, 4]
     """
     args = _check_arguments(
-        model=model, epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every,
-        validation_batch_size=validation_batch_size, steps_per_execution=steps_per_execution,
-        jit_compile=jit_compile, verbose=verbose, callbacks=callbacks,
-        initial_epoch=initial_epoch, strategy=strategy, seed=seed)
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        checkpoint_every=checkpoint_every,
+        validation_batch_size=validation_batch_size,
+        steps_per_execution=steps_per_execution,
+        jit_compile=jit_compile,
+        verbose=verbose,
+        callbacks=callbacks,
+        initial_epoch=initial_epoch,
+        strategy=strategy,
+        seed=seed,
+    )
     if isinstance(args.seed, tuple) and checkpoint_dir is not None:
         raise ValueError("probnn.fit: one seed per member is not supported with checkpoint_dir")
     arrays, dataset, validation = _prepare_data(x, y, sample_weight, validation_data)
@@ -169,17 +205,14 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     _check_targets(model, objective, arrays, dataset)
     ckpt = None
     if checkpoint_dir is not None:
-        ckpt = _Checkpointer(checkpoint_dir, model, optimizer, args.checkpoint_every,
-                             strategy=args.strategy)
+        ckpt = _Checkpointer(checkpoint_dir, model, optimizer, args.checkpoint_every, strategy=args.strategy)
 
     # Which epochs: a checkpoint's, initial_epoch, or after the model's last fit.
     start, end, seed, saved = _epoch_range(model, args, ckpt, resume)
-    runner, steps = _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle,
-                                 seed)
+    runner, steps = _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle, seed)
     evaluator = None
     if validation is not None:
-        evaluator = _Evaluator(model, objective, validation, args.validation_batch_size,
-                               args.jit_compile)
+        evaluator = _Evaluator(model, objective, validation, args.validation_batch_size, args.jit_compile)
 
     history = keras.callbacks.History()
     callback_list = _callback_list(args.callbacks, history, model, args.verbose, end, steps)
@@ -193,16 +226,18 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
     logs = {}
     for epoch in range(start, end):
         callback_list.on_epoch_begin(epoch)
-        logs = _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle,
-                            args.chunk, steps, ckpt)
+        logs = _train_epoch(
+            runner, callback_list, model, objective, epoch, seed, shuffle, args.chunk, steps, ckpt
+        )
         if logs is None:  # a non-finite loss, and TerminateOnNaN asked to stop
             break
         if evaluator is not None:
             logs.update(_validation_logs(evaluator, objective, model))
         callback_list.on_epoch_end(epoch, logs)
         object.__setattr__(model, "_probnn_epochs", epoch + 1)
-        if ckpt is not None and ((epoch + 1) % args.checkpoint_every == 0
-                                 or model.stop_training or epoch + 1 == end):
+        if ckpt is not None and (
+            (epoch + 1) % args.checkpoint_every == 0 or model.stop_training or epoch + 1 == end
+        ):
             ckpt.save(epoch + 1, history, args.callbacks)
         if model.stop_training:
             break
@@ -211,8 +246,7 @@ def fit(model, x=None, y=None, *, loss=None, optimizer=None, epochs=1, batch_siz
         # The run is over (all epochs, or stopped early): the last checkpoint
         # holds the weights as returned (after EarlyStopping's
         # restore_best_weights), so resuming it returns them without training.
-        ckpt.save(epoch + 1, history, args.callbacks,
-                  STOPPED if model.stop_training else COMPLETED)
+        ckpt.save(epoch + 1, history, args.callbacks, STOPPED if model.stop_training else COMPLETED)
     return history
 
 
@@ -226,13 +260,18 @@ def _epoch_range(model, args, ckpt, resume):
             start, history, seed, callbacks = ckpt.resumed_state(seed)
             saved = (history, callbacks)
             if int(ckpt.finished.numpy()) == STOPPED:
-                logger.info("probnn.fit: the run in %s stopped early after %d epochs; "
-                            "returning its weights without training (resume=False starts "
-                            "afresh)", ckpt.latest, start)
+                logger.info(
+                    "probnn.fit: the run in %s stopped early after %d epochs; "
+                    "returning its weights without training (resume=False starts "
+                    "afresh)",
+                    ckpt.latest,
+                    start,
+                )
                 end = start
         if start >= end:
-            logger.info("probnn.fit: checkpoint already has %d epochs >= epochs=%d; nothing "
-                        "to do", start, end)
+            logger.info(
+                "probnn.fit: checkpoint already has %d epochs >= epochs=%d; nothing to do", start, end
+            )
         ckpt.seed.assign(_seed(seed))
         return start, end, int(ckpt.seed.numpy()), saved
     if args.initial_epoch is not None:
@@ -248,8 +287,7 @@ def _seed(seed):
 def _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle, seed):
     """The fused runner for in-memory data on one device, else the streaming runner."""
     if arrays is not None and args.strategy is None:
-        runner = _FusedRunner(model, optimizer, objective, arrays, args.batch_size,
-                              args.jit_compile, seed)
+        runner = _FusedRunner(model, optimizer, objective, arrays, args.batch_size, args.jit_compile, seed)
         return runner, runner.steps
     steps, stream = None, None
     if arrays is not None:  # in-memory data under a strategy: a reshuffled dataset per epoch
@@ -258,15 +296,14 @@ def _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle, se
     jit = args.jit_compile
     if args.strategy is not None:
         jit = False if jit == "auto" else jit
-    runner = _StreamRunner(model, optimizer, objective,
-                           dataset if dataset is not None else stream.dataset(0),
-                           args.strategy, jit)
+    runner = _StreamRunner(
+        model, optimizer, objective, dataset if dataset is not None else stream.dataset(0), args.strategy, jit
+    )
     runner.stream = stream
     return runner, steps or runner.steps
 
 
-def _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle, chunk, steps,
-                 ckpt):
+def _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle, chunk, steps, ckpt):
     """Runs one epoch with the batch hooks; returns its logs (None: stopped on NaN)."""
     if isinstance(runner, _StreamRunner) and runner.stream is not None:
         runner.set_dataset(runner.stream.dataset(epoch))
@@ -275,8 +312,9 @@ def _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle, 
         callback_list.on_train_batch_begin(begin)
 
     def after(begin, end, totals):
-        callback_list.on_train_batch_end(end - 1, _epoch_logs(totals, objective.members,
-                                                                objective.report_nll))
+        callback_list.on_train_batch_end(
+            end - 1, _epoch_logs(totals, objective.members, objective.report_nll)
+        )
         return model.stop_training
 
     totals, bad_step = runner.run_epoch(epoch, seed, shuffle, chunk, before, after)
@@ -309,4 +347,7 @@ def _non_finite(epoch, bad_step, steps, ckpt):
         "step's update was not applied"
         + (f"; the last good checkpoint is {where!r}" if where else "")
         + ". Lower the learning rate, clip gradients or check the data.",
-        epoch=epoch + 1, step=bad_step, checkpoint=where)
+        epoch=epoch + 1,
+        step=bad_step,
+        checkpoint=where,
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from probnn.functional import pad_rows
-from probnn.training.compiled import cached_program, last_batch_jit, _Compiled
+from probnn.training.compiled import _Compiled, cached_program, last_batch_jit
 from probnn.training.objective import _gradients, _regularization, _step_terms
 
 
@@ -70,9 +70,11 @@ class _FusedRunner:
     def __init__(self, model, optimizer, objective, data, batch_size, jit_compile, seed):
         self.n = data.n
         self.members = objective.members
-        self.bootstrap = (_bootstrap_rows(self.n, seed, self.members)
-                          if objective.members and getattr(model, "probnn_bootstrap", False)
-                          else None)
+        self.bootstrap = (
+            _bootstrap_rows(self.n, seed, self.members)
+            if objective.members and getattr(model, "probnn_bootstrap", False)
+            else None
+        )
         rows = _bucket(self.n)
         self.batch_size = min(batch_size, rows)
         self.full = self.n // self.batch_size  # full batches
@@ -85,22 +87,32 @@ class _FusedRunner:
         self.w = None if data.weights is None else pad(data.weights)
 
         def program(batch, steps, jit):
-            key = ("fused", optimizer, objective.key, batch, steps, _signature(self.x),
-                   _signature(self.y), _signature(self.w), jit,
-                   tuple(id(v) for v in model.trainable_variables))
-            return cached_program(model, key, lambda: _fused_program(
-                model, optimizer, objective, batch, jit))
+            key = (
+                "fused",
+                optimizer,
+                objective.key,
+                batch,
+                steps,
+                _signature(self.x),
+                _signature(self.y),
+                _signature(self.w),
+                jit,
+                tuple(id(v) for v in model.trainable_variables),
+            )
+            return cached_program(model, key, lambda: _fused_program(model, optimizer, objective, batch, jit))
 
         self._run = program(self.batch_size, self.total_steps, jit_compile)
         # The smaller last batch runs as its own program with its own static
         # shape, as in model.fit: batch-dependent layers (BatchNormalization's
         # statistics, activity regularisers' per-batch means, dropout masks)
         # see only its real rows, never padding.
-        self._run_rest = (program(self.rest, 1, last_batch_jit(jit_compile)) if self.rest
-                          else None)
+        self._run_rest = program(self.rest, 1, last_batch_jit(jit_compile)) if self.rest else None
         self.rest_n = tf.constant(self.rest, tf.int32)
-        self._true, self._zero, self._one = (tf.constant(True), tf.constant(0, tf.int32),
-                                             tf.constant(1, tf.int32))
+        self._true, self._zero, self._one = (
+            tf.constant(True),
+            tf.constant(0, tf.int32),
+            tf.constant(1, tf.int32),
+        )
 
     def run_epoch(self, epoch, seed, shuffle, chunk, before, after):
         """Runs one epoch; returns `(totals, bad_step or None)`.
@@ -113,7 +125,7 @@ class _FusedRunner:
         total = self.total_steps * self.batch_size
         order = _epoch_order(self.n, total, seed, epoch, shuffle, self.members, self.bootstrap)
         cut = self.full * self.batch_size
-        rest_order = tf.constant(order[cut:self.n].reshape((1, self.rest) + order.shape[1:]))
+        rest_order = tf.constant(order[cut : self.n].reshape((1, self.rest) + order.shape[1:]))
         order = tf.constant(order.reshape((self.total_steps, self.batch_size) + order.shape[1:]))
         n = tf.constant(self.n, tf.int32)
         totals = None
@@ -123,15 +135,23 @@ class _FusedRunner:
             before(start)
             parts, ok = [], self._true
             if start < self.full:
-                out, ok = self._run(self.x, self.y, self.w, order, n, ok,
-                                    tf.constant(start, tf.int32),
-                                    tf.constant(min(stop, self.full), tf.int32))
+                out, ok = self._run(
+                    self.x,
+                    self.y,
+                    self.w,
+                    order,
+                    n,
+                    ok,
+                    tf.constant(start, tf.int32),
+                    tf.constant(min(stop, self.full), tf.int32),
+                )
                 parts.append((0, out))
             if stop > self.full:
                 # Launched without waiting for the loop: it runs only if the loop's
                 # steps were all finite (`ok` stays on the device).
-                out, ok = self._run_rest(self.x, self.y, self.w, rest_order, self.rest_n, ok,
-                                         self._zero, self._one)
+                out, ok = self._run_rest(
+                    self.x, self.y, self.w, rest_order, self.rest_n, ok, self._zero, self._one
+                )
                 parts.append((self.full, out))
             for offset, out in parts:
                 out = out.numpy()
@@ -181,16 +201,20 @@ def _fused_program(model, optimizer, objective, batch_size, jit_compile):
 
             tf.cond(finite, apply, lambda: tf.constant(False))
             real = tf.cast(tf.reduce_sum(mask), regularization.dtype)
-            step = tf.concat([[tf.cast(regularization * real, tf.float64),
-                               tf.cast(real, tf.float64)],
-                              tf.cast(num, tf.float64), tf.cast(den, tf.float64)], axis=0)
+            step = tf.concat(
+                [
+                    [tf.cast(regularization * real, tf.float64), tf.cast(real, tf.float64)],
+                    tf.cast(num, tf.float64),
+                    tf.cast(den, tf.float64),
+                ],
+                axis=0,
+            )
             return i + 1, finite, sums + step
 
         # float64 sums: exact for long epochs.
         sums = tf.zeros([2 + 2 * members], tf.float64)
         # `ok` False (an earlier program of the epoch hit a non-finite step): no step runs.
-        i, ok, sums = tf.while_loop(lambda i, ok, sums: tf.logical_and(i < stop, ok), body,
-                                    (start, ok, sums))
+        i, ok, sums = tf.while_loop(lambda i, ok, sums: tf.logical_and(i < stop, ok), body, (start, ok, sums))
         # One tensor, so the host reads the results with a single transfer; `ok`
         # also separately, to chain the next program on the device.
         return tf.concat([[tf.cast(i, tf.float64), tf.cast(ok, tf.float64)], sums], axis=0), ok

@@ -21,8 +21,14 @@ import numpy as np
 
 __all__ = ["MemberAdam"]
 
-_UNSUPPORTED = ("clipnorm", "clipvalue", "global_clipnorm", "loss_scale_factor",
-                "gradient_accumulation_steps", "ema_overwrite_frequency")
+_UNSUPPORTED = (
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+    "ema_overwrite_frequency",
+)
 
 
 def _err(message):
@@ -69,8 +75,17 @@ class MemberAdam(keras.optimizers.Optimizer):
     [0.999, 0.99]
     """
 
-    def __init__(self, learning_rate, weight_decay=None, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, members=None, name="member_adam", **kwargs):
+    def __init__(
+        self,
+        learning_rate,
+        weight_decay=None,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        members=None,
+        name="member_adam",
+        **kwargs,
+    ):
         for key in _UNSUPPORTED + ("use_ema",):
             if kwargs.get(key):
                 raise _err(f"{key} is not supported per member")
@@ -80,8 +95,10 @@ class MemberAdam(keras.optimizers.Optimizer):
         size = np.size(learning_rate) if members is None else members
         self.member_learning_rate = _per_member("learning_rate", learning_rate, size)
         members = self.member_learning_rate.size
-        wd = [0.0 if w is None else w for w in np.atleast_1d(
-            np.asarray(0.0 if weight_decay is None else weight_decay, dtype=object))]
+        wd = [
+            0.0 if w is None else w
+            for w in np.atleast_1d(np.asarray(0.0 if weight_decay is None else weight_decay, dtype=object))
+        ]
         self.member_weight_decay = _per_member("weight_decay", wd, members)
         self.member_beta_1 = _per_member("beta_1", beta_1, members)
         self.member_beta_2 = _per_member("beta_2", beta_2, members)
@@ -101,13 +118,15 @@ class MemberAdam(keras.optimizers.Optimizer):
         optimizers = list(optimizers)
         if not optimizers:
             raise _err("expected one optimizer per member, got none")
-        values = {key: [] for key in ("learning_rate", "weight_decay", "beta_1", "beta_2",
-                                      "epsilon")}
+        values = {key: [] for key in ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon")}
         for i, opt in enumerate(optimizers):
             if not isinstance(opt, keras.optimizers.Adam) or isinstance(
-                    opt, keras.optimizers.LossScaleOptimizer):
-                raise _err(f"optimizer {i} is a {type(opt).__name__}; per-member optimizers must "
-                           "be keras.optimizers.Adam or AdamW")
+                opt, keras.optimizers.LossScaleOptimizer
+            ):
+                raise _err(
+                    f"optimizer {i} is a {type(opt).__name__}; per-member optimizers must "
+                    "be keras.optimizers.Adam or AdamW"
+                )
             config = opt.get_config()
             if config.get("amsgrad"):
                 raise _err(f"optimizer {i} uses amsgrad, which is not supported per member")
@@ -117,12 +136,16 @@ class MemberAdam(keras.optimizers.Optimizer):
             if config.get("use_ema"):
                 raise _err(f"optimizer {i} sets use_ema, which is not supported per member")
             if not isinstance(config["learning_rate"], (int, float)):
-                raise _err(f"optimizer {i} has a learning-rate schedule; per member, the "
-                           "learning rate must be a float")
+                raise _err(
+                    f"optimizer {i} has a learning-rate schedule; per member, the "
+                    "learning rate must be a float"
+                )
             if getattr(opt, "_exclude_from_weight_decay", None) or getattr(
-                    opt, "_exclude_from_weight_decay_pattern", None):
-                raise _err(f"optimizer {i} excludes variables from weight decay, which is not "
-                           "supported per member")
+                opt, "_exclude_from_weight_decay_pattern", None
+            ):
+                raise _err(
+                    f"optimizer {i} excludes variables from weight decay, which is not supported per member"
+                )
             for key in values:
                 values[key].append(config[key] if config[key] is not None else 0.0)
         return cls(**values)
@@ -132,13 +155,15 @@ class MemberAdam(keras.optimizers.Optimizer):
             return
         for variable in var_list:
             if len(variable.shape) == 0 or variable.shape[0] != self.members:
-                raise _err(f"variable {variable.path} has shape {tuple(variable.shape)}; every "
-                           f"variable must have the member axis ({self.members}) first")
+                raise _err(
+                    f"variable {variable.path} has shape {tuple(variable.shape)}; every "
+                    f"variable must have the member axis ({self.members}) first"
+                )
         super().build(var_list)
-        self._momentums, self._velocities = self.add_optimizer_variables(
-            var_list, ["momentum", "velocity"])
-        self._active = self.add_variable((self.members,), initializer="ones", dtype="float32",
-                                         name="active_members")
+        self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
+        self._active = self.add_variable(
+            (self.members,), initializer="ones", dtype="float32", name="active_members"
+        )
 
     def freeze(self, members):
         """Stop updating the given members (indices); their weights and moments stay as they are."""
@@ -174,8 +199,11 @@ class MemberAdam(keras.optimizers.Optimizer):
         # Python floats as Keras uses them: 1 - beta computed in float64, then cast.
         beta_1, beta_2 = column(self.member_beta_1), column(self.member_beta_2)
         one_minus_1, one_minus_2 = column(1 - self.member_beta_1), column(1 - self.member_beta_2)
-        alpha = lr * keras.ops.sqrt(1 - keras.ops.power(beta_2, local_step)) / (
-            1 - keras.ops.power(beta_1, local_step))
+        alpha = (
+            lr
+            * keras.ops.sqrt(1 - keras.ops.power(beta_2, local_step))
+            / (1 - keras.ops.power(beta_1, local_step))
+        )
         shape = (self.members,) + (1,) * (len(variable.shape) - 1)
         active = keras.ops.reshape(self._active > 0, shape)
         m = self._momentums[self._get_variable_index(variable)]
@@ -192,11 +220,13 @@ class MemberAdam(keras.optimizers.Optimizer):
     def get_config(self):
         config = super().get_config()
         config.pop("learning_rate", None)
-        config.update({
-            "learning_rate": self.member_learning_rate.tolist(),
-            "weight_decay": self.member_weight_decay.tolist(),
-            "beta_1": self.member_beta_1.tolist(),
-            "beta_2": self.member_beta_2.tolist(),
-            "epsilon": self.member_epsilon.tolist(),
-        })
+        config.update(
+            {
+                "learning_rate": self.member_learning_rate.tolist(),
+                "weight_decay": self.member_weight_decay.tolist(),
+                "beta_1": self.member_beta_1.tolist(),
+                "beta_2": self.member_beta_2.tolist(),
+                "epsilon": self.member_epsilon.tolist(),
+            }
+        )
         return config

@@ -29,9 +29,11 @@ class _MemberStopping(keras.callbacks.Callback):
         if not members:
             raise ValueError(f"{self.owner}: the model is not a stack of members (an Ensemble)")
         if not isinstance(self.model.optimizer, MemberAdam):
-            raise ValueError(f"{self.owner}: the members need their own optimizer state; pass "
-                             "optimizer=[keras.optimizers.Adam(...), ...] (one per member) or a "
-                             "probnn.training.MemberAdam to probnn.fit")
+            raise ValueError(
+                f"{self.owner}: the members need their own optimizer state; pass "
+                "optimizer=[keras.optimizers.Adam(...), ...] (one per member) or a "
+                "probnn.training.MemberAdam to probnn.fit"
+            )
         self.members = members
         self.stopped = ~self.model.optimizer.active_members
         self.stopped_epoch = np.full(members, -1)
@@ -85,12 +87,11 @@ class MemberEarlyStopping(_MemberStopping):
     def __init__(self, monitor="val_nll", patience=0, min_delta=0.0, restore_best_weights=True):
         super().__init__()
         if monitor not in ("val_nll", "val_data_loss"):
-            raise ValueError(f"MemberEarlyStopping: monitor must be 'val_nll' or "
-                             f"'val_data_loss', got {monitor!r}")
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) \
-                or patience < 0:
-            raise ValueError(f"MemberEarlyStopping: patience must be an integer >= 0, got "
-                             f"{patience!r}")
+            raise ValueError(
+                f"MemberEarlyStopping: monitor must be 'val_nll' or 'val_data_loss', got {monitor!r}"
+            )
+        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+            raise ValueError(f"MemberEarlyStopping: patience must be an integer >= 0, got {patience!r}")
         self.monitor = monitor
         self.patience = int(patience)
         self.min_delta = abs(float(min_delta))
@@ -106,13 +107,14 @@ class MemberEarlyStopping(_MemberStopping):
     def on_epoch_end(self, epoch, logs=None):
         member_logs = getattr(self.model, "probnn_member_logs", None) or {}
         if self.monitor not in member_logs:
-            raise ValueError(f"MemberEarlyStopping: no per-member {self.monitor!r} to monitor; "
-                             f"pass validation_data to probnn.fit (available: "
-                             f"{sorted(member_logs)})")
+            raise ValueError(
+                f"MemberEarlyStopping: no per-member {self.monitor!r} to monitor; "
+                f"pass validation_data to probnn.fit (available: "
+                f"{sorted(member_logs)})"
+            )
         current = np.asarray(member_logs[self.monitor], dtype=np.float64)
         running = ~self.stopped
-        weights = [np.array(w) for w in self.model.get_weights()] \
-            if self.restore_best_weights else None
+        weights = [np.array(w) for w in self.model.get_weights()] if self.restore_best_weights else None
         if self.best_weights is None and self.restore_best_weights:
             self.best_weights = weights
         self.wait[running] += 1
@@ -156,15 +158,15 @@ class MemberEpochs(_MemberStopping):
         super().__init__()
         epochs = np.asarray(epochs)
         if epochs.ndim != 1 or epochs.dtype.kind not in "iu" or np.any(epochs < 1):
-            raise ValueError(f"MemberEpochs: epochs must be a sequence of positive integers, got "
-                             f"{epochs.tolist()!r}")
+            raise ValueError(
+                f"MemberEpochs: epochs must be a sequence of positive integers, got {epochs.tolist()!r}"
+            )
         self.epochs = epochs.astype(int)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self.epochs.size != self.members:
-            raise ValueError(f"MemberEpochs: {self.epochs.size} epoch counts for "
-                             f"{self.members} members")
+            raise ValueError(f"MemberEpochs: {self.epochs.size} epoch counts for {self.members} members")
         self._first = None
 
     def on_epoch_end(self, epoch, logs=None):

@@ -57,8 +57,10 @@ def _resolve_loss(loss, model):
     if isinstance(loss, keras.losses.Loss):
         return loss
     if not callable(loss):
-        raise _err(f"loss must be None, a string, a keras Loss or a callable(y_true, y_pred), "
-                   f"got {type(loss).__name__}")
+        raise _err(
+            f"loss must be None, a string, a keras Loss or a callable(y_true, y_pred), "
+            f"got {type(loss).__name__}"
+        )
     return _FunctionLoss(loss, _loss_dtype(model))
 
 
@@ -171,7 +173,7 @@ def _epoch_logs(totals, members, report_nll):
     """
     members = members or 1
     reg_rows, rows = totals[0], totals[1]
-    num, den = totals[2:2 + members], totals[2 + members:]
+    num, den = totals[2 : 2 + members], totals[2 + members :]
     data = float(np.mean(num / np.maximum(den, 1e-300)))
     logs = {"loss": data + float(reg_rows / max(rows, 1.0)) / members}
     if report_nll:
@@ -189,9 +191,11 @@ def _resolve_optimizer(optimizer):
             raise _err(f"unknown optimizer {optimizer!r}") from exc
     if isinstance(optimizer, keras.optimizers.Optimizer):
         return optimizer
-    raise _err(f"optimizer must be None, a string or a keras.optimizers.Optimizer, got "
-               f"{type(optimizer).__name__} (tf_keras / tf.keras optimizers do not work "
-               "with Keras 3 models)")
+    raise _err(
+        f"optimizer must be None, a string or a keras.optimizers.Optimizer, got "
+        f"{type(optimizer).__name__} (tf_keras / tf.keras optimizers do not work "
+        "with Keras 3 models)"
+    )
 
 
 def _member_optimizer(optimizers, members, strategy):
@@ -199,11 +203,15 @@ def _member_optimizer(optimizers, members, strategy):
     from probnn.training.member_optimizer import MemberAdam
 
     if not members:
-        raise _err("a list of optimizers (one per member) needs a stacked model (an Ensemble, "
-                   "probnn_members = M); pass one optimizer")
+        raise _err(
+            "a list of optimizers (one per member) needs a stacked model (an Ensemble, "
+            "probnn_members = M); pass one optimizer"
+        )
     if len(optimizers) != members:
-        raise _err(f"optimizer is a list of {len(optimizers)} optimizers, but the model has "
-                   f"{members} members; pass one per member")
+        raise _err(
+            f"optimizer is a list of {len(optimizers)} optimizers, but the model has "
+            f"{members} members; pass one per member"
+        )
     if strategy is not None:
         raise _err("one optimizer per member is not supported with strategy=")
     try:
@@ -252,8 +260,10 @@ def _build(model, sample_x, strategy):
     except Exception as exc:
         shapes = [tuple(t.shape) for t in tf.nest.flatten(sample_x)]
         text = str(exc).strip()
-        raise _err(f"the model cannot be called on x (a sample batch of shape(s) {shapes}): "
-                   f"{text.splitlines()[0][:300] if text else type(exc).__name__}") from None
+        raise _err(
+            f"the model cannot be called on x (a sample batch of shape(s) {shapes}): "
+            f"{text.splitlines()[0][:300] if text else type(exc).__name__}"
+        ) from None
 
 
 def _prepare_model(model, loss, optimizer, strategy):
@@ -270,20 +280,27 @@ def _prepare_model(model, loss, optimizer, strategy):
         optimizer = _member_optimizer(optimizer, objective.members, strategy)
     with _scope(strategy):
         optimizer = _resolve_optimizer(optimizer)
-        if (model.dtype_policy.name == "mixed_float16"
-                and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+        if model.dtype_policy.name == "mixed_float16" and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ):
             # What model.compile does under mixed_float16: dynamic loss scaling.
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     if strategy is not None:
-        outside = [v.path if hasattr(v, "path") else v.name for v in model.variables
-                   if not strategy.extended.variable_created_in_scope(
-                       getattr(v, "value", v))]
+        outside = [
+            v.path if hasattr(v, "path") else v.name
+            for v in model.variables
+            if not strategy.extended.variable_created_in_scope(getattr(v, "value", v))
+        ]
         if outside:
-            raise _err(f"with strategy=, the model must be built under strategy.scope(); "
-                       f"variables {outside[:3]} were created outside it")
+            raise _err(
+                f"with strategy=, the model must be built under strategy.scope(); "
+                f"variables {outside[:3]} were created outside it"
+            )
         if getattr(optimizer, "_distribution_strategy", strategy) is not strategy:
-            raise _err("with strategy=, create the optimizer under strategy.scope() "
-                       "(or pass optimizer=None / a name)")
+            raise _err(
+                "with strategy=, create the optimizer under strategy.scope() "
+                "(or pass optimizer=None / a name)"
+            )
     if not model.trainable_variables:
         raise _err("the model has no trainable variables")
     if not optimizer.built:

@@ -6,9 +6,8 @@ call, running one compiled step per batch. See docs/design.md (Training).
 
 import tensorflow as tf
 
-from probnn.training.compiled import cached_program, _next_attempt
-from probnn.training.objective import _member_targets
-from probnn.training.objective import _gradients, _regularization, _step_terms
+from probnn.training.compiled import _next_attempt, cached_program
+from probnn.training.objective import _gradients, _member_targets, _regularization, _step_terms
 
 
 class _StreamRunner:
@@ -26,10 +25,17 @@ class _StreamRunner:
         self.strategy = strategy
         self.steps = None
         self.set_dataset(dataset)
-        key = ("stream", optimizer, objective.key, id(strategy), jit_compile,
-               tuple(id(v) for v in model.trainable_variables))
-        self._program = cached_program(model, key, lambda: _StreamProgram(
-            model, optimizer, objective, strategy, jit_compile))
+        key = (
+            "stream",
+            optimizer,
+            objective.key,
+            id(strategy),
+            jit_compile,
+            tuple(id(v) for v in model.trainable_variables),
+        )
+        self._program = cached_program(
+            model, key, lambda: _StreamProgram(model, optimizer, objective, strategy, jit_compile)
+        )
 
     def set_dataset(self, dataset):
         self.dataset = dataset
@@ -97,17 +103,22 @@ class _StreamProgram:
                 num, den = _step_terms(values, weights, members)
                 regularization = _regularization(model, num.dtype)
                 divisor = den if global_den is None else tf.cast(global_den, den.dtype)
-                objective_value = (tf.reduce_sum(num / tf.maximum(divisor, 1e-30))
-                                   + regularization / replicas)
+                objective_value = tf.reduce_sum(num / tf.maximum(divisor, 1e-30)) + regularization / replicas
                 scaled = optimizer.scale_loss(objective_value)
             grads, finite = _gradients(tape, scaled, objective_value, optimizer, model_vars)
             rows = tf.cast(tf.shape(weights)[0], regularization.dtype)
-            step = tf.concat([[tf.cast(regularization * rows, tf.float64),
-                               tf.cast(rows, tf.float64)],
-                              tf.cast(num, tf.float64), tf.cast(den, tf.float64)], axis=0)
+            step = tf.concat(
+                [
+                    [tf.cast(regularization * rows, tf.float64), tf.cast(rows, tf.float64)],
+                    tf.cast(num, tf.float64),
+                    tf.cast(den, tf.float64),
+                ],
+                axis=0,
+            )
             return step, grads, finite
 
         if strategy is None:
+
             def train_step(batch):
                 step, grads, finite = grads_step(batch)
 
@@ -118,12 +129,14 @@ class _StreamProgram:
                 tf.cond(finite, apply, lambda: tf.constant(False))
                 return step, finite
 
-            compiled_step = tf.function(train_step, jit_compile=jit, reduce_retracing=True,
-                                        autograph=autograph)
+            compiled_step = tf.function(
+                train_step, jit_compile=jit, reduce_retracing=True, autograph=autograph
+            )
             one_step = compiled_step
         else:
-            compiled_grads = tf.function(grads_step, jit_compile=jit, reduce_retracing=True,
-                                         autograph=autograph)
+            compiled_grads = tf.function(
+                grads_step, jit_compile=jit, reduce_retracing=True, autograph=autograph
+            )
 
             def replica_grads(batch):
                 ctx = tf.distribute.get_replica_context()
@@ -166,10 +179,12 @@ class _StreamProgram:
 
             i, ok, more, sums = tf.while_loop(
                 lambda i, ok, more, sums: tf.logical_and(tf.logical_and(i < max_steps, ok), more),
-                body, (tf.constant(0), tf.constant(True), tf.constant(True),
-                       tf.zeros([size], tf.float64)))
-            return tf.concat([[tf.cast(i, tf.float64), tf.cast(ok, tf.float64),
-                               tf.cast(more, tf.float64)], sums], axis=0)
+                body,
+                (tf.constant(0), tf.constant(True), tf.constant(True), tf.zeros([size], tf.float64)),
+            )
+            return tf.concat(
+                [[tf.cast(i, tf.float64), tf.cast(ok, tf.float64), tf.cast(more, tf.float64)], sums], axis=0
+            )
 
         self._run = tf.function(run, autograph=autograph)
 
@@ -181,8 +196,9 @@ class _StreamProgram:
                 self._checked = True
                 return result
             except Exception as exc:
-                self._autograph, self._jit = _next_attempt(exc, self._autograph, self._jit,
-                                                           self._mode, "training step")
+                self._autograph, self._jit = _next_attempt(
+                    exc, self._autograph, self._jit, self._mode, "training step"
+                )
                 self._build()
         return self._run_epoch(data, chunk, before, after)
 

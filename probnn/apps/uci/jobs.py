@@ -13,6 +13,7 @@ from probnn.apps.uci.results import load_result, load_results, result_path, save
 from probnn.apps.uci.table import format_table
 from probnn.datasets.uci import UCI_DATASETS, available_uci_datasets, uci_folder, uci_num_splits
 
+
 @dataclasses.dataclass
 class BenchJob:
     data_dir: pathlib.Path
@@ -34,8 +35,9 @@ class BenchJob:
 
     def settings(self):
         default = self.default_settings()
-        return dataclasses.replace(default, seed=self.seed,
-                                   max_epochs_factor=self.epochs_factor or default.max_epochs_factor)
+        return dataclasses.replace(
+            default, seed=self.seed, max_epochs_factor=self.epochs_factor or default.max_epochs_factor
+        )
 
     def method(self, name):
         return quick(METHODS[name]) if self.quick else METHODS[name]
@@ -78,8 +80,9 @@ def check_cli_arguments(args):
         bad = [d for d in names if d not in UCI_DATASETS]
         if bad:
             raise ValueError(f"{owner}: unknown data set {bad[0]!r} (choose from {', '.join(UCI_DATASETS)})")
-        return BenchJob(data_dir, names, {}, methods, bool(args.quick), output, int(args.seed),
-                        results_dir, rerun, True)
+        return BenchJob(
+            data_dir, names, {}, methods, bool(args.quick), output, int(args.seed), results_dir, rerun, True
+        )
     if not data_dir.is_dir():
         raise ValueError(f"{owner}: --data-dir {data_dir} is not a folder")
     datasets = args.datasets or [d for d in UCI_DATASETS if d in available_uci_datasets(data_dir)]
@@ -95,9 +98,24 @@ def check_cli_arguments(args):
         splits[name] = list(range(k))
     jobs = int(getattr(args, "jobs", None) or 1)
     if jobs > 1 and results_dir is None:
-        raise ValueError(f"{owner}: --jobs {jobs} needs --results-dir (the processes share their results there)")
-    job = BenchJob(data_dir, datasets, splits, methods, bool(args.quick), output, int(args.seed),
-                   results_dir, rerun, False, jobs, args.splits, getattr(args, "epochs_factor", None))
+        raise ValueError(
+            f"{owner}: --jobs {jobs} needs --results-dir (the processes share their results there)"
+        )
+    job = BenchJob(
+        data_dir,
+        datasets,
+        splits,
+        methods,
+        bool(args.quick),
+        output,
+        int(args.seed),
+        results_dir,
+        rerun,
+        False,
+        jobs,
+        args.splits,
+        getattr(args, "epochs_factor", None),
+    )
     if results_dir is not None and not rerun:
         # A file to be skipped must hold the same kind of run; anything else is a one-line error.
         factor = job.settings().max_epochs_factor
@@ -108,12 +126,16 @@ def check_cli_arguments(args):
                     old = load_result(path)
                     kind = "--quick" if old.meta.get("quick") else "full"
                     old_factor = old.meta.get("settings", {}).get("max_epochs_factor")
-                    if (bool(old.meta.get("quick")) != job.quick or [s.split for s in old.splits] != splits[d]
-                            or old_factor != factor):
+                    if (
+                        bool(old.meta.get("quick")) != job.quick
+                        or [s.split for s in old.splits] != splits[d]
+                        or old_factor != factor
+                    ):
                         raise ValueError(
                             f"{owner}: {path} holds a {kind} run on splits {[s.split for s in old.splits]} "
                             f"with --epochs-factor {old_factor}, not this one (pass --rerun to replace it, "
-                            "or another --results-dir)")
+                            "or another --results-dir)"
+                        )
     return job
 
 
@@ -130,8 +152,13 @@ def run(job, log=print, on_result=None):
         method = job.method(m)
         result = run_method(name, method, job.splits[name], job.data_dir, settings, log=log)
         if job.results_dir is not None:
-            save_result(result, result_path(job.results_dir, name, m), settings=settings, method=method,
-                        quick=job.quick)
+            save_result(
+                result,
+                result_path(job.results_dir, name, m),
+                settings=settings,
+                method=method,
+                quick=job.quick,
+            )
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -143,19 +170,28 @@ def table_text(job, results, wall=None):
     if job.results_dir is not None and job.results_dir.is_dir():
         results = load_results(job.results_dir)
         results = [r for r in results if r.dataset in job.datasets and r.method in job.methods]
-        text = format_table(results, datasets=[d for d in UCI_DATASETS if d in job.datasets] if job.table_only
-                            else job.datasets, methods=job.methods)
+        text = format_table(
+            results,
+            datasets=[d for d in UCI_DATASETS if d in job.datasets] if job.table_only else job.datasets,
+            methods=job.methods,
+        )
         text += f"\n\nFrom the results files in {job.results_dir}."
     else:
         text = format_table(results, datasets=job.datasets, methods=job.methods)
     if job.quick:
-        text += "\n--quick: fewer splits, a smaller grid, fewer epochs (not comparable to the published columns)."
+        text += (
+            "\n--quick: fewer splits, a smaller grid, fewer epochs (not comparable to the published columns)."
+        )
     factor = job.settings().max_epochs_factor  # of results not read from a file
-    factors = sorted({r.meta.get("settings", {}).get("max_epochs_factor", factor) for r in results} or {factor})
+    factors = sorted(
+        {r.meta.get("settings", {}).get("max_epochs_factor", factor) for r in results} or {factor}
+    )
     default = job.default_settings().max_epochs_factor
     if factors != [default]:
-        text += (f"\nEpochs capped at {' / '.join(map(str, factors))} x n_epochs.txt (--epochs-factor; "
-                 f"the default is {default} x).")
+        text += (
+            f"\nEpochs capped at {' / '.join(map(str, factors))} x n_epochs.txt (--epochs-factor; "
+            f"the default is {default} x)."
+        )
     if wall is not None:
         text += f"\nThis invocation: {wall:.0f} s wall on {os.cpu_count()} CPU cores."
     return text
@@ -200,16 +236,35 @@ def run_in_processes(job, log=print):
     env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     procs = []
     for i, group in enumerate(partition(job)):
-        argv = [sys.executable, "-u", "-m", "probnn", "bench", "uci", "--data-dir", str(job.data_dir),
-                "--results-dir", str(job.results_dir), "--datasets", *group, "--methods", *job.methods,
-                "--seed", str(job.seed)]
+        argv = [
+            sys.executable,
+            "-u",
+            "-m",
+            "probnn",
+            "bench",
+            "uci",
+            "--data-dir",
+            str(job.data_dir),
+            "--results-dir",
+            str(job.results_dir),
+            "--datasets",
+            *group,
+            "--methods",
+            *job.methods,
+            "--seed",
+            str(job.seed),
+        ]
         argv += ["--quick"] if job.quick else []
         argv += ["--rerun"] if job.rerun else []
         argv += ["--splits", str(job.splits_arg)] if job.splits_arg else []
         argv += ["--epochs-factor", str(job.epochs_factor)] if job.epochs_factor else []
         log(f"  process {i + 1}: {' '.join(group)}")
-        procs.append((i + 1, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                              env=env)))
+        procs.append(
+            (
+                i + 1,
+                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env),
+            )
+        )
 
     def relay(number, proc):
         for line in proc.stdout:
@@ -223,7 +278,9 @@ def run_in_processes(job, log=print):
         t.join()
     failed = [n for n, p in procs if p.wait() != 0]
     if failed:
-        raise RuntimeError(f"probnn bench uci: process {failed[0]} of {len(procs)} failed (see its lines above)")
+        raise RuntimeError(
+            f"probnn bench uci: process {failed[0]} of {len(procs)} failed (see its lines above)"
+        )
 
 
 def run_job(job, log=print):

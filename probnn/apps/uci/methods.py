@@ -2,6 +2,7 @@
 
 import dataclasses
 
+
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A benchmark method: how to build its network and which hyperparameters to search.
@@ -31,13 +32,31 @@ WEIGHT_DECAYS = (1e-5, 1e-4, 1e-3)
 
 METHODS = {
     "normal": Method("normal", "Normal head", ({},), LEARNING_RATES, WEIGHT_DECAYS),
-    "ensemble": Method("ensemble", "Ensemble of 5 Normal heads", ({},), LEARNING_RATES, WEIGHT_DECAYS,
-                       members=5, select_members=1),
-    "mc-dropout": Method("mc-dropout", "MC dropout", tuple({"rate": r} for r in (0.01, 0.05, 0.1)),
-                         LEARNING_RATES, WEIGHT_DECAYS, stochastic=True),
+    "ensemble": Method(
+        "ensemble",
+        "Ensemble of 5 Normal heads",
+        ({},),
+        LEARNING_RATES,
+        WEIGHT_DECAYS,
+        members=5,
+        select_members=1,
+    ),
+    "mc-dropout": Method(
+        "mc-dropout",
+        "MC dropout",
+        tuple({"rate": r} for r in (0.01, 0.05, 0.1)),
+        LEARNING_RATES,
+        WEIGHT_DECAYS,
+        stochastic=True,
+    ),
     "flipout": Method("flipout", "Variational (Flipout)", ({},), LEARNING_RATES, (0.0,), stochastic=True),
-    "mixture": Method("mixture", "Best mixture head", tuple({"components": k} for k in (2, 3, 5)),
-                      LEARNING_RATES, WEIGHT_DECAYS),
+    "mixture": Method(
+        "mixture",
+        "Best mixture head",
+        tuple({"components": k} for k in (2, 3, 5)),
+        LEARNING_RATES,
+        WEIGHT_DECAYS,
+    ),
 }
 
 QUICK_SPLITS = 3
@@ -49,12 +68,16 @@ def quick(method):
     One structure means one compiled program per data set and method, which is
     what `--quick` spends most of its time on for the small data sets.
     """
+
     def middle(values):
         return (values[len(values) // 2],)
 
-    return dataclasses.replace(method, structures=middle(method.structures),
-                               learning_rates=middle(method.learning_rates),
-                               weight_decays=method.weight_decays[-2:])
+    return dataclasses.replace(
+        method,
+        structures=middle(method.structures),
+        learning_rates=middle(method.learning_rates),
+        weight_decays=method.weight_decays[-2:],
+    )
 
 
 @dataclasses.dataclass
@@ -101,8 +124,9 @@ def build_network(method, n_features, n_hidden, n_train, l2=0.0, **structure):
     if method.name == "mc-dropout":
         layers.append(probnn.layers.MCDropout(structure["rate"]))
     if method.name == "mixture":
-        layers.append(probnn.heads.MixtureNormalHead(num_components=structure["components"],
-                                                     kernel_regularizer=reg))
+        layers.append(
+            probnn.heads.MixtureNormalHead(num_components=structure["components"], kernel_regularizer=reg)
+        )
     else:
         layers.append(probnn.heads.NormalHead(kernel_regularizer=reg))
     return keras.Sequential(layers)

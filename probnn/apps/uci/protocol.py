@@ -54,6 +54,7 @@ import numpy as np
 from probnn.apps.uci.methods import build_network
 from probnn.datasets.uci import load_uci
 
+
 @dataclasses.dataclass
 class SplitResult:
     test_ll: float
@@ -99,10 +100,16 @@ def _standardised(split, val_fraction):
     n = split.x_train.shape[0]
     n_val = int(round(val_fraction * n))
     return dict(
-        x_fit=xs(split.x_train[: n - n_val]), y_fit=ys(split.y_train[: n - n_val]),
-        x_val=xs(split.x_train[n - n_val:]), y_val=ys(split.y_train[n - n_val:]),
-        x_train=xs(split.x_train), y_train=ys(split.y_train),
-        x_test=xs(split.x_test), y_test=split.y_test, y_mean=y_mean, y_std=y_std,
+        x_fit=xs(split.x_train[: n - n_val]),
+        y_fit=ys(split.y_train[: n - n_val]),
+        x_val=xs(split.x_train[n - n_val :]),
+        y_val=ys(split.y_train[n - n_val :]),
+        x_train=xs(split.x_train),
+        y_train=ys(split.y_train),
+        x_test=xs(split.x_test),
+        y_test=split.y_test,
+        y_mean=y_mean,
+        y_std=y_std,
     )
 
 
@@ -145,18 +152,31 @@ def run_split(search, refit_build, method, data, settings, max_epochs):
     """
     import probnn
 
-    search.fit(data["x_fit"], data["y_fit"], validation_data=(data["x_val"], data["y_val"]),
-               epochs=max_epochs, batch_size=settings.batch_for(len(data["x_fit"])),
-               patience=settings.patience)
+    search.fit(
+        data["x_fit"],
+        data["y_fit"],
+        validation_data=(data["x_val"], data["y_val"]),
+        epochs=max_epochs,
+        batch_size=settings.batch_for(len(data["x_fit"])),
+        patience=settings.patience,
+    )
     chosen = dict(search.best_params)
     epochs = max(search.best_epochs()[0], 1)
     # The ensemble's members: more seeds of the configuration chosen on one network.
-    model = search.refit(data["x_train"], data["y_train"], epochs=epochs, build_model=refit_build,
-                         seeds=[settings.seed + 1 + i for i in range(method.members)],
-                         batch_size=settings.batch_for(len(data["x_train"])))
+    model = search.refit(
+        data["x_train"],
+        data["y_train"],
+        epochs=epochs,
+        build_model=refit_build,
+        seeds=[settings.seed + 1 + i for i in range(method.members)],
+        batch_size=settings.batch_for(len(data["x_train"])),
+    )
     dist = probnn.predict_distribution(
-        model, data["x_test"], num_samples=settings.test_samples if method.stochastic else None,
-        seed=settings.seed)
+        model,
+        data["x_test"],
+        num_samples=settings.test_samples if method.stochastic else None,
+        seed=settings.seed,
+    )
     ll, rmse = _scores(dist, data["y_test"], data["y_mean"], data["y_std"])
     lr = chosen.pop("learning_rate")
     config = {k: v for k, v in chosen.items() if k != "l2"}
@@ -175,21 +195,26 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
     n_features, n_hidden = shape
 
     def builder(n_train):
-        return lambda **structure: build_network(method, n_features, n_hidden, n_train,
-                                                 **structure)
+        return lambda **structure: build_network(method, n_features, n_hidden, n_train, **structure)
 
     # One search for every split: its stacks (and compiled programs) serve them all.
-    search = probnn.GridSearch(builder(len(prepared[0]["x_fit"])), _grid(method),
-                               seeds=[settings.seed])
+    search = probnn.GridSearch(builder(len(prepared[0]["x_fit"])), _grid(method), seeds=[settings.seed])
     refit_build = builder(len(prepared[0]["x_train"]))
     results = []
     for k, data in zip(splits, prepared):
-        ll, rmse, config, epochs = run_split(search, refit_build, method, data, settings,
-                                             max_epochs)
+        ll, rmse, config, epochs = run_split(search, refit_build, method, data, settings, max_epochs)
         results.append(SplitResult(ll, rmse, config, int(epochs), split=int(k)))
-        log(f"  {dataset} {method.name} split {k}: test LL {ll:.3f}, {config}, {epochs} epochs, "
-            f"{time.perf_counter() - started:.0f} s")
+        log(
+            f"  {dataset} {method.name} split {k}: test LL {ll:.3f}, {config}, {epochs} epochs, "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     log(f"  {dataset} {method.name}: done in {seconds:.0f} s wall, {cpu:.0f} s CPU")
-    return MethodResult(dataset, method.name, results, seconds, cpu,
-                        integer_valued(np.concatenate([s.y_train for s in loaded])))
+    return MethodResult(
+        dataset,
+        method.name,
+        results,
+        seconds,
+        cpu,
+        integer_valued(np.concatenate([s.y_train for s in loaded])),
+    )

@@ -10,6 +10,7 @@ from probnn.apps.uci.methods import METHODS
 from probnn.apps.uci.protocol import MethodResult, SplitResult
 from probnn.apps.uci.table import _order
 
+
 def result_path(results_dir, dataset, method):
     return pathlib.Path(results_dir) / f"{dataset}.{method}.json"
 
@@ -36,8 +37,15 @@ def result_to_json(result, *, settings, method, quick):
         import subprocess
 
         here = pathlib.Path(__file__).resolve().parent
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, timeout=10).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     return {
@@ -50,21 +58,35 @@ def result_to_json(result, *, settings, method, quick):
         "cpu_seconds": result.cpu_seconds,
         "integer_target": bool(result.integer_target),
         "settings": dataclasses.asdict(settings),
-        "grid": {"structures": list(method.structures), "learning_rates": list(method.learning_rates),
-                 "weight_decays": list(method.weight_decays), "members": method.members,
-                 "stochastic": method.stochastic},
+        "grid": {
+            "structures": list(method.structures),
+            "learning_rates": list(method.learning_rates),
+            "weight_decays": list(method.weight_decays),
+            "members": method.members,
+            "stochastic": method.stochastic,
+        },
         "versions": versions,
         "commit": commit,
-        "machine": {"cpu_count": os.cpu_count(), "load_average_at_end": load, "platform": platform.platform()},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "load_average_at_end": load,
+            "platform": platform.platform(),
+        },
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
 def result_from_json(doc):
     splits = [SplitResult(**s) for s in doc["splits"]]
-    return MethodResult(doc["dataset"], doc["method"], splits, float(doc["wall_seconds"]),
-                        float(doc.get("cpu_seconds", float("nan"))), bool(doc.get("integer_target", False)),
-                        meta=doc)
+    return MethodResult(
+        doc["dataset"],
+        doc["method"],
+        splits,
+        float(doc["wall_seconds"]),
+        float(doc.get("cpu_seconds", float("nan"))),
+        bool(doc.get("integer_target", False)),
+        meta=doc,
+    )
 
 
 def save_result(result, path, *, settings, method, quick):
@@ -74,7 +96,9 @@ def save_result(result, path, *, settings, method, quick):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result_to_json(result, settings=settings, method=method, quick=quick), indent=1) + "\n")
+    tmp.write_text(
+        json.dumps(result_to_json(result, settings=settings, method=method, quick=quick), indent=1) + "\n"
+    )
     os.replace(tmp, path)
 
 
@@ -92,5 +116,10 @@ def load_result(path):
 def load_results(results_dir):
     """Every `MethodResult` in a results folder (files `DATASET.METHOD.json`), in table order."""
     found = [load_result(p) for p in sorted(pathlib.Path(results_dir).glob("*.json"))]
-    return sorted(found, key=lambda r: (_order(r.dataset), list(METHODS).index(r.method)
-                                        if r.method in METHODS else len(METHODS)))
+    return sorted(
+        found,
+        key=lambda r: (
+            _order(r.dataset),
+            list(METHODS).index(r.method) if r.method in METHODS else len(METHODS),
+        ),
+    )

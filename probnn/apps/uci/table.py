@@ -7,26 +7,38 @@ from probnn.datasets.uci import UCI_DATASETS
 
 PUBLISHED = {
     "MC dropout (grid search)": {
-        "bostonHousing": (2.90, 0.18, -2.40, 0.04), "concrete": (4.82, 0.16, -2.93, 0.02),
-        "energy": (0.54, 0.06, -1.21, 0.01), "kin8nm": (0.08, 0.00, 1.14, 0.01),
-        "naval-propulsion-plant": (0.00, 0.00, 4.45, 0.00), "power-plant": (4.01, 0.04, -2.80, 0.01),
+        "bostonHousing": (2.90, 0.18, -2.40, 0.04),
+        "concrete": (4.82, 0.16, -2.93, 0.02),
+        "energy": (0.54, 0.06, -1.21, 0.01),
+        "kin8nm": (0.08, 0.00, 1.14, 0.01),
+        "naval-propulsion-plant": (0.00, 0.00, 4.45, 0.00),
+        "power-plant": (4.01, 0.04, -2.80, 0.01),
         "protein-tertiary-structure": (4.27, 0.02, -2.87, 0.00),
-        "wine-quality-red": (0.62, 0.01, -0.93, 0.01), "yacht": (0.67, 0.05, -1.25, 0.01),
+        "wine-quality-red": (0.62, 0.01, -0.93, 0.01),
+        "yacht": (0.67, 0.05, -1.25, 0.01),
     },
     # Deep ensembles and NGBoost publish NLL; stored here as log likelihood = -NLL.
     "Deep ensembles": {
-        "bostonHousing": (3.28, 1.00, -2.41, 0.25), "concrete": (6.03, 0.58, -3.06, 0.18),
-        "energy": (2.09, 0.29, -1.38, 0.22), "kin8nm": (0.09, 0.00, 1.20, 0.02),
-        "naval-propulsion-plant": (0.00, 0.00, 5.63, 0.05), "power-plant": (4.11, 0.17, -2.79, 0.04),
+        "bostonHousing": (3.28, 1.00, -2.41, 0.25),
+        "concrete": (6.03, 0.58, -3.06, 0.18),
+        "energy": (2.09, 0.29, -1.38, 0.22),
+        "kin8nm": (0.09, 0.00, 1.20, 0.02),
+        "naval-propulsion-plant": (0.00, 0.00, 5.63, 0.05),
+        "power-plant": (4.11, 0.17, -2.79, 0.04),
         "protein-tertiary-structure": (4.71, 0.06, -2.83, 0.02),
-        "wine-quality-red": (0.64, 0.04, -0.94, 0.12), "yacht": (1.58, 0.48, -1.18, 0.21),
+        "wine-quality-red": (0.64, 0.04, -0.94, 0.12),
+        "yacht": (1.58, 0.48, -1.18, 0.21),
     },
     "NGBoost": {
-        "bostonHousing": (2.94, 0.53, -2.43, 0.15), "concrete": (5.06, 0.61, -3.04, 0.17),
-        "energy": (0.46, 0.06, -0.60, 0.45), "kin8nm": (0.16, 0.00, 0.49, 0.02),
-        "naval-propulsion-plant": (0.00, 0.00, 5.34, 0.04), "power-plant": (3.79, 0.18, -2.79, 0.11),
+        "bostonHousing": (2.94, 0.53, -2.43, 0.15),
+        "concrete": (5.06, 0.61, -3.04, 0.17),
+        "energy": (0.46, 0.06, -0.60, 0.45),
+        "kin8nm": (0.16, 0.00, 0.49, 0.02),
+        "naval-propulsion-plant": (0.00, 0.00, 5.34, 0.04),
+        "power-plant": (3.79, 0.18, -2.79, 0.11),
         "protein-tertiary-structure": (4.33, 0.03, -2.81, 0.03),
-        "wine-quality-red": (0.63, 0.04, -0.91, 0.06), "yacht": (0.50, 0.20, -0.20, 0.26),
+        "wine-quality-red": (0.63, 0.04, -0.91, 0.06),
+        "yacht": (0.50, 0.20, -0.20, 0.26),
     },
 }
 
@@ -58,8 +70,7 @@ def best_result(results):
     return max(usable, key=lambda r: r.summary()[0]) if usable else None
 
 
-def format_table(results, *, datasets=None, methods=None,
-                 published=(BASELINE, "Deep ensembles", "NGBoost")):
+def format_table(results, *, datasets=None, methods=None, published=(BASELINE, "Deep ensembles", "NGBoost")):
     """Markdown tables (test log likelihood, then RMSE) of `MethodResult`s beside the published numbers.
 
     `datasets` / `methods` fix the rows and columns (default: those in `results`);
@@ -73,11 +84,18 @@ def format_table(results, *, datasets=None, methods=None,
     lines = []
     wins, decided = [], []
     for title, index in (("Test log likelihood (higher is better)", 0), ("Test RMSE", 2)):
-        head = (["data set", "splits"] + [METHODS[m].label for m in methods]
-                + (["best (ours)", f"≥ published {BASELINE}?"] if index == 0 else [])
-                + [f"{p} (published)" for p in published])
-        lines += [f"**{title}**, mean ± standard error over splits", "",
-                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        head = (
+            ["data set", "splits"]
+            + [METHODS[m].label for m in methods]
+            + (["best (ours)", f"≥ published {BASELINE}?"] if index == 0 else [])
+            + [f"{p} (published)" for p in published]
+        )
+        lines += [
+            f"**{title}**, mean ± standard error over splits",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
         for d in datasets:
             ran = [by[(d, m)] for m in methods if (d, m) in by]
             counts = sorted({len(r.splits) for r in ran})
@@ -90,7 +108,9 @@ def format_table(results, *, datasets=None, methods=None,
                     continue
                 s = r.summary()
                 cell = _fmt(s[index], s[index + 1], digits)
-                cells.append(cell if comparable(r) or index != 0 else cell + " (integer targets: not comparable)")
+                cells.append(
+                    cell if comparable(r) or index != 0 else cell + " (integer targets: not comparable)"
+                )
             if index == 0:
                 # The verdict uses results on ALL splits only. A "yes" is final as soon as one such
                 # method is at or above the published figure (more methods can only raise the best);
@@ -111,21 +131,31 @@ def format_table(results, *, datasets=None, methods=None,
                         verdict = "no"
                         decided.append(d)
                     else:
-                        verdict = "not yet (" + ("not all splits" if best not in whole else "not all methods") + ")"
+                        verdict = (
+                            "not yet (" + ("not all splits" if best not in whole else "not all methods") + ")"
+                        )
                     cells += [f"{METHODS[best.method].label} {ll:.2f}", verdict]
             for p in published:
                 ref = PUBLISHED[p].get(d)
-                cells.append("" if ref is None else _fmt(ref[2], ref[3], 2) if index == 0 else _fmt(ref[0], ref[1], 2))
+                cells.append(
+                    "" if ref is None else _fmt(ref[2], ref[3], 2) if index == 0 else _fmt(ref[0], ref[1], 2)
+                )
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append(f"Data sets where a comparable method, on all splits, is at or above the published {BASELINE} "
-                 f"test log likelihood (compared at its 2 published decimals): {len(wins)} "
-                 f"({', '.join(wins) or 'none'}); decided so far: {len(decided)} of {len(datasets)} "
-                 f"(a data set below it is decided when all {len(methods)} methods have run on all splits).")
+    lines.append(
+        f"Data sets where a comparable method, on all splits, is at or above the published {BASELINE} "
+        f"test log likelihood (compared at its 2 published decimals): {len(wins)} "
+        f"({', '.join(wins) or 'none'}); decided so far: {len(decided)} of {len(datasets)} "
+        f"(a data set below it is decided when all {len(methods)} methods have run on all splits)."
+    )
     lines.append("")
-    times = [f"{r.dataset}/{r.method} {r.seconds:.0f} s wall, {r.cpu_seconds:.0f} s CPU" for r in
-             sorted(results, key=lambda r: (_order(r.dataset), list(METHODS).index(r.method)))]
-    lines.append("Time per data set and method (validation runs, retraining and test): " + "; ".join(times) + ".")
+    times = [
+        f"{r.dataset}/{r.method} {r.seconds:.0f} s wall, {r.cpu_seconds:.0f} s CPU"
+        for r in sorted(results, key=lambda r: (_order(r.dataset), list(METHODS).index(r.method)))
+    ]
+    lines.append(
+        "Time per data set and method (validation runs, retraining and test): " + "; ".join(times) + "."
+    )
     total_wall = sum(r.seconds for r in results)
     total_cpu = sum(r.cpu_seconds for r in results)
     lines.append(f"Sum: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU.")
