@@ -51,7 +51,7 @@ INFO_FILE = "probnn_model.json"
 METRICS_FILE = "metrics.json"
 CALIBRATION_FILE = "calibration.png"
 SPLIT_FILE = "split.csv"
-HEADS = ("normal", "studentt", "mixture", "rbf-mixture")
+HEADS = ("normal", "studentt", "mixture", "rbf-mixture")  # = probnn.heads.HEAD_NAMES (kept light here)
 MIN_ROWS = 20
 
 
@@ -194,15 +194,9 @@ def build_model(n_features, head="normal", hidden=(64, 64), *, x_adapt=None, see
 
     if head not in HEADS:
         raise TableError(f"build_model: head must be one of {', '.join(HEADS)}, got {head!r}")
-    heads = {
-        "normal": lambda: probnn.heads.NormalHead(),
-        "studentt": lambda: probnn.heads.StudentTHead(),
-        "mixture": lambda: probnn.heads.MixtureNormalHead(num_components=3),
-        "rbf-mixture": lambda: probnn.heads.RBFMixtureHead(num_components=5),
-    }
     layers = [keras.Input((n_features,))]
     layers += [keras.layers.Dense(units, activation="relu") for units in hidden]
-    head_layer = heads[head]()
+    head_layer = probnn.heads.by_name(head)
     model = keras.Sequential([*layers, head_layer], name=f"probnn_{head.replace('-', '_')}")
     if head == "rbf-mixture" and x_adapt is not None:
         body = keras.Sequential(model.layers[:-1])
