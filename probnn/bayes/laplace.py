@@ -557,7 +557,10 @@ class Laplace:
         - `num_draws=None`: the linearised (GLM) predictive. The head's
           parameters are Gaussian, `N(eta(x), J Sigma J^T)`; for Bernoulli and
           Categorical heads the probit approximation gives the head's own
-          distribution with the logits scaled by `1 / sqrt(1 + pi/8 var)`; for
+          distribution with the logits scaled by `1 / sqrt(1 + pi/8 var)`
+          (Categorical: of the centred logits `C f`, `C = I - 1 1^T / K`, whose
+          softmax is the same, so the unidentified common shift adds no
+          variance); for
           every other head a uniform mixture over 100 moment-matched draws of
           the parameters (their sample mean and covariance equal the Gaussian's
           exactly), so `decompose_uncertainty` gives the linearised epistemic
@@ -580,6 +583,11 @@ class Laplace:
             return mixture_distribution(head, posterior_params(model, idata, x, batch_size=batch_size))
         mean, cov = self._linearised_params(model, x, batch_size)
         dtype = self.weights[0].dtype
+        if isinstance(head, CategoricalHead):
+            # softmax ignores a common shift of the logits, which the data leave unidentified
+            # (its variance is the prior's): integrate over the centred logits C f instead.
+            centre = np.eye(mean.shape[-1]) - 1 / mean.shape[-1]
+            mean, cov = mean @ centre, centre @ cov @ centre
         if isinstance(head, (BernoulliHead, CategoricalHead)):
             var = np.diagonal(cov, axis1=1, axis2=2)
             return head.distribution(tf.constant((mean / np.sqrt(1 + np.pi / 8 * var)).astype(dtype)))
