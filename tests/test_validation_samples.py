@@ -165,3 +165,12 @@ def test_validation_samples_errors(samples, build, kwargs, message):
         probnn.fit(model, x, y, validation_samples=samples, **arguments)
     for before, after in zip(weights, model.get_weights()):  # raised before any training
         np.testing.assert_array_equal(before, after)
+
+
+def test_grid_search_passes_validation_samples_to_fit():
+    x, y, xv, yv = _data()
+    deterministic = probnn.GridSearch(
+        lambda: keras.Sequential([keras.Input((3,)), probnn.heads.NormalHead()]), {"learning_rate": [1e-3]}
+    )
+    with pytest.raises(ValueError, match="needs a stochastic model"):
+        deterministic.fit(x, y, validation_data=(xv, yv), epochs=1, validation_samples=3)
