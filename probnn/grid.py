@@ -194,7 +194,18 @@ class GridSearch:
         config.update({k: v for k, v in params.items() if k in OPTIMIZER_KEYS})
         return self._optimizer_class.from_config(config)
 
-    def fit(self, x, y, *, validation_data, epochs, batch_size=32, patience=None, verbose=0):
+    def fit(
+        self,
+        x,
+        y,
+        *,
+        validation_data,
+        epochs,
+        batch_size=32,
+        patience=None,
+        validation_samples=None,
+        verbose=0,
+    ):
         """Train every (configuration, seed) with early stopping on the validation NLL.
 
         Calling `fit` again (another fold, another split) trains every member
@@ -211,6 +222,10 @@ class GridSearch:
             patience: stop a member after this many epochs without improvement
                 (Keras's `EarlyStopping`); None: train every member for `epochs`
                 (its best epoch's weights are still the ones kept).
+            validation_samples: None, or for a stochastic model (MC dropout,
+                variational layers) K: every member's validation NLL is that
+                of the mixture of its K stochastic passes (`probnn.fit`'s
+                `validation_samples`).
             verbose: passed to `probnn.fit`.
         """
         if validation_data is None:
@@ -236,6 +251,7 @@ class GridSearch:
                 optimizer=optimizer,
                 seed=self.seeds * len(configs),
                 validation_data=validation_data,
+                validation_samples=validation_samples,
                 epochs=epochs,
                 initial_epoch=0,
                 batch_size=batch_size,

@@ -4,14 +4,25 @@ For an ensemble (`probnn_members = M`) every member sees the same validation
 rows, the targets are broadcast to `(batch, M, ...)`, and the reported loss is
 the mean over members of each member's loss (not the mixture's); each
 member's own loss is returned too (per-member early stopping).
+
+With `validation_samples=K` (a stochastic model: MC dropout, variational
+layers) each validation row's loss is the NLL of the uniform mixture of K
+stochastic passes, `-(logsumexp_k log p_k(y) - log K)`, the quantity
+`probnn.predict_distribution(model, x, num_samples=K, seed=seed)` scores, per
+member for a stack. The K passes (K x M for a stack of M members) are ONE
+`stacked_call` of the template under the repeated weights and K x M seed
+states (`seed_states` of the model, seeded by fit's seed). The seed states are
+the same at every epoch: the change of `val_nll` between epochs is the
+model's, not the noise's.
 """
 
+import logging
 import math
 
 import numpy as np
 import tensorflow as tf
 
-from probnn.functional import pad_rows
+from probnn.functional import pad_rows, seed_states, stacked_call
 from probnn.training.compiled import _Compiled, cached_program, last_batch_jit
 from probnn.training.data import _is_dataset
 from probnn.training.errors import _err
@@ -22,24 +33,29 @@ from probnn.training.objective import _member_targets, _regularization
 class _Evaluator:
     """Validation loss (data + model.losses), compiled and batched."""
 
-    def __init__(self, model, objective, data, batch_size, jit_compile):
+    def __init__(self, model, objective, data, batch_size, jit_compile, samples=None, seed=0):
         self.model = model
         members = objective.members
+        self.state = () if samples is None else tuple(_pass_states(model, samples, seed))
 
-        def batch_terms(xb, yb):
+        def batch_terms(xb, yb, state):
+            """`(per-example losses (rows, members or 1), regularisation)` of one batch."""
+            if samples is not None:
+                return _mixture_terms(model, objective, xb, yb, list(state), samples)
             y_pred = model(xb, training=False)
             values = objective.per_example(_member_targets(yb, members), y_pred)
-            return tf.reshape(values, (tf.shape(values)[0], -1))  # (rows, members or 1)
+            values = tf.reshape(values, (tf.shape(values)[0], -1))
+            return values, _regularization(model, values.dtype)
 
         if _is_dataset(data):
             self.dataset = data
 
-            def step(xb, yb):
-                values = batch_terms(xb, yb)
+            def step(xb, yb, state):
+                values, regularization = batch_terms(xb, yb, state)
                 rows = tf.cast(tf.shape(values)[0], values.dtype)
-                return (tf.reduce_sum(values, axis=0), _regularization(model, values.dtype) * rows, rows)
+                return (tf.reduce_sum(values, axis=0), regularization * rows, rows)
 
-            key = ("eval-dataset", objective.key, jit_compile)
+            key = ("eval-dataset", objective.key, jit_compile, samples)
             self._step = cached_program(
                 model, key, lambda: _Compiled(step, jit_compile, "validation step", reduce_retracing=True)
             )
@@ -60,16 +76,18 @@ class _Evaluator:
             # The first `count` of `batches` batches of `size` rows; every batch
             # has a static shape, so activity regularisers (averaged per batch)
             # see only real rows.
-            def run(x_all, y_all, order, count):
+            def run(x_all, y_all, order, count, state):
                 def body(i, s_data, s_reg):
                     rows = tf.gather(order, i)  # static shape (size,)
-                    values = batch_terms(
-                        tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all), tf.gather(y_all, rows)
+                    values, regularization = batch_terms(
+                        tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
+                        tf.gather(y_all, rows),
+                        state,
                     )
                     return (
                         i + 1,
                         s_data + tf.reduce_sum(tf.cast(values, tf.float64), axis=0),
-                        s_reg + tf.cast(_regularization(model, values.dtype), tf.float64) * size,
+                        s_reg + tf.cast(regularization, tf.float64) * size,
                     )
 
                 zero = tf.constant(0.0, tf.float64)
@@ -80,27 +98,40 @@ class _Evaluator:
                 )
                 return s_data, s_reg
 
-            key = ("eval", objective.key, size, batches, _signature(x_all), _signature(y_all), jit)
+            key = ("eval", objective.key, size, batches, _signature(x_all), _signature(y_all), jit, samples)
             return cached_program(model, key, lambda: _Compiled(run, jit, "validation loop"))
 
         if full:
             self.calls.append(
                 (
                     program(bsz, steps, jit_compile),
-                    (x_all, y_all, tf.constant(order.reshape(steps, bsz)), tf.constant(full)),
+                    (x_all, y_all, tf.constant(order.reshape(steps, bsz)), tf.constant(full), self.state),
                 )
             )
         if rest:
             self.calls.append(
                 (
                     program(rest, 1, last_batch_jit(jit_compile)),
-                    (x_all, y_all, tf.constant(order[full * bsz : n][None]), tf.constant(1)),
+                    (x_all, y_all, tf.constant(order[full * bsz : n][None]), tf.constant(1), self.state),
                 )
             )
         self.n = n
 
     def __call__(self):
         """Returns `(data term per member (M,) or (1,), regularisation)`, means over the rows."""
+        if not self.state:
+            return self._evaluate()
+        from probnn.prediction import _QuietPfor  # probnn.prediction imports probnn.training
+
+        quiet = _QuietPfor()  # pfor's note that per-pass random ops run in a loop
+        tf_logger = logging.getLogger("tensorflow")
+        tf_logger.addFilter(quiet)
+        try:
+            return self._evaluate()
+        finally:
+            tf_logger.removeFilter(quiet)
+
+    def _evaluate(self):
         if self.dataset is None:
             s_data = s_reg = 0.0
             for run, args in self.calls:
@@ -110,9 +141,53 @@ class _Evaluator:
         else:
             s_data = s_reg = n = 0.0
             for xb, yb in self.dataset:
-                d, r, c = self._step(xb, yb)
+                d, r, c = self._step(xb, yb, self.state)
                 s_data = s_data + np.asarray(d, np.float64)
                 s_reg, n = s_reg + float(r), n + float(c)
         if n == 0:
             raise _err("validation_data is empty")
         return s_data / n, s_reg / n
+
+
+def _pass_states(model, samples, seed):
+    """Seed states of the K validation passes: `(K * M,) + v.shape` per template state `v`.
+
+    `seed_states(model, K, seed)`, as `predict_distribution(num_samples=K,
+    seed=seed)` draws them; for a stack of M members (shape `(K, M, ...)`)
+    flattened so that pass k of member m is slice `k * M + m`.
+    """
+    template = getattr(model, "probnn_template", model)
+    states = seed_states(model, samples, seed)
+    return [tf.reshape(s, (-1,) + tuple(v.shape)) for s, v in zip(states, template.non_trainable_variables)]
+
+
+def _mixture_terms(model, objective, xb, yb, state, samples):
+    """Per-example NLL of the mixture of `samples` passes (rows, members or 1), and the regularisation.
+
+    One `stacked_call` of the template under the weights repeated K times
+    (K x M slices for a stack of M members, slice `k * M + m`) and the
+    seed states `state` of `_pass_states`. The regularisation is the mean over
+    the passes of `model.losses` (summed over the members, as in training).
+    """
+    members = objective.members
+    template = getattr(model, "probnn_template", model)
+    weights = [v.value if members else v.value[None] for v in model.trainable_variables]
+    weights = [tf.tile(w, [samples] + [1] * (len(w.shape) - 1)) for w in weights]
+    outputs, _, losses = stacked_call(
+        template, weights, xb, non_trainable=state, return_losses=True, gradient="vectorized"
+    )  # (K * M, rows, P)
+    width = members or 1
+    outputs = tf.reshape(outputs, tf.concat([[samples, width], tf.shape(outputs)[1:]], 0))
+    outputs = tf.experimental.numpy.swapaxes(outputs, 1, 2)  # (K, rows, M, P)
+    rows = tf.shape(outputs)[1]
+    if members:
+        y_pred = tf.reshape(outputs, tf.concat([[samples * rows], tf.shape(outputs)[2:]], 0))
+    else:
+        y_pred = tf.reshape(outputs, tf.concat([[samples * rows], tf.shape(outputs)[3:]], 0))
+    targets = _member_targets(yb, members)
+    targets = tf.tile(targets, [samples] + [1] * (len(targets.shape) - 1))
+    nll = tf.reshape(objective.per_example(targets, y_pred), (samples, rows, width))
+    log_k = tf.math.log(tf.cast(samples, nll.dtype))
+    mixture = log_k - tf.reduce_logsumexp(-nll, axis=0)  # (rows, M or 1)
+    regularization = tf.reduce_sum(tf.cast(losses, nll.dtype)) / samples
+    return mixture, regularization

@@ -30,7 +30,7 @@ from probnn.training.data import (
     _sample_batch,
     _warn_target_scale,
 )
-from probnn.training.errors import NonFiniteLossError
+from probnn.training.errors import NonFiniteLossError, _err
 from probnn.training.evaluation import _Evaluator
 from probnn.training.fused import _FusedRunner
 from probnn.training.objective import _build, _epoch_logs, _members, _prepare_model
@@ -51,6 +51,7 @@ def fit(
     sample_weight=None,
     validation_data=None,
     validation_batch_size=None,
+    validation_samples=None,
     shuffle=True,
     callbacks=None,
     initial_epoch=None,
@@ -114,6 +115,16 @@ def fit(
             `(x, y)` batches, evaluated after every epoch (`training=False`).
         validation_batch_size: rows per validation step; default
             `max(batch_size, 1024)`.
+        validation_samples: None, or (a stochastic model: MC dropout,
+            variational layers; with the default likelihood loss) a positive
+            integer K: the validation NLL of each row is that of the uniform
+            mixture of K stochastic passes, the quantity
+            `probnn.predict_distribution(model, x, num_samples=K, seed=seed)`
+            scores (per member for a stack), so that early stopping sees the
+            model's change rather than one pass's noise. The K passes run in
+            the compiled validation program (one `stacked_call`); their seed
+            states come from `seed` and are the same at every epoch. With
+            None, a stochastic model is validated with one noisy pass.
         shuffle: reshuffle in-memory rows every epoch.
         callbacks: `keras.callbacks.Callback` objects (EarlyStopping,
             ModelCheckpoint, CSVLogger, TensorBoard, ReduceLROnPlateau,
@@ -191,11 +202,17 @@ def fit(
     if isinstance(args.seed, tuple) and checkpoint_dir is not None:
         raise ValueError("probnn.fit: one seed per member is not supported with checkpoint_dir")
     arrays, dataset, validation = _prepare_data(x, y, sample_weight, validation_data)
+    _check_validation_samples(model, validation, validation_samples)
 
     # Check the shapes against the model, build it, resolve loss and optimizer.
     _check_inputs(model, arrays, _members(model))
     _build(model, _sample_batch(arrays, dataset, _members(model))[0], args.strategy)
     objective, optimizer = _prepare_model(model, loss, optimizer, args.strategy)
+    if validation_samples is not None and not objective.report_nll:
+        raise _err(
+            "validation_samples scores the mixture of K passes by its negative log-likelihood, "
+            "so it needs the default loss (loss=None)"
+        )
     _check_target_support(objective, arrays, "y")
     _warn_target_scale(model, objective, arrays)
     arrays = _cast_to_model(model, objective, arrays)
@@ -212,7 +229,15 @@ def fit(
     runner, steps = _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle, seed)
     evaluator = None
     if validation is not None:
-        evaluator = _Evaluator(model, objective, validation, args.validation_batch_size, args.jit_compile)
+        evaluator = _Evaluator(
+            model,
+            objective,
+            validation,
+            args.validation_batch_size,
+            args.jit_compile,
+            validation_samples,
+            _validation_seed(seed),
+        )
 
     history = keras.callbacks.History()
     callback_list = _callback_list(args.callbacks, history, model, args.verbose, end, steps)
@@ -278,6 +303,31 @@ def _epoch_range(model, args, ckpt, resume):
         return args.initial_epoch, args.epochs, _seed(seed), None
     start = model.__dict__.get("_probnn_epochs", 0)
     return start, start + args.epochs, _seed(seed), None
+
+
+def _check_validation_samples(model, validation, samples):
+    """`validation_samples` needs a positive integer, validation data, a stochastic model, the NLL."""
+    if samples is None:
+        return
+    from probnn.prediction import is_stochastic  # probnn.prediction imports probnn.training
+
+    if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+        raise _err(f"validation_samples must be a positive integer or None, got {samples!r}")
+    if validation is None:
+        raise _err("validation_samples needs validation_data")
+    if not is_stochastic(model):
+        raise _err(
+            f"validation_samples={samples} needs a stochastic model (MCDropout, variational layers "
+            f"or a layer with probnn_stochastic = True), but model {model.name!r} is deterministic: "
+            "its passes would all be equal; leave validation_samples=None"
+        )
+
+
+def _validation_seed(seed):
+    """One integer seed for the validation passes from fit's seed (an int, or one per member)."""
+    if isinstance(seed, tuple):
+        return int(np.random.SeedSequence(list(seed)).generate_state(1)[0] % (2**31 - 1))
+    return seed
 
 
 def _seed(seed):

@@ -10,7 +10,8 @@ class Method:
     `structures` are the hyperparameters that change the network; with the
     L2 penalties `weight_decays` they are `probnn.GridSearch`'s structural
     keys (one compiled program each); `learning_rates` are stacked in one program. `members` > 1 makes an ensemble; `stochastic` methods
-    are evaluated by a mixture over `test_samples` noisy passes.
+    are validated by the mixture of `val_samples` noisy passes and evaluated by a mixture over
+    `test_samples` of them.
     """
 
     name: str
@@ -90,7 +91,7 @@ class Settings:
     large_batch_size: int = 128  # for training splits of more than 2,000 rows
     val_fraction: float = 0.2
     test_samples: int = 100
-    val_samples: int = 4  # unused since the public-API path (validation NLL: one pass); kept in results files
+    val_samples: int = 4  # stochastic methods: validation NLL of the mixture of 4 passes (as the old engine)
     seed: int = 0
 
     def batch_for(self, n):

@@ -38,7 +38,9 @@ optimizer key, but it is another method).
 
 Every method is built from the public API: `probnn.GridSearch` trains each
 split's grid (learning rates stacked in one compiled program per network
-structure and L2 penalty, early stopping on the validation NLL), its
+structure and L2 penalty, early stopping on the validation NLL: for the
+stochastic methods that of the mixture of `Settings.val_samples` = 4 noisy
+passes, `probnn.fit`'s `validation_samples`, as the old engine did), its
 `refit` (or a `probnn.Ensemble` of `members` networks through `probnn.fit`)
 retrains the chosen configuration on the whole training split for the chosen
 number of epochs, and `probnn.predict_distribution` gives the test
@@ -159,6 +161,7 @@ def run_split(search, refit_build, method, data, settings, max_epochs):
         epochs=max_epochs,
         batch_size=settings.batch_for(len(data["x_fit"])),
         patience=settings.patience,
+        validation_samples=settings.val_samples if method.stochastic else None,
     )
     chosen = dict(search.best_params)
     epochs = max(search.best_epochs()[0], 1)
