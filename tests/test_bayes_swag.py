@@ -35,13 +35,16 @@ class _Record(keras.callbacks.Callback):
         self.snapshots.append(np.concatenate([np.ravel(v.numpy()) for v in self.variables]))
 
 
-def test_moments_are_those_of_the_sgd_iterates(data):
+@pytest.mark.parametrize("weight_decay", [None, 0.05])
+def test_moments_are_those_of_the_sgd_iterates(data, weight_decay):
     """The same continued SGD run (same seed, same copy of the weights) recorded independently."""
     x, y = data
     keras.utils.set_random_seed(0)
     model = _model()
     before = [w.copy() for w in model.get_weights()]
-    posterior = probnn.bayes.swag(model, x, y, epochs=6, rank=3, learning_rate=0.01, seed=3)
+    posterior = probnn.bayes.swag(
+        model, x, y, epochs=6, rank=3, learning_rate=0.01, weight_decay=weight_decay, seed=3
+    )
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)  # the model itself is not trained
     copy = keras.models.clone_model(model)
@@ -56,7 +59,7 @@ def test_moments_are_those_of_the_sgd_iterates(data):
         seed=3,
         verbose=0,
         callbacks=[record],
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, weight_decay=weight_decay),
     )
     snaps = np.stack(record.snapshots)
     running = np.cumsum(snaps, axis=0) / np.arange(1, 7)[:, None]

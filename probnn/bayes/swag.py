@@ -120,6 +120,7 @@ def swag(
     rank=20,
     batch_size=32,
     momentum=0.9,
+    weight_decay=None,
     collect_every=None,
     burn_in=0,
     seed=None,
@@ -143,6 +144,9 @@ def swag(
         rank: deviation columns kept (the low-rank part of the covariance).
         batch_size: rows per SGD step.
         momentum: SGD momentum.
+        weight_decay: SGD's decoupled weight decay (Keras `SGD(weight_decay=)`),
+            None for none; `1 / len(x)` is a unit Gaussian prior on the weights
+            (the paper trains SWAG with weight decay).
         collect_every: None (a snapshot at every epoch's end, as the paper) or
             a snapshot after every `collect_every` SGD steps (and at the
             epoch's end), for small data sets with few steps per epoch.
@@ -191,7 +195,7 @@ def swag(
         batch_size=batch_size,
         seed=seed,
         verbose=verbose,
-        optimizer=keras.optimizers.SGD(rate, momentum=momentum),
+        optimizer=keras.optimizers.SGD(rate, momentum=momentum, weight_decay=weight_decay),
         callbacks=[moments],
         steps_per_execution="epoch" if collect_every is None else collect_every,
     )
