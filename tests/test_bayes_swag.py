@@ -35,13 +35,16 @@ class _Record(keras.callbacks.Callback):
         self.snapshots.append(np.concatenate([np.ravel(v.numpy()) for v in self.variables]))
 
 
-def test_moments_are_those_of_the_sgd_iterates(data):
+@pytest.mark.parametrize("weight_decay", [None, 0.05])
+def test_moments_are_those_of_the_sgd_iterates(data, weight_decay):
     """The same continued SGD run (same seed, same copy of the weights) recorded independently."""
     x, y = data
     keras.utils.set_random_seed(0)
     model = _model()
     before = [w.copy() for w in model.get_weights()]
-    posterior = probnn.bayes.swag(model, x, y, epochs=6, rank=3, learning_rate=0.01, seed=3)
+    posterior = probnn.bayes.swag(
+        model, x, y, epochs=6, rank=3, learning_rate=0.01, weight_decay=weight_decay, seed=3
+    )
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)  # the model itself is not trained
     copy = keras.models.clone_model(model)
@@ -56,7 +59,7 @@ def test_moments_are_those_of_the_sgd_iterates(data):
         seed=3,
         verbose=0,
         callbacks=[record],
-        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9, weight_decay=weight_decay),
     )
     snaps = np.stack(record.snapshots)
     running = np.cumsum(snaps, axis=0) / np.arange(1, 7)[:, None]
@@ -128,3 +131,63 @@ def test_bad_arguments(data):
         probnn.bayes.swag(model, x, y, schedule="linear")
     with pytest.raises(ValueError, match="swag: learning_rate must be"):
         probnn.bayes.swag(model, x, y, learning_rate=0)
+    with pytest.raises(ValueError, match="swag: collect_every must be an integer >= 1"):
+        probnn.bayes.swag(model, x, y, collect_every=0)
+    with pytest.raises(ValueError, match="swag: burn_in must be an integer >= 0"):
+        probnn.bayes.swag(model, x, y, burn_in=-1)
+
+
+class _RecordSteps(_Record):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch >= 2:
+            super().on_epoch_end(self.epoch)
+
+
+def test_burn_in_and_collect_every(data):
+    """burn_in=2 epochs uncollected, then a snapshot after every step (64 rows, batch 32: 2 per epoch)."""
+    x, y = data
+    keras.utils.set_random_seed(0)
+    model = _model()
+    before = [w.copy() for w in model.get_weights()]
+    posterior = probnn.bayes.swag(
+        model, x, y, epochs=3, burn_in=2, collect_every=1, rank=4, learning_rate=0.01, seed=3
+    )
+    copy = keras.models.clone_model(model)
+    copy.set_weights(before)
+    record = _RecordSteps(copy.trainable_variables)
+    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
+    probnn.fit(
+        copy,
+        x,
+        y,
+        epochs=5,
+        batch_size=32,
+        seed=3,
+        verbose=0,
+        callbacks=[record],
+        optimizer=optimizer,
+        steps_per_execution=1,
+    )
+    snaps = np.stack(record.snapshots)
+    assert len(snaps) == 6
+    running = np.cumsum(snaps, axis=0) / np.arange(1, 7)[:, None]
+    np.testing.assert_allclose(posterior.mean, snaps.mean(0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(posterior.variance, snaps.var(0), rtol=1e-4, atol=1e-9)
+    np.testing.assert_allclose(posterior.deviations, (snaps - running)[-4:], rtol=1e-5, atol=1e-7)
+
+
+def test_diverged_scale_is_an_error(data):
+    """A collected mean whose predicted scale overflows: one clear error, not infinite variances."""
+    x, _ = data
+    model = _model()
+    mean = np.concatenate([np.ravel(v.numpy()) for v in model.trainable_variables]).astype("float64")
+    mean[-1] = 1e30  # the head's raw scale bias
+    posterior = SWAG(model, mean=mean, sq_mean=mean**2, deviations=np.zeros((1, mean.size)))
+    with pytest.raises(ValueError, match="predict_distribution: the SWAG draws give infinite"):
+        probnn.predict_distribution(model, x[:4], posterior=posterior, num_draws=2, seed=0)

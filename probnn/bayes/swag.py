@@ -44,12 +44,24 @@ def _positive_int(name, value, owner="swag", minimum=1):
 class _Moments(keras.callbacks.Callback):
     """Records the first and second moments and the last `rank` deviations of the weights."""
 
-    def __init__(self, variables, rank):
+    def __init__(self, variables, rank, per_batch=False, start=0):
         super().__init__()
-        self.variables, self.rank = variables, rank
+        self.variables, self.rank, self.per_batch, self.start = variables, rank, per_batch, start
         self.count, self.mean, self.sq_mean, self.deviations = 0, None, None, []
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.per_batch and self.epoch >= self.start:
+            self._collect()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self.per_batch and epoch >= self.start:
+            self._collect()
+
+    def _collect(self):
         theta = np.concatenate(
             [np.asarray(keras.ops.convert_to_numpy(v), np.float64).ravel() for v in self.variables]
         )
@@ -83,8 +95,11 @@ class CyclicLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return {"maximum": self.maximum, "minimum": self.minimum, "period": self.period}
 
 
-def _check_swag(model, epochs, learning_rate, schedule, rank, batch_size):
+def _check_swag(model, epochs, learning_rate, schedule, rank, batch_size, collect_every, burn_in):
     find_head(model)
+    _positive_int("burn_in", burn_in, minimum=0)
+    if collect_every is not None:
+        _positive_int("collect_every", collect_every)
     _positive_int("epochs", epochs, minimum=2)
     _positive_int("rank", rank, minimum=1)
     _positive_int("batch_size", batch_size)
@@ -105,6 +120,9 @@ def swag(
     rank=20,
     batch_size=32,
     momentum=0.9,
+    weight_decay=None,
+    collect_every=None,
+    burn_in=0,
     seed=None,
     verbose=0,
 ):
@@ -126,6 +144,16 @@ def swag(
         rank: deviation columns kept (the low-rank part of the covariance).
         batch_size: rows per SGD step.
         momentum: SGD momentum.
+        weight_decay: SGD's decoupled weight decay (Keras `SGD(weight_decay=)`),
+            None for none; `1 / len(x)` is a unit Gaussian prior on the weights
+            (the paper trains SWAG with weight decay).
+        collect_every: None (a snapshot at every epoch's end, as the paper) or
+            a snapshot after every `collect_every` SGD steps (and at the
+            epoch's end), for small data sets with few steps per epoch.
+        burn_in: epochs of SGD at the same rate before collecting (the
+            paper's `swa_start`): a model trained with another optimizer
+            (Adam) first drifts under SGD, and snapshots of that drift are a
+            trend, not the posterior's spread.
         seed: seed of the shuffles.
         verbose: passed to `probnn.fit`.
 
@@ -145,7 +173,7 @@ def swag(
     >>> dist.batch_shape.as_list(), posterior.deviations.shape[0]
     ([4], 2)
     """
-    _check_swag(model, epochs, learning_rate, schedule, rank, batch_size)
+    _check_swag(model, epochs, learning_rate, schedule, rank, batch_size, collect_every, burn_in)
     try:
         work = keras.models.clone_model(model)
     except (ValueError, TypeError) as err:
@@ -158,18 +186,24 @@ def swag(
     if schedule == "cyclic":
         rows = len(tf.nest.flatten(x)[0])
         rate = CyclicLearningRate(learning_rate, learning_rate / 100, -(-rows // batch_size))
-    moments = _Moments(work.trainable_variables, rank)
+    moments = _Moments(work.trainable_variables, rank, collect_every is not None, start=burn_in)
     fit(
         work,
         x,
         y,
-        epochs=epochs,
+        epochs=burn_in + epochs,
         batch_size=batch_size,
         seed=seed,
         verbose=verbose,
-        optimizer=keras.optimizers.SGD(rate, momentum=momentum),
+        optimizer=keras.optimizers.SGD(rate, momentum=momentum, weight_decay=weight_decay),
         callbacks=[moments],
+        steps_per_execution="epoch" if collect_every is None else collect_every,
     )
+    if not (np.all(np.isfinite(moments.mean)) and np.all(np.isfinite(moments.sq_mean))):
+        raise _err(
+            "the SGD iterates diverged (non-finite weights); lower learning_rate "
+            f"(got {learning_rate}) or use a head with a shared scale"
+        )
     return SWAG(
         model, mean=moments.mean, sq_mean=moments.sq_mean, deviations=np.stack(moments.deviations), x=x
     )
@@ -304,7 +338,14 @@ class SWAG:
             w = [a[start : start + _DRAW_BATCH] for a in weights]
             state = _stacked_states(model, w, self.x, batch_size)
             params.append(_draw_params(model, w, state, x, batch_size))
-        return mixture_distribution(head, np.concatenate(params, axis=1))
+        dist = mixture_distribution(head, np.concatenate(params, axis=1))
+        if not np.all(np.isfinite(dist.components_distribution.variance())):
+            raise _err(
+                "the SWAG draws give infinite or NaN variances at x: the collected weights "
+                "diverged (a predicted scale overflowed); refit with a lower learning_rate",
+                "predict_distribution",
+            )
+        return dist
 
     def save(self, path):
         """Write this posterior to `path` (`.npz`); `SWAG.load(path, model)` reads it back
