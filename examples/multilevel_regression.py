@@ -112,8 +112,9 @@ def main(argv=None):
         ratio = np.mean(np.abs(effect[keep])) / np.mean(np.abs(unpooled[keep]))
         print(f"{label}: mean |group effect| partially pooled / unpooled = {ratio:.2f}")
 
+    unseen = levels.max() + 1  # a region the model has not seen, labelled like the fitted ones
     new = probnn.bayes.glm_predictive(
-        partial, np.zeros((2, x.shape[1])), groups=[levels[0], "a new group"], seed=args.seed
+        partial, np.zeros((2, x.shape[1])), groups=[levels[0], unseen], seed=args.seed
     )
     mean, sd = new.mean().numpy()[:, 0], new.stddev().numpy()[:, 0]
     print(

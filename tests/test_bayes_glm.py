@@ -337,3 +337,17 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
     monkeypatch.setitem(sys.modules, "formulae", None)
     with pytest.raises(ImportError, match=r'pip install "probnn\[formula\]"'):
         probnn.bayes.glm("y ~ x1", data=frame)
+
+
+def test_predictive_refuses_a_label_that_matches_a_level_only_as_text(rng):
+    """[0, "new"] becomes ["0", "new"] in numpy: "0" must not silently count as a new group."""
+    g = np.repeat(np.arange(4), 10)
+    x = rng.normal(size=(40, 1))
+    y = rng.poisson(np.exp(0.5 + 0.3 * x[:, 0]))
+    idata = probnn.bayes.glm(
+        x, y, family="poisson", groups=g, method="advi", num_steps=50, num_samples=20, seed=0, verbose=0
+    )
+    dist = probnn.bayes.glm_predictive(idata, np.zeros((2, 1)), groups=[0, 9], seed=0)
+    assert dist.batch_shape.as_list() == [2]
+    with pytest.raises(ValueError, match=r"^glm_predictive: group label '0' matches the fitted level 0 only"):
+        probnn.bayes.glm_predictive(idata, np.zeros((2, 1)), groups=[0, "new"], seed=0)

@@ -601,6 +601,14 @@ def _group_effect(group, factor, labels, xc, index, rng):
         sds.append(_draws(group, f"{prefix}_slope_sd", index)[:, None, :])
     labels = np.asarray(labels).tolist()
     new = sorted({v for v in labels if v not in levels}, key=str)
+    as_text = {str(v): v for v in np.asarray(levels).tolist()}
+    mistyped = [v for v in new if str(v) in as_text]
+    if mistyped:  # numpy turns labels of mixed types ([10, "new"]) into strings: "10" is not 10
+        raise ValueError(
+            f"glm_predictive: group label {mistyped[0]!r} matches the fitted level "
+            f"{as_text[str(mistyped[0])]!r} only as text; pass labels of the fitted levels' type "
+            "(a list mixing numbers and strings becomes all strings)"
+        )
     if new:  # draws from the group-level distribution, one per posterior draw and new level
         for k, (effect, sd) in enumerate(zip(effects, sds)):
             shape = (effect.shape[0], len(new)) + effect.shape[2:]
