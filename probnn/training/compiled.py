@@ -39,7 +39,8 @@ def _warn_xla_fallback(what, exc):
     )
 
 
-def _needs_autograph(exc):
+def needs_autograph(exc):
+    """Whether tracing failed because the code branches in Python on tensor values."""
     return isinstance(exc, tf.errors.OperatorNotAllowedInGraphError) or (
         "autograph" in str(exc).lower() and isinstance(exc, (TypeError, ValueError))
     )
@@ -53,7 +54,7 @@ def _next_attempt(exc, autograph, jit, mode, what):
     Python on tensor values, without XLA when `mode` is "auto" and XLA
     rejected the program (logged). Anything else is re-raised.
     """
-    if not autograph and _needs_autograph(exc):
+    if not autograph and needs_autograph(exc):
         return True, jit
     if jit and mode == "auto" and _is_xla_failure(exc):
         _warn_xla_fallback(what, exc)
@@ -61,33 +62,31 @@ def _next_attempt(exc, autograph, jit, mode, what):
     raise exc
 
 
-class _Compiled:
-    """`fn` as a tf.function built with XLA when possible, falling back per `jit_compile`.
+class Fallback:
+    """A callable built by `build(jit, autograph)`, built again per `_next_attempt` until a call succeeds.
 
-    Traced without AutoGraph first: probnn's loops use `tf.while_loop` and
-    `tf.cond` explicitly and Keras 3 layers need no AutoGraph (they also run
-    on JAX), while AutoGraph's source transformation was most of the tracing
-    time (measured: 5.0 of 5.9 s for the benchmark MLP's training loop). Code
-    that branches in Python on tensor values (raising
-    `OperatorNotAllowedInGraphError`) is traced again with AutoGraph.
+    Built first without AutoGraph and, unless `jit_compile` is False, with
+    XLA. While no call has succeeded yet, a failing call is retried with the
+    next attempt's build (AutoGraph for code that branches in Python on
+    tensor values, then, with `jit_compile="auto"`, no XLA); after the first
+    success the callable is used as it is. `what` names the program in the
+    logged XLA warning.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> square = Fallback(lambda jit, autograph: tf.function(lambda t: t * t, jit_compile=jit), "auto", "square")
+    >>> float(square(tf.constant(3.0)))
+    9.0
     """
 
-    def __init__(self, fn, jit_compile, what, **options):
-        self._python_fn = fn
-        self._options = options
+    def __init__(self, build, jit_compile, what):
+        self._build = build
         self._mode = jit_compile
         self._what = what
         self._autograph = False
         self._jit = jit_compile is not False
-        self._fn = self._make()
+        self._fn = build(self._jit, self._autograph)
         self._checked = False
-
-    def _make(self):
-        return tf.function(self._python_fn, jit_compile=self._jit, autograph=self._autograph, **self._options)
-
-    @property
-    def tracing_count(self):
-        return self._fn.experimental_get_tracing_count()
 
     def __call__(self, *args):
         if self._checked:
@@ -100,9 +99,38 @@ class _Compiled:
                 self._autograph, self._jit = _next_attempt(
                     exc, self._autograph, self._jit, self._mode, self._what
                 )
-                self._fn = self._make()
+                self._fn = self._build(self._jit, self._autograph)
         self._checked = True
         return out
+
+
+class Compiled(Fallback):
+    """`fn` as a tf.function built with XLA when possible, falling back per `jit_compile`.
+
+    Traced without AutoGraph first: probnn's loops use `tf.while_loop` and
+    `tf.cond` explicitly and Keras 3 layers need no AutoGraph (they also run
+    on JAX), while AutoGraph's source transformation was most of the tracing
+    time (measured: 5.0 of 5.9 s for the benchmark MLP's training loop). Code
+    that branches in Python on tensor values (raising
+    `OperatorNotAllowedInGraphError`) is traced again with AutoGraph.
+    `options` are further `tf.function` arguments.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> double = Compiled(lambda t: 2 * t, "auto", "doubling")
+    >>> float(double(tf.constant(1.5)))
+    3.0
+    """
+
+    def __init__(self, fn, jit_compile, what, **options):
+        def build(jit, autograph):
+            return tf.function(fn, jit_compile=jit, autograph=autograph, **options)
+
+        super().__init__(build, jit_compile, what)
+
+    @property
+    def tracing_count(self):
+        return self._fn.experimental_get_tracing_count()
 
 
 def last_batch_jit(jit_compile):

@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.compiled import _needs_autograph, cached_program
+from probnn.training.batching import member_targets
+from probnn.training.compiled import cached_program, needs_autograph
 from probnn.training.errors import _err
-from probnn.training.objective import _member_targets
 
 
 def _is_dataset(obj):
@@ -140,29 +140,8 @@ def _check_dataset(name, ds):
     return ds
 
 
-class _EpochDatasets:
-    """In-memory arrays as a per-epoch reshuffled `tf.data.Dataset` (strategy path)."""
-
-    def __init__(self, arrays, batch_size, shuffle, seed):
-        self.arrays = arrays
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-
-    def dataset(self, epoch):
-        data = self.arrays
-        if self.shuffle:
-            order = np.random.default_rng([int(self.seed), int(epoch)]).permutation(data.n)
-        else:
-            order = np.arange(data.n)
-        parts = (tf.nest.map_structure(lambda a: a[order], data.x), data.y[order])
-        if data.weights is not None:
-            parts += (data.weights[order],)
-        return tf.data.Dataset.from_tensor_slices(parts).batch(self.batch_size)
-
-
-_Arguments = collections.namedtuple(
-    "_Arguments",
+Arguments = collections.namedtuple(
+    "Arguments",
     [
         "epochs",
         "batch_size",
@@ -174,14 +153,18 @@ _Arguments = collections.namedtuple(
         "callbacks",
         "initial_epoch",
         "strategy",
-        "seed",
     ],
 )
+Arguments.__doc__ = "`fit`'s checked scalar arguments; `chunk` is `steps_per_execution` in steps."
 
 
-def _check_arguments(
-    *,
-    model,
+def check_model(model):
+    """`model` must be a Keras 3 model."""
+    if not isinstance(model, keras.Model):
+        raise _err(f"model must be a keras.Model (Keras 3), got {type(model).__name__}")
+
+
+def check_arguments(
     epochs,
     batch_size,
     checkpoint_every,
@@ -192,11 +175,14 @@ def _check_arguments(
     callbacks,
     initial_epoch,
     strategy,
-    seed,
 ):
-    """Checks `fit`'s scalar arguments; returns them normalised as an `_Arguments`."""
-    if not isinstance(model, keras.Model):
-        raise _err(f"model must be a keras.Model (Keras 3), got {type(model).__name__}")
+    """Checks `fit`'s scalar arguments (those of its signature); returns them normalised as `Arguments`.
+
+    Example:
+    >>> args = check_arguments(3, 64, 1, None, "epoch", "auto", 0, None, None, None)
+    >>> args.validation_batch_size, args.chunk, args.callbacks
+    (1024, 2147483647, [])
+    """
     epochs = _positive_int("epochs", epochs)
     batch_size = _positive_int("batch_size", batch_size)
     checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
@@ -211,13 +197,7 @@ def _check_arguments(
         raise _err(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
     if verbose not in (0, 1, 2):
         raise _err(f"verbose must be 0, 1 or 2, got {verbose!r}")
-    callbacks = list(callbacks or [])
-    for callback in callbacks:
-        if not isinstance(callback, keras.callbacks.Callback):
-            raise _err(
-                "callbacks must be keras.callbacks.Callback objects (Keras 3), got "
-                f"{type(callback).__module__}.{type(callback).__name__}"
-            )
+    callbacks = _check_callbacks(callbacks)
     if initial_epoch is not None and (
         isinstance(initial_epoch, bool)
         or not isinstance(initial_epoch, numbers.Integral)
@@ -226,13 +206,7 @@ def _check_arguments(
         raise _err(f"initial_epoch must be a non-negative integer or None, got {initial_epoch!r}")
     if strategy is not None and not isinstance(strategy, tf.distribute.Strategy):
         raise _err(f"strategy must be a tf.distribute.Strategy, got {type(strategy).__name__}")
-    seed = _check_seed(seed, model, strategy)
-    if seed is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        raise _err(
-            "seed=None with a MultiWorkerMirroredStrategy: every worker must shuffle "
-            "the same way, pass the same integer seed to every worker"
-        )
-    return _Arguments(
+    return Arguments(
         epochs,
         batch_size,
         checkpoint_every,
@@ -243,8 +217,36 @@ def _check_arguments(
         callbacks,
         initial_epoch,
         strategy,
-        seed,
     )
+
+
+def _check_callbacks(callbacks):
+    """`callbacks` as a list of Keras 3 callbacks."""
+    callbacks = list(callbacks or [])
+    for callback in callbacks:
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise _err(
+                "callbacks must be keras.callbacks.Callback objects (Keras 3), got "
+                f"{type(callback).__module__}.{type(callback).__name__}"
+            )
+    return callbacks
+
+
+def check_seed(seed, model, strategy):
+    """`fit`'s seed: an int, None, or (a stack of M members) a tuple of M ints (one plain-model seed each).
+
+    Example:
+    >>> import keras
+    >>> check_seed(3, keras.Sequential([keras.Input((1,))]), None)
+    3
+    """
+    seed = _check_seed(seed, model, strategy)
+    if seed is None and isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        raise _err(
+            "seed=None with a MultiWorkerMirroredStrategy: every worker must shuffle "
+            "the same way, pass the same integer seed to every worker"
+        )
+    return seed
 
 
 def _is_seed(value):
@@ -272,8 +274,24 @@ def _check_seed(seed, model, strategy):
     )
 
 
-def _prepare_data(x, y, sample_weight, validation_data):
-    """Checks the data; returns `(arrays or None, dataset or None, validation_data)`."""
+FitData = collections.namedtuple("FitData", ["arrays", "dataset", "validation"])
+FitData.__doc__ = """The data of one `fit`: in-memory `arrays` or a `dataset` (the other is None), `validation`.
+
+`arrays` and in-memory `validation` have `x` (an array or a tuple or dict of
+arrays), `y`, `weights` (or None) and `n` rows; a validation dataset stays a
+`tf.data.Dataset`.
+"""
+
+
+def prepare_data(x, y, sample_weight, validation_data):
+    """Checks `fit`'s data arguments; returns them as `FitData`.
+
+    Example:
+    >>> import numpy as np
+    >>> data = prepare_data(np.zeros(5), np.ones(5), None, None)
+    >>> data.arrays.x.shape, data.arrays.n, data.dataset, data.validation
+    ((5, 1), 5, None, None)
+    """
     if x is None:
         raise _err("x is required (an array with y, or a tf.data.Dataset of (x, y) batches)")
     if _is_dataset(x):
@@ -304,10 +322,10 @@ def _prepare_data(x, y, sample_weight, validation_data):
                         raise _err(
                             f"validation {label} has row shape {v.shape[1:]}, but {label} has {a.shape[1:]}"
                         )
-    return arrays, dataset, validation_data
+    return FitData(arrays, dataset, validation_data)
 
 
-def _sample_batch(arrays, dataset, members):
+def sample_batch(arrays, dataset, members):
     """A batch of up to three rows, shaped as training feeds them to the model."""
     if arrays is not None:
         x = tf.nest.map_structure(lambda a: a[:3], arrays.x)
@@ -336,7 +354,7 @@ def _declared_inputs(model):
     return [tuple(t.shape[1:]) for t in inputs], [getattr(t, "name", None) for t in inputs]
 
 
-def _check_inputs(model, arrays, members):
+def check_inputs(model, arrays, members):
     """Wrong number of input features: a one-line ValueError before any tracing."""
     declared = _declared_inputs(model)
     if arrays is None or declared is None or members:
@@ -361,7 +379,7 @@ def _check_inputs(model, arrays, members):
 
 def _check_targets(model, objective, arrays, dataset):
     """Targets of the wrong shape: a one-line ValueError before any tracing."""
-    x, y = _sample_batch(arrays, dataset, objective.members)
+    x, y = sample_batch(arrays, dataset, objective.members)
     label = "y" if arrays is not None else "the dataset's targets"
     if objective.report_nll:
         from probnn.heads.base import find_head
@@ -386,7 +404,7 @@ def _check_targets(model, objective, arrays, dataset):
         y_pred = model(x, training=False)
         shapes["y_pred"] = tuple(y_pred.shape[1:])
         if arrays is None and objective.members:
-            y = _member_targets(y, objective.members)
+            y = member_targets(y, objective.members)
         values = objective.per_example(y, y_pred)
         shapes["values"] = tuple(values.shape)
         return values
@@ -401,7 +419,7 @@ def _check_targets(model, objective, arrays, dataset):
         try:
             tf.function(probe, autograph=False).get_concrete_function(tf.nest.map_structure(spec, x), spec(y))
         except Exception as exc:
-            if not _needs_autograph(exc):
+            if not needs_autograph(exc):
                 raise
             tf.function(probe).get_concrete_function(tf.nest.map_structure(spec, x), spec(y))
     except Exception as exc:
@@ -425,6 +443,24 @@ def _check_targets(model, objective, arrays, dataset):
             f"{shapes['y_pred']}) broadcast against each other"
         )
     cached_program(model, key, lambda: True)
+
+
+def prepare_for_model(model, objective, data):
+    """`data` (`FitData`) checked against the model's head and loss, its arrays cast to the model's dtypes.
+
+    In-memory targets must be in the head's support, a real-valued head not
+    adapted to far-from-unit-scale targets gets a warning, arrays are cast
+    (`_cast_to_model`) and the targets' shape is checked by tracing the loss.
+    """
+    arrays, validation = data.arrays, data.validation
+    _check_target_support(objective, arrays, "y")
+    _warn_target_scale(model, objective, arrays)
+    arrays = _cast_to_model(model, objective, arrays)
+    if validation is not None and not _is_dataset(validation):
+        _check_target_support(objective, validation, "validation y")
+        validation = _cast_to_model(model, objective, validation)
+    _check_targets(model, objective, arrays, data.dataset)
+    return FitData(arrays, data.dataset, validation)
 
 
 def _input_dtype(model, fallback):
@@ -494,5 +530,5 @@ def _warn_target_scale(model, objective, data):
         "adapted to them; call head.adapt(y_train) before training so that the network learns in "
         "standard units (distribution() stays in the targets' units)",
         UserWarning,
-        stacklevel=3,
+        stacklevel=4,
     )

@@ -16,106 +16,42 @@ the same at every epoch: the change of `val_nll` between epochs is the
 model's, not the noise's.
 """
 
+import functools
 import logging
 import math
 
 import numpy as np
 import tensorflow as tf
 
-from probnn.functional import pad_rows, seed_states, stacked_call
-from probnn.training.compiled import _Compiled, cached_program, last_batch_jit
-from probnn.training.data import _is_dataset
+from probnn.functional import seed_states, stacked_call
+from probnn.training.batching import bucket, member_targets, padded, signature
+from probnn.training.compiled import Compiled, cached_program, last_batch_jit
 from probnn.training.errors import _err
-from probnn.training.fused import _bucket, _signature
-from probnn.training.objective import _member_targets, _regularization
+from probnn.training.objective import regularization_of
 
 
-class _Evaluator:
-    """Validation loss (data + model.losses), compiled and batched."""
+class Evaluator:
+    """Validation loss (data + model.losses), compiled and batched.
+
+    `data` is a `tf.data.Dataset` of `(x, y)` batches (one compiled step per
+    batch) or in-memory arrays (`data.FitData.validation`: compiled loops
+    over batches of `batch_size` rows, then the smaller last batch).
+    Calling it returns `(data term per member, regularisation)`.
+    """
 
     def __init__(self, model, objective, data, batch_size, jit_compile, samples=None, seed=0):
         self.model = model
-        members = objective.members
         self.state = () if samples is None else tuple(_pass_states(model, samples, seed))
-
-        def batch_terms(xb, yb, state):
-            """`(per-example losses (rows, members or 1), regularisation)` of one batch."""
-            if samples is not None:
-                return _mixture_terms(model, objective, xb, yb, list(state), samples)
-            y_pred = model(xb, training=False)
-            values = objective.per_example(_member_targets(yb, members), y_pred)
-            values = tf.reshape(values, (tf.shape(values)[0], -1))
-            return values, _regularization(model, values.dtype)
-
-        if _is_dataset(data):
+        batch_terms = _batch_terms(model, objective, samples)
+        if isinstance(data, tf.data.Dataset):
             self.dataset = data
-
-            def step(xb, yb, state):
-                values, regularization = batch_terms(xb, yb, state)
-                rows = tf.cast(tf.shape(values)[0], values.dtype)
-                return (tf.reduce_sum(values, axis=0), regularization * rows, rows)
-
-            key = ("eval-dataset", objective.key, jit_compile, samples)
-            self._step = cached_program(
-                model, key, lambda: _Compiled(step, jit_compile, "validation step", reduce_retracing=True)
-            )
+            self._step = _dataset_step(model, objective, batch_terms, jit_compile, samples)
             return
         self.dataset = None
-        xv, yv = data.x, data.y
-        n = data.n
-        rows = _bucket(n)
-        bsz = min(batch_size, rows)
-        steps = math.ceil(rows / bsz)
-        full, rest = n // bsz, n % bsz
-        order = np.resize(np.arange(n), steps * bsz).astype(np.int32)
-        pad = lambda a: tf.constant(pad_rows(a, rows))  # noqa: E731
-        x_all, y_all = tf.nest.map_structure(pad, xv), pad(yv)
-        self.calls = []
-
-        def program(size, batches, jit):
-            # The first `count` of `batches` batches of `size` rows; every batch
-            # has a static shape, so activity regularisers (averaged per batch)
-            # see only real rows.
-            def run(x_all, y_all, order, count, state):
-                def body(i, s_data, s_reg):
-                    rows = tf.gather(order, i)  # static shape (size,)
-                    values, regularization = batch_terms(
-                        tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
-                        tf.gather(y_all, rows),
-                        state,
-                    )
-                    return (
-                        i + 1,
-                        s_data + tf.reduce_sum(tf.cast(values, tf.float64), axis=0),
-                        s_reg + tf.cast(regularization, tf.float64) * size,
-                    )
-
-                zero = tf.constant(0.0, tf.float64)
-                _, s_data, s_reg = tf.while_loop(
-                    lambda i, *_: i < count,
-                    body,
-                    (tf.constant(0), tf.zeros([members or 1], tf.float64), zero),
-                )
-                return s_data, s_reg
-
-            key = ("eval", objective.key, size, batches, _signature(x_all), _signature(y_all), jit, samples)
-            return cached_program(model, key, lambda: _Compiled(run, jit, "validation loop"))
-
-        if full:
-            self.calls.append(
-                (
-                    program(bsz, steps, jit_compile),
-                    (x_all, y_all, tf.constant(order.reshape(steps, bsz)), tf.constant(full), self.state),
-                )
-            )
-        if rest:
-            self.calls.append(
-                (
-                    program(rest, 1, last_batch_jit(jit_compile)),
-                    (x_all, y_all, tf.constant(order[full * bsz : n][None]), tf.constant(1), self.state),
-                )
-            )
-        self.n = n
+        self.n = data.n
+        self.calls = _array_calls(
+            model, objective, batch_terms, data, batch_size, jit_compile, samples, self.state
+        )
 
     def __call__(self):
         """Returns `(data term per member (M,) or (1,), regularisation)`, means over the rows."""
@@ -147,6 +83,96 @@ class _Evaluator:
         if n == 0:
             raise _err("validation_data is empty")
         return s_data / n, s_reg / n
+
+
+def _batch_terms(model, objective, samples):
+    """`batch_terms(xb, yb, state)`: `(per-example losses (rows, members or 1), regularisation)` of one batch."""
+
+    def batch_terms(xb, yb, state):
+        if samples is not None:
+            return _mixture_terms(model, objective, xb, yb, list(state), samples)
+        y_pred = model(xb, training=False)
+        values = objective.per_example(member_targets(yb, objective.members), y_pred)
+        values = tf.reshape(values, (tf.shape(values)[0], -1))
+        return values, regularization_of(model, values.dtype)
+
+    return batch_terms
+
+
+def _dataset_step(model, objective, batch_terms, jit_compile, samples):
+    """The compiled validation step of a dataset's batch: `(data sums, regularisation * rows, rows)`."""
+
+    def step(xb, yb, state):
+        values, regularization = batch_terms(xb, yb, state)
+        rows = tf.cast(tf.shape(values)[0], values.dtype)
+        return (tf.reduce_sum(values, axis=0), regularization * rows, rows)
+
+    key = ("eval-dataset", objective.key, jit_compile, samples)
+    return cached_program(
+        model, key, lambda: Compiled(step, jit_compile, "validation step", reduce_retracing=True)
+    )
+
+
+def _array_calls(model, objective, batch_terms, data, batch_size, jit_compile, samples, state):
+    """`[(program, arguments)]` of in-memory validation data: the full batches, then the rest."""
+    n = data.n
+    rows = bucket(n)
+    bsz = min(batch_size, rows)
+    steps = math.ceil(rows / bsz)
+    full, rest = n // bsz, n % bsz
+    order = np.resize(np.arange(n), steps * bsz).astype(np.int32)
+    x_all, y_all = padded(data.x, rows), padded(data.y, rows)
+    loop = functools.partial(_validation_loop, model, objective, batch_terms, x_all, y_all, samples)
+    calls = []
+    if full:
+        calls.append(
+            (
+                loop(bsz, steps, jit_compile),
+                (x_all, y_all, tf.constant(order.reshape(steps, bsz)), tf.constant(full), state),
+            )
+        )
+    if rest:
+        calls.append(
+            (
+                loop(rest, 1, last_batch_jit(jit_compile)),
+                (x_all, y_all, tf.constant(order[full * bsz : n][None]), tf.constant(1), state),
+            )
+        )
+    return calls
+
+
+def _validation_loop(model, objective, batch_terms, x_all, y_all, samples, size, batches, jit):
+    """The compiled loop over the first `count` of `batches` batches of `size` rows (cached on the model).
+
+    Every batch has a static shape, so activity regularisers (averaged per
+    batch) see only real rows. Returns `(data sums per member, regularisation sum)`.
+    """
+    members = objective.members
+
+    def run(x_all, y_all, order, count, state):
+        def body(i, s_data, s_reg):
+            rows = tf.gather(order, i)  # static shape (size,)
+            values, regularization = batch_terms(
+                tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
+                tf.gather(y_all, rows),
+                state,
+            )
+            return (
+                i + 1,
+                s_data + tf.reduce_sum(tf.cast(values, tf.float64), axis=0),
+                s_reg + tf.cast(regularization, tf.float64) * size,
+            )
+
+        zero = tf.constant(0.0, tf.float64)
+        _, s_data, s_reg = tf.while_loop(
+            lambda i, *_: i < count,
+            body,
+            (tf.constant(0), tf.zeros([members or 1], tf.float64), zero),
+        )
+        return s_data, s_reg
+
+    key = ("eval", objective.key, size, batches, signature(x_all), signature(y_all), jit, samples)
+    return cached_program(model, key, lambda: Compiled(run, jit, "validation loop"))
 
 
 def _pass_states(model, samples, seed):
@@ -184,7 +210,7 @@ def _mixture_terms(model, objective, xb, yb, state, samples):
         y_pred = tf.reshape(outputs, tf.concat([[samples * rows], tf.shape(outputs)[2:]], 0))
     else:
         y_pred = tf.reshape(outputs, tf.concat([[samples * rows], tf.shape(outputs)[3:]], 0))
-    targets = _member_targets(yb, members)
+    targets = member_targets(yb, members)
     targets = tf.tile(targets, [samples] + [1] * (len(targets.shape) - 1))
     nll = tf.reshape(objective.per_example(targets, y_pred), (samples, rows, width))
     log_k = tf.math.log(tf.cast(samples, nll.dtype))

@@ -6,35 +6,18 @@ checkpoints) is described in docs/design.md, section Training.
 """
 
 import logging
-import math
 
 import keras
 import numpy as np
 
 from probnn.training.callbacks import _callback_list, _resume_history
-from probnn.training.checkpoints import (
-    COMPLETED,
-    STOPPED,
-    _Checkpointer,
-    _restore_callback_state,
-)
-from probnn.training.data import (
-    _cast_to_model,
-    _check_arguments,
-    _check_inputs,
-    _check_target_support,
-    _check_targets,
-    _EpochDatasets,
-    _is_dataset,
-    _prepare_data,
-    _sample_batch,
-    _warn_target_scale,
-)
+from probnn.training.checkpoints import COMPLETED, STOPPED, _Checkpointer, _restore_callback_state
+from probnn.training.data import check_arguments, check_model, check_seed, prepare_data, prepare_for_model
 from probnn.training.errors import NonFiniteLossError, _err
-from probnn.training.evaluation import _Evaluator
-from probnn.training.fused import _FusedRunner
-from probnn.training.objective import _build, _epoch_logs, _members, _prepare_model
-from probnn.training.streaming import _StreamRunner
+from probnn.training.evaluation import Evaluator
+from probnn.training.preparation import prepare_model
+from probnn.training.runner import make_runner
+from probnn.training.step import epoch_logs
 
 logger = logging.getLogger("probnn.training")
 
@@ -185,8 +168,8 @@ def fit(
     >>> probnn.fit(model, x, y, epochs=2, batch_size=64, verbose=0, seed=0).epoch
     [3, 4]
     """
-    args = _check_arguments(
-        model=model,
+    check_model(model)
+    args = check_arguments(
         epochs=epochs,
         batch_size=batch_size,
         checkpoint_every=checkpoint_every,
@@ -197,87 +180,119 @@ def fit(
         callbacks=callbacks,
         initial_epoch=initial_epoch,
         strategy=strategy,
-        seed=seed,
     )
-    if isinstance(args.seed, tuple) and checkpoint_dir is not None:
-        raise ValueError("probnn.fit: one seed per member is not supported with checkpoint_dir")
-    arrays, dataset, validation = _prepare_data(x, y, sample_weight, validation_data)
-    _check_validation_samples(model, validation, validation_samples)
-
-    # Check the shapes against the model, build it, resolve loss and optimizer.
-    _check_inputs(model, arrays, _members(model))
-    _build(model, _sample_batch(arrays, dataset, _members(model))[0], args.strategy)
-    objective, optimizer = _prepare_model(model, loss, optimizer, args.strategy)
+    seed = check_seed(seed, model, args.strategy)
+    if isinstance(seed, tuple) and checkpoint_dir is not None:
+        raise _err("one seed per member is not supported with checkpoint_dir")
+    data = prepare_data(x, y, sample_weight, validation_data)
+    _check_validation_samples(model, data.validation, validation_samples)
+    objective, optimizer = prepare_model(model, loss, optimizer, args.strategy, data)
     if validation_samples is not None and not objective.report_nll:
         raise _err(
             "validation_samples scores the mixture of K passes by its negative log-likelihood, "
             "so it needs the default loss (loss=None)"
         )
-    _check_target_support(objective, arrays, "y")
-    _warn_target_scale(model, objective, arrays)
-    arrays = _cast_to_model(model, objective, arrays)
-    if validation is not None and not _is_dataset(validation):
-        _check_target_support(objective, validation, "validation y")
-        validation = _cast_to_model(model, objective, validation)
-    _check_targets(model, objective, arrays, dataset)
+    data = prepare_for_model(model, objective, data)
     ckpt = None
     if checkpoint_dir is not None:
         ckpt = _Checkpointer(checkpoint_dir, model, optimizer, args.checkpoint_every, strategy=args.strategy)
 
     # Which epochs: a checkpoint's, initial_epoch, or after the model's last fit.
-    start, end, seed, saved = _epoch_range(model, args, ckpt, resume)
-    runner, steps = _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle, seed)
+    start, end, seed, saved = _epoch_range(model, args, seed, ckpt, resume)
+    runner = make_runner(model, optimizer, objective, data, args, seed)
     evaluator = None
-    if validation is not None:
-        evaluator = _Evaluator(
+    if data.validation is not None:
+        evaluator = Evaluator(
             model,
             objective,
-            validation,
+            data.validation,
             args.validation_batch_size,
             args.jit_compile,
             validation_samples,
             _validation_seed(seed),
         )
-
-    history = keras.callbacks.History()
-    callback_list = _callback_list(args.callbacks, history, model, args.verbose, end, steps)
-    model.stop_training = False
-    model._initial_epoch = None  # BackupAndRestore sets it in on_train_begin
-    callback_list.on_train_begin()
-    if saved is not None:
-        _resume_history(history, saved[0])
-        _restore_callback_state(args.callbacks, saved[1])
-    start = model._initial_epoch or start
-    logs = {}
-    for epoch in range(start, end):
-        callback_list.on_epoch_begin(epoch)
-        logs = _train_epoch(
-            runner, callback_list, model, objective, epoch, seed, shuffle, args.chunk, steps, ckpt
-        )
-        if logs is None:  # a non-finite loss, and TerminateOnNaN asked to stop
-            break
-        if evaluator is not None:
-            logs.update(_validation_logs(evaluator, objective, model))
-        callback_list.on_epoch_end(epoch, logs)
-        object.__setattr__(model, "_probnn_epochs", epoch + 1)
-        if ckpt is not None and (
-            (epoch + 1) % args.checkpoint_every == 0 or model.stop_training or epoch + 1 == end
-        ):
-            ckpt.save(epoch + 1, history, args.callbacks)
-        if model.stop_training:
-            break
-    callback_list.on_train_end(logs)
-    if ckpt is not None and logs and start < end:
-        # The run is over (all epochs, or stopped early): the last checkpoint
-        # holds the weights as returned (after EarlyStopping's
-        # restore_best_weights), so resuming it returns them without training.
-        ckpt.save(epoch + 1, history, args.callbacks, STOPPED if model.stop_training else COMPLETED)
-    return history
+    return _EpochLoop(model, objective, runner, evaluator, ckpt, args).run(start, end, seed, shuffle, saved)
 
 
-def _epoch_range(model, args, ckpt, resume):
+class _EpochLoop:
+    """The epochs of one `fit`: the runner's epochs, validation, callbacks and checkpoints.
+
+    `runner` is a `runner.Runner`, `evaluator` an `evaluation.Evaluator` or
+    None, `ckpt` a `checkpoints._Checkpointer` or None, `args` fit's checked
+    `data.Arguments`.
+    """
+
+    def __init__(self, model, objective, runner, evaluator, ckpt, args):
+        self.model, self.objective, self.runner = model, objective, runner
+        self.evaluator, self.ckpt, self.args = evaluator, ckpt, args
+        self.steps = runner.steps
+        self.history = keras.callbacks.History()
+
+    def run(self, start, end, seed, shuffle, saved):
+        """Runs epochs `start` to `end - 1` (`saved`: a checkpoint's state to resume); returns the History."""
+        model, args, ckpt, history = self.model, self.args, self.ckpt, self.history
+        self.callbacks = _callback_list(args.callbacks, history, model, args.verbose, end, self.steps)
+        model.stop_training = False
+        model._initial_epoch = None  # BackupAndRestore sets it in on_train_begin
+        self.callbacks.on_train_begin()
+        if saved is not None:
+            _resume_history(history, saved[0])
+            _restore_callback_state(args.callbacks, saved[1])
+        start = model._initial_epoch or start
+        logs = {}
+        for epoch in range(start, end):
+            logs = self._epoch(epoch, seed, shuffle)
+            if logs is None:  # a non-finite loss, and TerminateOnNaN asked to stop
+                break
+            object.__setattr__(model, "_probnn_epochs", epoch + 1)
+            if ckpt is not None and (
+                (epoch + 1) % args.checkpoint_every == 0 or model.stop_training or epoch + 1 == end
+            ):
+                ckpt.save(epoch + 1, history, args.callbacks)
+            if model.stop_training:
+                break
+        self.callbacks.on_train_end(logs)
+        if ckpt is not None and logs and start < end:
+            # The run is over (all epochs, or stopped early): the last checkpoint
+            # holds the weights as returned (after EarlyStopping's
+            # restore_best_weights), so resuming it returns them without training.
+            ckpt.save(epoch + 1, history, args.callbacks, STOPPED if model.stop_training else COMPLETED)
+        return history
+
+    def _epoch(self, epoch, seed, shuffle):
+        """One epoch with its callbacks and validation; returns its logs (None: stopped on NaN)."""
+        self.callbacks.on_epoch_begin(epoch)
+        logs = self._train(epoch, seed, shuffle)
+        if logs is None:
+            return None
+        if self.evaluator is not None:
+            logs.update(_validation_logs(self.evaluator, self.objective, self.model))
+        self.callbacks.on_epoch_end(epoch, logs)
+        return logs
+
+    def _train(self, epoch, seed, shuffle):
+        """Runs the runner's epoch with the batch hooks; returns its logs (None: stopped on NaN)."""
+        callbacks, model, objective = self.callbacks, self.model, self.objective
+
+        def before(begin):
+            callbacks.on_train_batch_begin(begin)
+
+        def after(begin, end, totals):
+            callbacks.on_train_batch_end(end - 1, epoch_logs(totals, objective.members, objective.report_nll))
+            return model.stop_training
+
+        totals, bad_step = self.runner.run_epoch(epoch, seed, shuffle, self.args.chunk, before, after)
+        if bad_step is not None:
+            callbacks.on_train_batch_end(bad_step - 1, {"loss": float("nan")})
+            if model.stop_training:
+                return None
+            raise _non_finite(epoch, bad_step, self.steps, self.ckpt)
+        return epoch_logs(totals, objective.members, objective.report_nll)
+
+
+def _epoch_range(model, args, seed, ckpt, resume):
     """`(start, end, seed, saved)`: the epochs to run; `saved` is a checkpoint's state."""
-    seed, saved = args.seed, None
+    saved = None
     if ckpt is not None:
         start = args.initial_epoch or 0
         end = args.epochs
@@ -332,48 +347,6 @@ def _validation_seed(seed):
 
 def _seed(seed):
     return int(np.random.SeedSequence().entropy % (2**31 - 1)) if seed is None else seed
-
-
-def _make_runner(model, optimizer, objective, arrays, dataset, args, shuffle, seed):
-    """The fused runner for in-memory data on one device, else the streaming runner."""
-    if arrays is not None and args.strategy is None:
-        runner = _FusedRunner(model, optimizer, objective, arrays, args.batch_size, args.jit_compile, seed)
-        return runner, runner.steps
-    steps, stream = None, None
-    if arrays is not None:  # in-memory data under a strategy: a reshuffled dataset per epoch
-        steps = math.ceil(arrays.n / args.batch_size)
-        stream = _EpochDatasets(arrays, args.batch_size, shuffle, seed)
-    jit = args.jit_compile
-    if args.strategy is not None:
-        jit = False if jit == "auto" else jit
-    runner = _StreamRunner(
-        model, optimizer, objective, dataset if dataset is not None else stream.dataset(0), args.strategy, jit
-    )
-    runner.stream = stream
-    return runner, steps or runner.steps
-
-
-def _train_epoch(runner, callback_list, model, objective, epoch, seed, shuffle, chunk, steps, ckpt):
-    """Runs one epoch with the batch hooks; returns its logs (None: stopped on NaN)."""
-    if isinstance(runner, _StreamRunner) and runner.stream is not None:
-        runner.set_dataset(runner.stream.dataset(epoch))
-
-    def before(begin):
-        callback_list.on_train_batch_begin(begin)
-
-    def after(begin, end, totals):
-        callback_list.on_train_batch_end(
-            end - 1, _epoch_logs(totals, objective.members, objective.report_nll)
-        )
-        return model.stop_training
-
-    totals, bad_step = runner.run_epoch(epoch, seed, shuffle, chunk, before, after)
-    if bad_step is not None:
-        callback_list.on_train_batch_end(bad_step - 1, {"loss": float("nan")})
-        if model.stop_training:
-            return None
-        raise _non_finite(epoch, bad_step, steps, ckpt)
-    return _epoch_logs(totals, objective.members, objective.report_nll)
 
 
 def _validation_logs(evaluator, objective, model):

@@ -11,20 +11,9 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from probnn.functional import pad_rows
-from probnn.training.compiled import _Compiled, cached_program, last_batch_jit
-from probnn.training.objective import _gradients, _regularization, _step_terms
-
-
-def _bucket(n):
-    """`n` rounded up to one of 8 sizes per octave (at most 12.5 % more rows).
-
-    Nearby data sizes (cross-validation folds, a few rows more or less) then
-    share one compiled program: the arrays are padded to the bucket and the
-    padding rows are never gathered.
-    """
-    quantum = 2 ** max(0, n.bit_length() - 4)
-    return -(-n // quantum) * quantum
+from probnn.training.batching import bucket, padded, signature
+from probnn.training.compiled import Compiled, cached_program, last_batch_jit
+from probnn.training.step import StepBatch, train_step
 
 
 def _epoch_order(n, total, seed, epoch, shuffle, members, bootstrap):
@@ -57,14 +46,15 @@ def _bootstrap_rows(n, seed, members):
     return [np.random.default_rng([int(seeds[m]), m]).integers(0, n, n) for m in range(members)]
 
 
-class _FusedRunner:
+class FusedRunner:
     """In-memory data on one device: an epoch (or K steps) per compiled call.
 
-    The compiled program depends only on the model, optimizer, loss, batch
-    size, the bucketed row count and the shapes and dtypes of the data; it is
-    cached on the model, so another `fit` call with other values, epochs or
-    seed reuses it without tracing or compiling again. The smaller last batch
-    (`n mod batch_size` rows) is a second cached program of one step.
+    A runner (see `runner.Runner`). The compiled program depends only on the
+    model, optimizer, loss, batch size, the bucketed row count and the shapes
+    and dtypes of the data; it is cached on the model, so another `fit` call
+    with other values, epochs or seed reuses it without tracing or compiling
+    again. The smaller last batch (`n mod batch_size` rows) is a second cached
+    program of one step.
     """
 
     def __init__(self, model, optimizer, objective, data, batch_size, jit_compile, seed):
@@ -75,16 +65,13 @@ class _FusedRunner:
             if objective.members and getattr(model, "probnn_bootstrap", False)
             else None
         )
-        rows = _bucket(self.n)
+        rows = bucket(self.n)
         self.batch_size = min(batch_size, rows)
         self.full = self.n // self.batch_size  # full batches
         self.rest = self.n - self.full * self.batch_size  # rows of the smaller last batch
         self.steps = self.full + (self.rest > 0)
         self.total_steps = math.ceil(rows / self.batch_size)
-        pad = lambda a: tf.constant(pad_rows(a, rows))  # noqa: E731
-        self.x = tf.nest.map_structure(pad, data.x)
-        self.y = pad(data.y)
-        self.w = None if data.weights is None else pad(data.weights)
+        self.x, self.y, self.w = (padded(a, rows) for a in (data.x, data.y, data.weights))
 
         def program(batch, steps, jit):
             key = (
@@ -93,9 +80,9 @@ class _FusedRunner:
                 objective.key,
                 batch,
                 steps,
-                _signature(self.x),
-                _signature(self.y),
-                _signature(self.w),
+                signature(self.x),
+                signature(self.y),
+                signature(self.w),
                 jit,
                 tuple(id(v) for v in model.trainable_variables),
             )
@@ -167,56 +154,31 @@ class _FusedRunner:
         return totals, None
 
 
-def _signature(nest):
-    """Structure, shapes and dtypes of a nest of tensors, as a hashable cache key."""
-    if nest is None:
-        return None
-    return str(tf.nest.map_structure(lambda t: (tuple(t.shape), t.dtype.name), nest))
-
-
 def _fused_program(model, optimizer, objective, batch_size, jit_compile):
-    model_vars = model.trainable_variables
-    members = objective.members or 1
+    """The compiled loop over steps `[start, stop)` of an epoch's `order` (batches of `batch_size` rows)."""
 
     def run(x_all, y_all, w_all, order, n, ok, start, stop):
         def body(i, ok, sums):
             rows = tf.gather(order, i)  # static shape (B,) or (B, M)
-            xb = tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all)
-            yb = tf.gather(y_all, rows)
             mask = tf.cast(tf.range(batch_size) + i * batch_size < n, tf.float32)
             weights = mask[:, None]
             if w_all is not None:
                 weights = weights * tf.reshape(tf.gather(w_all, rows), (batch_size, -1))
-            with tf.GradientTape() as tape:
-                y_pred = model(xb, training=True)
-                num, den = _step_terms(objective.per_example(yb, y_pred), weights, members)
-                regularization = _regularization(model, num.dtype)
-                objective_value = tf.reduce_sum(num / tf.maximum(den, 1e-30)) + regularization
-                scaled = optimizer.scale_loss(objective_value)
-            grads, finite = _gradients(tape, scaled, objective_value, optimizer, model_vars)
-
-            def apply():
-                optimizer.apply(grads, model_vars)
-                return tf.constant(True)
-
-            tf.cond(finite, apply, lambda: tf.constant(False))
-            real = tf.cast(tf.reduce_sum(mask), regularization.dtype)
-            step = tf.concat(
-                [
-                    [tf.cast(regularization * real, tf.float64), tf.cast(real, tf.float64)],
-                    tf.cast(num, tf.float64),
-                    tf.cast(den, tf.float64),
-                ],
-                axis=0,
+            batch = StepBatch(
+                tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
+                tf.gather(y_all, rows),
+                weights,
+                tf.reduce_sum(mask),
             )
+            step, finite = train_step(model, optimizer, objective, batch)
             return i + 1, finite, sums + step
 
         # float64 sums: exact for long epochs.
-        sums = tf.zeros([2 + 2 * members], tf.float64)
+        sums = tf.zeros([2 + 2 * (objective.members or 1)], tf.float64)
         # `ok` False (an earlier program of the epoch hit a non-finite step): no step runs.
         i, ok, sums = tf.while_loop(lambda i, ok, sums: tf.logical_and(i < stop, ok), body, (start, ok, sums))
         # One tensor, so the host reads the results with a single transfer; `ok`
         # also separately, to chain the next program on the device.
         return tf.concat([[tf.cast(i, tf.float64), tf.cast(ok, tf.float64)], sums], axis=0), ok
 
-    return _Compiled(run, jit_compile, "training loop")
+    return Compiled(run, jit_compile, "training loop")
