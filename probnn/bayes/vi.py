@@ -196,7 +196,7 @@ def fit_vi(log_prob_fn, init, settings, *, data=(), cache_key=None, owner="fit_v
     if not np.all(np.isfinite(loc.numpy())) or not np.all(np.isfinite(raw.numpy())):
         raise FloatingPointError(
             f"{owner}: the variational fit diverged to non-finite "
-            f"parameters; standardise the inputs or use method='nuts'"
+            f"parameters; standardise the inputs or use sampler=probnn.bayes.NUTS()"
         )
     q = surrogate(method, loc, raw)
     total = num_chains * int(num_samples)
@@ -224,7 +224,7 @@ def _warn(owner, method, info, num_steps):
         warnings.warn(
             f"{owner}: the ELBO of method={method!r} had not flattened after {num_steps} steps "
             f"(steps 70-80 %, before the learning rate decays, still improved it by more than 3 "
-            f"standard errors and 0.5 nats); increase num_steps.",
+            f"standard errors and 0.5 nats); increase VI(num_steps=).",
             RuntimeWarning,
             stacklevel=4,
         )
@@ -232,7 +232,7 @@ def _warn(owner, method, info, num_steps):
         warnings.warn(
             f"{owner}: Pareto k-hat of the importance ratios p/q is {info['pareto_k']:.2f} > 0.7: "
             f"the {method} approximation misses the posterior's shape (Yao et al. 2018); "
-            f"its means may be usable, its tails and sds are not; use method='nuts' for those.",
+            f"its means may be usable, its tails and sds are not; use sampler=probnn.bayes.NUTS() for those.",
             RuntimeWarning,
             stacklevel=4,
         )
