@@ -256,6 +256,7 @@ def test_family_log_likelihoods_match_scipy(name):
 
 def test_bad_input_is_one_clear_line_before_sampling(rng):
     x = rng.normal(size=(30, 2))
+    g = np.repeat([0, 1, 2], 10)
     glm = probnn.bayes.glm
     cases = [
         (dict(y=np.r_[np.ones(29), 2.0], family="bernoulli"), r"needs y in \{0, 1\}"),
@@ -271,6 +272,8 @@ def test_bad_input_is_one_clear_line_before_sampling(rng):
         (dict(y=rng.normal(size=30), priors={"tau": None}), r"priors has no parameter 'tau'"),
         (dict(y=rng.normal(size=30), priors={"sigma": 1.0}), r"priors\['sigma'\] must be"),
         (dict(y=rng.normal(size=30), groups=Groups(None, "slopes")), r"Groups\(effects=\) must be"),
+        (dict(y=rng.normal(size=30), groups=Groups(None, "intercept+slopes")), r"needs labels"),
+        (dict(y=rng.normal(size=30), groups=Groups(g, {"h": ["x0"]})), r"names grouping column\(s\) \['h'\]"),
         (dict(y=rng.normal(size=30), sampler=dict(method="advi")), r"sampler must be probnn.bayes.NUTS"),
     ]
     for kwargs, message in cases:

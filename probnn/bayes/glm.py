@@ -153,6 +153,14 @@ def _factors(owner, groups, group_effects, names, n):
         slopes = {c: (names if group_effects == "intercept+slopes" else []) for c, _ in columns}
     else:
         slopes = dict(group_effects)
+        unknown = [c for c in slopes if c not in dict(columns)]
+        if unknown:
+            raise ValueError(
+                f"{owner}: Groups(effects=) names grouping column(s) {unknown}; the columns are "
+                f"{[c for c, _ in columns]}"
+            )
+    if not columns and group_effects != "intercept":
+        raise ValueError(f"{owner}: Groups(effects={group_effects!r}) needs labels")
     factors = []
     for name, labels in columns:
         levels, codes = _labels(owner, name, labels, n)

@@ -200,9 +200,11 @@ class NUTSState:
     `sampler_state` group).
 
     Example:
-    >>> import numpy as np
+    >>> import arviz as az, numpy as np
     >>> state = NUTSState(np.zeros((2, 3)), np.full(2, 0.5), np.ones((2, 3)), seed=7, calls=4)
-    >>> back = NUTSState.from_inference_data(type("Idata", (), {"sampler_state": state.to_dataset()})())
+    >>> idata = az.from_dict(posterior={"a": np.zeros((2, 5))})
+    >>> idata.add_groups({"sampler_state": state.to_dataset()})
+    >>> back = NUTSState.from_inference_data(idata)
     >>> back.step_size.tolist(), back.seed, back.calls
     ([0.5, 0.5], 7, 4)
     """
