@@ -36,9 +36,8 @@ def negative_binomial(seed):
     x = rng.normal(size=(500, 2))
     mu = np.exp(1.0 + x @ np.array([0.5, -0.3]))
     y = rng.negative_binomial(PHI, PHI / (PHI + mu))  # numpy: n = phi, p = phi / (phi + mu)
-    idata = probnn.bayes.glm(
-        x, y, family="negative_binomial", num_chains=4, num_samples=500, num_warmup=500, seed=seed, verbose=0
-    )
+    nuts = probnn.bayes.NUTS(num_chains=4, num_samples=500, num_warmup=500, seed=seed, verbose=0)
+    idata = probnn.bayes.glm(x, y, family="negative_binomial", sampler=nuts)
     return idata.posterior["phi"].values.ravel(), PHI, idata
 
 
@@ -53,9 +52,8 @@ def varying_intercepts(seed):
     padded[len(g) :] = np.arange(600 - len(g)) % 40
     x = rng.normal(size=(600, 1))
     y = 1.0 + 0.5 * x[:, 0] + TAU * rng.standard_normal(40)[padded] + rng.standard_normal(600)
-    idata = probnn.bayes.glm(
-        x, y, groups=padded, num_chains=4, num_samples=500, num_warmup=500, seed=seed, verbose=0
-    )
+    nuts = probnn.bayes.NUTS(num_chains=4, num_samples=500, num_warmup=500, seed=seed, verbose=0)
+    idata = probnn.bayes.glm(x, y, groups=padded, sampler=nuts)
     return idata.posterior["group_sd"].values.ravel(), TAU, idata
 
 

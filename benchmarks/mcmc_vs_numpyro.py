@@ -71,9 +71,10 @@ def arm_probnn(x, y):
 
     def run(seed):
         t = time.perf_counter()
-        idata = probnn.bayes.linear_regression(
-            x, y, num_chains=CHAINS, num_samples=DRAWS, num_warmup=WARMUP, seed=seed, verbose=0
+        nuts = probnn.bayes.NUTS(
+            num_chains=CHAINS, num_samples=DRAWS, num_warmup=WARMUP, seed=seed, verbose=0
         )
+        idata = probnn.bayes.linear_regression(x, y, sampler=nuts)
         wall = time.perf_counter() - t
         post = {k: idata.posterior[k].values for k in ("intercept", "coef", "sigma")}
         return wall, post, int(idata.sample_stats["diverging"].sum())
@@ -203,19 +204,12 @@ def _probnn_glm(x, y, family, groups=None, method="nuts"):
 
     def run(seed):
         t = time.perf_counter()
-        idata = probnn.bayes.glm(
-            x,
-            y,
-            family=family,
-            groups=groups,
-            num_chains=CHAINS,
-            num_samples=DRAWS,
-            num_warmup=WARMUP,
-            seed=seed,
-            verbose=0,
-            method=method,
-            num_steps=VI_STEPS,
+        sampler = (
+            probnn.bayes.NUTS(num_chains=CHAINS, num_samples=DRAWS, num_warmup=WARMUP, seed=seed, verbose=0)
+            if method == "nuts"
+            else probnn.bayes.VI(method, num_steps=VI_STEPS, num_chains=CHAINS, num_samples=DRAWS, seed=seed)
         )
+        idata = probnn.bayes.glm(x, y, family=family, groups=groups, sampler=sampler)
         wall = time.perf_counter() - t
         names = ["intercept", "coef"] + (["group_sd", "group_intercept"] if groups is not None else [])
         post = {k: idata.posterior[k].values for k in names}

@@ -89,6 +89,19 @@ def prepare(p, argv, builtin_data):
     return (args, names, *split(x, y, args.test_fraction, args.seed), draws)
 
 
+def sampler(args, **settings):
+    """The `probnn.bayes.NUTS` settings of the command line (chains, draws, warm-up, seed)."""
+    import probnn
+
+    return probnn.bayes.NUTS(
+        num_chains=args.num_chains,
+        num_samples=args.num_samples,
+        num_warmup=args.num_warmup,
+        seed=args.seed,
+        **settings,
+    )
+
+
 def report(idata, dist_test, y_test, var_names=None):
     """Print arviz.summary, the worst r-hat and ESS, LOO, the test NLL and 90 % coverage."""
     import arviz as az

@@ -13,7 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import parser, prepare, report, save_trace  # noqa: E402
+from _common import parser, prepare, report, sampler, save_trace  # noqa: E402
 
 
 def builtin_data(seed):
@@ -45,11 +45,7 @@ def main(argv=None):
         y_train,
         feature_names=names,
         likelihood=args.likelihood,
-        num_chains=args.num_chains,
-        num_samples=args.num_samples,
-        num_warmup=args.num_warmup,
-        seed=args.seed,
-        posterior_predictive=True,
+        sampler=sampler(args, posterior_predictive=True),
     )
     variables = ["intercept", "coef", "sigma"] + (["nu"] if args.likelihood == "studentt" else [])
     report(idata, probnn.bayes.linear_predictive(idata, x_test, num_draws=draws), y_test, var_names=variables)

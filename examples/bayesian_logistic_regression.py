@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import parser, prepare, save_trace  # noqa: E402
+from _common import parser, prepare, sampler, save_trace  # noqa: E402
 
 FEATURES = ["mean radius", "mean texture", "mean smoothness", "mean concavity", "mean symmetry"]
 
@@ -60,11 +60,7 @@ def main(argv=None):
         y_train,
         family="bernoulli",
         feature_names=names,
-        num_chains=args.num_chains,
-        num_samples=args.num_samples,
-        num_warmup=args.num_warmup,
-        seed=args.seed,
-        posterior_predictive=True,
+        sampler=sampler(args, posterior_predictive=True),
     )
     print("priors:")
     probnn.bayes.prior_summary(idata)
@@ -82,12 +78,13 @@ def main(argv=None):
         y_train,
         family="bernoulli",
         feature_names=names,
-        method="fullrank",
-        num_steps=args.vi_steps,
-        num_chains=args.num_chains,
-        num_samples=args.num_samples,
-        seed=args.seed,
-        verbose=0,
+        sampler=probnn.bayes.VI(
+            "fullrank",
+            num_steps=args.vi_steps,
+            num_chains=args.num_chains,
+            num_samples=args.num_samples,
+            seed=args.seed,
+        ),
     )
     gap = [
         (vi.posterior[v].mean(("chain", "draw")) - idata.posterior[v].mean(("chain", "draw")))

@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import parser, prepare, report, save_trace  # noqa: E402
+from _common import parser, prepare, report, sampler, save_trace  # noqa: E402
 
 
 def builtin_data(seed):
@@ -61,12 +61,7 @@ def main(argv=None):
         prep(x_train),
         ((y_train - ym) / ys).astype("float32"),
         prior=1.0,
-        num_chains=args.num_chains,
-        num_samples=args.num_samples,
-        num_warmup=args.num_warmup,
-        max_tree_depth=args.max_tree_depth,
-        seed=args.seed,
-        posterior_predictive=True,
+        sampler=sampler(args, max_tree_depth=args.max_tree_depth, posterior_predictive=True),
     )
     # The test metrics on the standardised scale, converted back (NLL shifts by log sd(y)).
     dist = probnn.predict_distribution(model, prep(x_test), posterior=idata, num_draws=draws)

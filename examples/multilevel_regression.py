@@ -20,7 +20,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import load_csv, parser  # noqa: E402
+from _common import load_csv, parser, sampler  # noqa: E402
 
 
 def builtin_data(seed):
@@ -57,21 +57,23 @@ def fit_three(x, y, region, offset, names, args):
 
     levels = np.unique(region)
     dummies = (region[:, None] == levels[1:][None]).astype(float)
-    settings = dict(
-        family="poisson",
-        offset=offset,
-        num_chains=args.num_chains,
-        num_samples=args.num_samples,
-        num_warmup=args.num_warmup,
-        seed=args.seed,
-    )
+    settings = dict(family="poisson", offset=offset)
     return {
-        "pooled": probnn.bayes.glm(x, y, feature_names=names, **settings),
+        "pooled": probnn.bayes.glm(x, y, feature_names=names, sampler=sampler(args), **settings),
         "unpooled": probnn.bayes.glm(
-            np.c_[x, dummies], y, **settings, feature_names=names + [f"region_{v}" for v in levels[1:]]
+            np.c_[x, dummies],
+            y,
+            feature_names=names + [f"region_{v}" for v in levels[1:]],
+            sampler=sampler(args),
+            **settings,
         ),
         "partially pooled": probnn.bayes.glm(
-            x, y, groups=region, feature_names=names, posterior_predictive=True, **settings
+            x,
+            y,
+            groups=region,
+            feature_names=names,
+            sampler=sampler(args, posterior_predictive=True),
+            **settings,
         ),
     }
 

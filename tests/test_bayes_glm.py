@@ -19,9 +19,11 @@ import scipy.special
 import scipy.stats
 
 import probnn
+from probnn.bayes import Groups
 from probnn.bayes.families import FAMILIES
 
 matplotlib.use("Agg")
+QUIET = probnn.bayes.NUTS(verbose=0)
 N = 5000
 
 
@@ -72,9 +74,8 @@ def logistic():
     rng = np.random.default_rng(22)
     x = rng.normal(size=(N, 3)) * [1.0, 2.0, 0.5] + [0.0, 1.0, -1.0]
     y = rng.binomial(1, scipy.special.expit(-0.4 + x @ np.array([0.8, -0.3, 0.5])))
-    idata = probnn.bayes.glm(
-        x, y, family="bernoulli", num_chains=2, num_samples=1000, num_warmup=500, seed=1, verbose=0
-    )
+    nuts = probnn.bayes.NUTS(num_chains=2, num_samples=1000, num_warmup=500, seed=1, verbose=0)
+    idata = probnn.bayes.glm(x, y, family="bernoulli", sampler=nuts)
     return x, y, idata
 
 
@@ -110,11 +111,7 @@ def test_poisson_regression_with_offset_matches_maximum_likelihood(rng):
         y,
         family="poisson",
         offset=np.log(exposure),
-        num_chains=2,
-        num_samples=1000,
-        num_warmup=500,
-        seed=2,
-        verbose=0,
+        sampler=probnn.bayes.NUTS(num_chains=2, num_samples=1000, num_warmup=500, seed=2, verbose=0),
     )
     # The offset enters the MLE as a known term: fit y / exposure's rate with log(exposure) added.
     design_x = x
@@ -153,7 +150,7 @@ def _mle_with_offset(x, y, offset):
 def test_fullrank_advi_matches_nuts_on_the_logistic_regression(logistic):
     x, y, nuts = logistic
     vi = probnn.bayes.glm(
-        x, y, family="bernoulli", method="fullrank", num_chains=2, num_samples=4000, seed=3, verbose=0
+        x, y, family="bernoulli", sampler=probnn.bayes.VI("fullrank", num_chains=2, num_samples=4000, seed=3)
     )
     ref, approx = _draws(nuts), _draws(vi)
     # Means within 0.1 NUTS sd: NUTS's own Monte Carlo error is ~0.025 sd, the 8,000 VI draws'
@@ -181,12 +178,9 @@ def test_varying_intercepts_shrink_and_cover_the_group_scale(rng):
         y,
         family="gaussian",
         groups=labels,
-        num_chains=2,
-        num_samples=1000,
-        num_warmup=1000,
-        seed=4,
-        verbose=0,
-        posterior_predictive=True,
+        sampler=probnn.bayes.NUTS(
+            num_chains=2, num_samples=1000, num_warmup=1000, seed=4, verbose=0, posterior_predictive=True
+        ),
     )
     post = idata.posterior
     assert post["group_intercept"].dims == ("chain", "draw", "group")
@@ -262,6 +256,7 @@ def test_family_log_likelihoods_match_scipy(name):
 
 def test_bad_input_is_one_clear_line_before_sampling(rng):
     x = rng.normal(size=(30, 2))
+    g = np.repeat([0, 1, 2], 10)
     glm = probnn.bayes.glm
     cases = [
         (dict(y=np.r_[np.ones(29), 2.0], family="bernoulli"), r"needs y in \{0, 1\}"),
@@ -274,17 +269,21 @@ def test_bad_input_is_one_clear_line_before_sampling(rng):
         (dict(y=np.r_[np.ones(29), 0.0], family="gamma"), r"needs y > 0"),
         (dict(y=rng.normal(size=30), groups=np.zeros(30)), r"single group"),
         (dict(y=rng.normal(size=30), family="weibull"), r"family must be one of"),
-        (dict(y=rng.normal(size=30), method="laplace"), r"method must be"),
         (dict(y=rng.normal(size=30), priors={"tau": None}), r"priors has no parameter 'tau'"),
         (dict(y=rng.normal(size=30), priors={"sigma": 1.0}), r"priors\['sigma'\] must be"),
-        (dict(y=rng.normal(size=30), group_effects="slopes"), r"group_effects must be"),
+        (dict(y=rng.normal(size=30), groups=Groups(None, "slopes")), r"Groups\(effects=\) must be"),
+        (dict(y=rng.normal(size=30), groups=Groups(None, "intercept+slopes")), r"needs labels"),
+        (dict(y=rng.normal(size=30), groups=Groups(g, {"h": ["x0"]})), r"names grouping column\(s\) \['h'\]"),
+        (dict(y=rng.normal(size=30), sampler=dict(method="advi")), r"sampler must be probnn.bayes.NUTS"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ValueError, match=r"^glm: .*" + message) as info:
-            glm(kwargs.pop("x", x), **kwargs, verbose=0)
+            glm(kwargs.pop("x", x), **{"sampler": QUIET, **kwargs})
         assert "\n" not in str(info.value)
     with pytest.raises(ValueError, match=r"^glm: x has 40 features and only 30 rows"):
-        glm(rng.normal(size=(30, 40)), rng.normal(size=30), verbose=0)
+        glm(rng.normal(size=(30, 40)), rng.normal(size=30), sampler=QUIET)
+    with pytest.raises(ValueError, match=r"^VI: method must be 'advi' or 'fullrank', got 'laplace'$"):
+        probnn.bayes.VI("laplace")
     with pytest.raises(ValueError, match=r"^glm_predictive: posterior must be the"):
         probnn.bayes.glm_predictive(az.from_dict(posterior={"a": np.zeros((1, 2))}), x)
 
@@ -315,7 +314,7 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
     # from the array's in the last bit, which the 200 smooth ADVI steps carry along at the level of
     # float64 rounding (observed: 1.7e-16 relative), far below any modelling difference.
     kwargs = dict(
-        family="poisson", method="advi", num_steps=200, num_chains=1, num_samples=50, seed=5, verbose=0
+        family="poisson", sampler=probnn.bayes.VI("advi", num_steps=200, num_chains=1, num_samples=50, seed=5)
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -345,7 +344,11 @@ def test_predictive_refuses_a_label_that_matches_a_level_only_as_text(rng):
     x = rng.normal(size=(40, 1))
     y = rng.poisson(np.exp(0.5 + 0.3 * x[:, 0]))
     idata = probnn.bayes.glm(
-        x, y, family="poisson", groups=g, method="advi", num_steps=50, num_samples=20, seed=0, verbose=0
+        x,
+        y,
+        family="poisson",
+        groups=g,
+        sampler=probnn.bayes.VI("advi", num_steps=50, num_samples=20, seed=0),
     )
     dist = probnn.bayes.glm_predictive(idata, np.zeros((2, 1)), groups=[0, 9], seed=0)
     assert dist.batch_shape.as_list() == [2]

@@ -38,9 +38,8 @@ def test_default_priors_match_posteriordb_reference(key):
     x = np.column_stack([entry["x"][c] for c in names]).astype(float)
     y = np.asarray(entry["y"], float)
     ref = entry["reference"]
-    idata = probnn.bayes.linear_regression(
-        x, y, feature_names=names, num_chains=4, num_samples=1000, num_warmup=500, seed=3, verbose=0
-    )
+    nuts = probnn.bayes.NUTS(num_chains=4, num_samples=1000, num_warmup=500, seed=3, verbose=0)
+    idata = probnn.bayes.linear_regression(x, y, feature_names=names, sampler=nuts)
     post = idata.posterior
     assert list(post["coef"].coords["feature"].values) == names
     draws = np.column_stack(
@@ -76,12 +75,9 @@ def test_raw_scale_data_studentt_predictive_and_bad_input(rng):
         x,
         y,
         likelihood="studentt",
-        num_chains=2,
-        num_samples=500,
-        num_warmup=300,
-        seed=0,
-        verbose=0,
-        posterior_predictive=True,
+        sampler=probnn.bayes.NUTS(
+            num_chains=2, num_samples=500, num_warmup=300, seed=0, verbose=0, posterior_predictive=True
+        ),
     )
     post = idata.posterior
     design = np.c_[np.ones(n), x]
@@ -101,11 +97,13 @@ def test_raw_scale_data_studentt_predictive_and_bad_input(rng):
     assert abs(coverage - 0.9) < 0.075
 
     with pytest.raises(ValueError, match=r"^linear_regression: x has 1 NaN/inf"):
-        probnn.bayes.linear_regression(np.r_[x[:-1], [[np.nan]]], y, verbose=0)
+        probnn.bayes.linear_regression(np.r_[x[:-1], [[np.nan]]], y, sampler=probnn.bayes.NUTS(verbose=0))
     with pytest.raises(ValueError, match=r"^linear_regression: feature\(s\) \['c'\] are constant"):
-        probnn.bayes.linear_regression(np.c_[x, np.ones(n)], y, feature_names=["s", "c"], verbose=0)
+        probnn.bayes.linear_regression(
+            np.c_[x, np.ones(n)], y, feature_names=["s", "c"], sampler=probnn.bayes.NUTS(verbose=0)
+        )
     with pytest.raises(ValueError, match=r"^linear_regression: likelihood must be one of"):
-        probnn.bayes.linear_regression(x, y, likelihood="cauchy", verbose=0)
+        probnn.bayes.linear_regression(x, y, likelihood="cauchy", sampler=probnn.bayes.NUTS(verbose=0))
 
 
 def test_text_column_is_named_before_sampling():

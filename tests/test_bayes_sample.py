@@ -10,12 +10,13 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import probnn
-from probnn.bayes.inference_data import run_and_convert
+from probnn.bayes.inference_data import Conversion, run_and_convert
 from probnn.heads.base import DistributionHead
 
 matplotlib.use("Agg")
 tfd = tfp.distributions
 SIGMA = 0.7  # the known noise scale of the conjugate model
+QUIET = probnn.bayes.NUTS(verbose=0)
 
 
 class KnownNoiseHead(DistributionHead):
@@ -33,9 +34,8 @@ def test_conjugate_linear_regression_matches_closed_form(rng):
     x = rng.normal(size=(n, p)).astype("float32")
     y = (0.5 + x @ np.array([1.0, -2.0]) + SIGMA * rng.normal(size=n)).astype("float32")
     model = keras.Sequential([keras.Input((p,)), KnownNoiseHead(name="reg")])
-    idata = probnn.bayes.sample(
-        model, x, y, prior=tau, num_chains=4, num_samples=1000, num_warmup=400, seed=1, verbose=0
-    )
+    nuts = probnn.bayes.NUTS(num_chains=4, num_samples=1000, num_warmup=400, seed=1, verbose=0)
+    idata = probnn.bayes.sample(model, x, y, prior=tau, sampler=nuts)
     # Exact posterior of w = (kernel, bias) under Normal(0, tau^2) priors and known noise.
     design = np.c_[x, np.ones(n)].astype("float64")
     precision = design.T @ design / SIGMA**2 + np.eye(p + 1) / tau**2
@@ -83,19 +83,21 @@ def test_bad_input_is_a_one_line_error(rng):
     bad_x = x.copy()
     bad_x[3, 1] = np.nan
     with pytest.raises(ValueError, match=r"^sample: x has 1 NaN/inf value\(s\) of 20") as err:
-        probnn.bayes.sample(model, bad_x, y, verbose=0)
+        probnn.bayes.sample(model, bad_x, y, sampler=QUIET)
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match=r"^sample: y has 1 NaN/inf"):
-        probnn.bayes.sample(model, x, np.r_[y[:9], np.inf], verbose=0)
+        probnn.bayes.sample(model, x, np.r_[y[:9], np.inf], sampler=QUIET)
     plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match=r"^sample: the model must end in a probnn distribution"):
-        probnn.bayes.sample(plain, x, y, verbose=0)
-    with pytest.raises(ValueError, match=r"^sample: num_chains must be an integer >= 1"):
-        probnn.bayes.sample(model, x, y, num_chains=0, verbose=0)
+        probnn.bayes.sample(plain, x, y, sampler=QUIET)
+    with pytest.raises(ValueError, match=r"^NUTS: num_chains must be an integer >= 1, got 0$"):
+        probnn.bayes.NUTS(num_chains=0)
+    with pytest.raises(ValueError, match=r"^sample: sampler must be probnn.bayes.NUTS"):
+        probnn.bayes.sample(model, x, y, sampler={"num_chains": 2})
     with pytest.raises(ValueError, match=r"^sample: prior key 'nope' matches no weight"):
-        probnn.bayes.sample(model, x, y, prior={"nope": 1.0}, verbose=0)
+        probnn.bayes.sample(model, x, y, prior={"nope": 1.0}, sampler=QUIET)
     with pytest.raises(ValueError, match=r"^sample: y must have shape \(n,\) \+ \(1,\)"):
-        probnn.bayes.sample(model, x, np.zeros((10, 3)), verbose=0)
+        probnn.bayes.sample(model, x, np.zeros((10, 3)), sampler=QUIET)
 
 
 def test_bnn_posterior_predictive_covers_held_out_data_and_widens_in_the_gap():
@@ -111,9 +113,10 @@ def test_bnn_posterior_predictive_covers_held_out_data_and_widens_in_the_gap():
     model = keras.Sequential(
         [keras.Input((1,)), keras.layers.Dense(5, activation="tanh"), probnn.heads.NormalHead()]
     )
-    idata = probnn.bayes.sample(
-        model, x, y, num_chains=2, num_samples=200, num_warmup=200, max_tree_depth=6, seed=0, verbose=0
+    nuts = probnn.bayes.NUTS(
+        num_chains=2, num_samples=200, num_warmup=200, max_tree_depth=6, seed=0, verbose=0
     )
+    idata = probnn.bayes.sample(model, x, y, sampler=nuts)
     dist = probnn.predict_distribution(model, x_test, posterior=idata)
     assert type(dist).__name__ == "MixtureSameFamily"
     assert dist.components_distribution.batch_shape.as_list() == [400, 400]
@@ -149,17 +152,20 @@ def test_divergences_are_counted_and_warned_about():
             "sample",
             log_prob,
             np.zeros((2, 2), "float32"),
-            num_samples=200,
-            num_warmup=100,
-            seed=0,
-            target_accept=0.6,
-            max_tree_depth=6,
-            verbose=0,
-            unpack=lambda d: {"v": d[..., 0], "z": d[..., 1]},
-            log_likelihood_fn=lambda d: np.zeros(d.shape[:2] + (1,)),
-            observed=np.zeros(1),
-            coords=None,
-            dims=None,
+            probnn.bayes.NUTS(
+                num_chains=2,
+                num_samples=200,
+                num_warmup=100,
+                seed=0,
+                target_accept=0.6,
+                max_tree_depth=6,
+                verbose=0,
+            ),
+            Conversion(
+                unpack=lambda d: {"v": d[..., 0], "z": d[..., 1]},
+                log_likelihood=lambda d: np.zeros(d.shape[:2] + (1,)),
+                observed=np.zeros(1),
+            ),
         )
     count = int(idata.sample_stats["diverging"].sum())
     assert count > 0 and f"sample: {count} of 400 " in str(record[0].message)

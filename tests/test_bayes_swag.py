@@ -42,9 +42,8 @@ def test_moments_are_those_of_the_sgd_iterates(data, weight_decay):
     keras.utils.set_random_seed(0)
     model = _model()
     before = [w.copy() for w in model.get_weights()]
-    posterior = probnn.bayes.swag(
-        model, x, y, epochs=6, rank=3, learning_rate=0.01, weight_decay=weight_decay, seed=3
-    )
+    schedule = probnn.bayes.SWAGSchedule(epochs=6, learning_rate=0.01, weight_decay=weight_decay)
+    posterior = probnn.bayes.swag(model, x, y, schedule=schedule, rank=3, seed=3)
     for a, b in zip(before, model.get_weights()):
         np.testing.assert_array_equal(a, b)  # the model itself is not trained
     copy = keras.models.clone_model(model)
@@ -110,7 +109,7 @@ def test_batch_norm_statistics_are_refreshed_per_draw(data):
 def test_save_load_and_inference_data(data, tmp_path):
     x, y = data
     model = _model()
-    posterior = probnn.bayes.swag(model, x, y, epochs=3, rank=2, seed=0)
+    posterior = probnn.bayes.swag(model, x, y, schedule=probnn.bayes.SWAGSchedule(epochs=3), rank=2, seed=0)
     posterior.save(tmp_path / "swag.npz")
     back = SWAG.load(tmp_path / "swag.npz", model)
     a = probnn.predict_distribution(model, x[:4], posterior=posterior, num_draws=6, seed=2)
@@ -125,16 +124,20 @@ def test_save_load_and_inference_data(data, tmp_path):
 def test_bad_arguments(data):
     x, y = data
     model = _model()
-    with pytest.raises(ValueError, match="swag: epochs must be an integer >= 2"):
-        probnn.bayes.swag(model, x, y, epochs=1)
-    with pytest.raises(ValueError, match="swag: schedule must be"):
-        probnn.bayes.swag(model, x, y, schedule="linear")
-    with pytest.raises(ValueError, match="swag: learning_rate must be"):
-        probnn.bayes.swag(model, x, y, learning_rate=0)
-    with pytest.raises(ValueError, match="swag: collect_every must be an integer >= 1"):
-        probnn.bayes.swag(model, x, y, collect_every=0)
-    with pytest.raises(ValueError, match="swag: burn_in must be an integer >= 0"):
-        probnn.bayes.swag(model, x, y, burn_in=-1)
+    with pytest.raises(ValueError, match="SWAGSchedule: epochs must be an integer >= 2"):
+        probnn.bayes.SWAGSchedule(epochs=1)
+    with pytest.raises(ValueError, match="SWAGSchedule: cyclic must be True or False"):
+        probnn.bayes.SWAGSchedule(cyclic="linear")
+    with pytest.raises(ValueError, match="SWAGSchedule: learning_rate must be"):
+        probnn.bayes.SWAGSchedule(learning_rate=0)
+    with pytest.raises(ValueError, match="SWAGSchedule: collect_every must be an integer >= 1"):
+        probnn.bayes.SWAGSchedule(collect_every=0)
+    with pytest.raises(ValueError, match="SWAGSchedule: burn_in must be an integer >= 0"):
+        probnn.bayes.SWAGSchedule(burn_in=-1)
+    with pytest.raises(ValueError, match="swag: schedule must be a probnn.bayes.SWAGSchedule"):
+        probnn.bayes.swag(model, x, y, schedule="cyclic")
+    with pytest.raises(ValueError, match="swag: rank must be an integer >= 1"):
+        probnn.bayes.swag(model, x, y, rank=0)
 
 
 class _RecordSteps(_Record):
@@ -155,9 +158,8 @@ def test_burn_in_and_collect_every(data):
     keras.utils.set_random_seed(0)
     model = _model()
     before = [w.copy() for w in model.get_weights()]
-    posterior = probnn.bayes.swag(
-        model, x, y, epochs=3, burn_in=2, collect_every=1, rank=4, learning_rate=0.01, seed=3
-    )
+    schedule = probnn.bayes.SWAGSchedule(epochs=3, burn_in=2, collect_every=1, learning_rate=0.01)
+    posterior = probnn.bayes.swag(model, x, y, schedule=schedule, rank=4, seed=3)
     copy = keras.models.clone_model(model)
     copy.set_weights(before)
     record = _RecordSteps(copy.trainable_variables)

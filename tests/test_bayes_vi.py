@@ -1,4 +1,4 @@
-"""Variational inference (method="advi" / "fullrank") against closed-form posteriors.
+"""Variational inference (VI("advi") / VI("fullrank")) against closed-form posteriors.
 
 The full-rank fit of the logistic regression against NUTS is in tests/test_bayes_glm.py.
 """
@@ -34,9 +34,8 @@ def test_fullrank_on_a_bnn_model_recovers_the_exact_gaussian_posterior(rng):
     x = (rng.normal(size=(n, p)) @ np.array([[1.0, 0.8], [0.0, 0.6]]) + 1.0).astype("float32")
     y = (0.5 + x @ np.array([1.0, -2.0]) + SIGMA * rng.normal(size=n)).astype("float32")
     model = keras.Sequential([keras.Input((p,)), KnownNoiseHead(name="reg")])
-    idata = probnn.bayes.sample(
-        model, x, y, prior=tau, method="fullrank", num_chains=2, num_samples=2000, seed=0, verbose=0
-    )
+    vi = probnn.bayes.VI("fullrank", num_chains=2, num_samples=2000, seed=0)
+    idata = probnn.bayes.sample(model, x, y, prior=tau, sampler=vi)
     design = np.c_[x, np.ones(n)].astype("float64")
     cov = np.linalg.inv(design.T @ design / SIGMA**2 + np.eye(p + 1) / tau**2)
     mean = cov @ design.T @ y.astype("float64") / SIGMA**2
@@ -58,7 +57,7 @@ def test_advi_linear_regression_matches_least_squares(rng):
     x = rng.normal(size=(n, 3)) * [1.0, 10.0, 0.1]  # raw scales; independent columns
     y = 2.0 + x @ np.array([0.5, 0.05, -3.0]) + rng.normal(size=n)
     idata = probnn.bayes.linear_regression(
-        x, y, method="advi", num_chains=2, num_samples=2000, seed=0, verbose=0
+        x, y, sampler=probnn.bayes.VI("advi", num_chains=2, num_samples=2000, seed=0)
     )
     design = np.c_[np.ones(n), x]
     ols, *_ = np.linalg.lstsq(design, y, rcond=None)
@@ -80,10 +79,7 @@ def test_an_unfinished_fit_is_reported():
         fit_vi(
             lambda z: target.log_prob(z),
             np.zeros((1, 2)),
-            method="advi",
-            num_steps=50,
-            num_samples=100,
-            seed=0,
+            probnn.bayes.VI("advi", num_steps=50, num_samples=100, num_chains=1, seed=0),
             owner="demo",
         )
     messages = [str(w.message) for w in record]
@@ -94,10 +90,7 @@ def test_an_unfinished_fit_is_reported():
     draws, stats, info = fit_vi(
         lambda z: target.log_prob(z),
         np.zeros((1, 2)) + [30, -20],
-        method="advi",
-        num_steps=400,
-        num_samples=2000,
-        seed=0,
+        probnn.bayes.VI("advi", num_steps=400, num_samples=2000, num_chains=1, seed=0),
     )
     assert info["converged"] and info["pareto_k"] < 0.7
     np.testing.assert_allclose(draws[0].mean(0), [30.0, -20.0], atol=0.15)

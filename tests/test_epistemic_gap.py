@@ -97,9 +97,8 @@ def test_swag(data):
     probnn.fit(
         model, x, y, epochs=200, batch_size=32, seed=0, verbose=0, optimizer=keras.optimizers.Adam(0.01)
     )
-    posterior = probnn.bayes.swag(
-        model, x, y, epochs=200, burn_in=100, learning_rate=5e-3, weight_decay=1 / len(x), rank=20, seed=5
-    )
+    schedule = probnn.bayes.SWAGSchedule(epochs=200, burn_in=100, learning_rate=5e-3, weight_decay=1 / len(x))
+    posterior = probnn.bayes.swag(model, x, y, schedule=schedule, rank=20, seed=5)
     ratios = _ratios(
         "SWAG (shared scale, SGD 5e-3, weight decay 1/n, burn-in 100, 200 epochs, rank 20)",
         probnn.predict_distribution(model, PROBES, posterior=posterior, num_draws=100, seed=0),

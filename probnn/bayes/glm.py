@@ -25,10 +25,10 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from probnn.bayes.families import get_family
-from probnn.bayes.inference_data import check_finite, check_method, run_and_convert
+from probnn.bayes.inference_data import Conversion, check_finite, run_and_convert
 from probnn.bayes.linear import _log_prior
-from probnn.bayes.nuts import check_sampling_args
 from probnn.bayes.sample import _batched_over_draws
+from probnn.bayes.settings import check_sampler, sampler_seeded
 
 tfd = tfp.distributions
 
@@ -44,6 +44,32 @@ class GroupFactor:
     levels: tuple
     codes: np.ndarray = dataclasses.field(compare=False)
     slopes: tuple = ()  # indices of the features whose slopes vary by group
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Groups:
+    """Grouping columns and the effects that vary by them (lme4's `(1 | g)`, `(1 + x | g)`).
+
+    Args:
+        labels: one label per row, or several columns (a DataFrame, a dict or
+            an `(n, k)` array), as `glm(groups=)` takes them.
+        effects: "intercept" (varying intercepts), "intercept+slopes" (every
+            feature's slope varies too), or a dict from a grouping column to
+            the features whose slopes vary (their intercepts always vary).
+
+    Example:
+    >>> import numpy as np, probnn
+    >>> rng = np.random.default_rng(0)
+    >>> x, g = rng.normal(size=(200, 1)), rng.integers(0, 5, 200)
+    >>> y = x[:, 0] * (1 + 0.3 * g) + rng.normal(size=200)
+    >>> nuts = probnn.bayes.NUTS(num_chains=1, num_samples=50, num_warmup=50, seed=0, verbose=0)
+    >>> idata = probnn.bayes.glm(x, y, groups=probnn.bayes.Groups(g, effects="intercept+slopes"), sampler=nuts)
+    >>> idata.posterior["group_slope"].dims
+    ('chain', 'draw', 'group', 'group_slope_feature')
+    """
+
+    labels: object = None
+    effects: object = "intercept"
 
 
 # ---------------------------------------------------------------------------- input checks
@@ -121,12 +147,20 @@ def _factors(owner, groups, group_effects, names, n):
     if isinstance(group_effects, str):
         if group_effects not in GROUP_EFFECTS:
             raise ValueError(
-                f"{owner}: group_effects must be one of {GROUP_EFFECTS} or a dict "
+                f"{owner}: Groups(effects=) must be one of {GROUP_EFFECTS} or a dict "
                 f"{{column: [features]}}, got {group_effects!r}"
             )
         slopes = {c: (names if group_effects == "intercept+slopes" else []) for c, _ in columns}
     else:
         slopes = dict(group_effects)
+        unknown = [c for c in slopes if c not in dict(columns)]
+        if unknown:
+            raise ValueError(
+                f"{owner}: Groups(effects=) names grouping column(s) {unknown}; the columns are "
+                f"{[c for c, _ in columns]}"
+            )
+    if not columns and group_effects != "intercept":
+        raise ValueError(f"{owner}: Groups(effects={group_effects!r}) needs labels")
     factors = []
     for name, labels in columns:
         levels, codes = _labels(owner, name, labels, n)
@@ -339,19 +373,9 @@ def glm(
     trials=None,
     offset=None,
     groups=None,
-    group_effects="intercept",
     feature_names=None,
     priors=None,
-    method="nuts",
-    num_chains=4,
-    num_samples=1000,
-    num_warmup=1000,
-    num_steps=2000,
-    seed=None,
-    verbose=1,
-    target_accept=0.8,
-    max_tree_depth=10,
-    posterior_predictive=False,
+    sampler=None,
 ):
     """Bayesian generalised linear model, optionally multilevel, by NUTS (or VI).
 
@@ -375,91 +399,77 @@ def glm(
             poisson / negative_binomial; a column name with a formula).
         groups: grouping labels, one per row (variables `group_intercept`, dim
             `group`, and `group_sd`), or several columns (a DataFrame, a dict
-            or an `(n, k)` array: variables `<column>_intercept`, `<column>_sd`).
-        group_effects: "intercept", "intercept+slopes" (every feature's slope
-            varies too: `group_slope`, `group_slope_sd`), or a dict from a
-            grouping column to the features whose slopes vary.
+            or an `(n, k)` array: variables `<column>_intercept`, `<column>_sd`):
+            varying intercepts. For varying slopes too, `probnn.bayes.Groups(labels,
+            effects="intercept+slopes")` (every feature's slope varies:
+            `group_slope`, `group_slope_sd`) or `effects={column: [features]}`.
         feature_names: names for the `feature` coordinate.
         priors: dict from a parameter name (`prior_summary` lists them) to a
             scalar `tfd.Distribution` (for `coef` also one of batch shape
             `(features,)`), on the original scale; the intercept's prior is for
             the intercept of the centred predictors.
-        method: "nuts", or variational inference: "advi" (mean-field) or
-            "fullrank" (draws from the fitted Normal; ELBO trace in
-            `sample_stats["elbo"]`).
-        num_steps: optimisation steps of "advi" / "fullrank".
-        num_chains, num_samples, num_warmup, seed, verbose, target_accept,
-            max_tree_depth: as in `probnn.bayes.sample`.
-        posterior_predictive: also draw one replicate of `y` per draw.
+        sampler: `probnn.bayes.NUTS(...)` (default `NUTS()`; `initial_state=`
+            continues an earlier fit), or variational inference,
+            `probnn.bayes.VI("advi")` (mean-field) or `VI("fullrank")` (draws
+            from the fitted Normal; ELBO trace in `sample_stats["elbo"]`).
+            Either with `posterior_predictive=True` also draws one replicate
+            of `y` per draw.
 
     Returns:
         `arviz.InferenceData`: posterior `intercept`, `coef` (dim `feature`),
         the auxiliary parameters (`sigma`, `nu`, `phi`), the group-level
         effects; `sample_stats`; pointwise `log_likelihood`; `observed_data`;
-        `constant_data` (`x`, `offset`, group indices); optionally
-        `posterior_predictive`. `glm_predictive(idata, x_new)` predicts.
+        `constant_data` (`x`, `offset`, group indices); `sampler_state` (NUTS);
+        optionally `posterior_predictive`. `glm_predictive(idata, x_new)` predicts.
 
     Example:
     >>> import numpy as np, probnn
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(300, 1))
     >>> y = rng.poisson(np.exp(0.5 + 0.8 * x[:, 0]))
-    >>> idata = probnn.bayes.glm(x, y, family="poisson", num_chains=2, num_samples=200,
-    ...                          num_warmup=200, seed=0, verbose=0)
+    >>> nuts = probnn.bayes.NUTS(num_chains=2, num_samples=200, num_warmup=200, seed=0, verbose=0)
+    >>> idata = probnn.bayes.glm(x, y, family="poisson", sampler=nuts)
     >>> round(float(idata.posterior["coef"].mean()), 1)
     0.8
     """
+    sampler = check_sampler(_OWNER, sampler)
+    groups = groups if isinstance(groups, Groups) else Groups(groups)
     if isinstance(x, str):
         from probnn.bayes.formula import design_from_formula
 
-        if y is not None or group_effects != "intercept":
+        if y is not None or groups.effects != "intercept":
             raise ValueError(
                 f"{_OWNER}: with a formula, write the outcome and the varying "
-                f"slopes in it, not as y= or group_effects="
+                f"slopes in it, not as y= or Groups(effects=)"
             )
-        spec = design_from_formula(_OWNER, x, data, trials, offset, groups, feature_names)
-        x, y, trials, offset, groups, group_effects, feature_names = spec
+        spec = design_from_formula(_OWNER, x, data, trials, offset, groups.labels, feature_names)
+        x, y, trials, offset, labels, effects, feature_names = spec
+        groups = Groups(labels, effects)
     elif data is not None:
         raise ValueError(f"{_OWNER}: data= is for the formula form; pass x and y as arrays")
     if y is None:
         raise ValueError(f"{_OWNER}: y is missing")
-    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose)
-    check_method(_OWNER, method, num_steps)
     family = get_family(_OWNER, family)
     x, names = _columns(_OWNER, x, feature_names)
     n, p = x.shape
     y, trials = _outcome(_OWNER, family, y, trials, n)
     offset = _per_row(_OWNER, "offset", offset, n, 0.0)
-    factors = _factors(_OWNER, groups, group_effects, names, n)
+    factors = _factors(_OWNER, groups.labels, groups.effects, names, n)
     model = Model(family, p, factors)
     user = _check_priors(_OWNER, priors, model)
     fit = _Fit(model, x, y, offset, trials, names)
-    rng = np.random.default_rng(seed)
-    init = rng.uniform(-2.0, 2.0, size=(int(num_chains), model.dim))
-    predictive_fn = fit.predictive(int(rng.integers(2**31 - 1))) if posterior_predictive else None
+    rng = np.random.default_rng(sampler.seed)
+    init = rng.uniform(-2.0, 2.0, size=(sampler.num_chains, model.dim))
+    predictive_fn = fit.predictive(int(rng.integers(2**31 - 1))) if sampler.posterior_predictive else None
     key = ("glm", family.name, n, p, tuple((f.prefix, len(f.levels), f.slopes) for f in factors))
     return run_and_convert(
         _OWNER,
         lambda u, *d: model.log_prob(u, d, user),
         init,
-        num_samples=int(num_samples),
-        num_warmup=int(num_warmup),
-        seed=None if seed is None else int(rng.integers(2**31 - 1)),
-        target_accept=target_accept,
-        max_tree_depth=int(max_tree_depth),
-        verbose=verbose,
-        unpack=fit.unpack,
-        log_likelihood_fn=fit.pointwise,
-        observed=y,
-        coords=fit.coords(),
-        dims=fit.dims(),
-        posterior_predictive_fn=predictive_fn,
-        attrs=fit.attrs(user),
+        sampler_seeded(sampler, rng),
+        fit.conversion(user, predictive_fn),
         data=fit.data,
         cache_key=None if user else key,
-        method=method,
-        num_steps=int(num_steps),
-        constant_data=fit.constant_data(),
     )
 
 
@@ -537,6 +547,19 @@ class _Fit:
             const["trials"] = self.trials
         const.update({f"{f.prefix}_index": f.codes for f in self.model.factors})
         return const
+
+    def conversion(self, user, predictive_fn):
+        """How the draws become the `InferenceData` (`probnn.bayes.inference_data.Conversion`)."""
+        return Conversion(
+            unpack=self.unpack,
+            log_likelihood=self.pointwise,
+            observed=self.y,
+            coords=self.coords(),
+            dims=self.dims(),
+            posterior_predictive=predictive_fn,
+            attrs=self.attrs(user),
+            constant_data=self.constant_data(),
+        )
 
     def attrs(self, user):
         defaults = self.model.default_priors(*self.data[4:7])

@@ -4,8 +4,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.bayes.inference_data import check_finite, check_method, run_and_convert
-from probnn.bayes.nuts import check_sampling_args
+from probnn.bayes.inference_data import Conversion, check_finite, run_and_convert
+from probnn.bayes.settings import check_sampler, sampler_seeded
 
 tfd = tfp.distributions
 
@@ -95,6 +95,108 @@ def _noise(likelihood, loc, sigma, nu):
     return tfd.StudentT(nu, loc, sigma)
 
 
+def _data(x, y, feature_names):
+    """Checked float64 `x (n, p)`, `y (n,)` and the feature names."""
+    x, names = _columns(x, feature_names)
+    y = check_finite(_OWNER, "y", y).astype(np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(f"{_OWNER}: y must have shape ({len(x)},) to match x, got {y.shape}")
+    if len(x) < 3:
+        raise ValueError(f"{_OWNER}: need at least 3 rows, got {len(x)}")
+    sx = x.std(axis=0, ddof=1)
+    if np.any(sx == 0):
+        bad = [names[j] for j in np.flatnonzero(sx == 0)]
+        raise ValueError(f"{_OWNER}: feature(s) {bad} are constant; drop them (the intercept is separate)")
+    if y.std(ddof=1) == 0:
+        raise ValueError(f"{_OWNER}: y is constant; there is nothing to regress")
+    return x, y, names
+
+
+def _user_priors(likelihood, p, intercept, coef, sigma, nu):
+    """The priors given (checked), by parameter name; the others take the defaults."""
+    if nu is not None and likelihood != "studentt":
+        raise ValueError(f"{_OWNER}: prior_nu needs likelihood='studentt'")
+    user = {}
+    for key, value, shape in (
+        ("intercept", intercept, ()),
+        ("coef", coef, (p,)),
+        ("sigma", sigma, ()),
+        ("nu", nu, ()),
+    ):
+        if _check_prior(f"prior_{key}", value, shape) is not None:
+            user[key] = value
+    return user
+
+
+class _LinearModel:
+    """The regression on standardised coordinates (centred, scaled x and y, log sigma) and back.
+
+    The state `u` holds the standardised intercept, the standardised
+    coefficients, log sigma / sd(y) and (Student-t) log nu. The data enter the
+    compiled program as inputs (`self.data`), so a later fit with the same
+    shapes (and default priors) reuses it.
+    """
+
+    def __init__(self, x, y, likelihood, user):
+        self.x, self.y, self.likelihood, self.user = x, y, likelihood, user
+        self.studentt = likelihood == "studentt"
+        self.p = x.shape[1]
+        self.dim = self.p + 2 + self.studentt
+        self.xm, sx, ym, sy = x.mean(axis=0), x.std(axis=0, ddof=1), y.mean(), y.std(ddof=1)
+        self.data = (
+            tf.constant((x - self.xm) / sx),
+            tf.constant(y),
+            tf.constant(ym),
+            tf.constant(sy),
+            tf.constant(sy / sx),
+        )
+
+    def transform(self, u, ym, sy, scale_coef):
+        """Standardised state (chains, dim) -> original-scale parameters."""
+        p = self.p
+        alpha_s, beta_s, log_sigma_s = u[:, 0], u[:, 1 : 1 + p], u[:, 1 + p]
+        nu = tf.exp(u[:, 2 + p]) if self.studentt else None
+        return ym + sy * alpha_s, beta_s * scale_coef, sy * tf.exp(log_sigma_s), nu
+
+    def log_prob(self, u, xs, y_obs, ym, sy, scale_coef):
+        intercept_c, coef, sigma, nu = self.transform(u, ym, sy, scale_coef)
+        # coef @ (x - mean(x)) = sd(y) * beta_s @ x_standardised
+        loc = intercept_c[:, None] + sy * tf.matmul(u[:, 1 : 1 + self.p], xs, transpose_b=True)
+        noise = _noise(self.likelihood, loc, sigma[:, None], None if nu is None else nu[:, None])
+        lp = tf.reduce_sum(noise.log_prob(y_obs[None]), axis=-1)
+        priors = {**_default_priors(ym, sy, scale_coef), **self.user}
+        lp += _log_prior(priors["intercept"], intercept_c)
+        lp += tf.reduce_sum(_log_prior(priors["coef"], coef) * tf.ones_like(coef), axis=-1)
+        lp += _log_prior(priors["sigma"], sigma) + tf.math.log(sigma)  # Jacobian of log sigma
+        if self.studentt:
+            lp += _log_prior(priors["nu"], nu) + tf.math.log(nu)
+        return tf.where(tf.math.is_nan(lp), tf.constant(-np.inf, lp.dtype), lp)
+
+    def original(self, draws):
+        """Flat draws `(chains, draws, dim)` -> the posterior dict on the original scale."""
+        flat = tf.constant(draws.reshape(-1, self.dim))
+        transformed = self.transform(flat, *self.data[2:])
+        intercept_c, coef, sigma, nu = (None if t is None else t.numpy() for t in transformed)
+        out = {"intercept": intercept_c - coef @ self.xm, "coef": coef, "sigma": sigma}
+        if self.studentt:
+            out["nu"] = nu
+        return {k: v.reshape(draws.shape[:2] + v.shape[1:]) for k, v in out.items()}
+
+    def _noise_at_data(self, draws):
+        post = self.original(draws)
+        loc = post["intercept"][..., None] + post["coef"] @ self.x.T
+        nu = post["nu"][..., None] if self.studentt else None
+        return _noise(self.likelihood, loc, post["sigma"][..., None], nu)
+
+    def pointwise(self, draws):
+        return self._noise_at_data(draws).log_prob(self.y).numpy()
+
+    def predictive(self, seed):
+        return lambda draws: self._noise_at_data(draws).sample(seed=(seed, 0)).numpy()
+
+
 def linear_regression(
     x,
     y,
@@ -105,16 +207,7 @@ def linear_regression(
     prior_coef=None,
     prior_sigma=None,
     prior_nu=None,
-    num_chains=4,
-    num_samples=1000,
-    num_warmup=1000,
-    seed=None,
-    verbose=1,
-    target_accept=0.8,
-    max_tree_depth=10,
-    posterior_predictive=False,
-    method="nuts",
-    num_steps=2000,
+    sampler=None,
 ):
     """Bayesian linear regression `y ~ likelihood(intercept + x @ coef, sigma)` by NUTS.
 
@@ -144,151 +237,59 @@ def linear_regression(
         feature_names: names for the `coef` coordinate (default: the
             DataFrame's columns, else x0, x1, ...).
         likelihood: "normal" or "studentt".
-        num_chains, num_samples, num_warmup, seed, verbose, target_accept,
-            max_tree_depth: as in `probnn.bayes.sample`.
-        posterior_predictive: also draw one replicate of `y` per draw.
-        method: "nuts", or variational inference: "advi" (mean-field) or
-            "fullrank" (full-covariance Normal), fitted in `num_steps` steps
-            (`probnn.bayes.vi`); the draws come from the fitted approximation.
-        num_steps: optimisation steps of "advi" / "fullrank".
+        sampler: `probnn.bayes.NUTS(...)` (default `NUTS()`), or variational
+            inference, `probnn.bayes.VI("advi")` (mean-field) or
+            `VI("fullrank")` (full-covariance Normal; `probnn.bayes.vi`): the
+            draws then come from the fitted approximation. Either with
+            `posterior_predictive=True` also draws one replicate of `y` per draw.
 
     Returns:
         `arviz.InferenceData`: posterior `intercept`, `coef` (dim `feature`,
         the feature names as coordinates), `sigma` (and `nu`); sample_stats;
-        log_likelihood `y` per observation; observed_data; optionally
-        posterior_predictive. `probnn.bayes.linear_predictive(idata, x_new)`
-        gives the predictive distribution at new inputs.
+        log_likelihood `y` per observation; observed_data; sampler_state
+        (NUTS); optionally posterior_predictive.
+        `probnn.bayes.linear_predictive(idata, x_new)` gives the predictive
+        distribution at new inputs.
 
     Example:
     >>> import numpy as np, probnn
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(100, 500, size=(80, 1))
     >>> y = 26 + 0.06 * x[:, 0] + rng.normal(size=80)
-    >>> idata = probnn.bayes.linear_regression(x, y, feature_names=["size"], num_chains=2,
-    ...                                        num_samples=200, num_warmup=200, seed=0,
-    ...                                        verbose=0)
+    >>> nuts = probnn.bayes.NUTS(num_chains=2, num_samples=200, num_warmup=200, seed=0, verbose=0)
+    >>> idata = probnn.bayes.linear_regression(x, y, feature_names=["size"], sampler=nuts)
     >>> post = idata.posterior
     >>> round(float(post["coef"].sel(feature="size").mean()), 2), round(float(post["sigma"].mean()), 1)
     (0.06, 1.0)
     """
-    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose)
-    check_method(_OWNER, method, num_steps)
+    sampler = check_sampler(_OWNER, sampler)
     if likelihood not in _LIKELIHOODS:
         raise ValueError(f"{_OWNER}: likelihood must be one of {_LIKELIHOODS}, got {likelihood!r}")
-    x, names = _columns(x, feature_names)
-    y = check_finite(_OWNER, "y", y).astype(np.float64)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"{_OWNER}: y must have shape ({len(x)},) to match x, got {y.shape}")
+    x, y, names = _data(x, y, feature_names)
     n, p = x.shape
-    if n < 3:
-        raise ValueError(f"{_OWNER}: need at least 3 rows, got {n}")
-    sx, sy = x.std(axis=0, ddof=1), y.std(ddof=1)
-    if np.any(sx == 0):
-        bad = [names[j] for j in np.flatnonzero(sx == 0)]
-        raise ValueError(f"{_OWNER}: feature(s) {bad} are constant; drop them (the intercept is separate)")
-    if sy == 0:
-        raise ValueError(f"{_OWNER}: y is constant; there is nothing to regress")
-    if prior_nu is not None and likelihood != "studentt":
-        raise ValueError(f"{_OWNER}: prior_nu needs likelihood='studentt'")
-    user = {}
-    for key, value, shape in (
-        ("intercept", prior_intercept, ()),
-        ("coef", prior_coef, (p,)),
-        ("sigma", prior_sigma, ()),
-        ("nu", prior_nu, ()),
-    ):
-        if _check_prior(f"prior_{key}", value, shape) is not None:
-            user[key] = value
-    studentt = likelihood == "studentt"
-    xm, ym = x.mean(axis=0), y.mean()
-    # The data enter the compiled program as inputs, so a later call with the same shapes
-    # (and default priors) reuses it.
-    data = (
-        tf.constant((x - xm) / sx),
-        tf.constant(y),
-        tf.constant(ym),
-        tf.constant(sy),
-        tf.constant(sy / sx),
-    )
-
-    def transform(u, ym, sy, scale_coef):
-        """Standardised state (chains, dim) -> original-scale parameters."""
-        alpha_s, beta_s, log_sigma_s = u[:, 0], u[:, 1 : 1 + p], u[:, 1 + p]
-        coef = beta_s * scale_coef
-        intercept_c = ym + sy * alpha_s
-        sigma = sy * tf.exp(log_sigma_s)
-        nu = tf.exp(u[:, 2 + p]) if studentt else None
-        return intercept_c, coef, sigma, nu
-
-    def log_prob_fn(u, xs, y_obs, ym, sy, scale_coef):
-        intercept_c, coef, sigma, nu = transform(u, ym, sy, scale_coef)
-        # coef @ (x - mean(x)) = sd(y) * beta_s @ x_standardised
-        loc = intercept_c[:, None] + sy * tf.matmul(u[:, 1 : 1 + p], xs, transpose_b=True)
-        noise = _noise(likelihood, loc, sigma[:, None], None if nu is None else nu[:, None])
-        lp = tf.reduce_sum(noise.log_prob(y_obs[None]), axis=-1)
-        priors = {**_default_priors(ym, sy, scale_coef), **user}
-        lp += _log_prior(priors["intercept"], intercept_c)
-        lp += tf.reduce_sum(_log_prior(priors["coef"], coef) * tf.ones_like(coef), axis=-1)
-        lp += _log_prior(priors["sigma"], sigma) + tf.math.log(sigma)  # Jacobian of log sigma
-        if studentt:
-            lp += _log_prior(priors["nu"], nu) + tf.math.log(nu)
-        return tf.where(tf.math.is_nan(lp), tf.constant(-np.inf, lp.dtype), lp)
-
-    rng = np.random.default_rng(seed)
-    dim = p + 2 + studentt
-    init = rng.uniform(-2.0, 2.0, size=(int(num_chains), dim))
-
-    def original(draws):
-        flat = tf.constant(draws.reshape(-1, dim))
-        intercept_c, coef, sigma, nu = (None if t is None else t.numpy() for t in transform(flat, *data[2:]))
-        intercept = intercept_c - coef @ xm
-        out = {"intercept": intercept, "coef": coef, "sigma": sigma}
-        if studentt:
-            out["nu"] = nu
-        lead = draws.shape[:2]
-        return {k: v.reshape(lead + v.shape[1:]) for k, v in out.items()}
-
-    def pointwise(draws):
-        post = original(draws)
-        loc = post["intercept"][..., None] + post["coef"] @ x.T
-        noise = _noise(likelihood, loc, post["sigma"][..., None], post["nu"][..., None] if studentt else None)
-        return noise.log_prob(y).numpy()
-
-    predictive_fn = None
-    if posterior_predictive:
-        pp_seed = int(rng.integers(2**31 - 1))
-
-        def predictive_fn(draws):
-            post = original(draws)
-            loc = post["intercept"][..., None] + post["coef"] @ x.T
-            noise = _noise(
-                likelihood, loc, post["sigma"][..., None], post["nu"][..., None] if studentt else None
-            )
-            return noise.sample(seed=(pp_seed, 0)).numpy()
-
-    return run_and_convert(
-        _OWNER,
-        log_prob_fn,
-        init,
-        num_samples=int(num_samples),
-        num_warmup=int(num_warmup),
-        seed=None if seed is None else int(rng.integers(2**31 - 1)),
-        target_accept=target_accept,
-        max_tree_depth=int(max_tree_depth),
-        verbose=verbose,
-        unpack=original,
-        log_likelihood_fn=pointwise,
+    user = _user_priors(likelihood, p, prior_intercept, prior_coef, prior_sigma, prior_nu)
+    model = _LinearModel(x, y, likelihood, user)
+    rng = np.random.default_rng(sampler.seed)
+    init = rng.uniform(-2.0, 2.0, size=(sampler.num_chains, model.dim))
+    conversion = Conversion(
+        unpack=model.original,
+        log_likelihood=model.pointwise,
         observed=y,
         coords={"feature": names},
         dims={"coef": ["feature"]},
-        posterior_predictive_fn=predictive_fn,
+        posterior_predictive=model.predictive(int(rng.integers(2**31 - 1)))
+        if sampler.posterior_predictive
+        else None,
         attrs={"probnn_model": "linear_regression", "likelihood": likelihood},
-        data=data,
+    )
+    return run_and_convert(
+        _OWNER,
+        model.log_prob,
+        init,
+        sampler_seeded(sampler, rng),
+        conversion,
+        data=model.data,
         cache_key=None if user else ("linear_regression", likelihood, n, p),
-        method=method,
-        num_steps=int(num_steps),
     )
 
 

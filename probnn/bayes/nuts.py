@@ -1,34 +1,45 @@
 """The sampling engine: vectorised NUTS with Stan's windowed warm-up, compiled with XLA.
 
-`run_nuts(log_prob_fn, init, ...)` samples a log density over a flat state of
-shape `(chains, dim)`, all chains in one batched program.
+`run_nuts(log_prob_fn, init, settings)` samples a log density over a flat state
+of shape `(chains, dim)`, all chains in one batched program, with the
+settings of a `probnn.bayes.NUTS`. As in NumPyro, a kernel steps and a driver
+runs it:
 
-- Transition: `tfp.mcmc.NoUTurnSampler` (multinomial NUTS with the generalised
-  U-turn criterion, as in Stan and NumPyro), all chains stepped together.
+- The kernel (`make_kernel`): one XLA program that makes up to `_CHUNK`
+  transitions of all chains (`tfp.mcmc.NoUTurnSampler`: multinomial NUTS with
+  the generalised U-turn criterion, as in Stan and NumPyro), with the step
+  size adapted by dual averaging (Hoffman & Gelman 2014, Stan's constants)
+  when asked. Its state goes in and comes out as explicit values: positions,
+  metric scales, step sizes, dual-averaging values.
 - Diagonal mass matrix: instead of TFP's preconditioned kernels (whose
   momentum is a joint distribution of linear-operator Normals, evaluated at
   every leapfrog step), the chains run on `z = theta / scale` with a unit mass
   matrix. That is the same dynamics as a diagonal metric `scale**2` and costs
   one multiply per gradient. Each chain has its own metric and step size.
-- Warm-up: Stan's windows (`tfp.experimental.mcmc.windowed_adaptive_nuts`
-  uses the same scheme): a fast initial buffer (75 steps at 1,000 warm-up
-  steps), slow windows of 25, 50, 100, 200, 500 steps at whose ends each
-  chain's metric is re-estimated from the window's draws (shrunk a little towards
-  the previous metric), and a 50-step terminal buffer. Dual averaging (Hoffman & Gelman
-  2014, Stan's constants) adapts the step size throughout and restarts after
-  each metric update.
-- One XLA program runs up to `_CHUNK` transitions; Python calls it repeatedly
-  (same compiled program for warm-up and sampling: the metric, step size and
-  adaptation switch are its inputs), and reports progress between calls.
+- The driver (`_Driver`, `run_nuts`): warm-up in Stan's windows
+  (`tfp.experimental.mcmc.windowed_adaptive_nuts` uses the same scheme): a
+  fast initial buffer (75 steps at 1,000 warm-up steps), slow windows of 25,
+  50, 100, 200, 500 steps at whose ends each chain's metric is re-estimated
+  from the window's draws (shrunk a little towards the previous metric), and a
+  50-step terminal buffer; dual averaging restarts after each metric update.
+  Then sampling, progress reports between kernel calls, and the final state
+  (`NUTSState`: last draws, step sizes, metrics, random stream) from which
+  `NUTS(initial_state=...)` continues.
+- Compiled kernels are kept by model structure (`cache_key`) in a cache of the
+  8 most recently used (`probnn.bayes.cache.CompiledCache`).
 """
 
-import math
+import dataclasses
 import sys
 import time
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
+import xarray as xr
+
+from probnn.bayes.cache import CompiledCache
 
 _CHUNK = 50
 # Stan's dual-averaging constants.
@@ -90,8 +101,13 @@ class _Progress:
             self.next_line = frac + 0.1
 
 
-def _make_chunk(log_prob_fn, num_chains, dim, dtype, max_tree_depth, target_accept):
-    """The compiled transition loop: up to `_CHUNK` NUTS steps with optional dual averaging."""
+def make_kernel(log_prob_fn, num_chains, dim, dtype, max_tree_depth, target_accept):
+    """The kernel: one compiled call makes up to `_CHUNK` NUTS transitions of all chains.
+
+    Its inputs are the explicit state (positions, metric scales, step sizes,
+    dual-averaging values), whether to adapt the step size, the number of
+    steps, a seed and the data; it returns the state after and the trace.
+    """
     chunk = _CHUNK
 
     @tf.function(jit_compile=True, autograph=False)
@@ -165,156 +181,248 @@ def _regularised_variance(draws, previous):
     return (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0)) * previous
 
 
-_COMPILED = {}  # cache_key -> compiled transition loop, reused by later runs (warm starts)
+_KERNELS = CompiledCache(maxsize=8)  # compiled kernels by model structure, for warm starts
 
 
-def run_nuts(
-    log_prob_fn,
-    init,
-    *,
-    num_samples,
-    num_warmup,
-    seed=None,
-    target_accept=0.8,
-    max_tree_depth=10,
-    verbose=1,
-    stream=None,
-    data=(),
-    cache_key=None,
-):
+@dataclasses.dataclass(frozen=True, eq=False)
+class NUTSState:
+    """Where a NUTS run's chains are and what its warm-up adapted, as plain arrays.
+
+    Attributes:
+        position: the last draws, `(chains, dim)`, in the sampler's flat
+            (unconstrained, standardised) coordinates.
+        step_size: each chain's step size, `(chains,)`.
+        inverse_metric: each chain's diagonal inverse mass matrix, `(chains, dim)`.
+        seed, calls: the run's random stream and the kernel calls made on it.
+
+    `run_nuts` returns it as `info["state"]`; `probnn.bayes.NUTS(initial_state=...)`
+    continues from it (or from the `InferenceData`, which keeps it as its
+    `sampler_state` group).
+
+    Example:
+    >>> import arviz as az, numpy as np
+    >>> state = NUTSState(np.zeros((2, 3)), np.full(2, 0.5), np.ones((2, 3)), seed=7, calls=4)
+    >>> idata = az.from_dict(posterior={"a": np.zeros((2, 5))})
+    >>> idata.add_groups({"sampler_state": state.to_dataset()})
+    >>> back = NUTSState.from_inference_data(idata)
+    >>> back.step_size.tolist(), back.seed, back.calls
+    ([0.5, 0.5], 7, 4)
+    """
+
+    position: np.ndarray
+    step_size: np.ndarray
+    inverse_metric: np.ndarray
+    seed: int
+    calls: int
+
+    def to_dataset(self):
+        """The state as an `xarray.Dataset` (the `sampler_state` group of the InferenceData)."""
+        dims = ("chain", "state_dim")
+        return xr.Dataset(
+            {
+                "position": (dims, self.position),
+                "step_size": (("chain",), self.step_size),
+                "inverse_metric": (dims, self.inverse_metric),
+            },
+            attrs={"seed": int(self.seed), "calls": int(self.calls)},
+        )
+
+    @classmethod
+    def from_inference_data(cls, idata):
+        """The state kept by an earlier run's `InferenceData` (or `idata` itself if a `NUTSState`)."""
+        if isinstance(idata, cls):
+            return idata
+        group = getattr(idata, "sampler_state", None)
+        if group is None:
+            raise ValueError(
+                "NUTS: initial_state has no sampler_state group; pass the InferenceData of a NUTS run "
+                "(VI fits have none)"
+            )
+        return cls(
+            position=group["position"].values,
+            step_size=group["step_size"].values,
+            inverse_metric=group["inverse_metric"].values,
+            seed=int(group.attrs["seed"]),
+            calls=int(group.attrs["calls"]),
+        )
+
+
+def _regularised_variance(draws, previous):
+    """Each chain's metric from one window's draws `(chains, steps, dim)`.
+
+    Stan shrinks the window variance towards 1e-3 in absolute terms; here it
+    is shrunk towards 1e-3 times the previous metric, so a parameter whose
+    posterior sd is 1e-3 or less gets its own scale after one window more
+    instead of being held at sqrt(1e-3 * 5 / (n + 5)).
+    """
+    n = draws.shape[1]
+    var = draws.var(axis=1, ddof=1) if n > 1 else np.array(previous)
+    return (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0)) * previous
+
+
+class _Chains(NamedTuple):
+    """The explicit values carried from one kernel call to the next."""
+
+    theta: tf.Tensor  # (chains, dim) positions
+    scale: tf.Tensor  # (chains, dim) square roots of the inverse metric
+    step: tf.Tensor  # (chains,) step sizes
+    da: tuple  # dual averaging: (mu, h_bar, log_eps_bar, t), each (chains,)
+    calls: int  # kernel calls so far (each has its own seed, folded in from the run's)
+
+
+def _fresh_da(eps, dtype):
+    """Dual averaging restarted at step sizes `eps`: it explores around `10 * eps`."""
+    zeros = tf.zeros(len(eps), dtype)
+    return (tf.constant(np.log(10.0 * np.asarray(eps)), dtype), zeros, zeros, zeros)
+
+
+class _Driver:
+    """Calls the compiled kernel for runs of transitions, reports progress and keeps the timings."""
+
+    def __init__(self, kernel, base_seed, data, progress):
+        self.kernel, self.base_seed, self.data, self.progress = kernel, base_seed, data, progress
+        self.done, self.divergent, self.timings = 0, 0, {}
+
+    def advance(self, chains, length, adapt, keep):
+        """`length` transitions from `chains`: `(chains after, trace or None)`."""
+        out = []
+        for start in range(0, length, _CHUNK):
+            n = min(_CHUNK, length - start)
+            t0 = time.perf_counter()
+            seed = tf.random.experimental.stateless_fold_in(self.base_seed, chains.calls)
+            theta, step, da, trace = self.kernel(
+                chains.theta,
+                chains.scale,
+                chains.step,
+                chains.da,
+                tf.constant(adapt),
+                tf.constant(n),
+                seed,
+                self.data,
+            )
+            trace = {k: v.numpy()[:n] for k, v in trace.items()}
+            self.timings.setdefault("first_call_seconds", time.perf_counter() - t0)
+            chains = chains._replace(theta=theta, step=step, da=da, calls=chains.calls + 1)
+            self.done += n
+            self.divergent += 0 if adapt else int(trace["diverging"].sum())
+            self.progress.update(
+                self.done, adapt, step.numpy(), self.divergent, float(trace["n_steps"].mean())
+            )
+            out.append(trace)
+        if not keep or not out:
+            return chains, None
+        return chains, {k: np.concatenate([o[k] for o in out], axis=0) for k in out[0]}
+
+    def warm_up(self, chains, num_warmup):
+        """Stan's windows: step size adapted throughout, the metric at the end of each slow window."""
+        dtype = chains.theta.dtype.as_numpy_dtype
+        for length, kind in warmup_schedule(num_warmup):
+            chains, trace = self.advance(chains, length, True, keep=kind == "slow")
+            if kind == "slow":
+                # (steps, chains, dim) -> per-chain variance over the window's draws.
+                previous = chains.scale.numpy().astype(np.float64) ** 2
+                var = _regularised_variance(np.moveaxis(trace["theta"], 0, 1), previous)
+                eps = np.exp(chains.da[2].numpy())
+                chains = chains._replace(
+                    scale=tf.constant(np.sqrt(var).astype(dtype)),
+                    step=tf.constant(eps.astype(dtype)),
+                    da=_fresh_da(eps, dtype),
+                )
+        if num_warmup:  # sample with the averaged step size
+            chains = chains._replace(step=tf.constant(np.exp(chains.da[2].numpy()).astype(dtype)))
+        return chains
+
+
+def _initial_chains(init, settings, seed, owner):
+    """`(chains, base seed)`: a fresh start at `init`, or where `settings.initial_state` left off."""
+    num_chains, dim = init.shape
+    dtype = tf.as_dtype(init.dtype)
+    if settings.initial_state is None:
+        eps = np.full(num_chains, 0.5 * dim**-0.25, init.dtype)
+        scale = tf.ones((num_chains, dim), dtype)
+        return _Chains(tf.constant(init), scale, tf.constant(eps), _fresh_da(eps, dtype), 0), seed
+    state = NUTSState.from_inference_data(settings.initial_state)
+    if state.position.shape != init.shape:
+        raise ValueError(
+            f"{owner}: initial_state has {state.position.shape[0]} chain(s) of dimension "
+            f"{state.position.shape[1]}; this run has {num_chains} of dimension {dim} (another model, "
+            "or set NUTS(num_chains=...) to the earlier run's)"
+        )
+    eps = state.step_size.astype(init.dtype)
+    chains = _Chains(
+        tf.constant(state.position.astype(init.dtype)),
+        tf.constant(np.sqrt(state.inverse_metric).astype(init.dtype)),
+        tf.constant(eps),
+        _fresh_da(eps, dtype),
+        0 if seed is not None else state.calls,
+    )
+    return chains, state.seed if seed is None else seed
+
+
+def run_nuts(log_prob_fn, init, settings, *, data=(), cache_key=None, stream=None, owner="run_nuts"):
     """Sample `log_prob_fn` (a batched log density of `(chains, dim)` states) with NUTS.
 
     Args:
         log_prob_fn: maps a `(chains, dim)` tensor (and the tensors of `data`)
             to a `(chains,)` log density (traceable by TF, differentiable,
             XLA-compatible).
-        init: initial states, array of shape `(chains, dim)`.
+        init: initial states, array of shape `(chains, dim)` (not used when
+            `settings.initial_state` continues an earlier run).
+        settings: a `probnn.bayes.NUTS` (its `num_chains` is `init`'s).
         data: tensors passed to `log_prob_fn` after the state, as inputs of
             the compiled program (not constants baked into it).
-        cache_key: if given, the compiled program is kept under this key and
-            reused by a later call with the same key: `log_prob_fn` must then
-            depend on nothing but its arguments and the key, and the shapes of
-            `init` and `data` must be the same.
-        num_samples, num_warmup: transitions kept / used for warm-up, per chain.
-        seed: int or None.
-        target_accept: dual averaging's target mean acceptance probability.
-        max_tree_depth: NUTS takes at most `2**max_tree_depth - 1` leapfrog steps.
-        verbose: 0 silent, 1 progress bar (a line every ~10 % when not a terminal).
+        cache_key: if given, the compiled kernel is kept (in a cache of the 8
+            most recently used) under this key and reused by a later call with
+            the same key: `log_prob_fn` must then depend on nothing but its
+            arguments and the key, and the shapes of `init` and `data` must be the same.
+        stream: where the progress goes (default stderr).
+        owner: the name error messages start with.
 
     Returns:
         `(draws, stats, info)`: draws `(chains, num_samples, dim)`; stats, a dict
         of `(chains, num_samples)` arrays (lp, energy, acceptance_rate,
         step_size, diverging, n_steps, tree_depth); info, a dict with the final
-        `step_size` and `inverse_metric` of each chain and the timings.
+        `step_size` and `inverse_metric` of each chain, the `NUTSState` to
+        continue from (`state`) and the timings.
+
+    Example:
+    >>> import numpy as np, probnn
+    >>> settings = probnn.bayes.NUTS(num_samples=200, num_warmup=200, num_chains=2, seed=0, verbose=0)
+    >>> log_prob = lambda theta: -0.5 * tf.reduce_sum(tf.square(theta / [1.0, 10.0]), axis=-1)
+    >>> draws, stats, info = run_nuts(log_prob, np.zeros((2, 2)), settings)
+    >>> draws.shape, np.round(draws.std(axis=(0, 1)), -1)
+    ((2, 200, 2), array([ 0., 10.]))
     """
     init = np.asarray(init)
-    num_chains, dim = init.shape
     dtype = tf.as_dtype(init.dtype)
-    np_dtype = init.dtype
-    key = (
+    kernel = _KERNELS.get_or_build(
         None
         if cache_key is None
-        else (cache_key, num_chains, dim, dtype.name, int(max_tree_depth), float(target_accept))
+        else (cache_key, *init.shape, dtype.name, settings.max_tree_depth, settings.target_accept),
+        lambda: make_kernel(log_prob_fn, *init.shape, dtype, settings.max_tree_depth, settings.target_accept),
     )
-    run = _COMPILED.get(key) if key is not None else None
-    if run is None:
-        run = _make_chunk(log_prob_fn, num_chains, dim, dtype, int(max_tree_depth), float(target_accept))
-        if key is not None:
-            _COMPILED[key] = run
-    data = tuple(tf.convert_to_tensor(d) for d in data)
-    seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
+    seed = settings.seed
+    if seed is None and settings.initial_state is None:
+        seed = int(np.random.default_rng().integers(2**31 - 1))
+    chains, seed = _initial_chains(init, settings, seed, owner)
     base_seed = tf.constant([seed % (2**31 - 1), 20261124], tf.int32)
-
-    theta = tf.constant(init)
-    scale = tf.ones((num_chains, dim), dtype)
-    eps0 = np.full(num_chains, 0.5 * dim**-0.25, np_dtype)
-    step = tf.constant(eps0)
-
-    def fresh_da(eps):
-        eps = np.asarray(eps)
-        return (
-            tf.constant(np.log(10.0 * eps), dtype),
-            tf.zeros(num_chains, dtype),
-            tf.zeros(num_chains, dtype),
-            tf.zeros(num_chains, dtype),
-        )
-
-    da = fresh_da(eps0)
-    progress = _Progress(num_warmup + num_samples, num_chains, verbose, stream)
-    state = {"done": 0, "calls": 0, "divergent": 0}
-    timings = {}
-
-    def advance(length, adapt, keep):
-        nonlocal theta, step, da
-        out = []
-        remaining = length
-        while remaining > 0:
-            n = min(_CHUNK, remaining)
-            t0 = time.perf_counter()
-            chunk_seed = tf.random.experimental.stateless_fold_in(base_seed, state["calls"])
-            theta, step, da, trace = run(
-                theta, scale, step, da, tf.constant(adapt), tf.constant(n, tf.int32), chunk_seed, data
-            )
-            trace = {k: v.numpy()[:n] for k, v in trace.items()}
-            if state["calls"] == 0:
-                timings["first_call_seconds"] = time.perf_counter() - t0
-            state["calls"] += 1
-            state["done"] += n
-            remaining -= n
-            if not adapt:
-                state["divergent"] += int(trace["diverging"].sum())
-            progress.update(
-                state["done"], adapt, step.numpy(), state["divergent"], float(trace["n_steps"].mean())
-            )
-            if keep:
-                out.append(trace)
-        if not keep:
-            return None
-        return {k: np.concatenate([o[k] for o in out], axis=0) for k in out[0]}
-
+    progress = _Progress(settings.num_warmup + settings.num_samples, init.shape[0], settings.verbose, stream)
+    driver = _Driver(kernel, base_seed, tuple(tf.convert_to_tensor(d) for d in data), progress)
     t_start = time.perf_counter()
-    for length, kind in warmup_schedule(int(num_warmup)):
-        trace = advance(length, True, keep=kind == "slow")
-        if kind == "slow":
-            # (steps, chains, dim) -> per-chain variance over the window's draws.
-            var = _regularised_variance(
-                np.moveaxis(trace["theta"], 0, 1), scale.numpy().astype(np.float64) ** 2
-            )
-            scale = tf.constant(np.sqrt(var).astype(np_dtype))
-            eps = np.exp(da[2].numpy())
-            step = tf.constant(eps.astype(np_dtype))
-            da = fresh_da(eps)
-    if num_warmup:
-        step = tf.constant(np.exp(da[2].numpy()).astype(np_dtype))  # the averaged step size
-    timings["warmup_seconds"] = time.perf_counter() - t_start
+    chains = driver.warm_up(chains, settings.num_warmup)
+    driver.timings["warmup_seconds"] = time.perf_counter() - t_start
     t_sample = time.perf_counter()
-    trace = advance(int(num_samples), False, keep=True)
-    timings["sampling_seconds"] = time.perf_counter() - t_sample
+    chains, trace = driver.advance(chains, settings.num_samples, False, keep=True)
+    driver.timings["sampling_seconds"] = time.perf_counter() - t_sample
     draws = np.moveaxis(trace.pop("theta"), 0, 1)
     stats = {k: np.moveaxis(v, 0, 1) for k, v in trace.items()}
     stats["tree_depth"] = np.ceil(np.log2(stats["n_steps"] + 1.0)).astype(np.int64)
+    state = NUTSState(draws[:, -1], chains.step.numpy(), chains.scale.numpy() ** 2, seed, chains.calls)
     info = {
-        "step_size": step.numpy(),
-        "inverse_metric": scale.numpy() ** 2,
+        "step_size": state.step_size,
+        "inverse_metric": state.inverse_metric,
+        "state": state,
         "num_divergent": int(stats["diverging"].sum()),
-        **timings,
+        **driver.timings,
     }
     return draws, stats, info
-
-
-def check_sampling_args(owner, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose):
-    """Validate the sampling keywords shared by `sample` and `linear_regression`."""
-    for name, value, minimum in (
-        ("num_chains", num_chains, 1),
-        ("num_samples", num_samples, 1),
-        ("num_warmup", num_warmup, 0),
-        ("max_tree_depth", max_tree_depth, 1),
-    ):
-        if isinstance(value, bool) or not float(value).is_integer() or value < minimum:
-            raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    if not 0.0 < float(target_accept) < 1.0:
-        raise ValueError(f"{owner}: target_accept must be in (0, 1), got {target_accept!r}")
-    if verbose not in (0, 1, 2, True, False):
-        raise ValueError(f"{owner}: verbose must be 0 or 1, got {verbose!r}")
-    if math.isnan(float(target_accept)):
-        raise ValueError(f"{owner}: target_accept must be a number, got {target_accept!r}")

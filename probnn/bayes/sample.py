@@ -1,12 +1,14 @@
 """NUTS over all trainable weights of a Keras model that ends in a probnn head."""
 
+import numbers
+
 import keras
 import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.bayes.inference_data import check_finite, check_method, run_and_convert
-from probnn.bayes.nuts import check_sampling_args
+from probnn.bayes.inference_data import Conversion, check_finite, run_and_convert
+from probnn.bayes.settings import check_sampler, sampler_seeded
 from probnn.functional import in_chunks, stacked_call
 from probnn.heads.base import find_head
 
@@ -140,24 +142,7 @@ def _batched_over_draws(fn, draws, dim):
     return result.reshape((chains, num) + result.shape[1:])
 
 
-def sample(
-    model,
-    x,
-    y,
-    *,
-    prior=1.0,
-    num_chains=4,
-    num_samples=1000,
-    num_warmup=1000,
-    seed=None,
-    verbose=1,
-    target_accept=0.8,
-    max_tree_depth=10,
-    init_jitter=0.1,
-    posterior_predictive=False,
-    method="nuts",
-    num_steps=2000,
-):
+def sample(model, x, y, *, prior=1.0, sampler=None, init_jitter=0.1):
     """Sample the posterior over all trainable weights of `model` with NUTS.
 
     The log density is the head's full-batch log likelihood of `y` given `x`
@@ -178,24 +163,18 @@ def sample(
             `tfd.Distribution`, or a dict from a layer name, a weight path or
             a posterior variable name to either (weights not named in the dict
             get Normal(0, 1)).
-        num_chains, num_samples, num_warmup: chains, kept draws per chain,
-            warm-up transitions per chain.
-        seed: int for reproducible chains, or None.
-        verbose: 1 shows a progress bar (plain lines when not a terminal), 0 none.
-        target_accept: the mean acceptance probability warm-up aims for; raise
-            it (e.g. 0.95) when there are divergences.
-        max_tree_depth: at most `2**max_tree_depth - 1` leapfrog steps per draw.
+        sampler: a `probnn.bayes.NUTS` (default `NUTS()`: 4 chains of 1,000
+            warm-up and 1,000 kept draws; `NUTS(initial_state=idata)` continues
+            an earlier run), or variational inference over the same weights,
+            `probnn.bayes.VI("advi")` (mean-field Normal) or `VI("fullrank")`
+            (full-covariance Normal; its Cholesky factor has dim^2 / 2
+            parameters: small models only), starting at the model's current
+            weights (`probnn.bayes.vi`); the draws come from the approximation
+            and its ELBO trace is `sample_stats["elbo"]`. Either with
+            `posterior_predictive=True` also draws one `y` per posterior draw.
         init_jitter: each chain starts at the model's current weights plus
             independent Normal(0, init_jitter**2) noise (train the model first
             for a good start).
-        posterior_predictive: also draw one `y` per posterior draw.
-        method: "nuts", or variational inference over the same weights: "advi"
-            (mean-field Normal) or "fullrank" (full-covariance Normal; its
-            Cholesky factor has dim^2 / 2 parameters: small models only),
-            fitted in `num_steps` steps, starting at the model's current
-            weights (`probnn.bayes.vi`); the draws come from the approximation
-            and its ELBO trace is `sample_stats["elbo"]`.
-        num_steps: optimisation steps of "advi" / "fullrank".
 
     Returns:
         `arviz.InferenceData` with groups `posterior` (one variable per weight,
@@ -203,7 +182,8 @@ def sample(
         and biases), `sample_stats` (`lp`, `energy`, `diverging`,
         `acceptance_rate`, `step_size`, `tree_depth`, `n_steps`),
         `log_likelihood` (`y`, per observation: `arviz.loo` and `arviz.waic`
-        work), `observed_data` and, on request, `posterior_predictive`.
+        work), `observed_data`, `sampler_state` (NUTS: where to continue from)
+        and, on request, `posterior_predictive`.
 
     Raises:
         ValueError: NaN/inf in `x` or `y`, a model without a head, bad keywords.
@@ -217,17 +197,16 @@ def sample(
     >>> x = rng.normal(size=(50, 1)).astype("float32")
     >>> y = 2 * x[:, 0] + rng.normal(size=50).astype("float32")
     >>> model = keras.Sequential([keras.Input((1,)), probnn.heads.NormalHead(name="head")])
-    >>> idata = probnn.bayes.sample(model, x, y, num_chains=2, num_samples=100,
-    ...                             num_warmup=100, seed=0, verbose=0)
+    >>> nuts = probnn.bayes.NUTS(num_chains=2, num_samples=100, num_warmup=100, seed=0, verbose=0)
+    >>> idata = probnn.bayes.sample(model, x, y, sampler=nuts)
     >>> sorted(idata.posterior.data_vars)
     ['head_bias', 'head_kernel']
     >>> idata.posterior["head_kernel"].dims
     ('chain', 'draw', 'head_in', 'head_out')
     """
     head = _find_head(model, _OWNER)
-    check_sampling_args(_OWNER, num_chains, num_samples, num_warmup, target_accept, max_tree_depth, verbose)
-    check_method(_OWNER, method, num_steps)
-    if not float(init_jitter) >= 0:
+    sampler = check_sampler(_OWNER, sampler)
+    if isinstance(init_jitter, bool) or not isinstance(init_jitter, numbers.Real) or not init_jitter >= 0:
         raise ValueError(f"{_OWNER}: init_jitter must be >= 0, got {init_jitter!r}")
     x, n = _as_inputs(x, _OWNER)
     y = _as_targets(y, head, n, _OWNER)
@@ -237,62 +216,66 @@ def sample(
     if not variables:
         raise ValueError(f"{_OWNER}: model {model.name!r} has no trainable weights to sample")
     names, dims_list = _weight_names(variables)
-    priors = _prior_terms(prior, variables, names, _OWNER)
-    flat = _Flat(variables)
-    y_t = tf.constant(y)[None]
+    posterior = _WeightPosterior(model, head, x, y, _prior_terms(prior, variables, names, _OWNER), names)
+    rng = np.random.default_rng(sampler.seed)
+    current = np.concatenate([np.reshape(v.numpy(), -1) for v in variables])
+    init = current[None] + float(init_jitter) * rng.standard_normal((sampler.num_chains, posterior.flat.dim))
+    init = init.astype(keras.config.floatx())
+    predictive_fn = (
+        posterior.predictive(int(rng.integers(2**31 - 1))) if sampler.posterior_predictive else None
+    )
+    conversion = Conversion(
+        unpack=posterior.unpack,
+        log_likelihood=posterior.pointwise,
+        observed=y,
+        dims={name: d for name, d in zip(names, dims_list)},
+        posterior_predictive=predictive_fn,
+        attrs={"probnn_weights": ",".join(names)},
+    )
+    return run_and_convert(_OWNER, posterior.log_prob, init, sampler_seeded(sampler, rng), conversion)
 
-    def params_of(theta):
-        return stacked_call(model, flat.unflatten(theta), x)
 
-    def log_prob_fn(theta):  # the model and data are constants of this program
-        weights = flat.unflatten(theta)
-        loglik = tf.reduce_sum(head.log_prob(stacked_call(model, weights, x), y_t), axis=-1)
+class _WeightPosterior:
+    """The log posterior density of a model's weights, and the conversions of its draws."""
+
+    def __init__(self, model, head, x, y, priors, names):
+        self.model, self.head, self.x, self.y = model, head, x, y
+        self.priors, self.names = priors, names
+        self.flat = _Flat(list(model.trainable_variables))
+        self.y_t = tf.constant(y)[None]
+        self._pointwise = tf.function(lambda th: head.log_prob(self._params(th), self.y_t), jit_compile=True)
+
+    def _params(self, theta):
+        return stacked_call(self.model, self.flat.unflatten(theta), self.x)
+
+    def log_prob(self, theta):  # the model and data are constants of this program
+        weights = self.flat.unflatten(theta)
+        loglik = tf.reduce_sum(
+            self.head.log_prob(stacked_call(self.model, weights, self.x), self.y_t), axis=-1
+        )
         logprior = tf.add_n(
             [
                 tf.reduce_sum(tf.reshape(p.log_prob(w), [tf.shape(w)[0], -1]), axis=-1)
-                for p, w in zip(priors, weights)
+                for p, w in zip(self.priors, weights)
             ]
         )
         lp = loglik + logprior
         return tf.where(tf.math.is_nan(lp), tf.constant(-np.inf, lp.dtype), lp)
 
-    rng = np.random.default_rng(seed)
-    current = np.concatenate([np.reshape(v.numpy(), -1) for v in variables])
-    init = current[None] + float(init_jitter) * rng.standard_normal((int(num_chains), flat.dim))
-    init = init.astype(keras.config.floatx())
+    def unpack(self, draws):
+        parts = np.split(draws, np.cumsum(self.flat.sizes)[:-1], axis=-1)
+        return {
+            name: p.reshape(draws.shape[:2] + shape)
+            for name, p, shape in zip(self.names, parts, self.flat.shapes)
+        }
 
-    def unpack(draws):
-        parts = np.split(draws, np.cumsum(flat.sizes)[:-1], axis=-1)
-        return {name: p.reshape(draws.shape[:2] + shape) for name, p, shape in zip(names, parts, flat.shapes)}
+    def pointwise(self, draws):
+        return _batched_over_draws(self._pointwise, draws, self.flat.dim)
 
-    pointwise = tf.function(lambda th: head.log_prob(params_of(th), y_t), jit_compile=True)
-    predictive_fn = None
-    if posterior_predictive:
-        sample_seed = int(rng.integers(2**31 - 1))
+    def predictive(self, seed):
+        def draw(draws):
+            draw_y = tf.function(lambda th: self.head.distribution(self._params(th)).sample(seed=(seed, 1)))
+            out = _batched_over_draws(draw_y, draws, self.flat.dim)
+            return out.reshape(out.shape[:2] + self.y.shape)
 
-        def predictive_fn(draws):
-            draw_y = tf.function(lambda th: head.distribution(params_of(th)).sample(seed=(sample_seed, 1)))
-            out = _batched_over_draws(draw_y, draws, flat.dim)
-            return out.reshape(out.shape[:2] + y.shape)
-
-    dims = {name: d for name, d in zip(names, dims_list)}
-    return run_and_convert(
-        _OWNER,
-        log_prob_fn,
-        init,
-        num_samples=int(num_samples),
-        num_warmup=int(num_warmup),
-        seed=None if seed is None else int(rng.integers(2**31 - 1)),
-        target_accept=target_accept,
-        max_tree_depth=int(max_tree_depth),
-        verbose=verbose,
-        unpack=unpack,
-        log_likelihood_fn=lambda draws: _batched_over_draws(pointwise, draws, flat.dim),
-        observed=y,
-        coords=None,
-        dims=dims,
-        posterior_predictive_fn=predictive_fn,
-        attrs={"probnn_weights": ",".join(names)},
-        method=method,
-        num_steps=int(num_steps),
-    )
+        return draw

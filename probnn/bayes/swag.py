@@ -1,8 +1,8 @@
 """SWAG: the Gaussian over weights that SGD explores around a trained model (Maddox et al. 2019).
 
-`swag(model, x, y)` continues training a copy of the model with SGD at a
-constant (or per-epoch cyclic) learning rate and, at the end of every epoch,
-records the weights `theta_i`: their running mean `theta_bar` (SWA), the
+`swag(model, x, y, schedule=SWAGSchedule(...))` continues training a copy of
+the model with SGD at a constant (or per-epoch cyclic) learning rate and, at
+the end of every epoch, records the weights `theta_i`: their running mean `theta_bar` (SWA), the
 running mean of their squares, and the last `rank` deviations
 `theta_i - theta_bar_i`. The posterior is
 
@@ -15,7 +15,9 @@ each draw's batch statistics recomputed on the training inputs first (the
 statistics of the mean weights do not fit a draw).
 """
 
+import dataclasses
 import json
+import numbers
 
 import keras
 import numpy as np
@@ -95,65 +97,77 @@ class CyclicLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         return {"maximum": self.maximum, "minimum": self.minimum, "period": self.period}
 
 
-def _check_swag(model, epochs, learning_rate, schedule, rank, batch_size, collect_every, burn_in):
-    find_head(model)
-    _positive_int("burn_in", burn_in, minimum=0)
-    if collect_every is not None:
-        _positive_int("collect_every", collect_every)
-    _positive_int("epochs", epochs, minimum=2)
-    _positive_int("rank", rank, minimum=1)
-    _positive_int("batch_size", batch_size)
-    if isinstance(learning_rate, bool) or not float(learning_rate) > 0:
-        raise _err(f"learning_rate must be a positive number, got {learning_rate!r}")
-    if schedule not in ("constant", "cyclic"):
-        raise _err(f"schedule must be 'constant' or 'cyclic', got {schedule!r}")
-
-
-def swag(
-    model,
-    x,
-    y,
-    *,
-    epochs=30,
-    learning_rate=0.01,
-    schedule="constant",
-    rank=20,
-    batch_size=32,
-    momentum=0.9,
-    weight_decay=None,
-    collect_every=None,
-    burn_in=0,
-    seed=None,
-    verbose=0,
-):
-    """SWAG posterior of a trained probnn model's weights: SGD's iterates, summarised as a Gaussian.
-
-    A copy of `model` is trained (the model itself is not changed) with
-    `probnn.fit` and SGD with `momentum`; the weights are recorded at the end
-    of each epoch. With `schedule="cyclic"` the rate follows a cosine from
-    `learning_rate` to `learning_rate / 100` within every epoch, so each
-    snapshot is taken at the cycle's lowest rate.
+@dataclasses.dataclass(frozen=True)
+class SWAGSchedule:
+    """The SGD run of `swag`: its epochs, learning rate, batches, burn-in and snapshots.
 
     Args:
-        model: a trained Keras model ending in a probnn head (Sequential or functional).
-        x: training inputs.
-        y: training targets.
-        epochs: epochs of continued training = snapshots (>= 2).
+        epochs: epochs of continued training whose weights are collected (>= 2).
         learning_rate: the (maximum) SGD learning rate.
-        schedule: `"constant"` or `"cyclic"`.
-        rank: deviation columns kept (the low-rank part of the covariance).
+        cyclic: False for a constant rate; True for a cosine from
+            `learning_rate` to `learning_rate / 100` within every epoch, so each
+            snapshot is taken at the cycle's lowest rate.
         batch_size: rows per SGD step.
         momentum: SGD momentum.
         weight_decay: SGD's decoupled weight decay (Keras `SGD(weight_decay=)`),
             None for none; `1 / len(x)` is a unit Gaussian prior on the weights
             (the paper trains SWAG with weight decay).
-        collect_every: None (a snapshot at every epoch's end, as the paper) or
-            a snapshot after every `collect_every` SGD steps (and at the
-            epoch's end), for small data sets with few steps per epoch.
         burn_in: epochs of SGD at the same rate before collecting (the
             paper's `swa_start`): a model trained with another optimizer
             (Adam) first drifts under SGD, and snapshots of that drift are a
             trend, not the posterior's spread.
+        collect_every: None (a snapshot at every epoch's end, as the paper) or
+            a snapshot after every `collect_every` SGD steps (and at the
+            epoch's end), for small data sets with few steps per epoch.
+
+    Example:
+    >>> from probnn.bayes import SWAGSchedule
+    >>> SWAGSchedule(epochs=200, learning_rate=5e-3, burn_in=100).epochs
+    200
+    >>> SWAGSchedule(epochs=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: SWAGSchedule: epochs must be an integer >= 2, got 1
+    """
+
+    epochs: int = 30
+    learning_rate: float = 0.01
+    cyclic: bool = False
+    batch_size: int = 32
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    burn_in: int = 0
+    collect_every: int | None = None
+
+    def __post_init__(self):
+        owner = "SWAGSchedule"
+        _positive_int("epochs", self.epochs, owner, minimum=2)
+        _positive_int("batch_size", self.batch_size, owner)
+        _positive_int("burn_in", self.burn_in, owner, minimum=0)
+        if self.collect_every is not None:
+            _positive_int("collect_every", self.collect_every, owner)
+        rate = self.learning_rate
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not rate > 0:
+            raise _err(f"learning_rate must be a positive number, got {rate!r}", owner)
+        if not isinstance(self.cyclic, bool):
+            raise _err(f"cyclic must be True or False, got {self.cyclic!r}", owner)
+
+
+def swag(model, x, y, *, schedule=None, rank=20, seed=None, verbose=0):
+    """SWAG posterior of a trained probnn model's weights: SGD's iterates, summarised as a Gaussian.
+
+    A copy of `model` is trained (the model itself is not changed) with
+    `probnn.fit` and SGD with momentum, as `schedule` (a `SWAGSchedule`)
+    says; the weights are recorded at the end of each epoch (or every
+    `collect_every` steps) after the burn-in.
+
+    Args:
+        model: a trained Keras model ending in a probnn head (Sequential or functional).
+        x: training inputs.
+        y: training targets.
+        schedule: a `probnn.bayes.SWAGSchedule` (default `SWAGSchedule()`: 30
+            epochs of SGD at 0.01, momentum 0.9, batches of 32).
+        rank: deviation columns kept (the low-rank part of the covariance).
         seed: seed of the shuffles.
         verbose: passed to `probnn.fit`.
 
@@ -168,12 +182,17 @@ def swag(
     >>> x = rng.normal(size=(64, 2)).astype("float32"); y = x[:, :1]
     >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(8, activation="relu"),
     ...                           probnn.heads.NormalHead()])
-    >>> posterior = probnn.bayes.swag(model, x, y, epochs=3, rank=2, seed=0)
+    >>> schedule = probnn.bayes.SWAGSchedule(epochs=3)
+    >>> posterior = probnn.bayes.swag(model, x, y, schedule=schedule, rank=2, seed=0)
     >>> dist = probnn.predict_distribution(model, x[:4], posterior=posterior, num_draws=8, seed=0)
     >>> dist.batch_shape.as_list(), posterior.deviations.shape[0]
     ([4], 2)
     """
-    _check_swag(model, epochs, learning_rate, schedule, rank, batch_size, collect_every, burn_in)
+    find_head(model)
+    schedule = SWAGSchedule() if schedule is None else schedule
+    if not isinstance(schedule, SWAGSchedule):
+        raise _err(f"schedule must be a probnn.bayes.SWAGSchedule, got {schedule!r}")
+    rank = _positive_int("rank", rank, minimum=1)
     try:
         work = keras.models.clone_model(model)
     except (ValueError, TypeError) as err:
@@ -182,31 +201,38 @@ def swag(
             "use a Sequential or functional model"
         ) from None
     work.set_weights(model.get_weights())
-    rate = learning_rate
-    if schedule == "cyclic":
-        rows = len(tf.nest.flatten(x)[0])
-        rate = CyclicLearningRate(learning_rate, learning_rate / 100, -(-rows // batch_size))
-    moments = _Moments(work.trainable_variables, rank, collect_every is not None, start=burn_in)
+    moments = _Moments(
+        work.trainable_variables, rank, schedule.collect_every is not None, start=schedule.burn_in
+    )
     fit(
         work,
         x,
         y,
-        epochs=burn_in + epochs,
-        batch_size=batch_size,
+        epochs=schedule.burn_in + schedule.epochs,
+        batch_size=schedule.batch_size,
         seed=seed,
         verbose=verbose,
-        optimizer=keras.optimizers.SGD(rate, momentum=momentum, weight_decay=weight_decay),
+        optimizer=_optimizer(schedule, x),
         callbacks=[moments],
-        steps_per_execution="epoch" if collect_every is None else collect_every,
+        steps_per_execution="epoch" if schedule.collect_every is None else schedule.collect_every,
     )
     if not (np.all(np.isfinite(moments.mean)) and np.all(np.isfinite(moments.sq_mean))):
         raise _err(
             "the SGD iterates diverged (non-finite weights); lower learning_rate "
-            f"(got {learning_rate}) or use a head with a shared scale"
+            f"(got {schedule.learning_rate}) or use a head with a shared scale"
         )
     return SWAG(
         model, mean=moments.mean, sq_mean=moments.sq_mean, deviations=np.stack(moments.deviations), x=x
     )
+
+
+def _optimizer(schedule, x):
+    """SGD with momentum at the schedule's rate (a per-epoch cosine cycle if `cyclic`)."""
+    rate = schedule.learning_rate
+    if schedule.cyclic:
+        rows = len(tf.nest.flatten(x)[0])
+        rate = CyclicLearningRate(rate, rate / 100, -(-rows // schedule.batch_size))
+    return keras.optimizers.SGD(rate, momentum=schedule.momentum, weight_decay=schedule.weight_decay)
 
 
 def _batch_norm_slots(model):

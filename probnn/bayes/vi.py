@@ -35,6 +35,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from probnn.bayes.cache import CompiledCache
+
 tfb, tfd = tfp.bijectors, tfp.distributions
 
 METHODS = ("advi", "fullrank")
@@ -113,7 +115,7 @@ def _make_fit(log_prob_fn, method, num_steps, dtype):
     return fit
 
 
-_COMPILED = {}
+_FITS = CompiledCache(maxsize=8)  # compiled fits by model structure, for warm starts
 
 
 def elbo_flattened(trace):
@@ -150,9 +152,7 @@ def _in_batches(fn, flat):
     )
 
 
-def fit_vi(
-    log_prob_fn, init, *, method, num_steps, num_samples, seed=None, data=(), cache_key=None, owner="fit_vi"
-):
+def fit_vi(log_prob_fn, init, settings, *, data=(), cache_key=None, owner="fit_vi"):
     """Fit a Gaussian approximation to `log_prob_fn` and draw from it.
 
     Args:
@@ -161,25 +161,29 @@ def fit_vi(
         init: `(chains, dim)` initial states; the approximation starts at
             `init[0]` with sd `_INIT_SCALE` in every coordinate, and
             `chains * num_samples` draws are returned as `(chains, num_samples, dim)`.
-        method: "advi" (mean-field) or "fullrank".
-        num_steps: optimisation steps.
-        seed: int or None.
-        cache_key: as for `run_nuts` (the compiled loop is kept and reused).
+        settings: a `probnn.bayes.VI`: `method` "advi" (mean-field) or
+            "fullrank", `num_steps` optimisation steps, `num_samples`, `seed`.
+        cache_key: as for `run_nuts` (the compiled loop is kept, among the 8
+            most recently used, and reused).
 
     Returns:
         `(draws, stats, info)` as `run_nuts`: stats holds `lp` (the log density
         of each draw); info the ELBO `trace`, `pareto_k`, `converged`, the
         fitted `loc` and `scale` (or `scale_tril`) and `fit_seconds`.
     """
+    method, num_steps, num_samples, seed = (
+        settings.method,
+        settings.num_steps,
+        settings.num_samples,
+        settings.seed,
+    )
     init = np.asarray(init)
     num_chains, dim = init.shape
     dtype = tf.as_dtype(init.dtype)
-    key = None if cache_key is None else (cache_key, method, int(num_steps), dim, dtype.name)
-    fit = _COMPILED.get(key) if key is not None else None
-    if fit is None:
-        fit = _make_fit(log_prob_fn, method, int(num_steps), dtype)
-        if key is not None:
-            _COMPILED[key] = fit
+    fit = _FITS.get_or_build(
+        None if cache_key is None else (cache_key, method, num_steps, dim, dtype.name),
+        lambda: _make_fit(log_prob_fn, method, num_steps, dtype),
+    )
     data = tuple(tf.convert_to_tensor(d) for d in data)
     seed = int(np.random.default_rng().integers(2**31 - 1)) if seed is None else int(seed)
     base = tf.constant([seed % (2**31 - 1), 20261204], tf.int32)
@@ -192,7 +196,7 @@ def fit_vi(
     if not np.all(np.isfinite(loc.numpy())) or not np.all(np.isfinite(raw.numpy())):
         raise FloatingPointError(
             f"{owner}: the variational fit diverged to non-finite "
-            f"parameters; standardise the inputs or use method='nuts'"
+            f"parameters; standardise the inputs or use sampler=probnn.bayes.NUTS()"
         )
     q = surrogate(method, loc, raw)
     total = num_chains * int(num_samples)
@@ -220,7 +224,7 @@ def _warn(owner, method, info, num_steps):
         warnings.warn(
             f"{owner}: the ELBO of method={method!r} had not flattened after {num_steps} steps "
             f"(steps 70-80 %, before the learning rate decays, still improved it by more than 3 "
-            f"standard errors and 0.5 nats); increase num_steps.",
+            f"standard errors and 0.5 nats); increase VI(num_steps=).",
             RuntimeWarning,
             stacklevel=4,
         )
@@ -228,7 +232,7 @@ def _warn(owner, method, info, num_steps):
         warnings.warn(
             f"{owner}: Pareto k-hat of the importance ratios p/q is {info['pareto_k']:.2f} > 0.7: "
             f"the {method} approximation misses the posterior's shape (Yao et al. 2018); "
-            f"its means may be usable, its tails and sds are not; use method='nuts' for those.",
+            f"its means may be usable, its tails and sds are not; use sampler=probnn.bayes.NUTS() for those.",
             RuntimeWarning,
             stacklevel=4,
         )
