@@ -139,9 +139,12 @@ def stacked_call(
             and slice s sees `x[s]`.
         non_trainable: None, to run every slice with the model's current
             non-trainable state (BatchNorm statistics, seed-generator states;
-            updates made in the call are dropped), or a stack of it, shape
-            `(S,) + v.shape` for each `v` in `model.non_trainable_variables`
-            (then each slice has its own state, e.g. its own dropout seeds).
+            updates made in the call are dropped), or one tensor for each `v`
+            in `model.non_trainable_variables`: a stack of shape
+            `(S,) + v.shape` (each slice its own state, e.g. its own dropout
+            seeds), or `v.shape` itself (one state shared by every slice: a
+            seed state shared so keeps the random ops vectorised, and every
+            slice draws the noise it would draw alone with that state).
         training: passed to the model's layers (dropout, batch statistics).
         x_stacked: whether `x` carries the stack axis.
         return_losses: also return each slice's `model.losses` (weight
@@ -152,7 +155,8 @@ def stacked_call(
 
     Returns:
         The outputs, with a leading axis S: shape `(S,) + model_output.shape`.
-        With a stacked `non_trainable`, the pair `(outputs, updated_non_trainable)`.
+        With a `non_trainable`, the pair `(outputs, updated_non_trainable)`
+        (each entry stacked or shared, as given).
         With `return_losses=True`, the per-slice losses are appended to that:
         `(outputs, losses)` or `(outputs, updated_non_trainable, losses)`.
 
@@ -182,12 +186,17 @@ def stacked_call(
                 f"non-trainable variables, got {len(non_trainable)} stacked tensors"
             )
         non_trainable = [tf.convert_to_tensor(v) for v in non_trainable]
+        shared_state = {j: t for j, (t, v) in enumerate(zip(non_trainable, state_variables)) if _unstacked(t, v)}
+        stacked_state = [t for j, t in enumerate(non_trainable) if j not in shared_state]
     else:
-        shared_state = [tf.convert_to_tensor(v) for v in model.non_trainable_variables]
+        shared_state = dict(enumerate(tf.convert_to_tensor(v) for v in model.non_trainable_variables))
+        stacked_state = []
+    count = len(model.non_trainable_variables)
 
     def one(args):
         weights = args[0]
-        state = args[1] if with_state else shared_state
+        own = iter(args[1] if with_state else ())
+        state = [shared_state[j] if j in shared_state else next(own) for j in range(count)]
         inputs = args[-1]
         result = model.stateless_call(
             list(weights), list(state), inputs, training=training, return_losses=return_losses
@@ -207,15 +216,32 @@ def stacked_call(
         size = tf.shape(stacked_weights[0])[0]
         x = tf.nest.map_structure(lambda t: tf.broadcast_to(t[None], tf.concat([[size], tf.shape(t)], 0)), x)
         x_stacked = True
-    args = (stacked_weights,) + ((non_trainable,) if with_state else ()) + (x,)
+    args = (stacked_weights,) + ((stacked_state,) if with_state else ()) + (x,)
     if stacked_weights and stacked_weights[0].shape[0] == 1:
         # One slice: a plain call. (pfor over a single iteration also made XLA
         # recompile a jitted training step on every call.)
         out = one(tf.nest.map_structure(lambda t: t[0], args))
-        return tf.nest.map_structure(lambda t: tf.expand_dims(t, 0), out)
-    if gradient == "vectorized":
-        return tf.vectorized_map(one, args)
-    return _vectorized_with_slice_gradients(one, args)
+        out = tf.nest.map_structure(lambda t: tf.expand_dims(t, 0), out)
+    elif gradient == "vectorized":
+        out = tf.vectorized_map(one, args)
+    else:
+        out = _vectorized_with_slice_gradients(one, args)
+    if with_state and shared_state:  # a shared state's update is the same in every slice
+        new_state = [t[0] if j in shared_state else t for j, t in enumerate(out[1])]
+        out = (out[0], new_state) + tuple(out[2:])
+    return out
+
+
+def _unstacked(tensor, variable):
+    """Whether a state tensor given for `variable` is shared (its shape) rather than stacked."""
+    if len(tensor.shape) == len(variable.shape):
+        return True
+    if len(tensor.shape) == len(variable.shape) + 1:
+        return False
+    raise ValueError(
+        f"stacked_call: state {variable.path} has shape {tuple(variable.shape)}; give it with that "
+        f"shape (shared) or (S,) + that shape (stacked), got {tuple(tensor.shape)}"
+    )
 
 
 def _is_seed_state(variable):

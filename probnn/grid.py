@@ -1,8 +1,9 @@
 """`probnn.GridSearch`: a hyperparameter grid trained as stacks, one compiled program per structure.
 
 Keys of the grid that only change the optimizer (`learning_rate`,
-`weight_decay`, `beta_1`, `beta_2`, `epsilon`) and the seeds do not change
-the network: all configurations that share the other keys (the structure,
+`weight_decay`, `beta_1`, `beta_2`, `epsilon`; `kernel_l2`, an L2 penalty on
+the kernels that the optimizer applies to the gradient) and the seeds do not
+change the network: all configurations that share the other keys (the structure,
 passed to `build_model(**structure)`) train together as the members of one
 stack (`probnn.Ensemble.from_models`), in ONE compiled program of
 `probnn.fit`, each member with its own Adam/AdamW hyperparameters
@@ -39,6 +40,8 @@ from probnn.training import fit as probnn_fit
 __all__ = ["GridSearch"]
 
 OPTIMIZER_KEYS = ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon")
+# Per-member keys: the optimizer's, and an L2 penalty on kernels that MemberAdam applies.
+MEMBER_KEYS = OPTIMIZER_KEYS + ("kernel_l2",)
 _OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW}
 
 
@@ -96,13 +99,25 @@ class GridSearch:
             structural keys as keyword arguments (`build_model(**structure)`).
         grid: a dict from a hyperparameter name to a list of values. The keys
             `learning_rate`, `weight_decay`, `beta_1`, `beta_2` and `epsilon`
-            set the optimizer; every other key goes to `build_model`.
+            set the optimizer, `kernel_l2` an L2 penalty on every kernel
+            (`keras.regularizers.L2(kernel_l2)` as each Dense or convolution
+            layer's `kernel_regularizer`, applied to the gradient by
+            `probnn.training.MemberAdam`: configurations that differ only in it
+            share one program); every other key goes to `build_model`.
         seeds: the number of seeds (0, 1, ... `seeds - 1`) or a list of seeds;
             every configuration trains once per seed (its initialisation,
             `keras.utils.set_random_seed(seed)` before `build_model`, and its
             shuffles).
         optimizer: `"adam"` (default), `"adamw"`, or a `keras.optimizers.Adam`
             / `AdamW` whose settings are the defaults of the keys not in the grid.
+        loss: None (the head's negative log-likelihood, `probnn.fit`'s
+            default), or a callable `loss(model)` returning the training loss
+            of a built model, e.g. `lambda m: probnn.losses.EvidentialLoss(
+            probnn.heads.find_head(m), reg_weight=0.01)` (it is called with
+            each stack, whose head is its template's). Epochs and
+            configurations are then chosen by the validation value of that
+            loss (`probnn.fit`'s per-member `val_data_loss`), reported as
+            `val_loss` in `results` instead of `val_nll`.
 
     Attributes (after `fit`):
         results: a list of dicts, one per (configuration, seed): `params` (the
@@ -127,12 +142,17 @@ class GridSearch:
     (4, ['learning_rate', 'units'])
     """
 
-    def __init__(self, build_model, grid, *, seeds=1, optimizer="adam"):
+    def __init__(self, build_model, grid, *, seeds=1, optimizer="adam", loss=None):
         if not callable(build_model) or isinstance(build_model, keras.layers.Layer):
             raise _err(f"build_model must be a callable returning a new Keras model, got {build_model!r}")
         self.build_model = build_model
         self.grid = _check_grid(grid)
         self.seeds = _check_seeds(seeds)
+        if loss is not None and (not callable(loss) or isinstance(loss, keras.losses.Loss)):
+            raise _err(
+                f"loss must be None or a callable loss(model) returning the loss of a model, got {loss!r}"
+            )
+        self.loss = loss
         self._optimizer_class, self._optimizer_config = _base_optimizer(optimizer)
         self._check_keys()
         self.results = None
@@ -144,15 +164,15 @@ class GridSearch:
         """Optimizer keys must be per-member ones; the others must be accepted by build_model."""
         accepted = set(inspect.signature(self._optimizer_class).parameters)
         for key in self.grid:
-            if key in OPTIMIZER_KEYS:
+            if key in MEMBER_KEYS:
                 continue
             if key in accepted or key in ("optimizer", "seed", "seeds"):
                 raise _err(
                     f"unknown optimizer key {key!r}: a grid can vary the optimizer's "
-                    f"{', '.join(OPTIMIZER_KEYS)} (set other optimizer options with "
+                    f"{', '.join(MEMBER_KEYS)} (set other optimizer options with "
                     f"optimizer=keras.optimizers.Adam(...), seeds with seeds=)"
                 )
-        structural = [k for k in self.grid if k not in OPTIMIZER_KEYS]
+        structural = [k for k in self.grid if k not in MEMBER_KEYS]
         try:
             signature = inspect.signature(self.build_model)
         except (TypeError, ValueError):  # a builtin or C callable: checked when called
@@ -164,7 +184,7 @@ class GridSearch:
                 raise _err(
                     f"build_model does not accept the grid key {key!r} (its parameters: "
                     f"{list(signature.parameters)}); optimizer keys are "
-                    f"{', '.join(OPTIMIZER_KEYS)}"
+                    f"{', '.join(MEMBER_KEYS)}"
                 ) from None
 
     def _configurations(self):
@@ -173,7 +193,7 @@ class GridSearch:
         groups = {}
         for values in itertools.product(*(self.grid[k] for k in keys)):
             params = dict(zip(keys, values))
-            structure = tuple((k, v) for k, v in params.items() if k not in OPTIMIZER_KEYS)
+            structure = tuple((k, v) for k, v in params.items() if k not in MEMBER_KEYS)
             groups.setdefault(structure, []).append(params)
         return groups
 
@@ -188,6 +208,14 @@ class GridSearch:
                 f"build_model must return a built keras.Model (start it with keras.Input), got {model!r}"
             )
         return model
+
+    @property
+    def _score_key(self):
+        """The results' key of the validation score: the NLL, or the validation value of `loss`."""
+        return "val_nll" if self.loss is None else "val_loss"
+
+    def _loss(self, model):
+        return None if self.loss is None else self.loss(model)
 
     def _optimizer(self, params):
         config = dict(self._optimizer_config)
@@ -235,19 +263,22 @@ class GridSearch:
         stacks = {}
         for structure, configs in groups.items():
             models = [self._build(structure, seed) for _ in configs for seed in self.seeds]
-            optimizers = [self._optimizer(params) for params in configs for _ in self.seeds]
-            stacks[structure] = (models, optimizers)
+            stacks[structure] = (models, [params for params in configs for _ in self.seeds])
         self.results, self._stacks = [], {}
         for structure, configs in groups.items():
-            models, optimizers = stacks[structure]
-            stack, optimizer = self._reused_stack(("fit", structure), models, optimizers)
+            models, member_params = stacks[structure]
+            stack, optimizer = self._reused_stack(("fit", structure), models, member_params)
             # patience=None: never stop (patience = epochs), still keep each member's best epoch.
-            stopper = MemberEarlyStopping(patience=epochs if patience is None else patience)
+            stopper = MemberEarlyStopping(
+                "val_nll" if self.loss is None else "val_data_loss",
+                patience=epochs if patience is None else patience,
+            )
             started = time.perf_counter()
             probnn_fit(
                 stack,
                 x,
                 y,
+                loss=self._loss(stack),
                 optimizer=optimizer,
                 seed=self.seeds * len(configs),
                 validation_data=validation_data,
@@ -268,14 +299,16 @@ class GridSearch:
                             "params": dict(params),
                             "seed": seed,
                             "best_epoch": int(stopper.best_epoch[m]) + 1,
-                            "val_nll": float(stopper.best[m]),
+                            self._score_key: float(stopper.best[m]),
                             "seconds": seconds,
                         }
                     )
         self.best_params = min(self._mean_val_nll(), key=lambda pair: pair[1])[0]
 
-    def _reused_stack(self, key, models, optimizers):
-        """A stack of `models` and its `MemberAdam`: new, or an earlier call's reinitialised.
+    def _reused_stack(self, key, models, member_params):
+        """A stack of `models` and its `MemberAdam` (member m with `member_params[m]`'s settings).
+
+        New, or an earlier call's reinitialised.
 
         An earlier `fit` (or `refit`) with the same structure and optimizer
         settings left a stack whose compiled programs fit this one: its
@@ -286,7 +319,9 @@ class GridSearch:
         """
         cached = self._cache.get(key)
         if cached is None:
-            cached = (_stack(models), MemberAdam.from_optimizers(optimizers))
+            optimizers = [self._optimizer(params) for params in member_params]
+            kernel_l2 = [params.get("kernel_l2", 0.0) for params in member_params]
+            cached = (_stack(models), MemberAdam.from_optimizers(optimizers, kernel_l2=kernel_l2))
             self._cache[key] = cached
         else:
             cached[0].set_members(models)
@@ -298,7 +333,7 @@ class GridSearch:
         """`[(params, mean validation NLL over seeds)]` per configuration, in grid order."""
         per = {}
         for r in self.results:
-            per.setdefault(tuple(r["params"].items()), []).append(r["val_nll"])
+            per.setdefault(tuple(r["params"].items()), []).append(r[self._score_key])
         return [(dict(k), float(np.mean(v))) for k, v in per.items()]
 
     def _check_fitted(self, what):
@@ -309,7 +344,7 @@ class GridSearch:
     def best_model(self):
         """The best configuration's trained model (an `Ensemble` of its seeds if several)."""
         self._check_fitted("best_model")
-        structure = tuple((k, v) for k, v in self.best_params.items() if k not in OPTIMIZER_KEYS)
+        structure = tuple((k, v) for k, v in self.best_params.items() if k not in MEMBER_KEYS)
         stack, configs = self._stacks[structure]
         i = configs.index(self.best_params)
         members = [stack.member(i * len(self.seeds) + j) for j in range(len(self.seeds))]
@@ -320,7 +355,7 @@ class GridSearch:
         self._check_fitted("trained_model")
         result = self.results[index]
         params = result["params"]
-        structure = tuple((k, v) for k, v in params.items() if k not in OPTIMIZER_KEYS)
+        structure = tuple((k, v) for k, v in params.items() if k not in MEMBER_KEYS)
         stack, configs = self._stacks[structure]
         return stack.member(configs.index(params) * len(self.seeds) + self.seeds.index(result["seed"]))
 
@@ -358,15 +393,15 @@ class GridSearch:
             counts = [epochs] * len(seeds)
         if not all(isinstance(e, (int, np.integer)) and e >= 1 for e in counts):
             raise _err(f"refit: epochs must be a positive integer or None, got {epochs!r}")
-        structure = tuple((k, v) for k, v in self.best_params.items() if k not in OPTIMIZER_KEYS)
+        structure = tuple((k, v) for k, v in self.best_params.items() if k not in MEMBER_KEYS)
         models = [self._build(structure, seed, build_model) for seed in seeds]
         key = ("refit", tuple(self.best_params.items()), len(seeds), id(build_model))
-        optimizers = [self._optimizer(self.best_params)] * len(seeds)
-        stack, optimizer = self._reused_stack(key, models, optimizers)
+        stack, optimizer = self._reused_stack(key, models, [self.best_params] * len(seeds))
         probnn_fit(
             stack,
             x,
             y,
+            loss=self._loss(stack),
             optimizer=optimizer,
             seed=list(seeds),
             epochs=int(max(counts)),

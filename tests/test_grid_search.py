@@ -57,6 +57,96 @@ def test_grid_members_match_solo_fits(rng):
     assert search.best_params == best["params"]
 
 
+def test_kernel_l2_members_match_solo_fits_with_kernel_regularizers(rng):
+    """`kernel_l2` stacks L2 penalties in one program; each member is the solo model with L2 kernels."""
+    x, y = _data(rng, 96)
+    xv, yv = _data(rng, 32)
+
+    def build(units=8, l2=0.0):
+        reg = keras.regularizers.L2(l2) if l2 else None
+        return keras.Sequential(
+            [
+                keras.Input((3,)),
+                keras.layers.Dense(units, activation="relu", kernel_regularizer=reg),
+                probnn.heads.NormalHead(kernel_regularizer=reg),
+            ]
+        )
+
+    grid = {"learning_rate": [1e-2, 3e-2], "kernel_l2": [0.0, 1e-3, 1e-1]}
+    search = probnn.GridSearch(build, grid, seeds=[3])
+    search.fit(x, y, validation_data=(xv, yv), epochs=15, batch_size=16, patience=4)
+    assert len(search._stacks) == 1  # one structure, one program: the penalties are members
+    for index, result in enumerate(search.results):
+        params = dict(result["params"])
+        l2 = params.pop("kernel_l2")
+        keras.utils.set_random_seed(3)
+        alone = build(l2=l2)
+        history = probnn.fit(
+            alone,
+            x,
+            y,
+            optimizer=keras.optimizers.Adam(**params),
+            epochs=15,
+            batch_size=16,
+            validation_data=(xv, yv),
+            seed=3,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.EarlyStopping("val_nll", mode="min", patience=4, restore_best_weights=True)
+            ],
+        )
+        # The penalty's gradient 2 * l2 * w is added in another order than autodiff adds it to
+        # the data gradient: float32 rounding, ~1e-7 per step; 1e-5 as in the test above.
+        for got, want in zip(search.trained_model(index).get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert result["best_epoch"] == int(np.argmin(history.history["val_nll"])) + 1
+    # The penalty acts: the strongest one shrinks the kernels.
+    norms = [np.abs(search.trained_model(i).get_weights()[0]).sum() for i in range(len(search.results))]
+    assert norms[2] < norms[0] and norms[5] < norms[3]
+
+
+def test_stochastic_members_draw_their_solo_noise(rng):
+    """MC dropout: the members share one seed state (vectorised noise) and still end as trained alone."""
+    x, y = _data(rng, 64)
+    xv, yv = _data(rng, 32)
+
+    def build():
+        return keras.Sequential(
+            [
+                keras.Input((3,)),
+                keras.layers.Dense(8, activation="relu"),
+                probnn.layers.MCDropout(0.2),
+                probnn.heads.NormalHead(),
+            ]
+        )
+
+    search = probnn.GridSearch(build, {"learning_rate": [1e-2, 3e-2]}, seeds=[5])
+    search.fit(x, y, validation_data=(xv, yv), epochs=6, batch_size=16, patience=None)
+    (stack, _), = search._stacks.values()
+    assert stack._shared_seeds == (0,)  # the dropout seed state runs shared
+    for index, result in enumerate(search.results):
+        keras.utils.set_random_seed(5)
+        alone = build()
+        history = probnn.fit(
+            alone,
+            x,
+            y,
+            optimizer=keras.optimizers.Adam(**result["params"]),
+            epochs=6,
+            batch_size=16,
+            validation_data=(xv, yv),
+            seed=5,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.EarlyStopping("val_nll", mode="min", patience=6, restore_best_weights=True)
+            ],
+        )
+        # float32, as in the deterministic test above (same noise: the masks are equal)
+        for got, want in zip(search.trained_model(index).get_weights(), alone.get_weights()):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        assert result["best_epoch"] == int(np.argmin(history.history["val_nll"])) + 1
+
+
 def test_member_adam_is_keras_adam_and_adamw_member_by_member(rng):
     configs = [
         keras.optimizers.Adam(1e-3),

@@ -38,20 +38,22 @@ def test_load_uci_reads_the_standard_split():
 
 def test_weight_decay_is_the_l2_penalty_of_the_kernels(rng):
     """The protocol's weight decay wd: `wd * sum(kernel**2)` of the hidden layer's and the head's
-    kernels in the loss (what StackedTrainer added by hand), not of biases or Flipout scales."""
-    for name in ("normal", "mixture", "mc-dropout"):
+    kernels (GridSearch's `kernel_l2`, applied by MemberAdam), not of biases or Flipout scales."""
+    import probnn
+    from probnn.apps.uci.protocol import _grid
+    from probnn.training import MemberAdam
+
+    for name in ("normal", "mixture", "mc-dropout", "flipout"):
         method = METHODS[name]
-        model = build_network(method, 3, 8, 64, l2=1e-3, **method.structures[0])
-        model(rng.normal(size=(2, 3)).astype("float32"))
-        kernels = [v.numpy() for v in model.trainable_variables if v.path.endswith("kernel")]
-        assert len(kernels) == 2
-        # float32 sums of 8 x 3 + 8 x P squares: ~1e-7 relative
-        np.testing.assert_allclose(
-            sum(float(loss) for loss in model.losses),
-            1e-3 * sum(float(np.sum(k.astype(np.float64) ** 2)) for k in kernels),
-            rtol=1e-5,
-        )
-    assert not build_network(METHODS["normal"], 3, 8, 64).losses
+        assert _grid(method)["kernel_l2"] == list(method.weight_decays)
+        model = build_network(method, 3, 8, 64, **method.structures[0])
+        assert not [loss for loss in model.losses if name != "flipout"]  # no penalty in the model
+        stack = probnn.Ensemble.from_models([model])
+        optimizer = MemberAdam([1e-2], kernel_l2=[1e-3])
+        optimizer.build(stack.trainable_variables)
+        penalised = [v.path for v, k in zip(model.trainable_variables, optimizer._kernels) if k]
+        want = [v.path for v in model.trainable_variables if v.path.endswith("/kernel")]
+        assert penalised == want and len(want) == (1 if name == "flipout" else 2)
 
 
 def test_format_table_puts_published_numbers_beside_measured_ones():

@@ -12,6 +12,17 @@ on `m / (sqrt(v) + epsilon)`), so a member of the stack reproduces its solo run
 to float32 rounding. It also holds which members are still training:
 `freeze(members)` stops their updates (per-member early stopping).
 
+It can also hold an L2 penalty per member, `kernel_l2`: member m's kernels
+(every variable named `kernel`, as Keras's Dense and convolution layers name
+theirs) get `2 * kernel_l2[m] * w` added to their gradient, which is the
+gradient of `keras.regularizers.L2(kernel_l2[m])` as those layers'
+`kernel_regularizer` (coupled L2, as in the 2015-2018 UCI protocols and
+`torch.optim.Adam(weight_decay=)`; not Keras's decoupled `weight_decay`). A
+penalty in the loss is part of the model, so members with different
+penalties would need one model (and one compiled program) each; in the
+optimizer they are members of one stack. The reported training loss then
+leaves the penalty out.
+
 `probnn.fit(stack, x, y, optimizer=[Adam(...), AdamW(...), ...])` builds one
 for you from Keras optimizers, one per member.
 """
@@ -47,6 +58,11 @@ def _per_member(name, values, members):
     return array
 
 
+def _is_kernel(variable):
+    """Whether a Keras variable is a layer's `kernel` (also an Ensemble's stacked `members__...__kernel`)."""
+    return variable.name.split("__")[-1] == "kernel"
+
+
 @keras.saving.register_keras_serializable(package="probnn")
 class MemberAdam(keras.optimizers.Optimizer):
     """Adam / AdamW with per-member hyperparameters, for stacked weights of shape `(M, ...)`.
@@ -63,6 +79,8 @@ class MemberAdam(keras.optimizers.Optimizer):
         weight_decay: decoupled weight decay per member (`w -= w * wd * lr`
             before each step, as Keras's `weight_decay`); 0 or None for none.
         beta_1, beta_2, epsilon: Adam's constants, per member or shared.
+        kernel_l2: L2 penalty per member on every variable named `kernel`
+            (see the module docstring); 0 or None for none.
         members: M, when every hyperparameter is a single float.
         name: the optimizer's name.
 
@@ -82,6 +100,7 @@ class MemberAdam(keras.optimizers.Optimizer):
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-7,
+        kernel_l2=None,
         members=None,
         name="member_adam",
         **kwargs,
@@ -103,13 +122,16 @@ class MemberAdam(keras.optimizers.Optimizer):
         self.member_beta_1 = _per_member("beta_1", beta_1, members)
         self.member_beta_2 = _per_member("beta_2", beta_2, members)
         self.member_epsilon = _per_member("epsilon", epsilon, members)
+        self.member_kernel_l2 = _per_member("kernel_l2", 0.0 if kernel_l2 is None else kernel_l2, members)
         if np.any(self.member_beta_1 >= 1) or np.any(self.member_beta_2 >= 1):
             raise _err("beta_1 and beta_2 must be in [0, 1)")
         self.members = members
 
     @classmethod
-    def from_optimizers(cls, optimizers):
+    def from_optimizers(cls, optimizers, kernel_l2=None):
         """One `MemberAdam` from M Keras `Adam` / `AdamW` optimizers (member m gets the m-th's settings).
+
+        `kernel_l2`: None, or one L2 penalty per member (see the class).
 
         Raises ValueError for anything `MemberAdam` cannot reproduce exactly:
         another optimizer class, `amsgrad`, a learning-rate schedule, clipping,
@@ -148,7 +170,7 @@ class MemberAdam(keras.optimizers.Optimizer):
                 )
             for key in values:
                 values[key].append(config[key] if config[key] is not None else 0.0)
-        return cls(**values)
+        return cls(**values, kernel_l2=kernel_l2, members=len(optimizers))
 
     def build(self, var_list):
         if self.built:
@@ -161,6 +183,7 @@ class MemberAdam(keras.optimizers.Optimizer):
                 )
         super().build(var_list)
         self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])
+        self._kernels = [_is_kernel(variable) for variable in var_list]
         self._active = self.add_variable(
             (self.members,), initializer="ones", dtype="float32", name="active_members"
         )
@@ -206,9 +229,11 @@ class MemberAdam(keras.optimizers.Optimizer):
         )
         shape = (self.members,) + (1,) * (len(variable.shape) - 1)
         active = keras.ops.reshape(self._active > 0, shape)
-        m = self._momentums[self._get_variable_index(variable)]
-        v = self._velocities[self._get_variable_index(variable)]
+        index = self._get_variable_index(variable)
+        m, v = self._momentums[index], self._velocities[index]
         w = keras.ops.convert_to_tensor(variable)
+        if self._kernels[index] and np.any(self.member_kernel_l2 > 0):
+            gradient = gradient + w * column(2 * self.member_kernel_l2)
         decayed = w - w * column(self.member_weight_decay) * lr
         new_m = m + (gradient - m) * one_minus_1
         new_v = v + (keras.ops.square(gradient) - v) * one_minus_2
@@ -227,6 +252,7 @@ class MemberAdam(keras.optimizers.Optimizer):
                 "beta_1": self.member_beta_1.tolist(),
                 "beta_2": self.member_beta_2.tolist(),
                 "epsilon": self.member_epsilon.tolist(),
+                "kernel_l2": self.member_kernel_l2.tolist(),
             }
         )
         return config

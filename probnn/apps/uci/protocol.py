@@ -29,16 +29,23 @@ Methods (`METHODS`):
                  2x2 affine map; 100 test passes; grid: learning rate
     mixture      `MixtureNormalHead` with K in {2, 3, 5} components (the best per split
                  on validation); grid: K x learning rate x weight decay
+    flow         `FlowHead`: a conditional normalising flow, two rational-quadratic
+                 spline layers of 8 bins with affine layers between; grid: learning
+                 rate x weight decay
+    evidential   `EvidentialHead` (Normal-Inverse-Gamma) trained with
+                 `EvidentialLoss(reg_weight=1e-2)`, its Student-t predictive scored;
+                 epochs and configuration chosen on the validation evidential loss
 
 "Weight decay" is an L2 penalty `wd * sum(kernel**2)` on the hidden layer's and the
-head's kernels in the training loss (Keras's `kernel_regularizer=L2(wd)`), as in
-the published protocol; it changes the model's loss, so each value is a network
-structure for `probnn.GridSearch` (Keras's decoupled `weight_decay` would be an
-optimizer key, but it is another method).
+head's kernels in the training loss, as in the published protocol (Keras's
+`kernel_regularizer=L2(wd)`; Keras's decoupled `weight_decay` is another method).
+`probnn.GridSearch` applies it as its `kernel_l2` key: `probnn.training.MemberAdam`
+adds its gradient `2 * wd * kernel`, so every (learning rate, penalty) pair of a
+network structure is a member of one stack.
 
 Every method is built from the public API: `probnn.GridSearch` trains each
-split's grid (learning rates stacked in one compiled program per network
-structure and L2 penalty, early stopping on the validation NLL: for the
+split's grid (learning rates and L2 penalties stacked in one compiled program per
+network structure, early stopping on the validation NLL: for the
 stochastic methods that of the mixture of `Settings.val_samples` = 4 noisy
 passes, `probnn.fit`'s `validation_samples`, as the old engine did), its
 `refit` (or a `probnn.Ensemble` of `members` networks through `probnn.fit`)
@@ -137,12 +144,12 @@ def _scores(dist, y_test, y_mean, y_std):
 
 
 def _grid(method):
-    """`probnn.GridSearch`'s grid of a method: its structures, L2 penalties and learning rates."""
+    """`probnn.GridSearch`'s grid of a method: its structures, learning rates and L2 penalties."""
     grid = {}
     for structure in method.structures:
         for key, value in structure.items():
             grid.setdefault(key, []).append(value)
-    grid["l2"] = list(method.weight_decays)
+    grid["kernel_l2"] = list(method.weight_decays)
     grid["learning_rate"] = list(method.learning_rates)
     return grid
 
@@ -182,8 +189,8 @@ def run_split(search, refit_build, method, data, settings, max_epochs):
     )
     ll, rmse = _scores(dist, data["y_test"], data["y_mean"], data["y_std"])
     lr = chosen.pop("learning_rate")
-    config = {k: v for k, v in chosen.items() if k != "l2"}
-    return ll, rmse, dict(config, lr=lr, wd=chosen["l2"]), epochs
+    wd = chosen.pop("kernel_l2")
+    return ll, rmse, dict(chosen, lr=lr, wd=wd), epochs
 
 
 def run_method(dataset, method, splits, data_dir, settings, log=print):
@@ -201,7 +208,9 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
         return lambda **structure: build_network(method, n_features, n_hidden, n_train, **structure)
 
     # One search for every split: its stacks (and compiled programs) serve them all.
-    search = probnn.GridSearch(builder(len(prepared[0]["x_fit"])), _grid(method), seeds=[settings.seed])
+    search = probnn.GridSearch(
+        builder(len(prepared[0]["x_fit"])), _grid(method), seeds=[settings.seed], loss=method.loss
+    )
     refit_build = builder(len(prepared[0]["x_train"]))
     results = []
     for k, data in zip(splits, prepared):

@@ -49,13 +49,15 @@ BASELINE = "MC dropout (grid search)"
 def comparable(result):
     """Whether `result`'s test log likelihood is comparable to a continuous model's.
 
-    A mixture head on integer-valued targets (wine-quality-red: scores 3-8) can put
-    narrow components on the integers and earn density a continuous model of the
-    score cannot: its log likelihood grows without bound as the spikes narrow, and
-    says nothing about predictive quality. Such a cell is shown, marked, and never
-    counted as the best method or as a win over a published number.
+    A mixture head (or a flow head: any `Method.flexible` density) on
+    integer-valued targets (wine-quality-red: scores 3-8) can put narrow
+    components on the integers and earn density a continuous model of the
+    score cannot: its log likelihood grows without bound as the spikes narrow,
+    and says nothing about predictive quality. Such a cell is shown, marked, and
+    never counted as the best method or as a win over a published number.
     """
-    return not (result.integer_target and result.method == "mixture")
+    method = METHODS.get(result.method)
+    return not (result.integer_target and method is not None and method.flexible)
 
 
 def _fmt(mean, se, digits):
