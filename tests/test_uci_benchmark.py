@@ -265,3 +265,31 @@ def test_bench_uci_jobs_needs_a_results_dir(tmp_path):
     data = _fake_uci(tmp_path / "data", name="yacht")
     bad = _probnn("bench", "uci", "--data-dir", str(data), "--jobs", "2", timeout=60)
     assert bad.returncode == 2 and "--jobs 2 needs --results-dir" in bad.stderr
+
+
+def test_posterior_methods_report_the_map_they_start_from(tmp_path):
+    """Laplace starts from the Normal head's MAP (same search, same refit): its MAP test LL is the
+    Normal-head method's test LL, split by split; SWAG's from the shared-scale head's MAP."""
+    from probnn.apps.uci_benchmark import Settings, quick, run_method
+
+    data = _fake_uci(tmp_path, splits=1, rows=80)
+    settings = Settings(max_epochs_factor=2, patience=5, test_samples=4, val_samples=1)
+    quiet = lambda *_: None  # noqa: E731
+    normal = run_method("yacht", quick(METHODS["normal"]), [0], data, settings, log=quiet)
+    laplace = run_method("yacht", quick(METHODS["laplace"]), [0], data, settings, log=quiet)
+    assert normal.splits[0].map_test_ll is None
+    assert laplace.splits[0].map_test_ll == pytest.approx(normal.splits[0].test_ll, abs=1e-9)
+    assert laplace.splits[0].test_ll != laplace.splits[0].map_test_ll
+    swag = run_method("yacht", quick(METHODS["swag"]), [0], data, settings, log=quiet)
+    assert math.isfinite(swag.splits[0].test_ll) and math.isfinite(swag.splits[0].map_test_ll)
+
+
+def test_flow_and_evidential_methods_train_their_heads(tmp_path):
+    from probnn.apps.uci_benchmark import Settings, quick, run_method
+
+    data = _fake_uci(tmp_path, splits=1, rows=80)
+    settings = Settings(max_epochs_factor=2, patience=5, test_samples=4, val_samples=1)
+    for name in ("flow", "evidential"):
+        result = run_method("yacht", quick(METHODS[name]), [0], data, settings, log=lambda *_: None)
+        assert math.isfinite(result.splits[0].test_ll), name
+    assert METHODS["flow"].flexible and not METHODS["evidential"].flexible

@@ -32,6 +32,13 @@ Methods (`METHODS`):
     flow         `FlowHead`: a conditional normalising flow, two rational-quadratic
                  spline layers of 8 bins with affine layers between; grid: learning
                  rate x weight decay
+    laplace      the Normal-head method's model (same search, same refit: its MAP),
+                 then `probnn.bayes.laplace` on the last layer (KFAC, prior precision
+                 by marginal likelihood) and its linearised predictive
+    swag         a Normal head with one shared scale (homoscedastic: SGD from the
+                 heteroscedastic head's MAP diverged on yacht, its scale's gradients
+                 ~1/sigma^2), grid as the Normal head; then `probnn.bayes.swag` (SGD
+                 from the MAP, `methods.swag_schedule`), the mixture over 100 draws
     evidential   `EvidentialHead` (Normal-Inverse-Gamma) trained with
                  `EvidentialLoss(reg_weight=1e-2)`, its Student-t predictive scored;
                  epochs and configuration chosen on the validation evidential loss
@@ -71,6 +78,7 @@ class SplitResult:
     config: dict
     epochs: int
     split: int = None  # the standard split's index
+    map_test_ll: float = None  # a post-hoc posterior (Laplace, SWAG): the test LL of the MAP it starts from
 
 
 def integer_valued(y):
@@ -157,7 +165,7 @@ def _grid(method):
 def run_split(search, refit_build, method, data, settings, max_epochs):
     """One split: `search` on the 80 %, refit on the whole training split, test scores.
 
-    Returns `(test_ll, rmse, chosen configuration, epochs)`.
+    Returns `(test_ll, rmse, chosen configuration, epochs, MAP test LL or None)`.
     """
     import probnn
 
@@ -188,9 +196,31 @@ def run_split(search, refit_build, method, data, settings, max_epochs):
         seed=settings.seed,
     )
     ll, rmse = _scores(dist, data["y_test"], data["y_mean"], data["y_std"])
+    map_ll = None
+    if method.posterior is not None:
+        map_ll = ll
+        dist = _posterior_predictive(method, model, data, settings)
+        ll, rmse = _scores(dist, data["y_test"], data["y_mean"], data["y_std"])
     lr = chosen.pop("learning_rate")
     wd = chosen.pop("kernel_l2")
-    return ll, rmse, dict(chosen, lr=lr, wd=wd), epochs
+    return ll, rmse, dict(chosen, lr=lr, wd=wd), epochs, map_ll
+
+
+def _posterior_predictive(method, model, data, settings):
+    """The test predictive of a post-hoc posterior around the refitted (MAP) model."""
+    import probnn
+    from probnn.apps.uci.methods import swag_schedule
+
+    x, y = data["x_train"], data["y_train"]
+    if method.posterior == "laplace":
+        posterior = probnn.bayes.laplace(
+            model, x, y, weights="last_layer", hessian="kron", prior_precision="marglik"
+        )
+        return probnn.predict_distribution(model, data["x_test"], posterior=posterior)
+    posterior = probnn.bayes.swag(model, x, y, schedule=swag_schedule(len(x)), seed=settings.seed)
+    return probnn.predict_distribution(
+        model, data["x_test"], posterior=posterior, num_draws=settings.test_samples, seed=settings.seed
+    )
 
 
 def run_method(dataset, method, splits, data_dir, settings, log=print):
@@ -214,8 +244,8 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
     refit_build = builder(len(prepared[0]["x_train"]))
     results = []
     for k, data in zip(splits, prepared):
-        ll, rmse, config, epochs = run_split(search, refit_build, method, data, settings, max_epochs)
-        results.append(SplitResult(ll, rmse, config, int(epochs), split=int(k)))
+        ll, rmse, config, epochs, map_ll = run_split(search, refit_build, method, data, settings, max_epochs)
+        results.append(SplitResult(ll, rmse, config, int(epochs), split=int(k), map_test_ll=map_ll))
         log(
             f"  {dataset} {method.name} split {k}: test LL {ll:.3f}, {config}, {epochs} epochs, "
             f"{time.perf_counter() - started:.0f} s"
