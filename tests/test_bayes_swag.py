@@ -193,3 +193,13 @@ def test_diverged_scale_is_an_error(data):
     posterior = SWAG(model, mean=mean, sq_mean=mean**2, deviations=np.zeros((1, mean.size)))
     with pytest.raises(ValueError, match="predict_distribution: the SWAG draws give infinite"):
         probnn.predict_distribution(model, x[:4], posterior=posterior, num_draws=2, seed=0)
+
+
+def test_decoupled_weight_decay_is_a_prior_of_precision_wd_times_one_minus_momentum():
+    """The `weight_decay` docstring: Keras's decoupled decay with momentum m ends where
+    loss + wd (1 - m) / 2 |w|^2 is smallest (PyTorch's coupled decay: loss + wd / 2 |w|^2)."""
+    w = keras.Variable(0.0)
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9, weight_decay=1.0)
+    for _ in range(1500):
+        optimizer.apply([w - 1.0], [w])  # the gradient of (w - 1)^2 / 2
+    np.testing.assert_allclose(float(w.numpy()), 1 / (1 + 1.0 * (1 - 0.9)), rtol=1e-4)

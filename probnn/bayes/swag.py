@@ -109,9 +109,14 @@ class SWAGSchedule:
             snapshot is taken at the cycle's lowest rate.
         batch_size: rows per SGD step.
         momentum: SGD momentum.
-        weight_decay: SGD's decoupled weight decay (Keras `SGD(weight_decay=)`),
-            None for none; `1 / len(x)` is a unit Gaussian prior on the weights
-            (the paper trains SWAG with weight decay).
+        weight_decay: SGD's decoupled weight decay (Keras `SGD(weight_decay=)`:
+            `w -= learning_rate * weight_decay * w` every step, outside the
+            momentum), None for none. The paper trains SWAG with PyTorch's
+            weight decay, which is added to the gradient and so goes through
+            the momentum: with momentum `m` the decoupled decay acts as a
+            Gaussian prior of precision `len(x) * weight_decay * (1 - m)`, so
+            a unit prior is `1 / (len(x) * (1 - momentum))`, not `1 / len(x)`
+            (a prior of variance 10 at momentum 0.9).
         burn_in: epochs of SGD at the same rate before collecting (the
             paper's `swa_start`): a model trained with another optimizer
             (Adam) first drifts under SGD, and snapshots of that drift are a
@@ -360,8 +365,12 @@ class SWAG:
         )
         weights = self.sample_weights(30 if num_draws is None else num_draws, seed)
         params = []
-        for start in range(0, len(weights[0]), _DRAW_BATCH):
-            w = [a[start : start + _DRAW_BATCH] for a in weights]
+        # chunks of at most _DRAW_BATCH draws, as equal as possible: 100 draws as 50 + 50, not
+        # 64 + 36 (two draw counts traced the compiled program twice; TensorFlow warned)
+        total = len(weights[0])
+        step = -(-total // -(-total // _DRAW_BATCH))
+        for start in range(0, total, step):
+            w = [a[start : start + step] for a in weights]
             state = _stacked_states(model, w, self.x, batch_size)
             params.append(_draw_params(model, w, state, x, batch_size))
         dist = mixture_distribution(head, np.concatenate(params, axis=1))
