@@ -72,18 +72,28 @@ class Table:
     rows: list
     sha256: str = ""
 
-    def numeric(self, names, owner):
-        """The named columns as a float64 array (rows, len(names)); TableError if not numbers."""
-        missing = [name for name in names if name not in self.columns]
-        if missing:
+    def numeric(self, names, owner, *, missing="refuse"):
+        """The named columns as a float64 array (rows, len(names)); TableError if not numbers.
+
+        An empty cell, NaN or inf is refused (`missing="refuse"`, what `probnn
+        fit` and `probnn predict` need) or read as NaN (`missing="nan"`: the
+        caller drops those rows, as the example scripts do).
+        """
+        if missing not in ("refuse", "nan"):
+            raise ValueError(f"Table.numeric: missing must be 'refuse' or 'nan', got {missing!r}")
+        absent = [name for name in names if name not in self.columns]
+        if absent:
             raise TableError(
-                f"{owner}: {self.path} has no column {missing[0]!r} (columns: {', '.join(self.columns)})"
+                f"{owner}: {self.path} has no column {absent[0]!r} (columns: {', '.join(self.columns)})"
             )
         out = np.empty((len(self.rows), len(names)), dtype=np.float64)
         for j, name in enumerate(names):
             k = self.columns.index(name)
             for i, row in enumerate(self.rows):
                 text = row[k].strip()
+                if not text and missing == "nan":
+                    out[i, j] = np.nan
+                    continue
                 if not text:
                     raise TableError(
                         f"{owner}: column {name!r} of {self.path} has a missing value (line {i + 2}); "
@@ -95,7 +105,7 @@ class Table:
                     raise TableError(
                         f"{owner}: column {name!r} of {self.path} is not numeric (line {i + 2}: {text!r})"
                     ) from None
-                if not math.isfinite(value):
+                if not math.isfinite(value) and missing != "nan":
                     raise TableError(
                         f"{owner}: column {name!r} of {self.path} has a missing or infinite value "
                         f"(line {i + 2}: {text!r}); drop or fill those rows first"
