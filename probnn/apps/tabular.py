@@ -30,6 +30,7 @@ damaged model file, an output that exists) raises `TableError`, a
 `ValueError` with a one-line message, before TensorFlow is needed.
 """
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -42,7 +43,7 @@ import zipfile
 
 import numpy as np
 
-from probnn._validation import positive_int
+from probnn._validation import positive_int, probability
 from probnn.apps.calibrator import CALIBRATION_FILE as CALIBRATOR_FILE
 from probnn.apps.calibrator import CommandCalibrator
 from probnn.apps.choices import CALIBRATIONS, HEADS
@@ -58,6 +59,17 @@ MIN_ROWS = 20
 
 class TableError(ValueError):
     """Bad input to `fit_csv` / `predict_csv`; the message is one line."""
+
+
+@contextlib.contextmanager
+def _as_table_error():
+    """Raise the `ValueError` of a shared check (`probnn._validation`) as a `TableError`, same message."""
+    try:
+        yield
+    except TableError:
+        raise
+    except ValueError as error:
+        raise TableError(str(error)) from None
 
 
 # ------------------------------------------------------------------ reading
@@ -356,10 +368,8 @@ def read_training_table(
     test, val, calibration, train = shuffled_split(
         n, (test_fraction, val_fraction, calibration_fraction), seed
     )
-    try:
+    with _as_table_error():
         scaling = Standardisation.fit(x[train], y[train], owner=owner, target=target)
-    except ValueError as error:
-        raise TableError(str(error)) from None
     return TrainingTable(
         table.path, target, features, x, y, train, val, test, scaling, calibration, table.sha256
     )
@@ -371,10 +381,8 @@ def check_fit_arguments(
     """Check `fit_table`'s options before any work is done; return the output folder path."""
     if head not in HEADS:
         raise TableError(f"{owner}: --head must be one of {', '.join(HEADS)}, got {head!r}")
-    try:
+    with _as_table_error():
         positive_int(owner, "--ensemble", ensemble, whole_floats=True)
-    except ValueError as error:
-        raise TableError(str(error)) from None
     if calibration not in CALIBRATIONS:
         raise TableError(
             f"{owner}: --calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}"
@@ -740,8 +748,8 @@ def read_prediction_job(
     owner="probnn predict",
 ):
     """Check a model folder, a CSV table and the options of a prediction; no TensorFlow needed."""
-    if not 0.0 < interval < 1.0:
-        raise TableError(f"{owner}: --interval must be between 0 and 1, got {interval!r}")
+    with _as_table_error():
+        interval = probability(owner, "--interval", interval)
     if output is not None:
         output = pathlib.Path(output)
         if output.exists() and not overwrite:
