@@ -50,8 +50,11 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
     >>> 0.0 <= result.coverage <= 1.0  # doctest: +SKIP
     True
     """
+    import keras
+
     from probnn.datasets import heteroscedastic_cubic
 
+    keras.utils.set_random_seed(seed)
     x_train, y_train = heteroscedastic_cubic(n_train, seed=seed)
     x_val, y_val = heteroscedastic_cubic(n_train // 4, seed=seed + 1)
     x_test, y_test = heteroscedastic_cubic(n_test, seed=seed + 2)
@@ -61,18 +64,21 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
 
 
 def _train(x_train, y_train, x_val, y_val, *, epochs, seed, verbose):
-    """The Normal-head MLP trained with early stopping on the validation NLL: `(model, epochs run)`."""
+    """The Normal-head MLP trained with early stopping on the validation NLL: `(model, epochs run)`.
+
+    Called after `keras.utils.set_random_seed(seed)`.
+    """
     import keras
 
     import probnn
 
-    keras.utils.set_random_seed(seed)
+    head = probnn.heads.NormalHead()  # made first, as before: layer creation draws from the seeded RNG
     model = keras.Sequential(
         [
             keras.Input((1,)),
             keras.layers.Dense(64, activation="relu"),
             keras.layers.Dense(64, activation="relu"),
-            probnn.heads.NormalHead(),
+            head,
         ],
         name="heteroscedastic_regressor",
     )
