@@ -62,18 +62,7 @@ def run_seed(path, target, seed, epochs):
 
     data = tabular.read_training_table(path, target, seed=seed)
     started = time.perf_counter()
-    model, epochs_run = tabular._train(
-        data,
-        "normal",
-        1,
-        (64, 64),
-        epochs=epochs,
-        batch_size=64,
-        learning_rate=1e-3,
-        patience=50,
-        seed=seed,
-        verbose=0,
-    )
+    model, epochs_run = tabular._train(data, tabular.FitOptions(epochs=epochs, seed=seed))
     seconds = time.perf_counter() - started
     dist_cal = probnn.predict_distribution(model, data.xs(data.calibration))
     dist_test = probnn.predict_distribution(model, data.xs(data.test))
@@ -84,7 +73,7 @@ def run_seed(path, target, seed, epochs):
         if method != "none":
             calibrator.fit(dist_cal, z_cal)
         scores[method] = tabular.interval_scores(
-            calibrator, dist_test, data.y[data.test], loc=data.y_mean, scale=data.y_std
+            calibrator, dist_test, data.y[data.test], loc=data.scaling.y_mean, scale=data.scaling.y_std
         )
     return scores, seconds, epochs_run, data
 

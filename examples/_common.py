@@ -33,7 +33,12 @@ def parser(description, num_samples, num_warmup, out):
 
 
 def load_csv(args, error):
-    """(x, y, feature_names) from --data/--target/--features, or None without --data."""
+    """(x, y, feature_names) from --data/--target/--features, or None without --data.
+
+    The file is read by `probnn fit`'s reader (`probnn.apps.tabular.read_table`);
+    rows with an empty, NaN or infinite cell in a used column are dropped (and
+    counted), text that is not a number is an error.
+    """
     if args.data is None:
         if args.target or args.features:
             error("--target and --features need --data")
@@ -42,19 +47,24 @@ def load_csv(args, error):
         error("--data needs --target COLUMN")
     import numpy as np
 
+    from probnn.apps.tabular import TableError, read_table
+
     try:
-        table = np.genfromtxt(args.data, delimiter=",", names=True, dtype=float, encoding="utf-8")
-    except (OSError, ValueError) as err:
-        error(f"cannot read {args.data}: {err}")
-    columns = list(table.dtype.names)
+        table = read_table(args.data, owner="--data")
+    except TableError as err:
+        error(str(err))
+    columns = table.columns
     if args.target not in columns:
         error(f"--target {args.target!r} is not a column of {args.data} (columns: {columns})")
     features = args.features.split(",") if args.features else [c for c in columns if c != args.target]
     missing = [c for c in features if c not in columns]
     if missing or not features:
         error(f"--features: {missing or 'none given'} not among the columns {columns}")
-    x = np.column_stack([table[c] for c in features])
-    y = np.asarray(table[args.target], float)
+    try:
+        x = table.numeric(features, "--data", missing="nan")
+        y = table.numeric([args.target], "--data", missing="nan")[:, 0]
+    except TableError as err:
+        error(str(err))
     keep = np.isfinite(x).all(axis=1) & np.isfinite(y)
     if not keep.all():
         print(f"dropped {int((~keep).sum())} rows with missing values")
@@ -62,13 +72,12 @@ def load_csv(args, error):
 
 
 def split(x, y, fraction, seed):
-    import numpy as np
+    """`(x_train, y_train, x_test, y_test)`: a shuffled `fraction` of the rows held out for testing."""
+    from probnn.datasets.standardise import shuffled_split
 
     if not 0 < fraction < 1:
         raise SystemExit(f"--test-fraction must be in (0, 1), got {fraction}")
-    order = np.random.default_rng(seed).permutation(len(y))
-    n_test = max(1, int(round(fraction * len(y))))
-    test, train = order[:n_test], order[n_test:]
+    test, train = shuffled_split(len(y), (fraction,), seed)
     return x[train], y[train], x[test], y[test]
 
 
@@ -102,8 +111,12 @@ def sampler(args, **settings):
     )
 
 
-def report(idata, dist_test, y_test, var_names=None):
-    """Print arviz.summary, the worst r-hat and ESS, LOO, the test NLL and 90 % coverage."""
+def report(idata, dist_test, y_test, var_names=None, scaling=None):
+    """Print arviz.summary, the worst r-hat and ESS, LOO, the test NLL and 90 % coverage.
+
+    With `scaling` (a `probnn.datasets.standardise.Standardisation`), `dist_test`
+    predicts standardised targets and the NLL is reported in `y_test`'s units.
+    """
     import arviz as az
     import numpy as np
 
@@ -119,8 +132,12 @@ def report(idata, dist_test, y_test, var_names=None):
     )
     print(f"divergent transitions: {int(idata.sample_stats['diverging'].sum())}")
     print(f"\n{az.loo(idata)}")
-    y_col = np.asarray(y_test, "float32")[:, None]
-    nll = float(probnn.metrics.nll(dist_test, y_col))
+    if scaling is None:
+        y_col = np.asarray(y_test, "float32")[:, None]
+        nll = float(probnn.metrics.nll(dist_test, y_col))
+    else:
+        y_col = scaling.standardise_targets(y_test)[:, None]
+        nll, _ = scaling.nll_and_rmse(dist_test, y_test)
     cover = float(probnn.metrics.coverage(dist_test, y_col, level=0.9))
     print(f"test NLL: {nll:.4f} per example ({len(y_test)} held-out rows)")
     print(f"test coverage of the 90% predictive interval: {cover:.3f}")

@@ -6,6 +6,8 @@ GUI backend is started and the functions work on headless machines.
 
 import numpy as np
 
+from probnn._validation import same_length
+
 
 def plot_predictive_intervals(
     x, mean, lower, upper, *, x_data=None, y_data=None, truth=None, level=0.9, ax=None, title=None
@@ -34,11 +36,7 @@ def plot_predictive_intervals(
     from matplotlib.figure import Figure
 
     x, mean, lower, upper = (np.ravel(np.asarray(a, dtype=float)) for a in (x, mean, lower, upper))
-    if not (x.shape == mean.shape == lower.shape == upper.shape):
-        raise ValueError(
-            "plot_predictive_intervals: x, mean, lower and upper must have the same length, "
-            f"got {x.shape}, {mean.shape}, {lower.shape}, {upper.shape}"
-        )
+    same_length("plot_predictive_intervals", {"x": x, "mean": mean, "lower": lower, "upper": upper})
     if ax is None:
         fig = Figure(figsize=(7, 4.5), layout="constrained")
         ax = fig.add_subplot()
@@ -128,15 +126,20 @@ def plot_predictive_distribution(
     return fig
 
 
-def plot_calibration_curve(dist, y, *, kind="interval", num_levels=100, ax=None, label=None, title=None):
+def plot_calibration_curve(
+    dist=None, y=None, *, curve=None, kind="interval", num_levels=100, ax=None, label=None, title=None
+):
     """Plot observed against expected proportions, with the miscalibration area shaded.
 
-    Call it again with `ax=fig.axes[0]` to overlay another model.
+    Call it again with `ax=fig.axes[0]` to overlay another model (or the same
+    model after recalibration).
 
     Args:
         dist, y: the predictive and the targets (see `probnn.metrics.calibration_curve`).
+        curve: instead of `dist` and `y`, a curve already measured: `(expected, observed)`
+            arrays (e.g. the coverage of a calibrator's intervals at a grid of levels).
         kind: "interval" (central intervals) or "quantile".
-        num_levels: number of levels from 0 to 1.
+        num_levels: number of levels from 0 to 1 (with `dist` and `y`).
         ax: a matplotlib Axes to draw on; a new Figure is made if omitted.
         label: legend label; the miscalibration area is appended.
         title: optional axes title.
@@ -150,11 +153,20 @@ def plot_calibration_curve(dist, y, *, kind="interval", num_levels=100, ax=None,
     >>> fig = plot_calibration_curve((np.zeros(500), np.full(500, 0.5)), y, label="over-confident")
     >>> fig.axes[0].get_xlabel()
     'expected proportion in interval'
+    >>> levels = np.linspace(0.01, 0.99, 99)
+    >>> _ = plot_calibration_curve(curve=(levels, levels**2), ax=fig.axes[0], label="measured")
+    >>> len(fig.axes[0].lines)
+    3
     """
     from probnn import metrics
 
-    curve = metrics.calibration_curve(dist, y, num_levels=num_levels, kind=kind)
-    expected, observed = curve.expected.numpy(), curve.observed.numpy()
+    if (curve is None) == (dist is None or y is None):
+        raise ValueError("plot_calibration_curve: pass either dist and y, or curve=(expected, observed)")
+    if curve is None:
+        curve = metrics.calibration_curve(dist, y, num_levels=num_levels, kind=kind)
+        curve = (curve.expected.numpy(), curve.observed.numpy())
+    expected, observed = (np.ravel(np.asarray(a, dtype=float)) for a in curve)
+    same_length("plot_calibration_curve", {"expected": expected, "observed": observed})
     area = float(metrics.area_between(expected, observed))
     fig, ax = _axes(ax)
     if not ax.lines:

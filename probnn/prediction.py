@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from probnn._validation import error, positive_int
 from probnn.functional import in_chunks, seed_states, stacked_call
 from probnn.heads.base import find_head
 from probnn.training.compiled import cached_program
@@ -35,8 +36,7 @@ tfd = tfp.distributions
 __all__ = ["decompose_uncertainty", "is_stochastic", "mixture_distribution", "predict_distribution"]
 
 
-def _err(message):
-    return ValueError(f"predict_distribution: {message}")
+_OWNER = "predict_distribution"
 
 
 def is_stochastic(model):
@@ -155,26 +155,19 @@ def _event_rank(shape):
 # ----------------------------------------------------------------------- predicting
 
 
-def _check_count(name, value, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise _err(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _rows(x):
     leaves = keras.tree.flatten(x)
     if not leaves:
-        raise _err("x is empty")
+        raise error(_OWNER, "x is empty")
     return int(np.shape(leaves[0])[0])
 
 
 def _check_finite(params):
     if not np.all(np.isfinite(params)):
-        raise _err(
+        raise error(
+            _OWNER,
             "the model produced non-finite parameters "
-            "(check the inputs for NaN/inf and the weights for divergence)"
+            "(check the inputs for NaN/inf and the weights for divergence)",
         )
 
 
@@ -302,42 +295,44 @@ def predict_distribution(
     >>> type(dist).__name__, dist.batch_shape.as_list()
     ('MixtureSameFamily', [5])
     """
-    batch_size = _check_count("batch_size", batch_size)
-    num_samples = _check_count("num_samples", num_samples, allow_none=True)
+    batch_size = positive_int(_OWNER, "batch_size", batch_size)
+    num_samples = positive_int(_OWNER, "num_samples", num_samples, allow_none=True)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise _err(f"seed must be an integer or None, got {seed!r}")
+        raise error(_OWNER, f"seed must be an integer or None, got {seed!r}")
     head = find_head(model) if head is None else head
     if posterior is not None and hasattr(posterior, "predictive_distribution"):
         # A post-hoc posterior (probnn.bayes.laplace, probnn.bayes.swag) predicts itself.
         if num_samples is not None:
-            raise _err("pass either posterior= or num_samples=, not both")
+            raise error(_OWNER, "pass either posterior= or num_samples=, not both")
         return posterior.predictive_distribution(
             model, x, head=head, num_draws=num_draws, seed=seed, batch_size=batch_size
         )
     if posterior is not None:
         if num_samples is not None:
-            raise _err("pass either posterior= (MCMC draws) or num_samples=, not both")
+            raise error(_OWNER, "pass either posterior= (MCMC draws) or num_samples=, not both")
         from probnn.bayes.posterior import posterior_params  # arviz is imported on first use
 
         params = posterior_params(model, posterior, x, num_draws=num_draws, batch_size=batch_size)
         return mixture_distribution(head, params)
     if num_draws is not None:
-        raise _err("num_draws needs posterior= (an InferenceData from probnn.bayes.sample)")
+        raise error(_OWNER, "num_draws needs posterior= (an InferenceData from probnn.bayes.sample)")
     stochastic = is_stochastic(model)
     members = getattr(model, "probnn_members", None)
     if stochastic:
         if num_samples is None:
-            raise _err(
+            raise error(
+                _OWNER,
                 f"model {model.name!r} has stochastic layers (MC dropout / variational); "
-                "pass num_samples=K (e.g. 100) to average K forward passes"
+                "pass num_samples=K (e.g. 100) to average K forward passes",
             )
         params = _sampled_params(model, x, num_samples, seed, batch_size)
         return mixture_distribution(head, params)
     if num_samples not in (None, 1):
-        raise _err(
+        raise error(
+            _OWNER,
             f"num_samples={num_samples} needs a stochastic model (MCDropout, variational "
             f"layers or a layer with probnn_stochastic = True), but model {model.name!r} "
-            "is deterministic: its passes would all be equal"
+            "is deterministic: its passes would all be equal",
         )
     params = _point_params(model, x, batch_size)
     if members is not None:

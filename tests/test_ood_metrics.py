@@ -34,7 +34,9 @@ def test_detection_metrics_reject_bad_input():
         metrics.auroc([1, 1], [0.1, 0.2])
     with pytest.raises(ValueError, match="aupr: labels and scores must have the same length"):
         metrics.aupr([0, 1], [0.1])
-    with pytest.raises(ValueError, match="fpr_at_tpr: scores contain NaN"):
+    with pytest.raises(
+        ValueError, match=r"fpr_at_tpr: scores must be finite, found 1 NaN or infinite value\(s\)"
+    ):
         metrics.fpr_at_tpr([0, 1], [0.1, np.nan])
     with pytest.raises(ValueError, match="entropy: dist must be"):
         metrics.entropy(tfd.Normal(0.0, 1.0))

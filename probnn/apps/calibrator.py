@@ -21,7 +21,8 @@ the model folder's `calibration.json`; reading it needs no TensorFlow.
 
 import numpy as np
 
-METHODS = ("conformal", "std", "isotonic", "none")
+from probnn.apps.choices import CALIBRATIONS as METHODS
+
 CALIBRATION_FILE = "calibration.json"
 
 

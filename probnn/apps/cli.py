@@ -20,8 +20,8 @@ import os
 import sys
 import tempfile
 
-HEADS = ("normal", "studentt", "mixture", "rbf-mixture")  # = probnn.apps.tabular.HEADS (kept light here)
-CALIBRATIONS = ("conformal", "std", "isotonic", "none")  # = probnn.apps.calibrator.METHODS
+from probnn.apps.choices import CALIBRATIONS, HEADS
+
 XLA_CACHE_HELP = (
     "XLA cache: compiled training programs are kept in $XDG_CACHE_HOME/probnn/xla (default "
     "~/.cache/probnn/xla) so that later runs start faster; PROBNN_XLA_CACHE=0 turns it off, and a "
@@ -127,9 +127,7 @@ def _fit(args):
         calibration_fraction=0.0 if args.calibration == "none" else 0.15,
     )
     _import_tensorflow(args.verbose)
-    result = tabular.fit_table(
-        data,
-        args.out,
+    options = tabular.FitOptions(
         head=args.head,
         ensemble=args.ensemble,
         epochs=args.epochs,
@@ -139,9 +137,9 @@ def _fit(args):
         patience=args.patience,
         calibration=args.calibration,
         seed=args.seed,
-        overwrite=args.overwrite,
         verbose=_progress(args),
     )
+    result = tabular.fit_table(data, args.out, options, overwrite=args.overwrite)
     print(_fit_report(result))
     return 0
 
@@ -202,16 +200,8 @@ def _bench_uci(args):
 # ----------------------------------------------------------------- parser
 
 
-def build_parser():
-    """The argument parser of the `probnn` command (importing nothing heavy)."""
-    parser = argparse.ArgumentParser(
-        prog="probnn",
-        description="Probabilistic deep learning on TensorFlow Probability and Keras 3.",
-        epilog="Run 'probnn COMMAND --help' for the options of a command. " + XLA_CACHE_HELP,
-    )
-    parser.add_argument("--version", action="store_true", help="print the version and exit")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
+def _add_demo_parser(commands):
+    """`probnn demo`: its options."""
     demo = commands.add_parser(
         "demo",
         help="train a heteroscedastic regression model on built-in data and report NLL, RMSE, coverage",
@@ -235,6 +225,64 @@ def build_parser():
     _common(demo)
     demo.set_defaults(run=_demo)
 
+
+def _add_fit_data_arguments(parser):
+    """`probnn fit`'s options about the CSV file: the data, target, inputs and separator."""
+    parser.add_argument("data", metavar="DATA.csv", help="comma-separated file with a header line")
+    parser.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    parser.add_argument("--features", metavar="A,B,...", help="input columns (default: all others)")
+    parser.add_argument(
+        "--drop", metavar="A,B,...", help="columns to leave out of the inputs (e.g. a saved row index)"
+    )
+    parser.add_argument(
+        "--sep",
+        default=",",
+        metavar="CHAR",
+        help="field separator of DATA.csv: one character, or 'tab' (default: ',')",
+    )
+
+
+def _add_fit_training_arguments(parser):
+    """`probnn fit`'s options about the model, its training and calibration, and the output folder."""
+    parser.add_argument(
+        "--calibration",
+        choices=CALIBRATIONS,
+        default="conformal",
+        help="how the predictive intervals are calibrated on held-out rows (default: %(default)s; see above)",
+    )
+    parser.add_argument(
+        "--head", choices=HEADS, default="normal", help="predictive distribution (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--ensemble",
+        type=_positive_int,
+        default=1,
+        metavar="M",
+        help="train an ensemble of M networks (default: 1)",
+    )
+    parser.add_argument(
+        "--epochs", type=_positive_int, default=1000, help="maximum epochs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=50,
+        help="early stopping: epochs without validation improvement (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hidden", default="64,64", metavar="N,N,...", help="hidden layer sizes (default: %(default)s)"
+    )
+    parser.add_argument("--batch-size", type=_positive_int, default=64, help="(default: %(default)s)")
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--out", default=FIT_DIR, metavar="DIR", help="model folder to write (default: ./%(default)s/)"
+    )
+
+
+def _add_fit_parser(commands):
+    """`probnn fit`: its options."""
     fit = commands.add_parser(
         "fit",
         help="train a probabilistic regression model on a CSV file",
@@ -247,57 +295,15 @@ def build_parser():
         "into DIR. " + CALIBRATION_HELP,
         epilog=XLA_CACHE_HELP,
     )
-    fit.add_argument("data", metavar="DATA.csv", help="comma-separated file with a header line")
-    fit.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
-    fit.add_argument("--features", metavar="A,B,...", help="input columns (default: all others)")
-    fit.add_argument(
-        "--drop", metavar="A,B,...", help="columns to leave out of the inputs (e.g. a saved row index)"
-    )
-    fit.add_argument(
-        "--sep",
-        default=",",
-        metavar="CHAR",
-        help="field separator of DATA.csv: one character, or 'tab' (default: ',')",
-    )
-    fit.add_argument(
-        "--calibration",
-        choices=CALIBRATIONS,
-        default="conformal",
-        help="how the predictive intervals are calibrated on held-out rows (default: %(default)s; see above)",
-    )
-    fit.add_argument(
-        "--head", choices=HEADS, default="normal", help="predictive distribution (default: %(default)s)"
-    )
-    fit.add_argument(
-        "--ensemble",
-        type=_positive_int,
-        default=1,
-        metavar="M",
-        help="train an ensemble of M networks (default: 1)",
-    )
-    fit.add_argument(
-        "--epochs", type=_positive_int, default=1000, help="maximum epochs (default: %(default)s)"
-    )
-    fit.add_argument(
-        "--patience",
-        type=_positive_int,
-        default=50,
-        help="early stopping: epochs without validation improvement (default: %(default)s)",
-    )
-    fit.add_argument(
-        "--hidden", default="64,64", metavar="N,N,...", help="hidden layer sizes (default: %(default)s)"
-    )
-    fit.add_argument("--batch-size", type=_positive_int, default=64, help="(default: %(default)s)")
-    fit.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="Adam's learning rate (default: %(default)s)"
-    )
-    fit.add_argument(
-        "--out", default=FIT_DIR, metavar="DIR", help="model folder to write (default: ./%(default)s/)"
-    )
+    _add_fit_data_arguments(fit)
+    _add_fit_training_arguments(fit)
     fit.add_argument("--overwrite", action="store_true", help="replace an existing model folder")
     _common(fit)
     fit.set_defaults(run=_fit)
 
+
+def _add_predict_parser(commands):
+    """`probnn predict`: its options."""
     predict = commands.add_parser(
         "predict",
         help="predict a CSV file with a model folder written by 'probnn fit'",
@@ -333,6 +339,65 @@ def build_parser():
     _common(predict, seed=False)
     predict.set_defaults(run=_predict)
 
+
+def _add_uci_run_arguments(parser):
+    """`probnn bench uci`'s options about what to run: data, data sets, splits, methods, epochs."""
+    parser.add_argument(
+        "--data-dir",
+        metavar="PATH",
+        help="folder with one sub-folder per data set (data.txt, index_*.txt, ...)",
+    )
+    parser.add_argument("--datasets", nargs="+", metavar="NAME", help="data sets (default: all in PATH)")
+    parser.add_argument(
+        "--splits", type=_positive_int, metavar="K", help="first K splits of each (default: all)"
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        metavar="METHOD",
+        help="methods (default: all available; see the table header)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="3 splits, a smaller hyperparameter grid and fewer epochs"
+    )
+    parser.add_argument(
+        "--epochs-factor",
+        type=_positive_int,
+        metavar="F",
+        help="cap training at F x the data set's n_epochs.txt epochs, early stopping within "
+        "(default: 10, the 2018 protocol; 5 with --quick)",
+    )
+
+
+def _add_uci_output_arguments(parser):
+    """`probnn bench uci`'s options about the outputs: table file, results folder, processes."""
+    parser.add_argument("--output", metavar="FILE", help="also write the table (Markdown) here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    parser.add_argument(
+        "--results-dir",
+        metavar="DIR",
+        help="write one JSON file per (data set, method) here as each finishes, skip pairs "
+        "already there, and build the table from every file in DIR",
+    )
+    parser.add_argument(
+        "--rerun", action="store_true", help="with --results-dir: run and replace existing pairs"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="with --results-dir: run the data sets in N processes (one per core; default 1)",
+    )
+    parser.add_argument(
+        "--table-only",
+        action="store_true",
+        help="with --results-dir: print the table of the results files, train nothing",
+    )
+
+
+def _add_bench_parser(commands):
+    """`probnn bench` and its suite `probnn bench uci`: their options."""
     bench = commands.add_parser(
         "bench", help="run a benchmark protocol", description="Benchmarks with published reference numbers."
     )
@@ -345,57 +410,26 @@ def build_parser():
         "likelihood and RMSE (original units, mean ± standard error over splits) with the "
         "published MC-dropout and deep-ensemble figures.",
     )
-    uci.add_argument(
-        "--data-dir",
-        metavar="PATH",
-        help="folder with one sub-folder per data set (data.txt, index_*.txt, ...)",
-    )
-    uci.add_argument("--datasets", nargs="+", metavar="NAME", help="data sets (default: all in PATH)")
-    uci.add_argument(
-        "--splits", type=_positive_int, metavar="K", help="first K splits of each (default: all)"
-    )
-    uci.add_argument(
-        "--methods",
-        nargs="+",
-        metavar="METHOD",
-        help="methods (default: all available; see the table header)",
-    )
-    uci.add_argument(
-        "--quick", action="store_true", help="3 splits, a smaller hyperparameter grid and fewer epochs"
-    )
-    uci.add_argument(
-        "--epochs-factor",
-        type=_positive_int,
-        metavar="F",
-        help="cap training at F x the data set's n_epochs.txt epochs, early stopping within "
-        "(default: 10, the 2018 protocol; 5 with --quick)",
-    )
-    uci.add_argument("--output", metavar="FILE", help="also write the table (Markdown) here")
-    uci.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
-    uci.add_argument(
-        "--results-dir",
-        metavar="DIR",
-        help="write one JSON file per (data set, method) here as each finishes, skip pairs "
-        "already there, and build the table from every file in DIR",
-    )
-    uci.add_argument(
-        "--rerun", action="store_true", help="with --results-dir: run and replace existing pairs"
-    )
-    uci.add_argument(
-        "--jobs",
-        type=_positive_int,
-        default=1,
-        metavar="N",
-        help="with --results-dir: run the data sets in N processes (one per core; default 1)",
-    )
-    uci.add_argument(
-        "--table-only",
-        action="store_true",
-        help="with --results-dir: print the table of the results files, train nothing",
-    )
+    _add_uci_run_arguments(uci)
+    _add_uci_output_arguments(uci)
     _common(uci)
     uci.set_defaults(run=_bench_uci)
 
+
+def build_parser():
+    """The argument parser of the `probnn` command (importing nothing heavy)."""
+    parser = argparse.ArgumentParser(
+        prog="probnn",
+        description="Probabilistic deep learning on TensorFlow Probability and Keras 3.",
+        epilog="Run 'probnn COMMAND --help' for the options of a command. " + XLA_CACHE_HELP,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    _add_demo_parser(commands)
+    _add_fit_parser(commands)
+    _add_predict_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 

@@ -52,16 +52,27 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
     """
     import keras
 
-    import probnn
-    from probnn.datasets import cubic_noise_scale, heteroscedastic_cubic
-    from probnn.plotting import plot_predictive_intervals
+    from probnn.datasets import heteroscedastic_cubic
 
     keras.utils.set_random_seed(seed)
     x_train, y_train = heteroscedastic_cubic(n_train, seed=seed)
     x_val, y_val = heteroscedastic_cubic(n_train // 4, seed=seed + 1)
     x_test, y_test = heteroscedastic_cubic(n_test, seed=seed + 2)
+    model, epochs_run = _train(x_train, y_train, x_val, y_val, epochs=epochs, seed=seed, verbose=verbose)
+    grid_scale = _plot(model, x_train, y_train, pathlib.Path(output_dir))
+    return _test_scores(model, x_test, y_test, grid_scale, epochs_run, pathlib.Path(output_dir) / FIGURE_NAME)
 
-    head = probnn.heads.NormalHead()
+
+def _train(x_train, y_train, x_val, y_val, *, epochs, seed, verbose):
+    """The Normal-head MLP trained with early stopping on the validation NLL: `(model, epochs run)`.
+
+    Called after `keras.utils.set_random_seed(seed)`.
+    """
+    import keras
+
+    import probnn
+
+    head = probnn.heads.NormalHead()  # made first, as before: layer creation draws from the seeded RNG
     model = keras.Sequential(
         [
             keras.Input((1,)),
@@ -83,25 +94,22 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
         verbose=verbose,
         seed=seed,
     )
+    return model, len(history.epoch)
 
-    dist = probnn.predict_distribution(model, x_test)
-    mean = dist.mean().numpy()[:, 0]
-    scale = dist.stddev().numpy()[:, 0]
-    y = y_test[:, 0].astype(np.float64)
+
+def _plot(model, x_train, y_train, output_dir):
+    """Write the figure of the predictive mean and interval on a grid in [-1.9, 1.9]; return the grid's scale."""
+    import probnn
+    from probnn.datasets import cubic_noise_scale
+    from probnn.plotting import plot_predictive_intervals
+
     z = stats.norm.ppf(0.5 + INTERVAL_LEVEL / 2)
-
-    true_mean = x_test[:, 0].astype(np.float64) ** 3
-    true_scale = cubic_noise_scale(x_test[:, 0])
-
     grid = np.linspace(-1.9, 1.9, 200, dtype="float32")[:, None]
     grid_dist = probnn.predict_distribution(model, grid)
     grid_mean = grid_dist.mean().numpy()[:, 0]
     grid_scale = grid_dist.stddev().numpy()[:, 0]
     grid_true_scale = cubic_noise_scale(grid[:, 0])
-
-    output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    figure_path = output_dir / FIGURE_NAME
     fig = plot_predictive_intervals(
         grid,
         grid_mean,
@@ -113,7 +121,23 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
         level=INTERVAL_LEVEL,
         title="probnn demo: y = x³ + (0.3 + 0.4x²)·ε, NormalHead MLP",
     )
-    fig.savefig(figure_path, dpi=120)
+    fig.savefig(output_dir / FIGURE_NAME, dpi=120)
+    return grid_scale
+
+
+def _test_scores(model, x_test, y_test, grid_scale, epochs_run, figure_path):
+    """The `DemoResult`: the model's test NLL, RMSE and coverage next to the true distribution's."""
+    import probnn
+    from probnn.datasets import cubic_noise_scale
+
+    dist = probnn.predict_distribution(model, x_test)
+    mean = dist.mean().numpy()[:, 0]
+    scale = dist.stddev().numpy()[:, 0]
+    y = y_test[:, 0].astype(np.float64)
+    z = stats.norm.ppf(0.5 + INTERVAL_LEVEL / 2)
+    true_mean = x_test[:, 0].astype(np.float64) ** 3
+    true_scale = cubic_noise_scale(x_test[:, 0])
+    grid = np.linspace(-1.9, 1.9, 200, dtype="float32")
 
     def coverage(centre, width):
         return float(np.mean(np.abs(y - centre) <= z * width))
@@ -125,8 +149,8 @@ def run_demo(output_dir="probnn-demo", *, epochs=300, n_train=2000, n_test=2000,
         true_nll=float(-np.mean(stats.norm.logpdf(y, true_mean, true_scale))),
         true_rmse=float(np.sqrt(np.mean((y - true_mean) ** 2))),
         true_coverage=coverage(true_mean, true_scale),
-        max_scale_error=float(np.max(np.abs(grid_scale / grid_true_scale - 1.0))),
-        epochs=len(history.epoch),
+        max_scale_error=float(np.max(np.abs(grid_scale / cubic_noise_scale(grid) - 1.0))),
+        epochs=epochs_run,
         figure=figure_path,
     )
 

@@ -30,6 +30,7 @@ damaged model file, an output that exists) raises `TableError`, a
 `ValueError` with a one-line message, before TensorFlow is needed.
 """
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -42,21 +43,33 @@ import zipfile
 
 import numpy as np
 
+from probnn._validation import positive_int, probability
 from probnn.apps.calibrator import CALIBRATION_FILE as CALIBRATOR_FILE
-from probnn.apps.calibrator import METHODS as CALIBRATIONS
 from probnn.apps.calibrator import CommandCalibrator
+from probnn.apps.choices import CALIBRATIONS, HEADS
+from probnn.datasets.standardise import Standardisation, shuffled_split
 
 MODEL_FILE = "model.keras"
 INFO_FILE = "probnn_model.json"
 METRICS_FILE = "metrics.json"
 CALIBRATION_FILE = "calibration.png"
 SPLIT_FILE = "split.csv"
-HEADS = ("normal", "studentt", "mixture", "rbf-mixture")  # = probnn.heads.HEAD_NAMES (kept light here)
 MIN_ROWS = 20
 
 
 class TableError(ValueError):
     """Bad input to `fit_csv` / `predict_csv`; the message is one line."""
+
+
+@contextlib.contextmanager
+def _as_table_error():
+    """Raise the `ValueError` of a shared check (`probnn._validation`) as a `TableError`, same message."""
+    try:
+        yield
+    except TableError:
+        raise
+    except ValueError as error:
+        raise TableError(str(error)) from None
 
 
 # ------------------------------------------------------------------ reading
@@ -71,18 +84,28 @@ class Table:
     rows: list
     sha256: str = ""
 
-    def numeric(self, names, owner):
-        """The named columns as a float64 array (rows, len(names)); TableError if not numbers."""
-        missing = [name for name in names if name not in self.columns]
-        if missing:
+    def numeric(self, names, owner, *, missing="refuse"):
+        """The named columns as a float64 array (rows, len(names)); TableError if not numbers.
+
+        An empty cell, NaN or inf is refused (`missing="refuse"`, what `probnn
+        fit` and `probnn predict` need) or read as NaN (`missing="nan"`: the
+        caller drops those rows, as the example scripts do).
+        """
+        if missing not in ("refuse", "nan"):
+            raise ValueError(f"Table.numeric: missing must be 'refuse' or 'nan', got {missing!r}")
+        absent = [name for name in names if name not in self.columns]
+        if absent:
             raise TableError(
-                f"{owner}: {self.path} has no column {missing[0]!r} (columns: {', '.join(self.columns)})"
+                f"{owner}: {self.path} has no column {absent[0]!r} (columns: {', '.join(self.columns)})"
             )
         out = np.empty((len(self.rows), len(names)), dtype=np.float64)
         for j, name in enumerate(names):
             k = self.columns.index(name)
             for i, row in enumerate(self.rows):
                 text = row[k].strip()
+                if not text and missing == "nan":
+                    out[i, j] = np.nan
+                    continue
                 if not text:
                     raise TableError(
                         f"{owner}: column {name!r} of {self.path} has a missing value (line {i + 2}); "
@@ -94,7 +117,7 @@ class Table:
                     raise TableError(
                         f"{owner}: column {name!r} of {self.path} is not numeric (line {i + 2}: {text!r})"
                     ) from None
-                if not math.isfinite(value):
+                if not math.isfinite(value) and missing != "nan":
                     raise TableError(
                         f"{owner}: column {name!r} of {self.path} has a missing or infinite value "
                         f"(line {i + 2}: {text!r}); drop or fill those rows first"
@@ -204,78 +227,6 @@ def build_model(n_features, head="normal", hidden=(64, 64), *, x_adapt=None, see
     return model
 
 
-def _standardise(x, mean, std):
-    return ((x - mean) / std).astype("float32")
-
-
-def _scale_of(values):
-    std = values.std(axis=0)
-    return np.where(std > 0, std, 1.0)
-
-
-# ------------------------------------------------------------------ evaluation
-
-
-def evaluate(dist, y, *, loc=0.0, scale=1.0, level=0.9):
-    """Test metrics, in original units, of a predictive distribution over standardised targets.
-
-    `dist` predicts `(y - loc) / scale` (batch shape (n,)); `y` holds the n
-    targets in original units. The scores are `probnn.metrics.report`'s on the
-    standardised scale, mapped back: NLL + log(scale) (the change of
-    variables), RMSE, MAE, CRPS and interval width times `scale`; coverage and
-    calibration errors are unchanged by an affine map. The calibration curve
-    (`probnn.metrics.calibration_curve`, central intervals) is returned under
-    `"curve"` as `(expected, observed)` arrays.
-
-    Example:
-    >>> import numpy as np, tensorflow_probability as tfp
-    >>> y = 10.0 + 2.0 * np.random.default_rng(0).normal(size=4000)
-    >>> m = evaluate(tfp.distributions.Normal(np.zeros(4000, "float32"), 1.0), y, loc=10.0, scale=2.0)
-    >>> round(m["nll"], 2), round(m["rmse"], 1), abs(m["coverage_90"] - 0.9) < 0.02
-    (2.11, 2.0, True)
-    """
-    import probnn
-
-    z = (np.asarray(y, dtype=np.float64).reshape(-1) - loc) / scale
-    report = probnn.metrics.report(dist, z, levels=(level,))
-    name = f"{100 * level:g}".replace(".", "_")
-    curve = probnn.metrics.calibration_curve(dist, z)
-    return {
-        "nll": report["nll"] + math.log(scale),
-        "rmse": report["rmse"] * scale,
-        "mae": report["mae"] * scale,
-        "crps": report["crps"] * scale,
-        f"coverage_{name}": report[f"coverage_{name}"],
-        f"width_{name}": report[f"width_{name}"] * scale,
-        "miscalibration_area": report["miscalibration_area"],
-        "calibration_error": report["calibration_error"],
-        "curve": (np.asarray(curve.expected), np.asarray(curve.observed)),
-    }
-
-
-def plot_calibration(curve, path, title=None, calibrated=None):
-    """Write a calibration curve (observed vs expected coverage of central intervals) as a PNG.
-
-    `curve` is the network's `(expected, observed)`; `calibrated`, if given,
-    the same after calibration.
-    """
-    from matplotlib.figure import Figure
-
-    expected, observed = curve
-    fig = Figure(figsize=(4.5, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    ax.plot(expected, observed, color="C0", label="network" if calibrated is not None else "model")
-    ax.fill_between(expected, expected, observed, color="C0", alpha=0.2)
-    if calibrated is not None:
-        ax.plot(*calibrated, color="C1", label="calibrated")
-    ax.set_xlabel("probability of the central predictive interval")
-    ax.set_ylabel("observed share of targets inside it")
-    ax.set_title(title or "calibration on the test rows")
-    ax.legend(loc="upper left", fontsize="small")
-    fig.savefig(path, dpi=110)
-
-
 # ------------------------------------------------------------------ the two jobs
 
 
@@ -300,10 +251,7 @@ class TrainingTable:
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
-    x_mean: np.ndarray
-    x_std: np.ndarray
-    y_mean: float
-    y_std: float
+    scaling: Standardisation  # of the training rows
     calibration: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, dtype=int))
     sha256: str = ""
 
@@ -320,10 +268,12 @@ class TrainingTable:
         return roles
 
     def xs(self, rows):
-        return _standardise(self.x[rows], self.x_mean, self.x_std)
+        """The standardised inputs of `rows` (float32)."""
+        return self.scaling.standardise_inputs(self.x[rows])
 
     def ys(self, rows):
-        return _standardise(self.y[rows], self.y_mean, self.y_std)
+        """The standardised targets of `rows` (float32, shape (len(rows), 1))."""
+        return self.scaling.standardise_targets(self.y[rows])
 
 
 INDEX_NAMES = ("index", "unnamed: 0")
@@ -365,17 +315,6 @@ def _input_columns(table, target, features, drop, owner):
     for name in features:
         _check_index_column(table, name, owner)
     return features
-
-
-def _split_rows(n, fractions, seed):
-    """Shuffle `range(n)` by `seed` and cut it: `[test, validation, calibration, train]` (each >= 1 if its fraction > 0)."""
-    order = np.random.default_rng(seed).permutation(n)
-    parts, start = [], 0
-    for fraction in fractions:
-        size = max(1, round(fraction * n)) if fraction > 0 else 0
-        parts.append(order[start : start + size])
-        start += size
-    return parts + [order[start:]]
 
 
 def read_training_table(
@@ -426,25 +365,13 @@ def read_training_table(
             f"{owner}: {table.path} has {n} data rows; at least {MIN_ROWS} are needed "
             "to hold out validation and test rows"
         )
-    test, val, calibration, train = _split_rows(n, (test_fraction, val_fraction, calibration_fraction), seed)
-    y_std = float(y[train].std())
-    if not y_std > 0:
-        raise TableError(f"{owner}: the target column {target!r} is constant on the training rows")
+    test, val, calibration, train = shuffled_split(
+        n, (test_fraction, val_fraction, calibration_fraction), seed
+    )
+    with _as_table_error():
+        scaling = Standardisation.fit(x[train], y[train], owner=owner, target=target)
     return TrainingTable(
-        table.path,
-        target,
-        features,
-        x,
-        y,
-        train,
-        val,
-        test,
-        x[train].mean(axis=0),
-        _scale_of(x[train]),
-        float(y[train].mean()),
-        y_std,
-        calibration,
-        table.sha256,
+        table.path, target, features, x, y, train, val, test, scaling, calibration, table.sha256
     )
 
 
@@ -454,8 +381,8 @@ def check_fit_arguments(
     """Check `fit_table`'s options before any work is done; return the output folder path."""
     if head not in HEADS:
         raise TableError(f"{owner}: --head must be one of {', '.join(HEADS)}, got {head!r}")
-    if isinstance(ensemble, bool) or int(ensemble) != ensemble or ensemble < 1:
-        raise TableError(f"{owner}: --ensemble must be a positive integer, got {ensemble!r}")
+    with _as_table_error():
+        positive_int(owner, "--ensemble", ensemble, whole_floats=True)
     if calibration not in CALIBRATIONS:
         raise TableError(
             f"{owner}: --calibration must be one of {', '.join(CALIBRATIONS)}, got {calibration!r}"
@@ -463,34 +390,52 @@ def check_fit_arguments(
     return _check_new_output(out_dir, overwrite, owner)
 
 
-def _train(data, head, ensemble, hidden, *, epochs, batch_size, learning_rate, patience, seed, verbose):
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    """The training and calibration options of `fit_table` (the `probnn fit` flags of the same names)."""
+
+    head: str = "normal"
+    ensemble: int = 1
+    epochs: int = 1000
+    hidden: tuple = (64, 64)
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    patience: int = 50
+    calibration: str = "conformal"
+    seed: int = 0
+    verbose: int = 0
+
+
+def _train(data, options):
     """Build and train the model (early stopping on the validation rows); returns `(model, epochs run)`."""
     import keras
 
     import probnn
 
-    keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(options.seed)
     x_train = data.xs(data.train)
 
     def build():
-        return build_model(len(data.features), head, hidden, x_adapt=x_train, seed=seed)
+        return build_model(
+            len(data.features), options.head, options.hidden, x_adapt=x_train, seed=options.seed
+        )
 
-    model = probnn.Ensemble(build, members=int(ensemble)) if ensemble > 1 else build()
+    model = probnn.Ensemble(build, members=int(options.ensemble)) if options.ensemble > 1 else build()
     history = probnn.fit(
         model,
         x_train,
         data.ys(data.train),
-        optimizer=keras.optimizers.Adam(learning_rate),
-        epochs=int(epochs),
-        batch_size=int(batch_size),
+        optimizer=keras.optimizers.Adam(options.learning_rate),
+        epochs=int(options.epochs),
+        batch_size=int(options.batch_size),
         validation_data=(data.xs(data.val), data.ys(data.val)),
         callbacks=[
             keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=int(patience), restore_best_weights=True
+                monitor="val_loss", patience=int(options.patience), restore_best_weights=True
             )
         ],
-        verbose=verbose,
-        seed=seed,
+        verbose=options.verbose,
+        seed=options.seed,
     )
     return model, len(history.epoch)
 
@@ -535,28 +480,26 @@ def _calibrated_curve(calibrator, dist, z):
 def _calibrate(model, data, method):
     """Fit the calibrator on the calibration rows; score the test rows before and after.
 
-    Returns `(calibrator, metrics, curves)`: metrics as `evaluate`'s plus
-    "before_calibration" and "after_calibration" blocks; curves the
-    calibration curves before and after (after is None for "none").
+    Returns `(calibrator, metrics, dist, calibrated_curve)`: metrics as
+    `Standardisation.scores`' plus "before_calibration" and
+    "after_calibration" blocks; `dist` the network's predictive of the test
+    rows; the calibrated intervals' curve (None for "none").
     """
     import probnn
 
     dist = probnn.predict_distribution(model, data.xs(data.test))
-    metrics = evaluate(dist, data.y[data.test], loc=data.y_mean, scale=data.y_std)
-    curves = [metrics.pop("curve"), None]
-    scale = dict(loc=data.y_mean, scale=data.y_std)
-    metrics["before_calibration"] = interval_scores(
-        CommandCalibrator("none"), dist, data.y[data.test], **scale
-    )
-    calibrator = CommandCalibrator(method)
+    y_test, scale = data.y[data.test], dict(loc=data.scaling.y_mean, scale=data.scaling.y_std)
+    metrics = data.scaling.scores(dist, y_test)
+    metrics["before_calibration"] = interval_scores(CommandCalibrator("none"), dist, y_test, **scale)
+    calibrator, curve = CommandCalibrator(method), None
     if method != "none":
         calibrator.fit(
             probnn.predict_distribution(model, data.xs(data.calibration)),
             data.ys(data.calibration).reshape(-1),
         )
-        metrics["after_calibration"] = interval_scores(calibrator, dist, data.y[data.test], **scale)
-        curves[1] = _calibrated_curve(calibrator, dist, data.ys(data.test).reshape(-1))
-    return calibrator, metrics, curves
+        metrics["after_calibration"] = interval_scores(calibrator, dist, y_test, **scale)
+        curve = _calibrated_curve(calibrator, dist, data.ys(data.test).reshape(-1))
+    return calibrator, metrics, dist, curve
 
 
 def _write_split(data, path):
@@ -566,95 +509,92 @@ def _write_split(data, path):
         writer.writerows([i, i + 2, role] for i, role in enumerate(data.roles()))
 
 
-def fit_table(
-    data,
-    out_dir,
-    *,
-    head="normal",
-    ensemble=1,
-    epochs=1000,
-    hidden=(64, 64),
-    batch_size=64,
-    learning_rate=1e-3,
-    patience=50,
-    calibration="conformal",
-    seed=0,
-    overwrite=False,
-    verbose=0,
-):
-    """Train on a `TrainingTable`, calibrate, and write the model folder `out_dir` (see the module docstring).
+def _write_calibration_figure(data, dist, calibrated_curve, path):
+    """`calibration.png`: the network's calibration curve on the test rows, and the calibrated one if any."""
+    from probnn.plotting import plot_calibration_curve
 
-    Training stops early on the validation NLL and keeps the best weights; the
-    calibrator (`calibration`, one of `CALIBRATIONS`) is fitted on the
-    calibration rows; the metrics are those of the test part, in original
-    units. With `ensemble=M > 1` the model is a `probnn.Ensemble` of M
-    networks. Returns a `FitResult`.
-    """
+    z = data.ys(data.test).reshape(-1)
+    title = f"{data.target}: calibration on {data.test.size} test rows"
+    fig = plot_calibration_curve(
+        dist, z, label="network" if calibrated_curve is not None else "model", title=title
+    )
+    if calibrated_curve is not None:
+        plot_calibration_curve(curve=calibrated_curve, ax=fig.axes[0], label="calibrated")
+    fig.savefig(path, dpi=110)
+
+
+def _model_record(data, options):
+    """The `probnn_model.json` record: what `probnn predict` needs to read the model folder."""
     import probnn
 
-    started = time.perf_counter()
-    out_dir = check_fit_arguments(
-        out_dir, head=head, ensemble=ensemble, calibration=calibration, overwrite=overwrite
-    )
-    if calibration != "none" and data.calibration.size == 0:
-        raise TableError(
-            f"probnn fit: --calibration {calibration} needs calibration rows; the split has none"
-        )
-    model, epochs_run = _train(
-        data,
-        head,
-        ensemble,
-        hidden,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        patience=patience,
-        seed=seed,
-        verbose=verbose,
-    )
-    calibrator, metrics, curves = _calibrate(model, data, calibration)
+    return {
+        "format": "probnn-model/1",
+        "probnn_version": probnn.__version__,
+        "target": data.target,
+        "features": data.features,
+        "head": options.head,
+        "ensemble": int(options.ensemble),
+        "calibration": options.calibration,
+        "x_mean": data.scaling.x_mean.tolist(),
+        "x_std": data.scaling.x_std.tolist(),
+        "y_mean": data.scaling.y_mean,
+        "y_std": data.scaling.y_std,
+        "training_rows": int(data.y.shape[0]),
+        "training_sha256": data.sha256,
+    }
+
+
+def _describe_run(metrics, data, options, epochs_run, seconds):
+    """Add the split sizes, the options and the run time to the test metrics."""
     metrics.update(
         n_train=int(data.train.size),
         n_val=int(data.val.size),
         n_calibration=int(data.calibration.size),
         n_test=int(data.test.size),
         epochs=epochs_run,
-        head=head,
-        ensemble=int(ensemble),
-        calibration=calibration,
+        head=options.head,
+        ensemble=int(options.ensemble),
+        calibration=options.calibration,
         target=data.target,
         features=data.features,
-        seconds=round(time.perf_counter() - started, 2),
+        seconds=round(seconds, 2),
         note="metrics on the test rows (never used in training, early stopping or calibration), "
         "original units; the top-level scores are the network's own, before calibration",
     )
+    return metrics
+
+
+def fit_table(data, out_dir, options=FitOptions(), *, overwrite=False):
+    """Train on a `TrainingTable`, calibrate, and write the model folder `out_dir` (see the module docstring).
+
+    Training (`options`, a `FitOptions`) stops early on the validation NLL
+    and keeps the best weights; the calibrator (`options.calibration`, one of
+    `CALIBRATIONS`) is fitted on the calibration rows; the metrics are those
+    of the test part, in original units. With `options.ensemble=M > 1` the
+    model is a `probnn.Ensemble` of M networks. Returns a `FitResult`.
+    """
+    started = time.perf_counter()
+    out_dir = check_fit_arguments(
+        out_dir,
+        head=options.head,
+        ensemble=options.ensemble,
+        calibration=options.calibration,
+        overwrite=overwrite,
+    )
+    if options.calibration != "none" and data.calibration.size == 0:
+        raise TableError(
+            f"probnn fit: --calibration {options.calibration} needs calibration rows; the split has none"
+        )
+    model, epochs_run = _train(data, options)
+    calibrator, metrics, dist, calibrated_curve = _calibrate(model, data, options.calibration)
+    _describe_run(metrics, data, options, epochs_run, time.perf_counter() - started)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(out_dir / MODEL_FILE)
-    info = {
-        "format": "probnn-model/1",
-        "probnn_version": probnn.__version__,
-        "target": data.target,
-        "features": data.features,
-        "head": head,
-        "ensemble": int(ensemble),
-        "calibration": calibration,
-        "x_mean": data.x_mean.tolist(),
-        "x_std": data.x_std.tolist(),
-        "y_mean": data.y_mean,
-        "y_std": data.y_std,
-        "training_rows": int(data.y.shape[0]),
-        "training_sha256": data.sha256,
-    }
-    (out_dir / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    (out_dir / INFO_FILE).write_text(json.dumps(_model_record(data, options), indent=2) + "\n")
     (out_dir / CALIBRATOR_FILE).write_text(json.dumps(calibrator.to_json()) + "\n")
     _write_split(data, out_dir / SPLIT_FILE)
     (out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_calibration(
-        curves[0],
-        out_dir / CALIBRATION_FILE,
-        calibrated=curves[1],
-        title=f"{data.target}: calibration on {data.test.size} test rows",
-    )
+    _write_calibration_figure(data, dist, calibrated_curve, out_dir / CALIBRATION_FILE)
     return FitResult(out_dir, metrics, epochs_run)
 
 
@@ -662,7 +602,7 @@ def fit_csv(path, target, out_dir, *, features=None, drop=None, sep=",", seed=0,
     """Train a probabilistic regression model on a CSV table and write a model folder.
 
     `read_training_table(path, target, features=..., drop=..., sep=..., seed=...)`
-    followed by `fit_table(data, out_dir, seed=..., overwrite=..., **options)`;
+    followed by `fit_table(data, out_dir, FitOptions(seed=..., **options), overwrite=...)`;
     see those. With `calibration="none"` no calibration rows are held out.
 
     Example:
@@ -672,12 +612,12 @@ def fit_csv(path, target, out_dir, *, features=None, drop=None, sep=",", seed=0,
     >>> fit_csv(folder / "d.csv", "y", folder / "m", epochs=2).metrics["n_test"]  # doctest: +SKIP
     9
     """
-    calibration = options.get("calibration", "conformal")
+    options = FitOptions(seed=seed, **options)
     check_fit_arguments(
         out_dir,
-        head=options.get("head", "normal"),
-        ensemble=options.get("ensemble", 1),
-        calibration=calibration,
+        head=options.head,
+        ensemble=options.ensemble,
+        calibration=options.calibration,
         overwrite=overwrite,
     )
     data = read_training_table(
@@ -687,9 +627,9 @@ def fit_csv(path, target, out_dir, *, features=None, drop=None, sep=",", seed=0,
         drop=drop,
         sep=sep,
         seed=seed,
-        calibration_fraction=0.0 if calibration == "none" else 0.15,
+        calibration_fraction=0.0 if options.calibration == "none" else 0.15,
     )
-    return fit_table(data, out_dir, seed=seed, overwrite=overwrite, **options)
+    return fit_table(data, out_dir, options, overwrite=overwrite)
 
 
 def read_model_record(model_dir, owner="probnn predict"):
@@ -808,8 +748,8 @@ def read_prediction_job(
     owner="probnn predict",
 ):
     """Check a model folder, a CSV table and the options of a prediction; no TensorFlow needed."""
-    if not 0.0 < interval < 1.0:
-        raise TableError(f"{owner}: --interval must be between 0 and 1, got {interval!r}")
+    with _as_table_error():
+        interval = probability(owner, "--interval", interval)
     if output is not None:
         output = pathlib.Path(output)
         if output.exists() and not overwrite:
@@ -845,12 +785,15 @@ def run_prediction(job):
     import probnn
 
     model, info = load_model_folder(job.model_dir)
-    x = _standardise(job.x, np.asarray(info["x_mean"]), np.asarray(info["x_std"]))
+    scaling = Standardisation(
+        np.asarray(info["x_mean"]), np.asarray(info["x_std"]), float(info["y_mean"]), float(info["y_std"])
+    )
+    x = scaling.standardise_inputs(job.x)
     dist = probnn.predict_distribution(model, x)
     calibrator = job.calibrator or CommandCalibrator("none")
     calibrated = calibrator.distribution(dist)
     summary, _ = probnn.metrics.as_predictive(dist if calibrated is None else calibrated)
-    loc, scale = float(info["y_mean"]), float(info["y_std"])
+    loc, scale = scaling.y_mean, scaling.y_std
     n = x.shape[0]
     mean = loc + scale * np.asarray(summary.mean(), dtype=np.float64).reshape(n)
     std = scale * np.asarray(summary.stddev(), dtype=np.float64).reshape(n)

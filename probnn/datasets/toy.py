@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from probnn._validation import positive_int
+
 
 def cubic_noise_scale(x):
     """Standard deviation of the noise in `heteroscedastic_cubic` at inputs `x`.
@@ -36,8 +38,7 @@ def heteroscedastic_cubic(n, *, seed=None, low=-2.0, high=2.0, dtype="float32"):
     >>> x.shape, y.shape
     ((100, 1), (100, 1))
     """
-    if int(n) != n or n < 1:
-        raise ValueError(f"heteroscedastic_cubic: n must be a positive integer, got {n!r}")
+    n = positive_int("heteroscedastic_cubic", "n", n, whole_floats=True)
     if not low < high:
         raise ValueError(f"heteroscedastic_cubic: need low < high, got low={low}, high={high}")
     rng = np.random.default_rng(seed)

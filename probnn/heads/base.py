@@ -20,19 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-
-def check_positive_int(owner, name, value, minimum=1):
-    """Return `value` as an int, or raise a ValueError naming `owner` and `name`."""
-    if isinstance(value, bool) or not float(value).is_integer() or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def check_positive_float(owner, name, value):
-    """Return `value` as a float, or raise a ValueError naming `owner` and `name`."""
-    if not float(value) > 0.0:
-        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
-    return float(value)
+from probnn._validation import finite_array, int_at_least, positive_number
 
 
 def positive_scale(raw, min_scale):
@@ -273,8 +261,8 @@ class RealEventHead(DistributionHead):
     def __init__(self, event_size=1, *, min_scale=1e-6, target_location=None, target_scale=None, **kwargs):
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.event_size = check_positive_int(name, "event_size", event_size)
-        self.min_scale = check_positive_float(name, "min_scale", min_scale)
+        self.event_size = int_at_least(name, "event_size", event_size, 1, whole_floats=True)
+        self.min_scale = positive_number(name, "min_scale", min_scale)
         self.target_location = self.target_scale = None
         if (target_location is None) != (target_scale is None):
             raise ValueError(f"{name}: give both target_location and target_scale, or neither")
@@ -332,8 +320,7 @@ class RealEventHead(DistributionHead):
             raise ValueError(
                 f"{owner}: expected targets of shape (n, {self.event_size}) with n >= 2, got {y.shape}"
             )
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{owner}: targets must be finite (found NaN or inf)")
+        finite_array(owner, "targets", y)
         std = y.std(axis=0)
         self._set_target_scaling(y.mean(axis=0), np.where(std > 0, std, 1.0))
 

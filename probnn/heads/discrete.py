@@ -5,7 +5,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import DistributionHead, check_positive_int
+from probnn._validation import int_at_least
+from probnn.heads.base import DistributionHead
 
 tfd = tfp.distributions
 
@@ -20,7 +21,7 @@ class _IndependentDiscreteHead(DistributionHead):
 
     def __init__(self, event_size=1, **kwargs):
         super().__init__(**kwargs)
-        self.event_size = check_positive_int(type(self).__name__, "event_size", event_size)
+        self.event_size = int_at_least(type(self).__name__, "event_size", event_size, 1, whole_floats=True)
 
     @property
     def params_size(self):
@@ -106,7 +107,7 @@ class CategoricalHead(DistributionHead):
 
     def __init__(self, num_classes, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = check_positive_int(type(self).__name__, "num_classes", num_classes, minimum=2)
+        self.num_classes = int_at_least(type(self).__name__, "num_classes", num_classes, 2, whole_floats=True)
 
     @property
     def params_size(self):

@@ -5,7 +5,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import DistributionHead, check_positive_float, check_positive_int
+from probnn._validation import int_at_least, positive_number
+from probnn.heads.base import DistributionHead
 
 tfd = tfp.distributions
 
@@ -80,9 +81,9 @@ class DUQHead(DistributionHead):
     ):
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.num_classes = check_positive_int(name, "num_classes", num_classes, minimum=2)
-        self.centroid_size = check_positive_int(name, "centroid_size", centroid_size)
-        self.length_scale = check_positive_float(name, "length_scale", length_scale)
+        self.num_classes = int_at_least(name, "num_classes", num_classes, 2, whole_floats=True)
+        self.centroid_size = int_at_least(name, "centroid_size", centroid_size, 1, whole_floats=True)
+        self.length_scale = positive_number(name, "length_scale", length_scale)
         if not 0.0 < float(gamma) < 1.0:
             raise ValueError(f"{name}: gamma must be in (0, 1), got {gamma!r}")
         if not float(gradient_penalty) >= 0.0:

@@ -7,12 +7,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import (
-    DistributionHead,
-    check_positive_float,
-    check_positive_int,
-    positive_scale,
-)
+from probnn._validation import int_at_least, positive_number
+from probnn.heads.base import DistributionHead, positive_scale
 
 tfd = tfp.distributions
 tfb = tfp.bijectors
@@ -131,19 +127,19 @@ class FlowHead(DistributionHead):
     ):
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.num_bins = check_positive_int(name, "num_bins", num_bins, minimum=2)
-        self.num_layers = check_positive_int(name, "num_layers", num_layers)
+        self.num_bins = int_at_least(name, "num_bins", num_bins, 2, whole_floats=True)
+        self.num_layers = int_at_least(name, "num_layers", num_layers, 1, whole_floats=True)
         self.interleave_affine = bool(interleave_affine)
-        self.bound = check_positive_float(name, "bound", bound)
-        self.min_bin_size = check_positive_float(name, "min_bin_size", min_bin_size)
+        self.bound = positive_number(name, "bound", bound)
+        self.min_bin_size = positive_number(name, "min_bin_size", min_bin_size)
         if self.min_bin_size * self.num_bins >= 2 * self.bound:
             raise ValueError(
                 f"{name}: min_bin_size * num_bins must be below 2 * bound, got "
                 f"{self.min_bin_size} * {self.num_bins} >= {2 * self.bound}"
             )
-        self.min_slope = check_positive_float(name, "min_slope", min_slope)
-        self.min_scale = check_positive_float(name, "min_scale", min_scale)
-        self.quadrature_size = check_positive_int(name, "quadrature_size", quadrature_size, minimum=2)
+        self.min_slope = positive_number(name, "min_slope", min_slope)
+        self.min_scale = positive_number(name, "min_scale", min_scale)
+        self.quadrature_size = int_at_least(name, "quadrature_size", quadrature_size, 2, whole_floats=True)
 
     def _layer_sizes(self):
         """Parameter count of each (spline, affine or 0) layer, innermost first."""

@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import RealEventHead, check_positive_int, positive_scale
+from probnn._validation import int_at_least
+from probnn.heads.base import RealEventHead, positive_scale
 
 tfd = tfp.distributions
 
@@ -30,7 +31,9 @@ class _NormalMixtureLayout(RealEventHead):
 
     def __init__(self, num_components, event_size=1, *, min_scale=1e-6, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
-        self.num_components = check_positive_int(type(self).__name__, "num_components", num_components)
+        self.num_components = int_at_least(
+            type(self).__name__, "num_components", num_components, 1, whole_floats=True
+        )
 
     @property
     def params_size(self):

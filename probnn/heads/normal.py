@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import RealEventHead, check_positive_float, positive_scale
+from probnn._validation import positive_number
+from probnn.heads.base import RealEventHead, positive_scale
 
 tfd = tfp.distributions
 
@@ -119,7 +120,7 @@ class StudentTHead(_LocationScaleHead):
 
     def __init__(self, event_size=1, *, min_scale=1e-6, min_df_excess=1e-3, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
-        self.min_df_excess = check_positive_float(type(self).__name__, "min_df_excess", min_df_excess)
+        self.min_df_excess = positive_number(type(self).__name__, "min_df_excess", min_df_excess)
 
     def distribution(self, params):
         loc, raw_scale, raw_df = self._split(params)

@@ -9,6 +9,7 @@ import tensorflow_probability as tfp
 from tensorflow_probability.python.distributions import distribution as distribution_lib
 from tensorflow_probability.python.internal import dtype_util, parameter_properties
 
+from probnn._validation import finite_number
 from probnn.heads.base import positive_scale
 from probnn.heads.blocks import ParameterBlocksHead
 
@@ -237,9 +238,7 @@ class CensoredNormalHead(ParameterBlocksHead):
 
     def __init__(self, event_size=1, *, lower=0.0, min_scale=1e-6, **kwargs):
         super().__init__(event_size, min_scale=min_scale, **kwargs)
-        if isinstance(lower, bool) or not np.isfinite(float(lower)):
-            raise ValueError(f"CensoredNormalHead: lower must be a finite number, got {lower!r}")
-        self.lower = float(lower)
+        self.lower = finite_number("CensoredNormalHead", "lower", lower)
 
     def _base(self, loc, raw_scale):
         return CensoredNormal(loc, positive_scale(raw_scale, self.min_scale), lower=self.lower)

@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 
+from probnn._validation import positive_number
 from probnn.heads.mixture import _NormalMixtureLayout
 from probnn.layers._adapt import AdaptMixin
 from probnn.layers.prototypes import select_centers, typical_distance
@@ -63,9 +64,7 @@ class RBFMixtureHead(AdaptMixin, _NormalMixtureLayout):
         **kwargs,
     ):
         super().__init__(num_components, event_size, min_scale=min_scale, **kwargs)
-        if not float(width) > 0.0:
-            raise ValueError(f"RBFMixtureHead: width must be a positive number, got {width!r}")
-        self.width = float(width)
+        self.width = positive_number("RBFMixtureHead", "width", width)
         self.prototype_initializer = keras.initializers.get(prototype_initializer)
         self.trainable_prototypes = bool(trainable_prototypes)
 

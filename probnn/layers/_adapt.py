@@ -12,6 +12,8 @@ checks the feature size.
 import keras
 import numpy as np
 
+from probnn._validation import finite_array
+
 
 class AdaptMixin:
     """Mixin for `keras.layers.Layer` subclasses: `adapt` builds, `build` is idempotent, input checks."""
@@ -67,8 +69,7 @@ class AdaptMixin:
         x = x.reshape(-1, x.shape[-1])
         if x.shape[0] == 0:
             raise ValueError(f"{self._describe()}: adapt got no data points")
-        if not np.all(np.isfinite(x)):
-            raise ValueError(f"{self._describe()}: adapt data contain NaN or infinite values")
+        finite_array(self._describe(), "adapt data", x, dtype=None)
         if self.built and x.shape[1] != self._features:
             raise ValueError(
                 f"{self._describe()}: expected data with {self._features} features, got {x.shape[1]}"

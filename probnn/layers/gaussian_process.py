@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from probnn.heads.base import check_positive_float, check_positive_int
+from probnn._validation import int_at_least, positive_number
 
 
 @keras.saving.register_keras_serializable(package="probnn")
@@ -77,11 +77,11 @@ class RandomFeatureGaussianProcess(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         name = type(self).__name__
-        self.units = check_positive_int(name, "units", units)
-        self.num_inducing = check_positive_int(name, "num_inducing", num_inducing)
-        self.length_scale = check_positive_float(name, "length_scale", length_scale)
-        self.ridge_penalty = check_positive_float(name, "ridge_penalty", ridge_penalty)
-        self.mean_field_factor = check_positive_float(name, "mean_field_factor", mean_field_factor)
+        self.units = int_at_least(name, "units", units, 1, whole_floats=True)
+        self.num_inducing = int_at_least(name, "num_inducing", num_inducing, 1, whole_floats=True)
+        self.length_scale = positive_number(name, "length_scale", length_scale)
+        self.ridge_penalty = positive_number(name, "ridge_penalty", ridge_penalty)
+        self.mean_field_factor = positive_number(name, "mean_field_factor", mean_field_factor)
         if not float(l2) >= 0:
             raise ValueError(f"{name}: l2 must be >= 0, got {l2!r}")
         self.l2 = float(l2)

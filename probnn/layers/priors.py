@@ -16,18 +16,14 @@ import math
 import keras
 import tensorflow as tf
 
+from probnn._validation import positive_number
+
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def _normal_log_prob(w, scale):
     z = w / scale
     return -0.5 * z * z - math.log(scale) - _HALF_LOG_2PI
-
-
-def _check_scale(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="probnn")
@@ -45,7 +41,7 @@ class NormalPrior:
     """
 
     def __init__(self, scale=1.0):
-        self.scale = _check_scale("NormalPrior", "scale", scale)
+        self.scale = positive_number("NormalPrior", "scale", scale)
 
     def log_prob(self, w):
         return _normal_log_prob(w, self.scale)
@@ -89,8 +85,8 @@ class ScaleMixturePrior:
     """
 
     def __init__(self, scale1=1.0, scale2=_DEFAULT_SCALE2, weight=0.5):
-        self.scale1 = _check_scale("ScaleMixturePrior", "scale1", scale1)
-        self.scale2 = _check_scale("ScaleMixturePrior", "scale2", scale2)
+        self.scale1 = positive_number("ScaleMixturePrior", "scale1", scale1)
+        self.scale2 = positive_number("ScaleMixturePrior", "scale2", scale2)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < 1:
             raise ValueError(f"ScaleMixturePrior: weight must be in (0, 1), got {weight!r}")
         self.weight = float(weight)

@@ -7,6 +7,8 @@ otherwise grow with the data set, so memory stays bounded on large data.
 
 import numpy as np
 
+from probnn._validation import finite_array, positive_int
+
 # SciPy is imported inside the functions: `import probnn` stays light.
 
 _METHODS = ("random", "kmeans++", "kmeans")
@@ -21,8 +23,7 @@ def _as_points(x, who):
         raise ValueError(f"{who}: expected data of shape (num_points, num_features), got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{who}: expected non-empty data, got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{who}: the data contain NaN or infinite values")
+    finite_array(who, "data", x, dtype=None)
     return x
 
 
@@ -90,9 +91,7 @@ def select_centers(x, num_centers, *, method="random", seed=None, max_samples=10
     """
     who = "select_centers"
     x = _as_points(x, who)
-    if int(num_centers) != num_centers or num_centers < 1:
-        raise ValueError(f"{who}: num_centers must be a positive integer, got {num_centers!r}")
-    num_centers = int(num_centers)
+    num_centers = positive_int(who, "num_centers", num_centers, whole_floats=True)
     if method not in _METHODS:
         raise ValueError(f"{who}: method must be one of {_METHODS}, got {method!r}")
     if x.shape[0] < num_centers:

@@ -1,12 +1,12 @@
 """Gaussian radial basis function layer and its memory-light distance op."""
 
 import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
+from probnn._validation import positive_int, positive_number
 from probnn.layers._adapt import AdaptMixin
 from probnn.layers.prototypes import select_centers, typical_distance
 
@@ -50,21 +50,6 @@ def squared_distances(x, centers):
     c_sq = ops.sum(ops.square(centers), axis=-1)  # (m,)
     cross = ops.matmul(x, ops.transpose(centers))  # (..., m)
     return ops.maximum((x_sq + c_sq) - 2.0 * cross, 0.0)
-
-
-def _is_positive_integer(value):
-    if isinstance(value, bool):
-        return False
-    try:
-        return int(value) == value and value >= 1
-    except (TypeError, ValueError):
-        return False
-
-
-def _is_positive_number(value):
-    return (
-        isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    )
 
 
 @keras.saving.register_keras_serializable(package="probnn")
@@ -124,12 +109,8 @@ class RBF(AdaptMixin, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not _is_positive_integer(units):
-            raise ValueError(f"{self._describe()}: units must be a positive integer, got {units!r}")
-        if not _is_positive_number(width):
-            raise ValueError(f"{self._describe()}: width must be a positive number, got {width!r}")
-        self.units = int(units)
-        self.width = float(width)
+        self.units = positive_int(self._describe(), "units", units, whole_floats=True)
+        self.width = positive_number(self._describe(), "width", width)
         self.centers_initializer = keras.initializers.get(centers_initializer)
         self.trainable_centers = bool(trainable_centers)
         self.trainable_widths = bool(trainable_widths)
@@ -214,10 +195,7 @@ class RBF(AdaptMixin, keras.layers.Layer):
         >>> bool(np.all(ops.convert_to_numpy(rbf.widths) > 0))
         True
         """
-        if not _is_positive_number(width_scale):
-            raise ValueError(
-                f"{self._describe()}: width_scale must be a positive number, got {width_scale!r}"
-            )
+        positive_number(self._describe(), "width_scale", width_scale)
         x = self._adapt_data(x)
         if x.shape[0] < self.units:
             raise ValueError(

@@ -15,6 +15,7 @@ import keras
 import tensorflow as tf
 
 from probnn import stats
+from probnn._validation import positive_int
 
 
 def _last_axis_shape(fname, input_shape, size):
@@ -89,8 +90,7 @@ class TTest(keras.layers.Layer):
 
     def __init__(self, group_size, equal_var=True, return_pvalue=False, alternative="two-sided", **kwargs):
         super().__init__(**kwargs)
-        if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-            raise ValueError(f"TTest: group_size must be a positive integer; got {group_size!r}.")
+        positive_int("TTest", "group_size", group_size)
         if alternative not in ("two-sided", "less", "greater"):
             raise ValueError(
                 f"TTest: alternative must be 'two-sided', 'less' or 'greater'; got {alternative!r}."

@@ -52,6 +52,7 @@ import math
 import keras
 from keras import ops
 
+from probnn._validation import positive_int, positive_number
 from probnn.layers._stochastic import StochasticLayer
 from probnn.layers.priors import get_prior
 
@@ -96,9 +97,7 @@ class _Variational(StochasticLayer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        if isinstance(posterior_scale, bool) or not posterior_scale > 0:
-            raise ValueError(f"{owner}: posterior_scale must be a positive number, got {posterior_scale!r}")
-        self.posterior_scale = float(posterior_scale)
+        self.posterior_scale = positive_number(owner, "posterior_scale", posterior_scale)
         self.prior = get_prior(prior, owner)
         if isinstance(kl_weight, bool) or not kl_weight >= 0:
             raise ValueError(
@@ -218,8 +217,7 @@ class _VariationalDense(_Variational):
     """A dense layer `activation(x @ kernel + bias)` with a variational posterior."""
 
     def __init__(self, units, **kwargs):
-        if isinstance(units, bool) or not isinstance(units, int) or units < 1:
-            raise ValueError(f"{type(self).__name__}: units must be a positive integer, got {units!r}")
+        positive_int(type(self).__name__, "units", units)
         super().__init__(**kwargs)
         self.units = units
 
@@ -249,8 +247,7 @@ class _VariationalConv(_Variational):
 
     def __init__(self, filters, kernel_size, strides=1, padding="valid", dilation_rate=1, **kwargs):
         owner = type(self).__name__
-        if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"{owner}: filters must be a positive integer, got {filters!r}")
+        positive_int(owner, "filters", filters)
         if str(padding).lower() not in ("valid", "same"):
             raise ValueError(f"{owner}: padding must be 'valid' or 'same', got {padding!r}")
         super().__init__(**kwargs)

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from probnn.heads.base import check_positive_int
+from probnn._validation import int_at_least
 from probnn.losses.head_loss import HeadLoss
 from probnn.metrics.crps_forms import crps_samples
 from probnn.metrics.predictive import closed_form_crps, scalar_distribution
@@ -45,7 +45,7 @@ class CRPS(HeadLoss):
 
     def __init__(self, head, num_samples=64, reduction="sum_over_batch_size", name="crps", dtype=None):
         super().__init__(head, reduction=reduction, name=name, dtype=dtype)
-        self.num_samples = check_positive_int("CRPS", "num_samples", num_samples, minimum=2)
+        self.num_samples = int_at_least("CRPS", "num_samples", num_samples, 2, whole_floats=True)
         probe = self._scalar(np.zeros((1, self.head.params_size)))
         self.closed_form = closed_form_crps(probe, tf.zeros(probe.batch_shape, probe.dtype)) is not None
         if not self.closed_form and probe.reparameterization_type != tfd.FULLY_REPARAMETERIZED:

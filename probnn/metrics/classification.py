@@ -5,6 +5,7 @@ import collections
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from probnn._validation import positive_int
 from probnn.metrics._reduce import reduce
 
 tfd = tfp.distributions
@@ -111,9 +112,7 @@ def reliability_bins(dist, y, *, num_bins=10):
     >>> bins.count.numpy().tolist(), bins.accuracy.numpy().tolist()
     ([2.0, 2.0], [0.5, 1.0])
     """
-    if isinstance(num_bins, bool) or int(num_bins) != num_bins or num_bins < 1:
-        raise ValueError(f"reliability_bins: num_bins must be a positive integer, got {num_bins!r}")
-    num_bins = int(num_bins)
+    num_bins = positive_int("reliability_bins", "num_bins", num_bins, whole_floats=True)
     kind, probs, y = _classification(dist, y, "reliability_bins")
     if kind == "categorical":
         confidence = tf.reduce_max(probs, axis=-1)

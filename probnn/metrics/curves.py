@@ -5,6 +5,7 @@ import collections
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from probnn._validation import int_at_least
 from probnn.metrics.classification import class_probabilities, classification_calibration_error
 from probnn.metrics.predictive import as_predictive
 
@@ -39,8 +40,7 @@ def pit(dist, y):
 
 
 def _check_levels(owner, num_levels, kind):
-    if isinstance(num_levels, bool) or int(num_levels) != num_levels or num_levels < 2:
-        raise ValueError(f"{owner}: num_levels must be an integer >= 2, got {num_levels!r}")
+    int_at_least(owner, "num_levels", num_levels, 2, whole_floats=True)
     if kind not in KINDS:
         raise ValueError(f"{owner}: kind must be one of {KINDS}, got {kind!r}")
 

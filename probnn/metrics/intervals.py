@@ -3,15 +3,10 @@
 import numpy as np
 import tensorflow as tf
 
+from probnn._validation import probability
 from probnn.metrics.predictive import SamplesPredictive, as_predictive
 
 INTERVAL_KINDS = ("central", "hdi")
-
-
-def _check_level(owner, level):
-    if not 0.0 < float(level) < 1.0:
-        raise ValueError(f"{owner}: level must be in (0, 1), got {level!r}")
-    return float(level)
 
 
 def quantile(dist, levels):
@@ -59,7 +54,7 @@ def interval(dist, level=0.9, *, kind="central"):
     >>> round(float(upper[0]), 3)
     1.96
     """
-    level = _check_level("interval", level)
+    level = probability("interval", "level", level)
     if kind not in INTERVAL_KINDS:
         raise ValueError(f"interval: kind must be one of {INTERVAL_KINDS}, got {kind!r}")
     pred, _ = as_predictive(dist, owner="interval")
@@ -92,7 +87,7 @@ def coverage(dist, y, level=0.9):
     >>> round(float(coverage((np.zeros(10000), np.ones(10000)), y, level=0.9)), 2)
     0.9
     """
-    level = _check_level("coverage", level)
+    level = probability("coverage", "level", level)
     pred, y = as_predictive(dist, y, owner="coverage")
     q = pred.quantile(np.array([(1 - level) / 2, (1 + level) / 2]))
     inside = (y >= q[0]) & (y <= q[1])

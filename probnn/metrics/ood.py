@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from probnn._validation import finite_array, same_length
 from probnn.metrics.classification import class_probabilities
 
 tfd = tfp.distributions
@@ -154,16 +155,12 @@ def epistemic_variance(dist):
 def _labels_scores(labels, scores, owner):
     labels = np.asarray(labels).ravel()
     scores = np.asarray(scores, dtype=float).ravel()
-    if labels.shape != scores.shape:
-        raise ValueError(
-            f"{owner}: labels and scores must have the same length, got {labels.size} and {scores.size}"
-        )
+    same_length(owner, {"labels": labels, "scores": scores})
     if not np.all((labels == 0) | (labels == 1)):
         raise ValueError(f"{owner}: labels must be 0 (negative) or 1 (positive)")
     if labels.min(initial=1) == labels.max(initial=0):
         raise ValueError(f"{owner}: needs both positive (1) and negative (0) labels")
-    if not np.all(np.isfinite(scores)):
-        raise ValueError(f"{owner}: scores contain NaN or infinite values")
+    finite_array(owner, "scores", scores)
     return labels.astype(bool), scores
 
 

@@ -12,6 +12,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from probnn._validation import int_at_least, positive_number
 from probnn.ensemble import Ensemble
 from probnn.heads import RBFMixtureHead
 from probnn.prediction import predict_distribution
@@ -20,11 +21,6 @@ from probnn.sklearn._training import seeded, train
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_int(owner, name, value, minimum):
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
 
 
 class NetworkEstimator(BaseEstimator):
@@ -40,13 +36,12 @@ class NetworkEstimator(BaseEstimator):
         units = self.hidden_units
         if not isinstance(units, (tuple, list)) or not all(_is_int(u) and u >= 1 for u in units):
             raise ValueError(f"{owner}: hidden_units must be a tuple of positive integers, got {units!r}")
-        _check_int(owner, "members", self.members, 1)
-        _check_int(owner, "epochs", self.epochs, 1)
-        _check_int(owner, "batch_size", self.batch_size, 1)
+        int_at_least(owner, "members", self.members, 1)
+        int_at_least(owner, "epochs", self.epochs, 1)
+        int_at_least(owner, "batch_size", self.batch_size, 1)
         if self.patience is not None:
-            _check_int(owner, "patience", self.patience, 0)
-        if not (isinstance(self.learning_rate, numbers.Real) and self.learning_rate > 0):
-            raise ValueError(f"{owner}: learning_rate must be a positive number, got {self.learning_rate!r}")
+            int_at_least(owner, "patience", self.patience, 0)
+        positive_number(owner, "learning_rate", self.learning_rate)
         fraction = self.validation_fraction
         if not (isinstance(fraction, numbers.Real) and 0 <= fraction < 1):
             raise ValueError(f"{owner}: validation_fraction must be in [0, 1), got {fraction!r}")

@@ -5,6 +5,7 @@ import tensorflow_probability as tfp
 from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 
+from probnn._validation import positive_int
 from probnn.heads.names import by_name, check_head_name
 from probnn.metrics import intervals
 from probnn.metrics.predictive import scalar_distribution
@@ -157,10 +158,7 @@ class ProbabilisticRegressor(RegressorMixin, NetworkEstimator):
 
     def sample(self, X, n_samples=1, random_state=None):
         """`n_samples` draws from the predictive distribution of every row: shape (n, n_samples)."""
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(
-                f"ProbabilisticRegressor.sample: n_samples must be a positive integer, got {n_samples!r}"
-            )
+        positive_int("ProbabilisticRegressor.sample", "n_samples", n_samples)
         seed = int(check_random_state(random_state).randint(2**31 - 1))
         draws = self.predict_distribution(X).sample(int(n_samples), seed=seed)
         return np.asarray(draws, np.float64).T

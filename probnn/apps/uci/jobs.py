@@ -50,9 +50,12 @@ class BenchJob:
         return [(d, m) for d, m in pairs if not result_path(self.results_dir, d, m).is_file()]
 
 
-def check_cli_arguments(args):
-    """Check `probnn bench uci`'s arguments (no TensorFlow needed); return a `BenchJob`."""
-    owner = "probnn bench uci"
+_OWNER = "probnn bench uci"
+
+
+def _check_outputs(args):
+    """`(results_dir, table_only, rerun, output)` from the arguments, checked against each other."""
+    owner = _OWNER
     results_dir = getattr(args, "results_dir", None)
     results_dir = None if results_dir is None else pathlib.Path(results_dir)
     table_only = bool(getattr(args, "table_only", False))
@@ -68,38 +71,85 @@ def check_cli_arguments(args):
         output = pathlib.Path(args.output)
         if output.exists() and not args.overwrite:
             raise ValueError(f"{owner}: output file {output} already exists (pass --overwrite to replace it)")
+    return results_dir, table_only, rerun, output
+
+
+def _check_methods(args):
+    """The methods to run: `--methods` (each known) or all."""
     methods = args.methods or list(METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"{owner}: unknown method {unknown[0]!r} (choose from {', '.join(METHODS)})")
-    if args.data_dir is None and not table_only:
-        raise ValueError(f"{owner}: --data-dir PATH is required (the folder of the UCI data set folders)")
-    data_dir = None if args.data_dir is None else pathlib.Path(args.data_dir)
-    if table_only:
-        names = args.datasets or list(UCI_DATASETS)
-        bad = [d for d in names if d not in UCI_DATASETS]
-        if bad:
-            raise ValueError(f"{owner}: unknown data set {bad[0]!r} (choose from {', '.join(UCI_DATASETS)})")
-        return BenchJob(
-            data_dir, names, {}, methods, bool(args.quick), output, int(args.seed), results_dir, rerun, True
-        )
+        raise ValueError(f"{_OWNER}: unknown method {unknown[0]!r} (choose from {', '.join(METHODS)})")
+    return methods
+
+
+def _table_only_datasets(args):
+    """The data sets of a `--table-only` run: `--datasets` (each a UCI name) or all."""
+    names = args.datasets or list(UCI_DATASETS)
+    bad = [d for d in names if d not in UCI_DATASETS]
+    if bad:
+        raise ValueError(f"{_OWNER}: unknown data set {bad[0]!r} (choose from {', '.join(UCI_DATASETS)})")
+    return names
+
+
+def _datasets_and_splits(args, data_dir):
+    """The data sets in `data_dir` to run and the split indices of each (`--splits`, `--quick` or all)."""
     if not data_dir.is_dir():
-        raise ValueError(f"{owner}: --data-dir {data_dir} is not a folder")
+        raise ValueError(f"{_OWNER}: --data-dir {data_dir} is not a folder")
     datasets = args.datasets or [d for d in UCI_DATASETS if d in available_uci_datasets(data_dir)]
     if not datasets:
-        raise ValueError(f"{owner}: no UCI data set folders (with data.txt) in {data_dir}")
+        raise ValueError(f"{_OWNER}: no UCI data set folders (with data.txt) in {data_dir}")
     splits = {}
     for name in datasets:
-        uci_folder(name, data_dir, owner)
+        uci_folder(name, data_dir, _OWNER)
         total = uci_num_splits(name, data_dir)
         k = args.splits or (QUICK_SPLITS if args.quick else total)
         if k > total:
-            raise ValueError(f"{owner}: --splits {k} but {name} has {total} splits")
+            raise ValueError(f"{_OWNER}: --splits {k} but {name} has {total} splits")
         splits[name] = list(range(k))
+    return datasets, splits
+
+
+def _check_existing_results(job):
+    """A results file to be skipped must hold the same kind of run; anything else is a one-line error."""
+    factor = job.settings().max_epochs_factor
+    for d in job.datasets:
+        for m in job.methods:
+            path = result_path(job.results_dir, d, m)
+            if not path.is_file():
+                continue
+            old = load_result(path)
+            kind = "--quick" if old.meta.get("quick") else "full"
+            old_factor = old.meta.get("settings", {}).get("max_epochs_factor")
+            if (
+                bool(old.meta.get("quick")) != job.quick
+                or [s.split for s in old.splits] != job.splits[d]
+                or old_factor != factor
+            ):
+                raise ValueError(
+                    f"{_OWNER}: {path} holds a {kind} run on splits {[s.split for s in old.splits]} "
+                    f"with --epochs-factor {old_factor}, not this one (pass --rerun to replace it, "
+                    "or another --results-dir)"
+                )
+
+
+def check_cli_arguments(args):
+    """Check `probnn bench uci`'s arguments (no TensorFlow needed); return a `BenchJob`."""
+    results_dir, table_only, rerun, output = _check_outputs(args)
+    methods = _check_methods(args)
+    if args.data_dir is None and not table_only:
+        raise ValueError(f"{_OWNER}: --data-dir PATH is required (the folder of the UCI data set folders)")
+    data_dir = None if args.data_dir is None else pathlib.Path(args.data_dir)
+    if table_only:
+        names = _table_only_datasets(args)
+        return BenchJob(
+            data_dir, names, {}, methods, bool(args.quick), output, int(args.seed), results_dir, rerun, True
+        )
+    datasets, splits = _datasets_and_splits(args, data_dir)
     jobs = int(getattr(args, "jobs", None) or 1)
     if jobs > 1 and results_dir is None:
         raise ValueError(
-            f"{owner}: --jobs {jobs} needs --results-dir (the processes share their results there)"
+            f"{_OWNER}: --jobs {jobs} needs --results-dir (the processes share their results there)"
         )
     job = BenchJob(
         data_dir,
@@ -117,25 +167,7 @@ def check_cli_arguments(args):
         getattr(args, "epochs_factor", None),
     )
     if results_dir is not None and not rerun:
-        # A file to be skipped must hold the same kind of run; anything else is a one-line error.
-        factor = job.settings().max_epochs_factor
-        for d in datasets:
-            for m in methods:
-                path = result_path(results_dir, d, m)
-                if path.is_file():
-                    old = load_result(path)
-                    kind = "--quick" if old.meta.get("quick") else "full"
-                    old_factor = old.meta.get("settings", {}).get("max_epochs_factor")
-                    if (
-                        bool(old.meta.get("quick")) != job.quick
-                        or [s.split for s in old.splits] != splits[d]
-                        or old_factor != factor
-                    ):
-                        raise ValueError(
-                            f"{owner}: {path} holds a {kind} run on splits {[s.split for s in old.splits]} "
-                            f"with --epochs-factor {old_factor}, not this one (pass --rerun to replace it, "
-                            "or another --results-dir)"
-                        )
+        _check_existing_results(job)
     return job
 
 

@@ -72,6 +72,90 @@ def best_result(results):
     return max(usable, key=lambda r: r.summary()[0]) if usable else None
 
 
+def _header(index, methods, published):
+    """The column names of the log-likelihood (`index` 0) or RMSE (`index` 2) table."""
+    return (
+        ["data set", "splits"]
+        + [METHODS[m].label for m in methods]
+        + (["best (ours)", f"≥ published {BASELINE}?"] if index == 0 else [])
+        + [f"{p} (published)" for p in published]
+    )
+
+
+def _method_cells(by, dataset, methods, index):
+    """One cell per method: mean ± standard error of the score, "not run", or a marked incomparable cell."""
+    digits = 4 if dataset == "naval-propulsion-plant" and index == 2 else 2
+    cells = []
+    for m in methods:
+        r = by.get((dataset, m))
+        if r is None:
+            cells.append("not run")
+            continue
+        s = r.summary()
+        cell = _fmt(s[index], s[index + 1], digits)
+        cells.append(cell if comparable(r) or index != 0 else cell + " (integer targets: not comparable)")
+    return cells
+
+
+def _verdict_cells(ran, dataset, methods, wins, decided):
+    """The best comparable method's cell and whether it is at or above the published baseline.
+
+    The verdict uses results on ALL splits only. A "yes" is final as soon as one such method is at
+    or above the published figure (more methods can only raise the best); a "no" is final only when
+    every method has run on all splits. A decided data set is appended to `decided` (and to `wins`
+    for a "yes").
+    """
+    whole = [r for r in ran if len(r.splits) == uci_total_splits(dataset)]
+    best = best_result(whole) or best_result(ran)
+    ref = PUBLISHED[BASELINE].get(dataset)
+    if best is None or ref is None:
+        return ["", ""]
+    ll = best.summary()[0]
+    if best in whole and round(ll, 2) >= ref[2]:
+        verdict = "yes"
+        decided.append(dataset)
+        wins.append(dataset)
+    elif len(whole) == len(methods):
+        verdict = "no"
+        decided.append(dataset)
+    else:
+        verdict = "not yet (" + ("not all splits" if best not in whole else "not all methods") + ")"
+    return [f"{METHODS[best.method].label} {ll:.2f}", verdict]
+
+
+def _published_cells(dataset, published, index):
+    """The published mean ± standard error of each reference, or "" where it has none."""
+    cells = []
+    for p in published:
+        ref = PUBLISHED[p].get(dataset)
+        cells.append(
+            "" if ref is None else _fmt(ref[2], ref[3], 2) if index == 0 else _fmt(ref[0], ref[1], 2)
+        )
+    return cells
+
+
+def _footnotes(results, datasets, methods, wins, decided):
+    """The lines after the tables: the count of data sets at or above the baseline, and the times."""
+    lines = [
+        f"Data sets where a comparable method, on all splits, is at or above the published {BASELINE} "
+        f"test log likelihood (compared at its 2 published decimals): {len(wins)} "
+        f"({', '.join(wins) or 'none'}); decided so far: {len(decided)} of {len(datasets)} "
+        f"(a data set below it is decided when all {len(methods)} methods have run on all splits).",
+        "",
+    ]
+    times = [
+        f"{r.dataset}/{r.method} {r.seconds:.0f} s wall, {r.cpu_seconds:.0f} s CPU"
+        for r in sorted(results, key=lambda r: (_order(r.dataset), list(METHODS).index(r.method)))
+    ]
+    lines.append(
+        "Time per data set and method (validation runs, retraining and test): " + "; ".join(times) + "."
+    )
+    total_wall = sum(r.seconds for r in results)
+    total_cpu = sum(r.cpu_seconds for r in results)
+    lines.append(f"Sum: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU.")
+    return lines
+
+
 def format_table(results, *, datasets=None, methods=None, published=(BASELINE, "Deep ensembles", "NGBoost")):
     """Markdown tables (test log likelihood, then RMSE) of `MethodResult`s beside the published numbers.
 
@@ -86,12 +170,7 @@ def format_table(results, *, datasets=None, methods=None, published=(BASELINE, "
     lines = []
     wins, decided = [], []
     for title, index in (("Test log likelihood (higher is better)", 0), ("Test RMSE", 2)):
-        head = (
-            ["data set", "splits"]
-            + [METHODS[m].label for m in methods]
-            + (["best (ours)", f"≥ published {BASELINE}?"] if index == 0 else [])
-            + [f"{p} (published)" for p in published]
-        )
+        head = _header(index, methods, published)
         lines += [
             f"**{title}**, mean ± standard error over splits",
             "",
@@ -101,67 +180,13 @@ def format_table(results, *, datasets=None, methods=None, published=(BASELINE, "
         for d in datasets:
             ran = [by[(d, m)] for m in methods if (d, m) in by]
             counts = sorted({len(r.splits) for r in ran})
-            cells = [d, "/".join(str(c) for c in counts) or "-"]
-            digits = 4 if d == "naval-propulsion-plant" and index == 2 else 2
-            for m in methods:
-                r = by.get((d, m))
-                if r is None:
-                    cells.append("not run")
-                    continue
-                s = r.summary()
-                cell = _fmt(s[index], s[index + 1], digits)
-                cells.append(
-                    cell if comparable(r) or index != 0 else cell + " (integer targets: not comparable)"
-                )
+            cells = [d, "/".join(str(c) for c in counts) or "-"] + _method_cells(by, d, methods, index)
             if index == 0:
-                # The verdict uses results on ALL splits only. A "yes" is final as soon as one such
-                # method is at or above the published figure (more methods can only raise the best);
-                # a "no" is final only when every method has run on all splits.
-                whole = [r for r in ran if len(r.splits) == uci_total_splits(d)]
-                best = best_result(whole) or best_result(ran)
-                ref = PUBLISHED[BASELINE].get(d)
-                if best is None or ref is None:
-                    cells += ["", ""]
-                else:
-                    ll = best.summary()[0]
-                    above = best in whole and round(ll, 2) >= ref[2]
-                    if above:
-                        verdict = "yes"
-                        decided.append(d)
-                        wins.append(d)
-                    elif len(whole) == len(methods):
-                        verdict = "no"
-                        decided.append(d)
-                    else:
-                        verdict = (
-                            "not yet (" + ("not all splits" if best not in whole else "not all methods") + ")"
-                        )
-                    cells += [f"{METHODS[best.method].label} {ll:.2f}", verdict]
-            for p in published:
-                ref = PUBLISHED[p].get(d)
-                cells.append(
-                    "" if ref is None else _fmt(ref[2], ref[3], 2) if index == 0 else _fmt(ref[0], ref[1], 2)
-                )
+                cells += _verdict_cells(ran, d, methods, wins, decided)
+            cells += _published_cells(d, published, index)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines.append(
-        f"Data sets where a comparable method, on all splits, is at or above the published {BASELINE} "
-        f"test log likelihood (compared at its 2 published decimals): {len(wins)} "
-        f"({', '.join(wins) or 'none'}); decided so far: {len(decided)} of {len(datasets)} "
-        f"(a data set below it is decided when all {len(methods)} methods have run on all splits)."
-    )
-    lines.append("")
-    times = [
-        f"{r.dataset}/{r.method} {r.seconds:.0f} s wall, {r.cpu_seconds:.0f} s CPU"
-        for r in sorted(results, key=lambda r: (_order(r.dataset), list(METHODS).index(r.method)))
-    ]
-    lines.append(
-        "Time per data set and method (validation runs, retraining and test): " + "; ".join(times) + "."
-    )
-    total_wall = sum(r.seconds for r in results)
-    total_cpu = sum(r.cpu_seconds for r in results)
-    lines.append(f"Sum: {total_wall:.0f} s wall, {total_cpu:.0f} s CPU.")
-    return "\n".join(lines)
+    return "\n".join(lines + _footnotes(results, datasets, methods, wins, decided))
 
 
 def _order(dataset):
