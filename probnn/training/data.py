@@ -388,8 +388,7 @@ def _check_targets(model, objective, arrays, dataset):
         event = tuple(head.event_shape)
         accepted = [event] + ([(1,)] if event == () else [])
         given = tuple(arrays.y.shape[1:]) if arrays is not None else tuple(y.shape[1:])
-        if arrays is None and objective.members:
-            given = given[1:]
+        # A stack's targets are per row, as with arrays: the step broadcasts them to the members.
         if given not in accepted and not (event == () and given == ()):
             shape = arrays.y.shape if arrays is not None else tuple(y.shape)
             raise _err(
