@@ -229,14 +229,16 @@ def test_bench_uci_results_dir_is_resumable_and_jobs_run_in_parallel(tmp_path):
 def test_mixture_test_scores_are_those_of_the_mixture_by_hand(rng):
     """RESULTS.md reported the yacht mixture RMSE as 1.07 ± 0.00 (equal on every split). The
     scoring of a mixture head, recomputed by hand: mean = sum_k w_k mu_k, density = sum_k w_k N(.)."""
-    from probnn.apps.uci_benchmark import _test_scores
+    from probnn.apps.uci.protocol import _scores
+    from probnn.datasets.standardise import Standardisation
 
     head = probnn.heads.MixtureNormalHead(num_components=3)
     n = 7
     params = rng.normal(size=(n, 1, 9)).astype("float32")
     y_mean, y_std = 3.0, 2.5
     y = rng.normal(size=(n, 1)) * y_std + y_mean
-    ll, rmse = _test_scores(head, params, y, y_mean, y_std)
+    scaling = Standardisation(np.zeros(1), np.ones(1), y_mean, y_std)
+    ll, rmse = _scores(head.distribution(params[:, 0]), {"scaling": scaling, "y_test": y})
     logits, loc, raw = params[:, 0, :3], params[:, 0, 3:6], params[:, 0, 6:9]
     w = np.exp(logits - logits.max(1, keepdims=True))
     w /= w.sum(1, keepdims=True)

@@ -26,7 +26,6 @@ from probnn.apps.uci.methods import (
 from probnn.apps.uci.protocol import (
     MethodResult,
     SplitResult,
-    _test_scores,
     integer_valued,
     run_method,
     run_split,
@@ -54,7 +53,6 @@ __all__ = [
     "Settings",
     "SplitResult",
     "WEIGHT_DECAYS",
-    "_test_scores",
     "best_result",
     "build_network",
     "check_cli_arguments",

@@ -68,6 +68,7 @@ import time
 import numpy as np
 
 from probnn.apps.uci.methods import build_network
+from probnn.datasets.standardise import Standardisation
 from probnn.datasets.uci import load_uci
 
 
@@ -109,46 +110,31 @@ class MethodResult:
 
 
 def _standardised(split, val_fraction):
-    x_mean, x_std = split.x_train.mean(0), split.x_train.std(0)
-    x_std = np.where(x_std > 0, x_std, 1.0)
-    y_mean, y_std = float(split.y_train.mean()), float(split.y_train.std())
-    xs = lambda a: (a - x_mean) / x_std  # noqa: E731
-    ys = lambda a: (a - y_mean) / y_std  # noqa: E731
+    """The split's arrays standardised with its training rows' statistics (`Standardisation`).
+
+    The last `val_fraction` of the training rows is the validation part.
+    """
+    scaling = Standardisation.fit(split.x_train, split.y_train, owner="probnn bench uci")
+    x_train, y_train = scaling.standardise_inputs(split.x_train), scaling.standardise_targets(split.y_train)
     n = split.x_train.shape[0]
-    n_val = int(round(val_fraction * n))
+    n_fit = n - int(round(val_fraction * n))
     return dict(
-        x_fit=xs(split.x_train[: n - n_val]),
-        y_fit=ys(split.y_train[: n - n_val]),
-        x_val=xs(split.x_train[n - n_val :]),
-        y_val=ys(split.y_train[n - n_val :]),
-        x_train=xs(split.x_train),
-        y_train=ys(split.y_train),
-        x_test=xs(split.x_test),
+        x_fit=x_train[:n_fit],
+        y_fit=y_train[:n_fit],
+        x_val=x_train[n_fit:],
+        y_val=y_train[n_fit:],
+        x_train=x_train,
+        y_train=y_train,
+        x_test=scaling.standardise_inputs(split.x_test),
         y_test=split.y_test,
-        y_mean=y_mean,
-        y_std=y_std,
+        scaling=scaling,
     )
 
 
-def _test_scores(head, params, y_test, y_mean, y_std):
-    """Test log likelihood per point and RMSE, original units, of the mixture over axis 1 of params."""
-    import probnn
-
-    if params.shape[1] == 1:
-        dist = head.distribution(params[:, 0].astype(np.float32))
-    else:
-        dist = probnn.prediction.mixture_distribution(head, params.astype(np.float32))
-    return _scores(dist, y_test, y_mean, y_std)
-
-
-def _scores(dist, y_test, y_mean, y_std):
+def _scores(dist, data):
     """Test log likelihood per point and RMSE of the predictive mean, in the target's units."""
-    import probnn
-
-    z = ((np.asarray(y_test, np.float64) - y_mean) / y_std).astype(np.float32)
-    ll = -float(probnn.metrics.nll(dist, z)) - math.log(y_std)
-    rmse = float(probnn.metrics.rmse(dist, z)) * y_std
-    return ll, rmse
+    nll, rmse = data["scaling"].nll_and_rmse(dist, data["y_test"])
+    return -nll, rmse
 
 
 def _grid(method):
@@ -195,12 +181,12 @@ def run_split(search, refit_build, method, data, settings, max_epochs):
         num_samples=settings.test_samples if method.stochastic else None,
         seed=settings.seed,
     )
-    ll, rmse = _scores(dist, data["y_test"], data["y_mean"], data["y_std"])
+    ll, rmse = _scores(dist, data)
     map_ll = None
     if method.posterior is not None:
         map_ll = ll
         dist = _posterior_predictive(method, model, data, settings)
-        ll, rmse = _scores(dist, data["y_test"], data["y_mean"], data["y_std"])
+        ll, rmse = _scores(dist, data)
     lr = chosen.pop("learning_rate")
     wd = chosen.pop("kernel_l2")
     return ll, rmse, dict(chosen, lr=lr, wd=wd), epochs, map_ll
