@@ -235,7 +235,9 @@ class Ensemble(keras.Model):
         weights = [v.value for v in self._stacked_weights]
         if self._stacked_state:
             # A shared seed state runs unstacked: the same noise per member, drawn vectorised.
-            state = [v.value[0] if j in self._shared_seeds else v.value for j, v in enumerate(self._stacked_state)]
+            state = [
+                v.value[0] if j in self._shared_seeds else v.value for j, v in enumerate(self._stacked_state)
+            ]
             outputs, new_state, losses = stacked_call(
                 self.probnn_template,
                 weights,

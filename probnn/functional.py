@@ -186,7 +186,9 @@ def stacked_call(
                 f"non-trainable variables, got {len(non_trainable)} stacked tensors"
             )
         non_trainable = [tf.convert_to_tensor(v) for v in non_trainable]
-        shared_state = {j: t for j, (t, v) in enumerate(zip(non_trainable, state_variables)) if _unstacked(t, v)}
+        shared_state = {
+            j: t for j, (t, v) in enumerate(zip(non_trainable, state_variables)) if _unstacked(t, v)
+        }
         stacked_state = [t for j, t in enumerate(non_trainable) if j not in shared_state]
     else:
         shared_state = dict(enumerate(tf.convert_to_tensor(v) for v in model.non_trainable_variables))

@@ -122,7 +122,7 @@ def test_stochastic_members_draw_their_solo_noise(rng):
 
     search = probnn.GridSearch(build, {"learning_rate": [1e-2, 3e-2]}, seeds=[5])
     search.fit(x, y, validation_data=(xv, yv), epochs=6, batch_size=16, patience=None)
-    (stack, _), = search._stacks.values()
+    ((stack, _),) = search._stacks.values()
     assert stack._shared_seeds == (0,)  # the dropout seed state runs shared
     for index, result in enumerate(search.results):
         keras.utils.set_random_seed(5)
