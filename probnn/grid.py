@@ -90,6 +90,53 @@ def _base_optimizer(optimizer):
     )
 
 
+def _column(a):
+    """An array; 1-D becomes a column, as `probnn.fit` takes it."""
+    a = np.asarray(a)
+    return a[:, None] if a.ndim == 1 else a
+
+
+def _check_splits(x, y, validation_data):
+    """The number of splits S when `y` is a list (one array per split), else None; checks their shapes."""
+    if not isinstance(y, list):
+        return None
+    xv, yv = validation_data if isinstance(validation_data, (tuple, list)) else (None, None)
+    if not (isinstance(x, list) and isinstance(xv, list) and isinstance(yv, list)):
+        raise _err(
+            "with y a list of splits, x and validation_data=(x_val, y_val) must be lists of splits too"
+        )
+    if not y or not len(x) == len(y) == len(xv) == len(yv):
+        raise _err(
+            f"x, y, x_val and y_val must list the same number of splits (at least one), "
+            f"got {len(x)}, {len(y)}, {len(xv)} and {len(yv)}"
+        )
+    for name, parts in (("x", x), ("y", y), ("validation x", xv), ("validation y", yv)):
+        shapes = [tuple(np.shape(a)) for a in keras.tree.flatten(parts[0])]
+        for k, part in enumerate(parts[1:], 1):
+            other = [tuple(np.shape(a)) for a in keras.tree.flatten(part)]
+            if other != shapes:
+                raise _err(
+                    f"every split's {name} must have the same shape (rows included), "
+                    f"split 0 has {shapes}, split {k} has {other}"
+                )
+    return len(y)
+
+
+def _member_wise(parts, per_split):
+    """The splits' arrays `[a_0, ..., a_{S-1}]` as member-wise data `(rows, S * per_split, ...)`.
+
+    Member `k * per_split + r` gets split k's rows.
+
+    Example:
+    >>> import numpy as np
+    >>> _member_wise([np.zeros(4), np.ones(4)], 2)[0, :, 0].tolist()
+    [0.0, 0.0, 1.0, 1.0]
+    """
+    return keras.tree.map_structure(
+        lambda *split: np.repeat(np.stack([_column(a) for a in split], axis=1), per_split, axis=1), *parts
+    )
+
+
 class GridSearch:
     """Every configuration of a hyperparameter grid, trained as stacks; the best on validation.
 
@@ -130,6 +177,20 @@ class GridSearch:
         best_model: a Keras model with the best configuration's best weights
             (an `Ensemble` of its seeds when there are several).
 
+    Several splits in one program: `fit(x, y, validation_data=(x_val, y_val))`
+    with `x`, `y`, `x_val`, `y_val` LISTS of arrays, one per split (data set
+    split or cross-validation fold; every split's arrays the same shape),
+    trains every (configuration, seed, split) as a member of its structure's
+    stack, member-wise data (`probnn.fit`) giving each member its split's
+    rows: the per-step overhead that dominates small networks is paid once
+    for all splits. Each member ends where a one-split search on its split
+    leaves it. Then `results` have a `split` key (0-based),
+    `best_params_per_split[k]` is split k's best configuration,
+    `best_epochs(split=k)` and `refit(x, y, split=k)` are split k's, and
+    `best_params` is the configuration with the lowest validation NLL averaged
+    over seeds and splits (cross-validation); `best_model` is then refused
+    (use `trained_model` or `refit(..., split=k)`).
+
     Example:
     >>> import keras, numpy as np, probnn
     >>> def build(units=8):
@@ -157,6 +218,8 @@ class GridSearch:
         self._check_keys()
         self.results = None
         self.best_params = None
+        self.best_params_per_split = None
+        self._splits = None  # the number of splits of the last fit (None: one, the plain API)
         self._stacks = {}
         self._cache = {}  # (kind, structure, ...) -> (stack, MemberAdam), reused by later calls
 
@@ -242,9 +305,12 @@ class GridSearch:
         `best_model` are those of the last call.
 
         Args:
-            x, y: training inputs and targets (arrays, as `probnn.fit` takes them).
+            x, y: training inputs and targets (arrays, as `probnn.fit` takes
+                them), or lists of them, one per split (see the class
+                docstring: every split in one program).
             validation_data: `(x_val, y_val)`, whose negative log-likelihood
-                chooses the best epoch of every member and the best configuration.
+                chooses the best epoch of every member and the best
+                configuration (lists of arrays, one per split, with lists `x`, `y`).
             epochs: the most epochs any member trains.
             batch_size: rows per step.
             patience: stop a member after this many epochs without improvement
@@ -258,52 +324,78 @@ class GridSearch:
         """
         if validation_data is None:
             raise _err("fit needs validation_data=(x_val, y_val) to choose epochs and configurations")
+        splits = _check_splits(x, y, validation_data)
         groups = self._configurations()
         # Build every stack before training anything: bad keys fail at once.
         stacks = {}
         for structure, configs in groups.items():
             models = [self._build(structure, seed) for _ in configs for seed in self.seeds]
             stacks[structure] = (models, [params for params in configs for _ in self.seeds])
-        self.results, self._stacks = [], {}
+        self.results, self._stacks, self._splits = [], {}, splits
+        self.best_params_per_split = None
+        settings = dict(
+            epochs=epochs,
+            batch_size=batch_size,
+            patience=patience,
+            validation_samples=validation_samples,
+            verbose=verbose,
+        )
         for structure, configs in groups.items():
             models, member_params = stacks[structure]
-            stack, optimizer = self._reused_stack(("fit", structure), models, member_params)
-            # patience=None: never stop (patience = epochs), still keep each member's best epoch.
-            stopper = MemberEarlyStopping(
-                "val_nll" if self.loss is None else "val_data_loss",
-                patience=epochs if patience is None else patience,
-            )
-            started = time.perf_counter()
-            probnn_fit(
-                stack,
-                x,
-                y,
-                loss=self._loss(stack),
-                optimizer=optimizer,
-                seed=self.seeds * len(configs),
-                validation_data=validation_data,
-                validation_samples=validation_samples,
-                epochs=epochs,
-                initial_epoch=0,
-                batch_size=batch_size,
-                callbacks=[stopper],
-                verbose=verbose,
-            )
-            seconds = (time.perf_counter() - started) / len(models)
-            self._stacks[structure] = (stack, configs)
+            self._fit_structure(structure, configs, models, member_params, (x, y, validation_data), settings)
+        if splits is None:
+            self.best_params = min(self._mean_val_nll(), key=lambda pair: pair[1])[0]
+            return
+        self.best_params_per_split = [
+            min(self._mean_val_nll(split=k), key=lambda pair: pair[1])[0] for k in range(splits)
+        ]
+        self.best_params = min(self._mean_val_nll(), key=lambda pair: pair[1])[0]
+
+    def _fit_structure(self, structure, configs, models, member_params, data, settings):
+        """Trains one structure's stack (every configuration, seed and split) and appends its results."""
+        x, y, validation_data = data
+        splits, per_split = self._splits or 1, len(models)
+        if self._splits is not None:  # member k * per_split + r: split k's rows
+            x, y = _member_wise(x, per_split), _member_wise(y, per_split)
+            validation_data = tuple(_member_wise(part, per_split) for part in validation_data)
+        stack, optimizer = self._reused_stack(
+            ("fit", structure, self._splits), models * splits, member_params * splits
+        )
+        # patience=None: never stop (patience = epochs), still keep each member's best epoch.
+        patience = settings["patience"]
+        stopper = MemberEarlyStopping(
+            "val_nll" if self.loss is None else "val_data_loss",
+            patience=settings["epochs"] if patience is None else patience,
+        )
+        started = time.perf_counter()
+        probnn_fit(
+            stack,
+            x,
+            y,
+            loss=self._loss(stack),
+            optimizer=optimizer,
+            seed=self.seeds * len(configs) * splits,
+            validation_data=validation_data,
+            validation_samples=settings["validation_samples"],
+            epochs=settings["epochs"],
+            initial_epoch=0,
+            batch_size=settings["batch_size"],
+            callbacks=[stopper],
+            verbose=settings["verbose"],
+        )
+        seconds = (time.perf_counter() - started) / (per_split * splits)
+        self._stacks[structure] = (stack, configs)
+        for k in range(splits):
             for i, params in enumerate(configs):
                 for j, seed in enumerate(self.seeds):
-                    m = i * len(self.seeds) + j
-                    self.results.append(
-                        {
-                            "params": dict(params),
-                            "seed": seed,
-                            "best_epoch": int(stopper.best_epoch[m]) + 1,
-                            self._score_key: float(stopper.best[m]),
-                            "seconds": seconds,
-                        }
-                    )
-        self.best_params = min(self._mean_val_nll(), key=lambda pair: pair[1])[0]
+                    m = k * per_split + i * len(self.seeds) + j
+                    result = {"params": dict(params), "seed": seed}
+                    if self._splits is not None:
+                        result["split"] = k
+                    result["best_epoch"] = int(stopper.best_epoch[m]) + 1
+                    result[self._score_key] = float(stopper.best[m])
+                    result["seconds"] = seconds
+                    self.results.append(result)
 
     def _reused_stack(self, key, models, member_params):
         """A stack of `models` and its `MemberAdam` (member m with `member_params[m]`'s settings).
@@ -329,10 +421,15 @@ class GridSearch:
                 cached[1].reset()
         return cached
 
-    def _mean_val_nll(self):
-        """`[(params, mean validation NLL over seeds)]` per configuration, in grid order."""
+    def _mean_val_nll(self, split=None):
+        """`[(params, mean validation NLL over seeds (and splits))]` per configuration, in grid order.
+
+        `split=k`: the results of split k only.
+        """
         per = {}
         for r in self.results:
+            if split is not None and r["split"] != split:
+                continue
             per.setdefault(tuple(r["params"].items()), []).append(r[self._score_key])
         return [(dict(k), float(np.mean(v))) for k, v in per.items()]
 
@@ -344,6 +441,10 @@ class GridSearch:
     def best_model(self):
         """The best configuration's trained model (an `Ensemble` of its seeds if several)."""
         self._check_fitted("best_model")
+        if self._splits is not None:
+            raise _err(
+                "best_model: the search ran several splits; use trained_model(index) or refit(x, y, split=k)"
+            )
         structure = tuple((k, v) for k, v in self.best_params.items() if k not in MEMBER_KEYS)
         stack, configs = self._stacks[structure]
         i = configs.index(self.best_params)
@@ -357,14 +458,40 @@ class GridSearch:
         params = result["params"]
         structure = tuple((k, v) for k, v in params.items() if k not in MEMBER_KEYS)
         stack, configs = self._stacks[structure]
-        return stack.member(configs.index(params) * len(self.seeds) + self.seeds.index(result["seed"]))
+        per_split = len(configs) * len(self.seeds)
+        return stack.member(
+            result.get("split", 0) * per_split
+            + configs.index(params) * len(self.seeds)
+            + self.seeds.index(result["seed"])
+        )
 
-    def best_epochs(self):
-        """Per seed, the best configuration's `best_epoch`."""
+    def best_epochs(self, split=None):
+        """Per seed, the best configuration's `best_epoch` (of split `split` after a several-split `fit`)."""
         self._check_fitted("best_epochs")
-        return [r["best_epoch"] for r in self.results if r["params"] == self.best_params]
+        params, split = self._best_of(split, "best_epochs")
+        return [
+            r["best_epoch"]
+            for r in self.results
+            if r["params"] == params and (split is None or r["split"] == split)
+        ]
 
-    def refit(self, x, y, *, epochs=None, seeds=None, build_model=None, batch_size=32, verbose=0):
+    def _best_of(self, split, what):
+        """`(best params, split)`: the search's, or split `split`'s after a several-split `fit`."""
+        if self._splits is None:
+            if split is not None:
+                raise _err(f"{what}: split={split!r} needs a fit over several splits (lists of arrays)")
+            return self.best_params, None
+        if (
+            isinstance(split, bool)
+            or not isinstance(split, (int, np.integer))
+            or not 0 <= split < self._splits
+        ):
+            raise _err(
+                f"{what}: the search ran {self._splits} splits; pass split=k with 0 <= k < {self._splits}"
+            )
+        return self.best_params_per_split[split], int(split)
+
+    def refit(self, x, y, *, epochs=None, seeds=None, build_model=None, batch_size=32, verbose=0, split=None):
         """Retrain the best configuration from scratch on `(x, y)` (e.g. training + validation rows).
 
         Every seed's model is built and initialised as in `fit`, and trained
@@ -380,12 +507,15 @@ class GridSearch:
             build_model: another builder for the retrained models (default:
                 the search's), e.g. one that scales a KL term to the larger data.
             batch_size, verbose: as in `fit`.
+            split: after a `fit` over several splits, the split k whose best
+                configuration and best epochs are retrained (required then).
 
         Returns:
             The retrained Keras model (an `Ensemble` of the seeds if several).
         """
         self._check_fitted("refit")
-        best = self.best_epochs()
+        best_params, split = self._best_of(split, "refit")
+        best = self.best_epochs(split)
         seeds = self.seeds if seeds is None else _check_seeds(seeds)
         if epochs is None:
             counts = best if seeds == self.seeds else [int(round(np.mean(best)))] * len(seeds)
@@ -393,10 +523,10 @@ class GridSearch:
             counts = [epochs] * len(seeds)
         if not all(isinstance(e, (int, np.integer)) and e >= 1 for e in counts):
             raise _err(f"refit: epochs must be a positive integer or None, got {epochs!r}")
-        structure = tuple((k, v) for k, v in self.best_params.items() if k not in MEMBER_KEYS)
+        structure = tuple((k, v) for k, v in best_params.items() if k not in MEMBER_KEYS)
         models = [self._build(structure, seed, build_model) for seed in seeds]
-        key = ("refit", tuple(self.best_params.items()), len(seeds), id(build_model))
-        stack, optimizer = self._reused_stack(key, models, [self.best_params] * len(seeds))
+        key = ("refit", tuple(best_params.items()), len(seeds), id(build_model))
+        stack, optimizer = self._reused_stack(key, models, [best_params] * len(seeds))
         probnn_fit(
             stack,
             x,

@@ -233,3 +233,56 @@ def test_a_second_fit_reuses_the_stack_and_trains_as_a_fresh_search(rng):
     for a, b in zip(reused.results, fresh.results):
         # the same program on the same initial weights, data and optimizer state
         assert a["val_nll"] == b["val_nll"] and a["best_epoch"] == b["best_epoch"]
+
+
+def test_splits_in_one_program_match_one_split_searches(rng):
+    """Lists of splits: every (configuration, seed, split) a member; each split as its own search."""
+    splits = [_data(rng, 48) for _ in range(2)]
+    validation = [_data(rng, 24) for _ in range(2)]
+    grid = {"learning_rate": [1e-2, 3e-2], "units": [6]}
+    kwargs = dict(epochs=10, batch_size=16, patience=3)
+    search = probnn.GridSearch(_build, grid, seeds=[1, 2])
+    search.fit(
+        [x for x, _ in splits],
+        [y for _, y in splits],
+        validation_data=([x for x, _ in validation], [y for _, y in validation]),
+        **kwargs,
+    )
+    assert len(search._stacks) == 1 and len(search.results) == 8  # 2 rates x 2 seeds x 2 splits
+    assert sorted({r["split"] for r in search.results}) == [0, 1]
+    for k, ((x, y), (xv, yv)) in enumerate(zip(splits, validation)):
+        alone = probnn.GridSearch(_build, grid, seeds=[1, 2])
+        alone.fit(x, y, validation_data=(xv, yv), **kwargs)
+        mine = [(i, r) for i, r in enumerate(search.results) if r["split"] == k]
+        assert len(mine) == len(alone.results)
+        for (index, got), (j, want) in zip(mine, enumerate(alone.results)):
+            assert (got["params"], got["seed"]) == (want["params"], want["seed"])
+            assert got["best_epoch"] == want["best_epoch"]
+            assert got["val_nll"] == pytest.approx(want["val_nll"], abs=1e-5)
+            # float32, batched matmuls of different stack widths: as in the tests above, 1e-5.
+            for a, b in zip(search.trained_model(index).get_weights(), alone.trained_model(j).get_weights()):
+                np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        assert search.best_params_per_split[k] == alone.best_params
+        assert search.best_epochs(split=k) == alone.best_epochs()
+        refit = search.refit(x, y, split=k)
+        for a, b in zip(refit.get_weights(), alone.refit(x, y).get_weights()):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+
+
+def test_split_errors(rng):
+    (x, y), (xv, yv) = _data(rng, 32), _data(rng, 16)
+    search = probnn.GridSearch(_build, {"learning_rate": [1e-2]})
+    with pytest.raises(ValueError, match="every split's x must have the same shape"):
+        search.fit([x, x[:30]], [y, y[:30]], validation_data=([xv, xv], [yv, yv]), epochs=1)
+    with pytest.raises(ValueError, match="must list the same number of splits"):
+        search.fit([x, x], [y, y], validation_data=([xv], [yv]), epochs=1)
+    with pytest.raises(ValueError, match="must be lists of splits too"):
+        search.fit(x, [y, y], validation_data=(xv, yv), epochs=1)
+    search.fit([x, x], [y, y], validation_data=([xv, xv], [yv, yv]), epochs=1)
+    with pytest.raises(ValueError, match=r"pass split=k with 0 <= k < 2"):
+        search.best_epochs()
+    with pytest.raises(ValueError, match="best_model: the search ran several splits"):
+        _ = search.best_model
+    search.fit(x, y, validation_data=(xv, yv), epochs=1)
+    with pytest.raises(ValueError, match="needs a fit over several splits"):
+        search.refit(x, y, split=0)

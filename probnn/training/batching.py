@@ -39,6 +39,36 @@ def padded(nest, rows):
     return tf.nest.map_structure(lambda a: tf.constant(pad_rows(a, rows)), nest)
 
 
+def member_major(nest, rows):
+    """Member-wise arrays `(n, M, ...)` padded to `rows` rows (`pad_rows`) as tensors `(M, rows, ...)`.
+
+    None stays None.
+
+    Example:
+    >>> import numpy as np
+    >>> tuple(member_major(np.zeros((5, 3, 2)), 6).shape)
+    (3, 6, 2)
+    """
+    if nest is None:
+        return None
+    return tf.nest.map_structure(lambda a: tf.constant(np.swapaxes(pad_rows(a, rows), 0, 1)), nest)
+
+
+def gather_member_rows(t, rows):
+    """Member m's rows from its own column: `out[b, m] = t[m, rows[b, m]]` for member-major `t`.
+
+    `t` is `(M, N, ...)` (`member_major`), `rows` `(B, M)`; the result is `(B, M, ...)`.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> t = tf.constant([[0, 1, 2], [10, 11, 12]])  # 2 members, 3 rows
+    >>> gather_member_rows(t, tf.constant([[2, 0], [1, 1]])).numpy().tolist()
+    [[2, 10], [1, 11]]
+    """
+    out = tf.gather(t, tf.transpose(rows), batch_dims=1)  # (M, B, ...)
+    return tf.experimental.numpy.swapaxes(out, 0, 1)
+
+
 def signature(nest):
     """Structure, shapes and dtypes of a nest of tensors, as a hashable cache key (None for None).
 

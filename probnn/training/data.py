@@ -77,14 +77,95 @@ def _leaves(name, nest):
 
 
 class _Arrays:
-    """In-memory training or validation data: `x` (a nest), `y`, `weights`, `n` rows."""
+    """In-memory training or validation data: `x` (a nest), `y`, `weights`, `n` rows.
 
-    def __init__(self, x, y, weights=None):
+    `member_wise`: the arrays of a stack of M members carry a member axis,
+    `x` leaves `(n, M, *features)`, `y` `(n, M, *target)`, `weights` `(n, M)`
+    (member m's data is slice `[:, m]`).
+    """
+
+    def __init__(self, x, y, weights=None, member_wise=False):
         self.x, self.y, self.weights = x, y, weights
+        self.member_wise = member_wise
         self.n = int(y.shape[0])
 
 
-def _check_xy(x, y, sample_weight=None, x_name="x", y_name="y"):
+def _template_ranks(model):
+    """The ranks (batch axis included) of the inputs of a stack's template, or None (not a stack)."""
+    template = getattr(model, "probnn_template", None)
+    if not getattr(model, "probnn_members", None) or template is None:
+        return None
+    try:
+        return [len(t.shape) for t in keras.tree.flatten(template.inputs)]
+    except (AttributeError, ValueError):
+        return None
+
+
+def _is_member_wise(model, x, x_name):
+    """Whether the arrays `x` carry a stack's member axis: the template's input ranks + 1.
+
+    Example:
+    >>> import numpy as np, probnn
+    >>> stack = probnn.Ensemble(lambda: keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), 3)
+    >>> _is_member_wise(stack, np.zeros((5, 3, 2)), "x"), _is_member_wise(stack, np.zeros((5, 2)), "x")
+    (True, False)
+    """
+    ranks = _template_ranks(model)
+    leaves = _leaves(x_name, x)
+    if ranks is None or sorted(a.ndim for _, a in leaves) != sorted(r + 1 for r in ranks):
+        return False
+    members = model.probnn_members
+    for label, array in leaves:
+        if array.shape[1] != members:
+            raise _err(
+                f"{label} has shape {array.shape}: member-wise data for a stack of {members} "
+                f"members must have shape (rows, {members}, *features)"
+            )
+    return True
+
+
+def _member_wise_targets(y, members, y_name):
+    """Member-wise targets `(n, M, *target)`; `(n, M)` scalar targets become `(n, M, 1)`."""
+    if y.ndim < 2 or y.shape[1] != members:
+        raise _err(
+            f"{y_name} has shape {y.shape}, but member-wise inputs need member-wise targets of "
+            f"shape (rows, {members}, *target)"
+        )
+    return y[:, :, None] if y.ndim == 2 else y
+
+
+def _check_weights(sample_weight, y, y_name, member_wise):
+    """Per-row weights `(n,)`, or `(n, M)` (a shared `(n,)` broadcast) for member-wise data."""
+    weights = np.asarray(sample_weight, dtype=np.float32)
+    if member_wise:
+        members = y.shape[1]
+        if weights.shape == (y.shape[0],):
+            weights = np.repeat(weights[:, None], members, axis=1)
+        if weights.shape != (y.shape[0], members):
+            raise _err(
+                f"sample_weight must have shape ({y.shape[0]},) or ({y.shape[0]}, {members}) "
+                f"(one weight per row, or per row and member, of {y_name}), got {np.shape(sample_weight)}"
+            )
+    else:
+        if weights.ndim == 2 and weights.shape[1] == 1:
+            weights = weights[:, 0]
+        if weights.shape != (y.shape[0],):
+            raise _err(
+                f"sample_weight must have shape ({y.shape[0]},) (one weight per row of "
+                f"{y_name}), got {np.shape(sample_weight)}"
+            )
+    if not (np.isfinite(weights).all() and (weights >= 0).all()):
+        raise _err("sample_weight must be finite and >= 0")
+    if not (weights.sum(axis=0) > 0).all():
+        raise _err(
+            "sample_weight is zero for every row"
+            + (" of a member" if member_wise else "")
+            + "; nothing to train on"
+        )
+    return weights
+
+
+def _check_xy(x, y, sample_weight=None, x_name="x", y_name="y", model=None):
     if y is None:
         raise _err(
             f"{y_name} is required when {x_name} is an array (pass targets, or a "
@@ -92,6 +173,9 @@ def _check_xy(x, y, sample_weight=None, x_name="x", y_name="y"):
         )
     x = _as_inputs(x_name, x)
     y = _as_array(y_name, y)
+    member_wise = _is_member_wise(model, x, x_name)
+    if member_wise:
+        y = _member_wise_targets(y, model.probnn_members, y_name)
     for label, array in _leaves(x_name, x):
         if array.shape[0] != y.shape[0]:
             raise _err(
@@ -102,21 +186,8 @@ def _check_xy(x, y, sample_weight=None, x_name="x", y_name="y"):
     if y.shape[0] == 0:
         raise _err(f"{x_name} and {y_name} are empty; need at least one row")
     _check_finite(y_name, y)
-    weights = None
-    if sample_weight is not None:
-        weights = np.asarray(sample_weight, dtype=np.float32)
-        if weights.ndim == 2 and weights.shape[1] == 1:
-            weights = weights[:, 0]
-        if weights.shape != (y.shape[0],):
-            raise _err(
-                f"sample_weight must have shape ({y.shape[0]},) (one weight per row of "
-                f"{y_name}), got {np.shape(sample_weight)}"
-            )
-        if not (np.isfinite(weights).all() and (weights >= 0).all()):
-            raise _err("sample_weight must be finite and >= 0")
-        if not weights.sum() > 0:
-            raise _err("sample_weight is zero for every row; nothing to train on")
-    return _Arrays(x, y, weights)
+    weights = None if sample_weight is None else _check_weights(sample_weight, y, y_name, member_wise)
+    return _Arrays(x, y, weights, member_wise)
 
 
 def _positive_int(name, value):
@@ -283,8 +354,12 @@ arrays), `y`, `weights` (or None) and `n` rows; a validation dataset stays a
 """
 
 
-def prepare_data(x, y, sample_weight, validation_data):
+def prepare_data(x, y, sample_weight, validation_data, model=None):
     """Checks `fit`'s data arguments; returns them as `FitData`.
+
+    For a stack of members (`model.probnn_members`), arrays whose inputs have
+    the template's input ranks + 1 are member-wise (`_Arrays.member_wise`):
+    `(rows, M, *features)`, member m's data is slice `[:, m]`.
 
     Example:
     >>> import numpy as np
@@ -301,28 +376,49 @@ def prepare_data(x, y, sample_weight, validation_data):
                     f"{name} must be None when x is a tf.data.Dataset (it must yield "
                     "(x, y) or (x, y, sample_weight) batches)"
                 )
-        dataset = _check_dataset("x", x)
+        dataset = _check_member_wise_dataset("x", _check_dataset("x", x), model)
         arrays = None
     else:
-        arrays = _check_xy(x, y, sample_weight)
+        arrays = _check_xy(x, y, sample_weight, model=model)
         dataset = None
     if validation_data is not None:
         if _is_dataset(validation_data):
-            _check_dataset("validation_data", validation_data)
+            _check_member_wise_dataset(
+                "validation_data", _check_dataset("validation_data", validation_data), model
+            )
         else:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
                 raise _err(
                     "validation_data must be (x_val, y_val) or a tf.data.Dataset of "
                     f"(x, y) batches, got {type(validation_data).__name__}"
                 )
-            validation_data = _check_xy(*validation_data, x_name="validation x", y_name="validation y")
+            validation_data = _check_xy(
+                *validation_data, x_name="validation x", y_name="validation y", model=model
+            )
             if arrays is not None:
-                for (label, a), (_, v) in zip(_leaves("x", arrays.x), _leaves("x", validation_data.x)):
-                    if v.shape[1:] != a.shape[1:]:
-                        raise _err(
-                            f"validation {label} has row shape {v.shape[1:]}, but {label} has {a.shape[1:]}"
-                        )
+                _check_validation_rows(arrays, validation_data)
     return FitData(arrays, dataset, validation_data)
+
+
+def _check_validation_rows(arrays, validation):
+    """Validation inputs must have the training inputs' row shapes (either may be member-wise)."""
+    for (label, a), (_, v) in zip(_leaves("x", arrays.x), _leaves("x", validation.x)):
+        a_row, v_row = a.shape[1 + arrays.member_wise :], v.shape[1 + validation.member_wise :]
+        if v_row != a_row:
+            raise _err(f"validation {label} has row shape {v_row}, but {label} has {a_row}")
+
+
+def _check_member_wise_dataset(name, dataset, model):
+    """A `tf.data.Dataset` with member-wise inputs (a stack's template ranks + 1) is refused."""
+    ranks = _template_ranks(model)
+    if ranks is not None:
+        given = sorted(len(s.shape) for s in tf.nest.flatten(dataset.element_spec[0]))
+        if given == sorted(r + 1 for r in ranks):
+            raise _err(
+                f"{name} yields member-wise inputs (batch, members, *features); member-wise data "
+                "is supported for in-memory arrays only, pass x and y as arrays"
+            )
+    return dataset
 
 
 def sample_batch(arrays, dataset, members):
@@ -330,7 +426,7 @@ def sample_batch(arrays, dataset, members):
     if arrays is not None:
         x = tf.nest.map_structure(lambda a: a[:3], arrays.x)
         y = arrays.y[:3]
-        if members:
+        if members and not arrays.member_wise:
             x = tf.nest.map_structure(lambda a: np.repeat(a[:, None], members, axis=1), x)
             y = np.repeat(y[:, None], members, axis=1)
         return x, y
@@ -388,13 +484,17 @@ def _check_targets(model, objective, arrays, dataset):
         event = tuple(head.event_shape)
         accepted = [event] + ([(1,)] if event == () else [])
         given = tuple(arrays.y.shape[1:]) if arrays is not None else tuple(y.shape[1:])
-        # A stack's targets are per row, as with arrays: the step broadcasts them to the members.
+        # Member-wise arrays carry the member axis; otherwise (arrays or a dataset) a stack's
+        # targets are per row, and the step broadcasts them to the members.
+        if arrays is not None and arrays.member_wise and objective.members:
+            given = given[1:]
         if given not in accepted and not (event == () and given == ()):
             shape = arrays.y.shape if arrays is not None else tuple(y.shape)
+            rows = "(rows, members)" if arrays is not None and arrays.member_wise else "(rows,)"
             raise _err(
                 f"{label} has shape {tuple(shape)}, but {type(head).__name__} expects "
-                f"targets of shape (rows,) + {accepted[-1]}"
-                + (f" or (rows,) + {event}" if len(accepted) > 1 else "")
+                f"targets of shape {rows} + {accepted[-1]}"
+                + (f" or {rows} + {event}" if len(accepted) > 1 else "")
             )
     # Traced, not run: shape errors surface, and the loss's side effects (if any) do not happen.
     shapes = {}
@@ -480,7 +580,7 @@ def _cast_to_model(model, objective, data):
     dtype = _input_dtype(model, fallback)
     x = tf.nest.map_structure(lambda a: a.astype(dtype, copy=False) if a.dtype.kind == "f" else a, data.x)
     y = data.y.astype(fallback, copy=False) if data.y.dtype.kind == "f" else data.y
-    return _Arrays(x, y, data.weights)
+    return _Arrays(x, y, data.weights, data.member_wise)
 
 
 def _check_target_support(objective, data, name):

@@ -1,7 +1,8 @@
 """Validation loss after each epoch: compiled and batched like training (a smaller last batch).
 
 For an ensemble (`probnn_members = M`) every member sees the same validation
-rows, the targets are broadcast to `(batch, M, ...)`, and the reported loss is
+rows, the targets are broadcast to `(batch, M, ...)` (member-wise data
+`(rows, M, ...)`: member m is scored on its own slice), and the reported loss is
 the mean over members of each member's loss (not the mixture's); each
 member's own loss is returned too (per-member early stopping).
 
@@ -42,7 +43,7 @@ class Evaluator:
     def __init__(self, model, objective, data, batch_size, jit_compile, samples=None, seed=0):
         self.model = model
         self.state = () if samples is None else tuple(_pass_states(model, samples, seed))
-        batch_terms = _batch_terms(model, objective, samples)
+        batch_terms = _batch_terms(model, objective, samples, getattr(data, "member_wise", False))
         if isinstance(data, tf.data.Dataset):
             self.dataset = data
             self._step = _dataset_step(model, objective, batch_terms, jit_compile, samples)
@@ -85,14 +86,19 @@ class Evaluator:
         return s_data / n, s_reg / n
 
 
-def _batch_terms(model, objective, samples):
-    """`batch_terms(xb, yb, state)`: `(per-example losses (rows, members or 1), regularisation)` of one batch."""
+def _batch_terms(model, objective, samples, member_wise=False):
+    """`batch_terms(xb, yb, state)`: `(per-example losses (rows, members or 1), regularisation)` of one batch.
+
+    `member_wise`: `xb` and `yb` carry the member axis, `(rows, M, ...)`
+    (member m is scored on its own slice), else every member sees the same rows.
+    """
 
     def batch_terms(xb, yb, state):
         if samples is not None:
-            return _mixture_terms(model, objective, xb, yb, list(state), samples)
+            return _mixture_terms(model, objective, xb, yb, list(state), samples, member_wise)
         y_pred = model(xb, training=False)
-        values = objective.per_example(member_targets(yb, objective.members), y_pred)
+        targets = yb if member_wise else member_targets(yb, objective.members)
+        values = objective.per_example(targets, y_pred)
         values = tf.reshape(values, (tf.shape(values)[0], -1))
         return values, regularization_of(model, values.dtype)
 
@@ -187,20 +193,32 @@ def _pass_states(model, samples, seed):
     return [tf.reshape(s, (-1,) + tuple(v.shape)) for s, v in zip(states, template.non_trainable_variables)]
 
 
-def _mixture_terms(model, objective, xb, yb, state, samples):
+def _mixture_terms(model, objective, xb, yb, state, samples, member_wise=False):
     """Per-example NLL of the mixture of `samples` passes (rows, members or 1), and the regularisation.
 
     One `stacked_call` of the template under the weights repeated K times
     (K x M slices for a stack of M members, slice `k * M + m`) and the
     seed states `state` of `_pass_states`. The regularisation is the mean over
     the passes of `model.losses` (summed over the members, as in training).
+    `member_wise`: `xb` and `yb` are `(rows, M, ...)`, member m's passes see `xb[:, m]`.
     """
     members = objective.members
     template = getattr(model, "probnn_template", model)
     weights = [v.value if members else v.value[None] for v in model.trainable_variables]
     weights = [tf.tile(w, [samples] + [1] * (len(w.shape) - 1)) for w in weights]
+    if member_wise:  # (rows, M, ...) -> (K * M, rows, ...): slice k * M + m is member m's rows
+        xb = tf.nest.map_structure(
+            lambda t: tf.tile(tf.experimental.numpy.swapaxes(t, 0, 1), [samples] + [1] * (len(t.shape) - 1)),
+            xb,
+        )
     outputs, _, losses = stacked_call(
-        template, weights, xb, non_trainable=state, return_losses=True, gradient="vectorized"
+        template,
+        weights,
+        xb,
+        non_trainable=state,
+        return_losses=True,
+        gradient="vectorized",
+        x_stacked=member_wise,
     )  # (K * M, rows, P)
     width = members or 1
     outputs = tf.reshape(outputs, tf.concat([[samples, width], tf.shape(outputs)[1:]], 0))
@@ -210,7 +228,7 @@ def _mixture_terms(model, objective, xb, yb, state, samples):
         y_pred = tf.reshape(outputs, tf.concat([[samples * rows], tf.shape(outputs)[2:]], 0))
     else:
         y_pred = tf.reshape(outputs, tf.concat([[samples * rows], tf.shape(outputs)[3:]], 0))
-    targets = member_targets(yb, members)
+    targets = yb if member_wise else member_targets(yb, members)
     targets = tf.tile(targets, [samples] + [1] * (len(targets.shape) - 1))
     nll = tf.reshape(objective.per_example(targets, y_pred), (samples, rows, width))
     log_k = tf.math.log(tf.cast(samples, nll.dtype))

@@ -66,7 +66,16 @@ def fit(
         x: inputs: a NumPy array / tensor with a leading batch axis, a tuple or
             dict of them (multi-input models), or a `tf.data.Dataset` yielding
             `(x, y)` or `(x, y, sample_weight)` batches (then `y` must be None).
-        y: targets, with the same number of rows as `x`.
+            For a stack of M members (an `Ensemble`), arrays may be
+            member-wise: shape `(rows, M, *features)` (the template's input
+            rank + 1), member m training on `x[:, m]` only, exactly as a lone
+            model on `(x[:, m], y[:, m])` with seed `seed[m]` (see
+            docs/design.md, "Stacks with their own hyperparameters"). Not
+            with a `tf.data.Dataset` or a `strategy`.
+        y: targets, with the same number of rows as `x`; member-wise `x` needs
+            member-wise targets `(rows, M, *target)` (`(rows, M)` for scalar
+            targets). `validation_data` may be member-wise too (decided from
+            its own ranks), member m being validated on its own slice.
         loss: None (negative log-likelihood of the model's head, plus
             `sum(model.losses)`), a loss name, a `keras.losses.Loss` or a callable
             `(y_true, y_pred)` returning per-example (or mean) losses. A Keras
@@ -89,7 +98,8 @@ def fit(
         batch_size: rows per step for in-memory data (the last step of an epoch
             has the remaining `rows mod batch_size` rows, as in `model.fit`; it
             runs as a second compiled program, see docs/design.md).
-        sample_weight: optional per-row weights `(rows,)`, >= 0. Each step
+        sample_weight: optional per-row weights `(rows,)`, >= 0 (with
+            member-wise data also `(rows, M)`, member m's weights `[:, m]`). Each step
             minimises the weighted mean `sum(w * loss) / sum(w)` over its rows
             (Keras divides by the number of rows instead; the two agree when
             the weights average 1 in every batch); reported losses are the
@@ -184,7 +194,11 @@ def fit(
     seed = check_seed(seed, model, args.strategy)
     if isinstance(seed, tuple) and checkpoint_dir is not None:
         raise _err("one seed per member is not supported with checkpoint_dir")
-    data = prepare_data(x, y, sample_weight, validation_data)
+    data = prepare_data(x, y, sample_weight, validation_data, model)
+    if args.strategy is not None and any(
+        getattr(a, "member_wise", False) for a in (data.arrays, data.validation)
+    ):
+        raise _err("member-wise data (rows, members, ...) is not supported with strategy=")
     _check_validation_samples(model, data.validation, validation_samples)
     objective, optimizer = prepare_model(model, loss, optimizer, args.strategy, data)
     if validation_samples is not None and not objective.report_nll:

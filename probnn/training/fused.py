@@ -11,7 +11,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from probnn.training.batching import bucket, padded, signature
+from probnn.training.batching import bucket, gather_member_rows, member_major, padded, signature
 from probnn.training.compiled import Compiled, cached_program, last_batch_jit
 from probnn.training.step import StepBatch, train_step
 
@@ -71,7 +71,11 @@ class FusedRunner:
         self.rest = self.n - self.full * self.batch_size  # rows of the smaller last batch
         self.steps = self.full + (self.rest > 0)
         self.total_steps = math.ceil(rows / self.batch_size)
-        self.x, self.y, self.w = (padded(a, rows) for a in (data.x, data.y, data.weights))
+        self.member_wise = data.member_wise
+        if self.member_wise:  # member-major (M, rows, ...): member m gathers from its own slice
+            self.x, self.y, self.w = (member_major(a, rows) for a in (data.x, data.y, data.weights))
+        else:
+            self.x, self.y, self.w = (padded(a, rows) for a in (data.x, data.y, data.weights))
 
         def program(batch, steps, jit):
             key = (
@@ -84,9 +88,13 @@ class FusedRunner:
                 signature(self.y),
                 signature(self.w),
                 jit,
+                self.member_wise,
                 tuple(id(v) for v in model.trainable_variables),
             )
-            return cached_program(model, key, lambda: _fused_program(model, optimizer, objective, batch, jit))
+            member_wise = self.member_wise
+            return cached_program(
+                model, key, lambda: _fused_program(model, optimizer, objective, batch, jit, member_wise)
+            )
 
         self._run = program(self.batch_size, self.total_steps, jit_compile)
         # The smaller last batch runs as its own program with its own static
@@ -154,8 +162,13 @@ class FusedRunner:
         return totals, None
 
 
-def _fused_program(model, optimizer, objective, batch_size, jit_compile):
-    """The compiled loop over steps `[start, stop)` of an epoch's `order` (batches of `batch_size` rows)."""
+def _fused_program(model, optimizer, objective, batch_size, jit_compile, member_wise=False):
+    """The compiled loop over steps `[start, stop)` of an epoch's `order` (batches of `batch_size` rows).
+
+    `member_wise`: the data are member-major `(M, rows, ...)` and member m's
+    rows of a step come from its own slice (`gather_member_rows`).
+    """
+    gather = gather_member_rows if member_wise else tf.gather
 
     def run(x_all, y_all, w_all, order, n, ok, start, stop):
         def body(i, ok, sums):
@@ -163,10 +176,10 @@ def _fused_program(model, optimizer, objective, batch_size, jit_compile):
             mask = tf.cast(tf.range(batch_size) + i * batch_size < n, tf.float32)
             weights = mask[:, None]
             if w_all is not None:
-                weights = weights * tf.reshape(tf.gather(w_all, rows), (batch_size, -1))
+                weights = weights * tf.reshape(gather(w_all, rows), (batch_size, -1))
             batch = StepBatch(
-                tf.nest.map_structure(lambda t: tf.gather(t, rows), x_all),
-                tf.gather(y_all, rows),
+                tf.nest.map_structure(lambda t: gather(t, rows), x_all),
+                gather(y_all, rows),
                 weights,
                 tf.reduce_sum(mask),
             )
