@@ -26,9 +26,10 @@ from probnn.apps.uci.methods import (
 from probnn.apps.uci.protocol import (
     MethodResult,
     SplitResult,
+    finish_split,
     integer_valued,
     run_method,
-    run_split,
+    search_splits,
 )
 from probnn.apps.uci.results import (
     load_result,
@@ -70,7 +71,8 @@ __all__ = [
     "run_in_processes",
     "run_job",
     "run_method",
-    "run_split",
+    "finish_split",
+    "search_splits",
     "save_result",
     "table_text",
     "uci_total_splits",

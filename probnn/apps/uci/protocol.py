@@ -50,11 +50,12 @@ head's kernels in the training loss, as in the published protocol (Keras's
 adds its gradient `2 * wd * kernel`, so every (learning rate, penalty) pair of a
 network structure is a member of one stack.
 
-Every method is built from the public API: `probnn.GridSearch` trains each
-split's grid (learning rates and L2 penalties stacked in one compiled program per
-network structure, early stopping on the validation NLL: for the
-stochastic methods that of the mixture of `Settings.val_samples` = 4 noisy
-passes, `probnn.fit`'s `validation_samples`, as the old engine did), its
+Every method is built from the public API: `probnn.GridSearch` trains every
+split's grid at once (its split mode: each (learning rate, L2 penalty, split)
+is a member of one compiled program per network structure, with early
+stopping on its split's validation NLL: for the stochastic methods that of the
+mixture of `Settings.val_samples` = 4 noisy passes, `probnn.fit`'s
+`validation_samples`, as the old engine did), its
 `refit` (or a `probnn.Ensemble` of `members` networks through `probnn.fit`)
 retrains the chosen configuration on the whole training split for the chosen
 number of epochs, and `probnn.predict_distribution` gives the test
@@ -148,24 +149,33 @@ def _grid(method):
     return grid
 
 
-def run_split(search, refit_build, method, data, settings, max_epochs):
-    """One split: `search` on the 80 %, refit on the whole training split, test scores.
+def search_splits(search, method, prepared, settings, max_epochs):
+    """Every split's grid on its 80 %, early stopping on its 20 %: ONE program per structure.
+
+    `probnn.GridSearch`'s split mode: each (configuration, split) is a member
+    of the structure's stack, trained on its own split's rows.
+    """
+    fit_rows = len(prepared[0]["x_fit"])
+    search.fit(
+        [data["x_fit"] for data in prepared],
+        [data["y_fit"] for data in prepared],
+        validation_data=([data["x_val"] for data in prepared], [data["y_val"] for data in prepared]),
+        epochs=max_epochs,
+        batch_size=settings.batch_for(fit_rows),
+        patience=settings.patience,
+        validation_samples=settings.val_samples if method.stochastic else None,
+    )
+
+
+def finish_split(search, index, refit_build, method, data, settings):
+    """Split `index` of a searched `search`: refit on the whole training split, test scores.
 
     Returns `(test_ll, rmse, chosen configuration, epochs, MAP test LL or None)`.
     """
     import probnn
 
-    search.fit(
-        data["x_fit"],
-        data["y_fit"],
-        validation_data=(data["x_val"], data["y_val"]),
-        epochs=max_epochs,
-        batch_size=settings.batch_for(len(data["x_fit"])),
-        patience=settings.patience,
-        validation_samples=settings.val_samples if method.stochastic else None,
-    )
-    chosen = dict(search.best_params)
-    epochs = max(search.best_epochs()[0], 1)
+    chosen = dict(search.best_params_per_split[index])
+    epochs = max(search.best_epochs(split=index)[0], 1)
     # The ensemble's members: more seeds of the configuration chosen on one network.
     model = search.refit(
         data["x_train"],
@@ -174,6 +184,7 @@ def run_split(search, refit_build, method, data, settings, max_epochs):
         build_model=refit_build,
         seeds=[settings.seed + 1 + i for i in range(method.members)],
         batch_size=settings.batch_for(len(data["x_train"])),
+        split=index,
     )
     dist = probnn.predict_distribution(
         model,
@@ -223,14 +234,15 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
     def builder(n_train):
         return lambda **structure: build_network(method, n_features, n_hidden, n_train, **structure)
 
-    # One search for every split: its stacks (and compiled programs) serve them all.
     search = probnn.GridSearch(
         builder(len(prepared[0]["x_fit"])), _grid(method), seeds=[settings.seed], loss=method.loss
     )
+    search_splits(search, method, prepared, settings, max_epochs)
+    log(f"  {dataset} {method.name}: {len(splits)} splits searched, {time.perf_counter() - started:.0f} s")
     refit_build = builder(len(prepared[0]["x_train"]))
     results = []
-    for k, data in zip(splits, prepared):
-        ll, rmse, config, epochs, map_ll = run_split(search, refit_build, method, data, settings, max_epochs)
+    for index, (k, data) in enumerate(zip(splits, prepared)):
+        ll, rmse, config, epochs, map_ll = finish_split(search, index, refit_build, method, data, settings)
         results.append(SplitResult(ll, rmse, config, int(epochs), split=int(k), map_test_ll=map_ll))
         log(
             f"  {dataset} {method.name} split {k}: test LL {ll:.3f}, {config}, {epochs} epochs, "
