@@ -69,9 +69,13 @@ def test_bad_input_is_one_line_error(rng):
     y = rng.normal(size=10)
     with pytest.raises(ValueError, match=r"from_predictive: .*do not match observed"):
         from_predictive(rng.normal(size=(5, 11)), y)
-    with pytest.raises(ValueError, match=r"from_predictive: observed has 1 NaN/inf"):
+    with pytest.raises(
+        ValueError, match=r"from_predictive: observed must be finite, found 1 NaN or infinite"
+    ):
         from_predictive(rng.normal(size=(5, 10)), np.r_[y[:9], np.nan])
-    with pytest.raises(ValueError, match=r"from_predictive: predictive samples has 1 NaN/inf"):
+    with pytest.raises(
+        ValueError, match=r"from_predictive: predictive samples must be finite, found 1 NaN or infinite"
+    ):
         from_predictive(np.r_[rng.normal(size=9), np.inf][None], y)
 
 

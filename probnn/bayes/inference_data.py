@@ -8,6 +8,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
+from probnn._validation import error
 from probnn.bayes.nuts import run_nuts
 from probnn.bayes.settings import NUTS
 from probnn.bayes.vi import fit_vi
@@ -17,12 +18,14 @@ def check_finite(owner, name, value):
     """Return `value` as an array, or raise a one-line ValueError if it has NaN/inf."""
     array = np.asarray(value)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise ValueError(f"{owner}: {name} must be numeric, got dtype {array.dtype}")
+        raise error(owner, f"{name} must be numeric, got dtype {array.dtype}")
     finite = np.isfinite(array)
     if not finite.all():
-        raise ValueError(
-            f"{owner}: {name} has {int(array.size - finite.sum())} NaN/inf value(s) of "
-            f"{array.size}; expected finite numbers (drop or impute those rows)"
+        # not `finite_array`: this message also gives the total and the remedy (drop or impute rows)
+        raise error(
+            owner,
+            f"{name} has {int(array.size - finite.sum())} NaN/inf value(s) of "
+            f"{array.size}; expected finite numbers (drop or impute those rows)",
         )
     return array
 

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.optimize
 import tensorflow as tf
 
+from probnn._validation import error, positive_int
 from probnn.bayes.curvature import make_ggn
 from probnn.bayes.fisher import head_fisher
 from probnn.bayes.inference_data import check_finite
@@ -30,13 +31,10 @@ from probnn.heads.discrete import BernoulliHead, CategoricalHead
 from probnn.heads.normal import NormalHead
 from probnn.training.compiled import cached_program
 
+_OWNER = "laplace"
 _GLM_DRAWS = 100  # moment-matched function-space draws of the linearised predictive
 _MAX_FULL = 20_000  # weights for which hessian="full" is allowed (a 3 GiB matrix)
 _MAX_JACOBIAN = 4_000_000  # entries of one batch of per-example Jacobians
-
-
-def _err(message, owner="laplace"):
-    return ValueError(f"{owner}: {message}")
 
 
 def _noise_variable(head):
@@ -50,9 +48,10 @@ def _layer_variables(model, names):
     layers = {layer.name: layer for layer in model._flatten_layers(include_self=False, recursive=True)}
     missing = [n for n in names if n not in layers]
     if missing:
-        raise _err(
+        raise error(
+            _OWNER,
             f"weights names layers {missing} that model {model.name!r} does not have "
-            f"(its layers: {sorted(layers)})"
+            f"(its layers: {sorted(layers)})",
         )
     return [v for n in names for v in layers[n].trainable_weights]
 
@@ -67,10 +66,10 @@ def _select(model, head, weights):
     elif isinstance(weights, (list, tuple)) and weights and all(isinstance(w, str) for w in weights):
         chosen = [v for v in _layer_variables(model, weights) if v is not noise]
     else:
-        raise _err(f"weights must be 'last_layer', 'all' or a list of layer names, got {weights!r}")
+        raise error(_OWNER, f"weights must be 'last_layer', 'all' or a list of layer names, got {weights!r}")
     indices = [i for i, v in enumerate(model.trainable_variables) if any(v is c for c in chosen)]
     if not indices:
-        raise _err(f"weights={weights!r} selects no trainable weight of model {model.name!r}")
+        raise error(_OWNER, f"weights={weights!r} selects no trainable weight of model {model.name!r}")
     return indices
 
 
@@ -94,28 +93,29 @@ def _kron_blocks(model, variables):
             or not isinstance(layer, (keras.layers.Dense, DistributionHead))
             or len(kernel.shape) != 2
         ):
-            raise _err(
+            raise error(
+                _OWNER,
                 "hessian='kron' supports Dense layers and heads (kernel and bias); weight "
-                f"{kernel.path} is not one; use hessian='full' or 'diag'"
+                f"{kernel.path} is not one; use hessian='full' or 'diag'",
             )
         layers.append(layer)
         blocks.append(tuple(kernel.shape))
     if len(variables) % 2:
-        raise _err(f"hessian='kron': weight {variables[-1].path} has no kernel/bias pair")
+        raise error(_OWNER, f"hessian='kron': weight {variables[-1].path} has no kernel/bias pair")
     return layers, blocks
 
 
 def _as_data(model, head, x, y):
     """Inputs in the model's dtype and targets as `(n,) + event_shape`, checked."""
     dtype = model.trainable_variables[0].dtype
-    flat = [check_finite("laplace", "x", a) for a in tf.nest.flatten(x)]
+    flat = [check_finite(_OWNER, "x", a) for a in tf.nest.flatten(x)]
     if not flat or len({len(a) for a in flat}) != 1:
-        raise _err("x must be a non-empty array (or structure of arrays with equal rows)")
+        raise error(_OWNER, "x must be a non-empty array (or structure of arrays with equal rows)")
     flat = [a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in flat]
     n = len(flat[0])
-    y = check_finite("laplace", "y", y)
+    y = check_finite(_OWNER, "y", y)
     if len(y) != n:
-        raise _err(f"x has {n} rows but y has {len(y)}")
+        raise error(_OWNER, f"x has {n} rows but y has {len(y)}")
     head.check_targets(y)
     return tf.nest.pack_sequence_as(x, flat), y, n
 
@@ -229,7 +229,7 @@ def _prior_groups(model, indices, prior_precision):
         names = list(dict.fromkeys(owners))
         missing = [o for o in names if o not in prior_precision]
         if missing:
-            raise _err(f"prior_precision is a dict but has no value for layer(s) {missing}")
+            raise error(_OWNER, f"prior_precision is a dict but has no value for layer(s) {missing}")
         values = [prior_precision[o] for o in names]
         groups = np.repeat([names.index(o) for o in owners], sizes)
     else:
@@ -238,29 +238,30 @@ def _prior_groups(model, indices, prior_precision):
         elif isinstance(prior_precision, (int, float, np.number)) and not isinstance(prior_precision, bool):
             values = [prior_precision]
         else:
-            raise _err(
+            raise error(
+                _OWNER,
                 f"prior_precision must be a positive number, a dict of them per layer, or "
-                f"'marglik'; got {prior_precision!r}"
+                f"'marglik'; got {prior_precision!r}",
             )
         names, groups = ["all"], np.zeros(sum(sizes), int)
     if not all(isinstance(v, (int, float, np.number)) and v > 0 for v in values):
-        raise _err(f"prior_precision must be positive numbers, got {values}")
+        raise error(_OWNER, f"prior_precision must be positive numbers, got {values}")
     return groups, names, np.log(np.asarray(values, np.float64))
 
 
 def _check_options(head, weights, hessian, refit_last_layer, batch_size):
     if hessian not in ("full", "kron", "diag"):
-        raise _err(f"hessian must be 'full', 'kron' or 'diag', got {hessian!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise _err(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise error(_OWNER, f"hessian must be 'full', 'kron' or 'diag', got {hessian!r}")
+    positive_int(_OWNER, "batch_size", batch_size)
     if refit_last_layer:
         if weights != "last_layer" or _noise_variable(head) is None or head.event_size != 1:
-            raise _err(
+            raise error(
+                _OWNER,
                 "refit_last_layer=True needs weights='last_layer' and a "
-                "NormalHead(scale='shared') with one output (the neural-linear model)"
+                "NormalHead(scale='shared') with one output (the neural-linear model)",
             )
         if hessian == "diag":
-            raise _err("refit_last_layer=True needs hessian='full' or 'kron' (exact there)")
+            raise error(_OWNER, "refit_last_layer=True needs hessian='full' or 'kron' (exact there)")
 
 
 def laplace(
@@ -321,10 +322,11 @@ def laplace(
     indices = _select(model, head, weights)
     groups, group_names, log_prior = _prior_groups(model, indices, prior_precision)
     if hessian == "full" and groups.size > _MAX_FULL:
-        raise _err(
+        raise error(
+            _OWNER,
             f"hessian='full' over {groups.size} weights needs a {groups.size}^2 matrix "
             f"({groups.size**2 * 8 / 2**30:.1f} GiB); use hessian='kron' or 'diag', or "
-            "fewer weights"
+            "fewer weights",
         )
     variables = [model.trainable_variables[i] for i in indices]
     feature_layers, blocks = _kron_blocks(model, variables) if hessian == "kron" else ((), ())
@@ -478,7 +480,7 @@ class Laplace:
             objective, z0, jac=True, method="L-BFGS-B", options={"maxiter": 1000, "gtol": 1e-9, "ftol": 1e-15}
         )
         if not np.all(np.isfinite(result.x)):
-            raise _err("the evidence optimisation diverged (non-finite hyperparameters)")
+            raise error(_OWNER, "the evidence optimisation diverged (non-finite hyperparameters)")
         self._set_hyperparameters(result.x[:size], result.x[size] if free_noise else self._log_noise)
         return self
 
@@ -507,8 +509,7 @@ class Laplace:
     # -- posterior draws and predictive --------------------------------------------
     def sample_weights(self, num_draws, seed=None):
         """Posterior draws of every trainable weight, `(num_draws,) + w.shape` each (others fixed)."""
-        if isinstance(num_draws, bool) or not isinstance(num_draws, (int, np.integer)) or num_draws < 1:
-            raise _err(f"num_draws must be a positive integer, got {num_draws!r}", "Laplace")
+        num_draws = positive_int("Laplace", "num_draws", num_draws)
         rng = np.random.default_rng(seed)
         eps = rng.standard_normal((int(num_draws), self.theta.size))
         theta = self.theta + self.ggn.sqrt_apply(eps, self._delta(self._log_prior), self._s(self._log_noise))
@@ -655,10 +656,10 @@ class Laplace:
 def _check_same_model(weights, model, owner="predict_distribution"):
     shapes = [tuple(v.shape) for v in model.trainable_variables]
     if [tuple(w.shape) for w in weights] != shapes:
-        raise _err(
+        raise error(
+            owner,
             f"model {model.name!r} has trainable weights of shapes {shapes}, the posterior "
             f"was fitted on {[tuple(w.shape) for w in weights]}; pass the same model",
-            owner,
         )
 
 

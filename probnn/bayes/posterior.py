@@ -7,13 +7,10 @@ posterior predictive mixture over draws (`probnn.prediction.mixture_distribution
 import numpy as np
 import tensorflow as tf
 
+from probnn._validation import error, finite_array
 from probnn.functional import in_chunks, stacked_call
 
 _DRAW_BATCH = 256
-
-
-def _err(owner, message):
-    return ValueError(f"{owner}: {message}")
 
 
 def posterior_weights(model, posterior, *, num_draws=None, owner="posterior_weights"):
@@ -43,7 +40,7 @@ def posterior_weights(model, posterior, *, num_draws=None, owner="posterior_weig
     attrs = {**getattr(group, "attrs", {}), **(getattr(posterior, "attrs", None) or {})}
     names = attrs.get("probnn_weights")
     if group is None or not names:
-        raise _err(
+        raise error(
             owner,
             "posterior must be the InferenceData returned by probnn.bayes.sample "
             "(a posterior group with the model's weights)",
@@ -51,7 +48,7 @@ def posterior_weights(model, posterior, *, num_draws=None, owner="posterior_weig
     names = names.split(",")
     variables = model.trainable_variables
     if len(names) != len(variables):
-        raise _err(
+        raise error(
             owner,
             f"the posterior has {len(names)} weights, model {model.name!r} has "
             f"{len(variables)} trainable weights; pass the model that was sampled",
@@ -60,7 +57,7 @@ def posterior_weights(model, posterior, *, num_draws=None, owner="posterior_weig
     for name, v in zip(names, variables):
         values = group[name].values
         if values.shape[2:] != tuple(v.shape):
-            raise _err(
+            raise error(
                 owner,
                 f"posterior variable {name} has draws of shape {values.shape[2:]}, "
                 f"the model's weight {v.path} has shape {tuple(v.shape)}",
@@ -69,7 +66,7 @@ def posterior_weights(model, posterior, *, num_draws=None, owner="posterior_weig
     total = arrays[0].shape[0]
     if num_draws is not None:
         if isinstance(num_draws, bool) or int(num_draws) != num_draws or not 1 <= num_draws <= total:
-            raise _err(
+            raise error(
                 owner,
                 f"num_draws must be an integer in [1, {total}] (the posterior has "
                 f"{total} draws), got {num_draws!r}",
@@ -87,8 +84,8 @@ def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024, ow
     """
     weights = posterior_weights(model, posterior, num_draws=num_draws, owner=owner)
     flat_x = tf.nest.flatten(x)
-    if not all(np.all(np.isfinite(np.asarray(a))) for a in flat_x):
-        raise _err(owner, "x has NaN/inf values; expected finite inputs")
+    for a in flat_x:
+        finite_array(owner, "x", a, dtype=None)
     run = tf.function(lambda w, xb: stacked_call(model, w, xb, gradient="vectorized"), jit_compile=True)
 
     def over_rows(w):  # (draws, rows, P) for one chunk of draws
@@ -96,5 +93,5 @@ def posterior_params(model, posterior, x, *, num_draws=None, batch_size=1024, ow
 
     out = np.swapaxes(in_chunks(over_rows, weights, _DRAW_BATCH, axis=0), 0, 1)
     if not np.all(np.isfinite(out)):
-        raise _err(owner, "the posterior draws produced non-finite parameters at x")
+        raise error(owner, "the posterior draws produced non-finite parameters at x")
     return out

@@ -12,19 +12,19 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from probnn._validation import error, finite_array, positive_int
+
 tfd = tfp.distributions
 
 _OWNER = "from_predictive"
 
 
-def _finite(name, array, owner=_OWNER):
+def _finite(name, array):
+    """`array` as a numeric numpy array (its dtype kept) with no NaN or infinite value."""
     array = np.asarray(array)
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
-        raise ValueError(f"{owner}: {name} must be numeric, got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
-        raise ValueError(f"{owner}: {name} has {bad} NaN/inf value(s); expected finite numbers")
-    return array
+        raise error(_OWNER, f"{name} must be numeric, got dtype {array.dtype}")
+    return finite_array(_OWNER, name, array, dtype=None)
 
 
 def _match_observed(samples, observed, lead_ndims=None):
@@ -140,9 +140,8 @@ def from_predictive(
     if observed is not None:
         observed = _finite("observed", observed)
     if isinstance(predictive, tfd.Distribution):
-        if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(f"{_OWNER}: num_samples must be a positive integer, got {num_samples!r}")
-        samples, computed = _distribution_samples(predictive, observed, int(num_samples), seed)
+        num_samples = positive_int(_OWNER, "num_samples", num_samples, whole_floats=True)
+        samples, computed = _distribution_samples(predictive, observed, num_samples, seed)
         if log_likelihood is None:
             log_likelihood = computed
     else:

@@ -17,28 +17,21 @@ gives a checked variant.
 """
 
 import dataclasses
-import numbers
+
+from probnn._validation import error, int_at_least, probability
 
 _METHODS = ("advi", "fullrank")
 
 
-def _integer(owner, name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _flag(owner, name, value):
     if value not in (True, False):
-        raise ValueError(f"{owner}: {name} must be True or False, got {value!r}")
+        raise error(owner, f"{name} must be True or False, got {value!r}")
 
 
 def _seed(owner, seed):
     if seed is None:
         return None
-    return _integer(owner, "seed", seed, 0)
+    return int_at_least(owner, "seed", seed, 0, whole_floats=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,14 +85,13 @@ class NUTS:
             ("num_chains", 1),
             ("max_tree_depth", 1),
         ):
-            object.__setattr__(self, name, _integer(owner, name, getattr(self, name), minimum))
-        accept = self.target_accept
-        if isinstance(accept, bool) or not isinstance(accept, numbers.Real) or not 0.0 < accept < 1.0:
-            raise ValueError(f"{owner}: target_accept must be in (0, 1), got {accept!r}")
-        object.__setattr__(self, "target_accept", float(accept))
+            object.__setattr__(
+                self, name, int_at_least(owner, name, getattr(self, name), minimum, whole_floats=True)
+            )
+        object.__setattr__(self, "target_accept", probability(owner, "target_accept", self.target_accept))
         object.__setattr__(self, "seed", _seed(owner, self.seed))
         if self.verbose not in (0, 1, 2, True, False):
-            raise ValueError(f"{owner}: verbose must be 0 or 1, got {self.verbose!r}")
+            raise error(owner, f"verbose must be 0 or 1, got {self.verbose!r}")
         _flag(owner, "posterior_predictive", self.posterior_predictive)
         state = self.initial_state
         if state is not None and not (hasattr(state, "sampler_state") or hasattr(state, "inverse_metric")):
@@ -138,9 +130,11 @@ class VI:
     def __post_init__(self):
         owner = "VI"
         if self.method not in _METHODS:
-            raise ValueError(f"{owner}: method must be 'advi' or 'fullrank', got {self.method!r}")
+            raise error(owner, f"method must be 'advi' or 'fullrank', got {self.method!r}")
         for name, minimum in (("num_steps", 20), ("num_samples", 1), ("num_chains", 1)):
-            object.__setattr__(self, name, _integer(owner, name, getattr(self, name), minimum))
+            object.__setattr__(
+                self, name, int_at_least(owner, name, getattr(self, name), minimum, whole_floats=True)
+            )
         object.__setattr__(self, "seed", _seed(owner, self.seed))
         _flag(owner, "posterior_predictive", self.posterior_predictive)
 

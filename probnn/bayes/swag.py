@@ -17,12 +17,12 @@ statistics of the mean weights do not fit a draw).
 
 import dataclasses
 import json
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from probnn._validation import error, int_at_least, positive_number
 from probnn.bayes.inference_data import check_finite
 from probnn.bayes.laplace import weights_inference_data
 from probnn.functional import stacked_call
@@ -30,17 +30,8 @@ from probnn.heads.base import find_head
 from probnn.training.compiled import cached_program
 from probnn.training.fit import fit
 
+_OWNER = "swag"
 _DRAW_BATCH = 64  # draws per vectorised call
-
-
-def _err(message, owner="swag"):
-    return ValueError(f"{owner}: {message}")
-
-
-def _positive_int(name, value, owner="swag", minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise _err(f"{name} must be an integer >= {minimum}, got {value!r}", owner)
-    return int(value)
 
 
 class _Moments(keras.callbacks.Callback):
@@ -146,16 +137,14 @@ class SWAGSchedule:
 
     def __post_init__(self):
         owner = "SWAGSchedule"
-        _positive_int("epochs", self.epochs, owner, minimum=2)
-        _positive_int("batch_size", self.batch_size, owner)
-        _positive_int("burn_in", self.burn_in, owner, minimum=0)
+        int_at_least(owner, "epochs", self.epochs, 2)
+        int_at_least(owner, "batch_size", self.batch_size, 1)
+        int_at_least(owner, "burn_in", self.burn_in, 0)
         if self.collect_every is not None:
-            _positive_int("collect_every", self.collect_every, owner)
-        rate = self.learning_rate
-        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not rate > 0:
-            raise _err(f"learning_rate must be a positive number, got {rate!r}", owner)
+            int_at_least(owner, "collect_every", self.collect_every, 1)
+        positive_number(owner, "learning_rate", self.learning_rate)
         if not isinstance(self.cyclic, bool):
-            raise _err(f"cyclic must be True or False, got {self.cyclic!r}", owner)
+            raise error(owner, f"cyclic must be True or False, got {self.cyclic!r}")
 
 
 def swag(model, x, y, *, schedule=None, rank=20, seed=None, verbose=0):
@@ -196,14 +185,15 @@ def swag(model, x, y, *, schedule=None, rank=20, seed=None, verbose=0):
     find_head(model)
     schedule = SWAGSchedule() if schedule is None else schedule
     if not isinstance(schedule, SWAGSchedule):
-        raise _err(f"schedule must be a probnn.bayes.SWAGSchedule, got {schedule!r}")
-    rank = _positive_int("rank", rank, minimum=1)
+        raise error(_OWNER, f"schedule must be a probnn.bayes.SWAGSchedule, got {schedule!r}")
+    rank = int_at_least(_OWNER, "rank", rank, 1)
     try:
         work = keras.models.clone_model(model)
     except (ValueError, TypeError) as err:
-        raise _err(
+        raise error(
+            _OWNER,
             f"model {model.name!r} cannot be copied with keras.models.clone_model ({err}); "
-            "use a Sequential or functional model"
+            "use a Sequential or functional model",
         ) from None
     work.set_weights(model.get_weights())
     moments = _Moments(
@@ -222,9 +212,10 @@ def swag(model, x, y, *, schedule=None, rank=20, seed=None, verbose=0):
         steps_per_execution="epoch" if schedule.collect_every is None else schedule.collect_every,
     )
     if not (np.all(np.isfinite(moments.mean)) and np.all(np.isfinite(moments.sq_mean))):
-        raise _err(
+        raise error(
+            _OWNER,
             "the SGD iterates diverged (non-finite weights); lower learning_rate "
-            f"(got {schedule.learning_rate}) or use a head with a shared scale"
+            f"(got {schedule.learning_rate}) or use a head with a shared scale",
         )
     return SWAG(
         model, mean=moments.mean, sq_mean=moments.sq_mean, deviations=np.stack(moments.deviations), x=x
@@ -302,7 +293,7 @@ def _draw_params(model, weights, state, x, batch_size):
         out.append(np.asarray(run(weights, state, _chunk(x, start, start + batch_size))))
     params = np.concatenate(out, axis=1)
     if not np.all(np.isfinite(params)):
-        raise _err("the SWAG draws produced non-finite parameters at x", "predict_distribution")
+        raise error("predict_distribution", "the SWAG draws produced non-finite parameters at x")
     return np.swapaxes(params, 0, 1)
 
 
@@ -330,7 +321,7 @@ class SWAG:
 
     def sample_weights(self, num_draws, seed=None):
         """Draws of every trainable weight, `(num_draws,) + w.shape` each."""
-        num_draws = _positive_int("num_draws", num_draws, "SWAG")
+        num_draws = int_at_least("SWAG", "num_draws", num_draws, 1)
         rng = np.random.default_rng(seed)
         k = len(self.deviations)
         theta = self.mean + np.sqrt(self.variance / 2) * rng.standard_normal((num_draws, self.mean.size))
@@ -352,9 +343,9 @@ class SWAG:
     def predictive_distribution(self, model, x, *, head=None, num_draws=None, seed=None, batch_size=1024):
         """The uniform mixture over `num_draws` (default 30) weight draws at `x`."""
         if [tuple(v.shape) for v in model.trainable_variables] != self.shapes:
-            raise _err(
-                f"model {model.name!r} is not the model this SWAG posterior was fitted on",
+            raise error(
                 "predict_distribution",
+                f"model {model.name!r} is not the model this SWAG posterior was fitted on",
             )
         from probnn.prediction import mixture_distribution
 
@@ -375,10 +366,10 @@ class SWAG:
             params.append(_draw_params(model, w, state, x, batch_size))
         dist = mixture_distribution(head, np.concatenate(params, axis=1))
         if not np.all(np.isfinite(dist.components_distribution.variance())):
-            raise _err(
+            raise error(
+                "predict_distribution",
                 "the SWAG draws give infinite or NaN variances at x: the collected weights "
                 "diverged (a predicted scale overflowed); refit with a lower learning_rate",
-                "predict_distribution",
             )
         return dist
 
@@ -411,5 +402,5 @@ class SWAG:
             x=(xs[0] if len(xs) == 1 else xs) or None,
         )
         if [list(s) for s in swag_.shapes] != json.loads(str(arrays["meta"]))["shapes"]:
-            raise _err(f"model {model.name!r} is not the model saved in {path}", "SWAG.load")
+            raise error("SWAG.load", f"model {model.name!r} is not the model saved in {path}")
         return swag_

@@ -30,6 +30,8 @@ for you from Keras optimizers, one per member.
 import keras
 import numpy as np
 
+from probnn._validation import error, finite_array
+
 __all__ = ["MemberAdam"]
 
 _UNSUPPORTED = (
@@ -42,19 +44,18 @@ _UNSUPPORTED = (
 )
 
 
-def _err(message):
-    return ValueError(f"MemberAdam: {message}")
+_OWNER = "MemberAdam"
 
 
 def _per_member(name, values, members):
     """`values` (a number or a sequence of M numbers) as a float64 array of shape (M,)."""
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    array = finite_array(_OWNER, name, values).reshape(-1)
     if members is not None and array.size == 1:
         array = np.repeat(array, members)
     if members is not None and array.size != members:
-        raise _err(f"{name} has {array.size} values, expected one per member ({members})")
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise _err(f"{name} must be finite and >= 0, got {array.tolist()}")
+        raise error(_OWNER, f"{name} has {array.size} values, expected one per member ({members})")
+    if np.any(array < 0):
+        raise error(_OWNER, f"{name} must be >= 0, got {array.tolist()}")
     return array
 
 
@@ -107,7 +108,7 @@ class MemberAdam(keras.optimizers.Optimizer):
     ):
         for key in _UNSUPPORTED + ("use_ema",):
             if kwargs.get(key):
-                raise _err(f"{key} is not supported per member")
+                raise error(_OWNER, f"{key} is not supported per member")
         # The base learning rate (1.0) multiplies every member's: a schedule or
         # ReduceLROnPlateau on it scales all members alike.
         super().__init__(learning_rate=1.0, name=name, **kwargs)
@@ -124,7 +125,7 @@ class MemberAdam(keras.optimizers.Optimizer):
         self.member_epsilon = _per_member("epsilon", epsilon, members)
         self.member_kernel_l2 = _per_member("kernel_l2", 0.0 if kernel_l2 is None else kernel_l2, members)
         if np.any(self.member_beta_1 >= 1) or np.any(self.member_beta_2 >= 1):
-            raise _err("beta_1 and beta_2 must be in [0, 1)")
+            raise error(_OWNER, "beta_1 and beta_2 must be in [0, 1)")
         self.members = members
 
     @classmethod
@@ -139,34 +140,37 @@ class MemberAdam(keras.optimizers.Optimizer):
         """
         optimizers = list(optimizers)
         if not optimizers:
-            raise _err("expected one optimizer per member, got none")
+            raise error(_OWNER, "expected one optimizer per member, got none")
         values = {key: [] for key in ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon")}
         for i, opt in enumerate(optimizers):
             if not isinstance(opt, keras.optimizers.Adam) or isinstance(
                 opt, keras.optimizers.LossScaleOptimizer
             ):
-                raise _err(
+                raise error(
+                    _OWNER,
                     f"optimizer {i} is a {type(opt).__name__}; per-member optimizers must "
-                    "be keras.optimizers.Adam or AdamW"
+                    "be keras.optimizers.Adam or AdamW",
                 )
             config = opt.get_config()
             if config.get("amsgrad"):
-                raise _err(f"optimizer {i} uses amsgrad, which is not supported per member")
+                raise error(_OWNER, f"optimizer {i} uses amsgrad, which is not supported per member")
             for key in _UNSUPPORTED:
                 if config.get(key):
-                    raise _err(f"optimizer {i} sets {key}, which is not supported per member")
+                    raise error(_OWNER, f"optimizer {i} sets {key}, which is not supported per member")
             if config.get("use_ema"):
-                raise _err(f"optimizer {i} sets use_ema, which is not supported per member")
+                raise error(_OWNER, f"optimizer {i} sets use_ema, which is not supported per member")
             if not isinstance(config["learning_rate"], (int, float)):
-                raise _err(
+                raise error(
+                    _OWNER,
                     f"optimizer {i} has a learning-rate schedule; per member, the "
-                    "learning rate must be a float"
+                    "learning rate must be a float",
                 )
             if getattr(opt, "_exclude_from_weight_decay", None) or getattr(
                 opt, "_exclude_from_weight_decay_pattern", None
             ):
-                raise _err(
-                    f"optimizer {i} excludes variables from weight decay, which is not supported per member"
+                raise error(
+                    _OWNER,
+                    f"optimizer {i} excludes variables from weight decay, which is not supported per member",
                 )
             for key in values:
                 values[key].append(config[key] if config[key] is not None else 0.0)
@@ -177,9 +181,10 @@ class MemberAdam(keras.optimizers.Optimizer):
             return
         for variable in var_list:
             if len(variable.shape) == 0 or variable.shape[0] != self.members:
-                raise _err(
+                raise error(
+                    _OWNER,
                     f"variable {variable.path} has shape {tuple(variable.shape)}; every "
-                    f"variable must have the member axis ({self.members}) first"
+                    f"variable must have the member axis ({self.members}) first",
                 )
         super().build(var_list)
         self._momentums, self._velocities = self.add_optimizer_variables(var_list, ["momentum", "velocity"])

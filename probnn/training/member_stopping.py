@@ -14,6 +14,8 @@ The per-member validation losses come from `model.probnn_member_logs`, which
 import keras
 import numpy as np
 
+from probnn._validation import error, int_at_least
+
 __all__ = ["MemberEarlyStopping", "MemberEpochs"]
 
 
@@ -27,12 +29,13 @@ class _MemberStopping(keras.callbacks.Callback):
 
         members = getattr(self.model, "probnn_members", None)
         if not members:
-            raise ValueError(f"{self.owner}: the model is not a stack of members (an Ensemble)")
+            raise error(self.owner, "the model is not a stack of members (an Ensemble)")
         if not isinstance(self.model.optimizer, MemberAdam):
-            raise ValueError(
-                f"{self.owner}: the members need their own optimizer state; pass "
+            raise error(
+                self.owner,
+                "the members need their own optimizer state; pass "
                 "optimizer=[keras.optimizers.Adam(...), ...] (one per member) or a "
-                "probnn.training.MemberAdam to probnn.fit"
+                "probnn.training.MemberAdam to probnn.fit",
             )
         self.members = members
         self.stopped = ~self.model.optimizer.active_members
@@ -87,13 +90,9 @@ class MemberEarlyStopping(_MemberStopping):
     def __init__(self, monitor="val_nll", patience=0, min_delta=0.0, restore_best_weights=True):
         super().__init__()
         if monitor not in ("val_nll", "val_data_loss"):
-            raise ValueError(
-                f"MemberEarlyStopping: monitor must be 'val_nll' or 'val_data_loss', got {monitor!r}"
-            )
-        if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
-            raise ValueError(f"MemberEarlyStopping: patience must be an integer >= 0, got {patience!r}")
+            raise error(self.owner, f"monitor must be 'val_nll' or 'val_data_loss', got {monitor!r}")
         self.monitor = monitor
-        self.patience = int(patience)
+        self.patience = int_at_least(self.owner, "patience", patience, 0)
         self.min_delta = abs(float(min_delta))
         self.restore_best_weights = bool(restore_best_weights)
 
@@ -107,10 +106,11 @@ class MemberEarlyStopping(_MemberStopping):
     def on_epoch_end(self, epoch, logs=None):
         member_logs = getattr(self.model, "probnn_member_logs", None) or {}
         if self.monitor not in member_logs:
-            raise ValueError(
-                f"MemberEarlyStopping: no per-member {self.monitor!r} to monitor; "
+            raise error(
+                self.owner,
+                f"no per-member {self.monitor!r} to monitor; "
                 f"pass validation_data to probnn.fit (available: "
-                f"{sorted(member_logs)})"
+                f"{sorted(member_logs)})",
             )
         current = np.asarray(member_logs[self.monitor], dtype=np.float64)
         running = ~self.stopped
@@ -158,15 +158,15 @@ class MemberEpochs(_MemberStopping):
         super().__init__()
         epochs = np.asarray(epochs)
         if epochs.ndim != 1 or epochs.dtype.kind not in "iu" or np.any(epochs < 1):
-            raise ValueError(
-                f"MemberEpochs: epochs must be a sequence of positive integers, got {epochs.tolist()!r}"
+            raise error(
+                self.owner, f"epochs must be a sequence of positive integers, got {epochs.tolist()!r}"
             )
         self.epochs = epochs.astype(int)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         if self.epochs.size != self.members:
-            raise ValueError(f"MemberEpochs: {self.epochs.size} epoch counts for {self.members} members")
+            raise error(self.owner, f"{self.epochs.size} epoch counts for {self.members} members")
         self._first = None
 
     def on_epoch_end(self, epoch, logs=None):
