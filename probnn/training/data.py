@@ -473,29 +473,35 @@ def check_inputs(model, arrays, members):
             )
 
 
+def _check_head_targets(model, objective, arrays, y, label):
+    """Targets whose rows are not the head's event shape: a one-line ValueError."""
+    from probnn.heads.base import find_head
+
+    head = find_head(model)
+    event = tuple(head.event_shape)
+    accepted = [event] + ([(1,)] if event == () else [])
+    given = tuple(arrays.y.shape[1:]) if arrays is not None else tuple(y.shape[1:])
+    # Member-wise arrays carry the member axis; otherwise (arrays or a dataset) a stack's
+    # targets are per row, and the step broadcasts them to the members.
+    member_wise = arrays is not None and arrays.member_wise and objective.members
+    if member_wise:
+        given = given[1:]
+    if given not in accepted and not (event == () and given == ()):
+        shape = arrays.y.shape if arrays is not None else tuple(y.shape)
+        rows = "(rows, members)" if member_wise else "(rows,)"
+        raise _err(
+            f"{label} has shape {tuple(shape)}, but {type(head).__name__} expects "
+            f"targets of shape {rows} + {accepted[-1]}"
+            + (f" or {rows} + {event}" if len(accepted) > 1 else "")
+        )
+
+
 def _check_targets(model, objective, arrays, dataset):
     """Targets of the wrong shape: a one-line ValueError before any tracing."""
     x, y = sample_batch(arrays, dataset, objective.members)
     label = "y" if arrays is not None else "the dataset's targets"
     if objective.report_nll:
-        from probnn.heads.base import find_head
-
-        head = find_head(model)
-        event = tuple(head.event_shape)
-        accepted = [event] + ([(1,)] if event == () else [])
-        given = tuple(arrays.y.shape[1:]) if arrays is not None else tuple(y.shape[1:])
-        # Member-wise arrays carry the member axis; otherwise (arrays or a dataset) a stack's
-        # targets are per row, and the step broadcasts them to the members.
-        if arrays is not None and arrays.member_wise and objective.members:
-            given = given[1:]
-        if given not in accepted and not (event == () and given == ()):
-            shape = arrays.y.shape if arrays is not None else tuple(y.shape)
-            rows = "(rows, members)" if arrays is not None and arrays.member_wise else "(rows,)"
-            raise _err(
-                f"{label} has shape {tuple(shape)}, but {type(head).__name__} expects "
-                f"targets of shape {rows} + {accepted[-1]}"
-                + (f" or {rows} + {event}" if len(accepted) > 1 else "")
-            )
+        _check_head_targets(model, objective, arrays, y, label)
     # Traced, not run: shape errors surface, and the loss's side effects (if any) do not happen.
     shapes = {}
 
