@@ -20,3 +20,20 @@ def _fresh_keras_state():
     keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(1234)
     yield
+
+
+# Docstring examples that run a whole MCMC fit or grid search (5-10 s each on a quiet
+# 2-core machine): the integration tier (pyproject.toml), like the tests marked so.
+INTEGRATION_DOCTESTS = {
+    "probnn.bayes.linear.linear_regression",
+    "probnn.bayes.glm.glm",
+    "probnn.bayes.sample.sample",
+    "probnn.grid.GridSearch",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's -m selection reads the markers
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if isinstance(item, pytest.DoctestItem) and item.name in INTEGRATION_DOCTESTS:
+            item.add_marker(pytest.mark.integration)

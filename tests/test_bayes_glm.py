@@ -94,6 +94,7 @@ def _check_against_mle(idata, x, y, family):
     return np.abs(mean - mle) / sd, sd / se
 
 
+@pytest.mark.integration
 def test_logistic_regression_matches_maximum_likelihood(logistic):
     x, y, idata = logistic
     _check_against_mle(idata, x, y, "bernoulli")
@@ -102,6 +103,7 @@ def test_logistic_regression_matches_maximum_likelihood(logistic):
     assert set(json.loads(idata.attrs["priors"])) == {"intercept", "coef"}
 
 
+@pytest.mark.integration
 def test_poisson_regression_with_offset_matches_maximum_likelihood(rng):
     x = rng.normal(size=(N, 2))
     exposure = rng.uniform(0.5, 3.0, N)
@@ -147,6 +149,7 @@ def _mle_with_offset(x, y, offset):
     return fit.x, np.sqrt(np.diag(np.linalg.inv(hess(fit.x))))
 
 
+@pytest.mark.integration
 def test_fullrank_advi_matches_nuts_on_the_logistic_regression(logistic):
     x, y, nuts = logistic
     vi = probnn.bayes.glm(
@@ -165,6 +168,7 @@ def test_fullrank_advi_matches_nuts_on_the_logistic_regression(logistic):
     assert np.isfinite(az.loo(vi).elpd_loo)
 
 
+@pytest.mark.integration
 def test_varying_intercepts_shrink_and_cover_the_group_scale(rng):
     groups, tau, sigma = 40, 0.8, 1.0
     sizes = rng.integers(2, 15, groups)

@@ -31,6 +31,7 @@ def _prior_shift(x, y, ref):
     return np.r_[cov @ grad, shift_sigma]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("key", ["mesquite-logmesquite_logvolume", "nes2000-nes"])
 def test_default_priors_match_posteriordb_reference(key):
     entry = json.loads(DATA.read_text())[key]
@@ -66,6 +67,7 @@ def test_default_priors_match_posteriordb_reference(key):
     assert int(idata.sample_stats["diverging"].sum()) == 0
 
 
+@pytest.mark.integration
 def test_raw_scale_data_studentt_predictive_and_bad_input(rng):
     # Raw-scale data (intercept 26, slope 0.06 on x in the hundreds) with Student-t noise.
     n = 200

@@ -29,6 +29,7 @@ class KnownNoiseHead(DistributionHead):
         return tfd.Independent(tfd.Normal(self._params(params), SIGMA), reinterpreted_batch_ndims=1)
 
 
+@pytest.mark.integration
 def test_conjugate_linear_regression_matches_closed_form(rng):
     n, p, tau = 60, 2, 1.5
     x = rng.normal(size=(n, p)).astype("float32")
@@ -100,6 +101,7 @@ def test_bad_input_is_a_one_line_error(rng):
         probnn.bayes.sample(model, x, np.zeros((10, 3)), sampler=QUIET)
 
 
+@pytest.mark.integration
 def test_bnn_posterior_predictive_covers_held_out_data_and_widens_in_the_gap():
     # 1-D inputs in [-3, -1] and [1, 3], nothing in between.
     rng = np.random.default_rng(3)

@@ -27,6 +27,7 @@ class KnownNoiseHead(DistributionHead):
         return tfd.Independent(tfd.Normal(self._params(params), SIGMA), reinterpreted_batch_ndims=1)
 
 
+@pytest.mark.integration
 def test_fullrank_on_a_bnn_model_recovers_the_exact_gaussian_posterior(rng):
     # The posterior is exactly Normal, so the full-rank family contains it: the fit must find
     # its mean and covariance (correlated: the inputs are correlated and not centred).
@@ -52,6 +53,7 @@ def test_fullrank_on_a_bnn_model_recovers_the_exact_gaussian_posterior(rng):
     assert idata.log_likelihood["y"].shape == (2, 2000, n)
 
 
+@pytest.mark.integration
 def test_advi_linear_regression_matches_least_squares(rng):
     n = 300
     x = rng.normal(size=(n, 3)) * [1.0, 10.0, 0.1]  # raw scales; independent columns

@@ -44,6 +44,7 @@ def _ood_auroc(model, points, labels):
     return metrics.auroc(labels, -metrics.max_probability(dist).numpy())
 
 
+@pytest.mark.integration
 def test_sngp_detects_far_points_where_softmax_does_not(moons, capsys):
     x, y, points, labels = moons
     # Initial weights of seeds 0-3 gave AUROC 0.981, 0.954, 0.971, 0.966 (with 300 training points
@@ -149,6 +150,7 @@ def _duq(gradient_penalty=1.0, gamma=0.97):
     return keras.Sequential([keras.Input((2,)), head])
 
 
+@pytest.mark.integration
 def test_duq_detects_far_points(moons, capsys):
     x, y, points, labels = moons
     keras.utils.set_random_seed(0)

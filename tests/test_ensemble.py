@@ -129,6 +129,7 @@ def test_bad_arguments():
         ensemble(np.zeros((4,), "float32"))
 
 
+@pytest.mark.e2e  # a fresh Python process: XLA's cache flag is read once per process
 def test_members_with_reductions_train_without_recompiling(tmp_path):
     """Regression: an Ensemble whose members reduce inside their call (the KL sum of DenseFlipout,
     the distances of an RBF layer) recompiled its XLA training program on every `probnn.fit`

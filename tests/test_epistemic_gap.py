@@ -19,6 +19,9 @@ import pytest
 import probnn
 from probnn.layers import DenseFlipout
 
+# Four trainings (with a Laplace fit and SWAG) of a few seconds each: the integration tier.
+pytestmark = pytest.mark.integration
+
 PROBES = np.array([[-5.5], [-2.5], [0.0], [2.5], [5.5]], "float32")
 
 

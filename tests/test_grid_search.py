@@ -20,6 +20,7 @@ def _build(units=8):
     )
 
 
+@pytest.mark.integration
 def test_grid_members_match_solo_fits(rng):
     """The issue's acceptance test: 3 learning rates x 2 weight decays, Adam, 20 epochs."""
     x, y = _data(rng, 96)

@@ -25,6 +25,7 @@ def model_with(seed=0):
     return keras.Sequential([keras.Input((2,)), keras.layers.Dense(16, activation="relu"), head]), head
 
 
+@pytest.mark.integration
 def test_adapted_normal_head_learns_raw_targets_as_fast_as_standardised_ones(tmp_path):
     x, y = data(2000, seed=0)
     x_test, y_test = data(4000, seed=1)

@@ -358,6 +358,7 @@ def test_censored_normal_moments_quantiles_and_samples():
     assert np.all(d.sample(100, seed=3).numpy() >= 0)
 
 
+@pytest.mark.integration
 def test_new_heads_train_with_probnn_fit_and_model_fit(rng):
     """Gamma + CRPS (sampled energy form, under XLA) and a 2-layer flow + NLL: the loss falls."""
     x = rng.uniform(-1, 1, size=(256, 1)).astype("float32")

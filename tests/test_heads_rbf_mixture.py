@@ -96,6 +96,7 @@ def test_save_load_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(probnn.heads.find_head(loaded).prototypes.numpy(), head.prototypes.numpy())
 
 
+@pytest.mark.integration
 def test_learns_a_regime_switching_density(rng):
     """y ~ N(-1, 0.1) for x < 0 and N(1 + x, 0.3) for x > 0: the gates must split at 0."""
     n = 4000

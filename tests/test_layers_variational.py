@@ -120,6 +120,7 @@ def test_flipout_gradient_variance_below_reparameterisation(rng):
     assert ratio < 0.5
 
 
+@pytest.mark.integration
 def test_trains_with_keras_fit_and_probnn_fit_under_xla(rng):
     x = rng.uniform(-1, 1, size=(256, 1)).astype("float32")
     y = (np.sin(3 * x) + 0.1 * rng.normal(size=x.shape)).astype("float32")

@@ -295,6 +295,7 @@ def test_grid_search_with_the_nll_scorer_rejects_an_untrained_candidate():
     assert np.isfinite(search.best_score_)
 
 
+@pytest.mark.integration
 def test_mapie_split_conformal_reaches_nominal_coverage_over_50_splits():
     """MAPIE's SplitConformalRegressor around a prefit ProbabilisticRegressor, 90 % level.
 

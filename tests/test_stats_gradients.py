@@ -112,6 +112,7 @@ def test_pvalue_gradient_is_nonzero_and_points_the_right_way():
     assert float(tf.reduce_sum(grad)) < 0  # moving b up (away from a) decreases p
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float64], ids=["float32", "float64"])
 def test_xla_compiled_matches_eager(dtype, rng):
     """Everything compiles with XLA (no .numpy(), no py_function) and gives the eager result."""

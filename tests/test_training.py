@@ -336,6 +336,7 @@ def test_tf_data_dataset_input(rng):
     assert len(history.history["val_loss"]) == 8
 
 
+@pytest.mark.integration
 def test_mirrored_strategy_matches_single_device(rng, mirrored):
     x = rng.normal(size=(512, 2)).astype("float32")
     y = (x[:, :1] * x[:, 1:] + 0.5 * rng.normal(size=(512, 1))).astype("float32")
@@ -366,6 +367,7 @@ def test_mirrored_strategy_matches_single_device(rng, mirrored):
     assert max_abs_diff(mirrored.get_weights(), single.get_weights()) < 4e-7
 
 
+@pytest.mark.integration
 def test_mixed_precision_under_mirrored_strategy_matches_single_device(rng, mirrored):
     """mixed_float16 under a strategy: loss scaling as on one device, the same training."""
     x = rng.normal(size=(384, 2)).astype("float32")

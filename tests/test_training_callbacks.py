@@ -227,6 +227,7 @@ def test_terminate_on_nan_stops_without_raising(rng):
     assert all(np.isfinite(w).all() for w in model.get_weights())
 
 
+@pytest.mark.integration
 def test_backup_and_restore_resumes_an_interrupted_run(tmp_path, rng):
     x, y = data(rng, n=300)
 

@@ -250,6 +250,7 @@ def test_mixture_test_scores_are_those_of_the_mixture_by_hand(rng):
     np.testing.assert_allclose(rmse, np.sqrt(np.mean(((w * loc).sum(1) - z) ** 2)) * y_std, rtol=1e-5)
 
 
+@pytest.mark.integration
 def test_mixture_rmse_differs_between_splits(tmp_path):
     """The reported symptom itself, on 3 generated splits with different test rows."""
     from probnn.apps.uci_benchmark import Settings, quick, run_method
