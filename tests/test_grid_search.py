@@ -236,6 +236,7 @@ def test_a_second_fit_reuses_the_stack_and_trains_as_a_fresh_search(rng):
         assert a["val_nll"] == b["val_nll"] and a["best_epoch"] == b["best_epoch"]
 
 
+@pytest.mark.integration
 def test_splits_in_one_program_match_one_split_searches(rng):
     """Lists of splits: every (configuration, seed, split) a member; each split as its own search."""
     splits = [_data(rng, 48) for _ in range(2)]

@@ -270,6 +270,7 @@ def test_bench_uci_jobs_needs_a_results_dir(tmp_path):
     assert bad.returncode == 2 and "--jobs 2 needs --results-dir" in bad.stderr
 
 
+@pytest.mark.integration
 def test_posterior_methods_report_the_map_they_start_from(tmp_path):
     """Laplace starts from the Normal head's MAP (same search, same refit): its MAP test LL is the
     Normal-head method's test LL, split by split; SWAG's from the shared-scale head's MAP."""
@@ -287,6 +288,7 @@ def test_posterior_methods_report_the_map_they_start_from(tmp_path):
     assert math.isfinite(swag.splits[0].test_ll) and math.isfinite(swag.splits[0].map_test_ll)
 
 
+@pytest.mark.integration
 def test_flow_and_evidential_methods_train_their_heads(tmp_path):
     from probnn.apps.uci_benchmark import Settings, quick, run_method
 
