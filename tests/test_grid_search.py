@@ -1,5 +1,7 @@
 """probnn.GridSearch: every member of a stack ends where probnn.fit leaves it trained alone."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -21,6 +23,29 @@ def _build(units=8):
 
 
 @pytest.mark.integration
+def _solo_fit(build, params, seed, data, *, epochs, patience):
+    """A model trained alone by probnn.fit, as GridSearch promises each member ends:
+    `(model, history)` with Keras's EarlyStopping on val_nll restoring the best weights."""
+    x, y, xv, yv = data
+    keras.utils.set_random_seed(seed)
+    model = build()
+    history = probnn.fit(
+        model,
+        x,
+        y,
+        optimizer=keras.optimizers.Adam(**params),
+        epochs=epochs,
+        batch_size=16,
+        validation_data=(xv, yv),
+        seed=seed,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping("val_nll", mode="min", patience=patience, restore_best_weights=True)
+        ],
+    )
+    return model, history
+
+
 def test_grid_members_match_solo_fits(rng):
     """The issue's acceptance test: 3 learning rates x 2 weight decays, Adam, 20 epochs."""
     x, y = _data(rng, 96)
@@ -31,22 +56,7 @@ def test_grid_members_match_solo_fits(rng):
     assert len(search.results) == 6
     for index, result in enumerate(search.results):
         params = result["params"]
-        keras.utils.set_random_seed(7)
-        alone = _build()
-        history = probnn.fit(
-            alone,
-            x,
-            y,
-            optimizer=keras.optimizers.Adam(**params),
-            epochs=20,
-            batch_size=16,
-            validation_data=(xv, yv),
-            seed=7,
-            verbose=0,
-            callbacks=[
-                keras.callbacks.EarlyStopping("val_nll", mode="min", patience=4, restore_best_weights=True)
-            ],
-        )
+        alone, history = _solo_fit(_build, params, 7, (x, y, xv, yv), epochs=20, patience=4)
         member = search.trained_model(index)
         # float32 training, the stack's batched matmuls against the model's own: measured
         # differences ~1e-7 after 20 epochs; 1e-5 is the issue's bound.
@@ -80,21 +90,8 @@ def test_kernel_l2_members_match_solo_fits_with_kernel_regularizers(rng):
     for index, result in enumerate(search.results):
         params = dict(result["params"])
         l2 = params.pop("kernel_l2")
-        keras.utils.set_random_seed(3)
-        alone = build(l2=l2)
-        history = probnn.fit(
-            alone,
-            x,
-            y,
-            optimizer=keras.optimizers.Adam(**params),
-            epochs=15,
-            batch_size=16,
-            validation_data=(xv, yv),
-            seed=3,
-            verbose=0,
-            callbacks=[
-                keras.callbacks.EarlyStopping("val_nll", mode="min", patience=4, restore_best_weights=True)
-            ],
+        alone, history = _solo_fit(
+            functools.partial(build, l2=l2), params, 3, (x, y, xv, yv), epochs=15, patience=4
         )
         # The penalty's gradient 2 * l2 * w is added in another order than autodiff adds it to
         # the data gradient: float32 rounding, ~1e-7 per step; 1e-5 as in the test above.
@@ -126,22 +123,7 @@ def test_stochastic_members_draw_their_solo_noise(rng):
     ((stack, _),) = search._stacks.values()
     assert stack._shared_seeds == (0,)  # the dropout seed state runs shared
     for index, result in enumerate(search.results):
-        keras.utils.set_random_seed(5)
-        alone = build()
-        history = probnn.fit(
-            alone,
-            x,
-            y,
-            optimizer=keras.optimizers.Adam(**result["params"]),
-            epochs=6,
-            batch_size=16,
-            validation_data=(xv, yv),
-            seed=5,
-            verbose=0,
-            callbacks=[
-                keras.callbacks.EarlyStopping("val_nll", mode="min", patience=6, restore_best_weights=True)
-            ],
-        )
+        alone, history = _solo_fit(build, result["params"], 5, (x, y, xv, yv), epochs=6, patience=6)
         # float32, as in the deterministic test above (same noise: the masks are equal)
         for got, want in zip(search.trained_model(index).get_weights(), alone.get_weights()):
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)

@@ -247,19 +247,6 @@ class NUTSState:
         )
 
 
-def _regularised_variance(draws, previous):
-    """Each chain's metric from one window's draws `(chains, steps, dim)`.
-
-    Stan shrinks the window variance towards 1e-3 in absolute terms; here it
-    is shrunk towards 1e-3 times the previous metric, so a parameter whose
-    posterior sd is 1e-3 or less gets its own scale after one window more
-    instead of being held at sqrt(1e-3 * 5 / (n + 5)).
-    """
-    n = draws.shape[1]
-    var = draws.var(axis=1, ddof=1) if n > 1 else np.array(previous)
-    return (n / (n + 5.0)) * var + 1e-3 * (5.0 / (n + 5.0)) * previous
-
-
 class _Chains(NamedTuple):
     """The explicit values carried from one kernel call to the next."""
 
