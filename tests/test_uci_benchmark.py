@@ -298,3 +298,15 @@ def test_flow_and_evidential_methods_train_their_heads(tmp_path):
         result = run_method("yacht", quick(METHODS[name]), [0], data, settings, log=lambda *_: None)
         assert math.isfinite(result.splits[0].test_ll), name
     assert METHODS["flow"].flexible and not METHODS["evidential"].flexible
+
+
+def test_unknown_methods_and_data_sets_are_named_in_one_line():
+    from probnn.apps.uci.jobs import _known
+    from probnn.datasets.uci import UCI_DATASETS
+
+    assert _known("method", None, METHODS) == list(METHODS)
+    assert _known("method", ["flow"], METHODS) == ["flow"]
+    with pytest.raises(
+        ValueError, match=r"^probnn bench uci: unknown data set 'boston' \(choose from bostonHousing, "
+    ):
+        _known("data set", ["yacht", "boston"], UCI_DATASETS)

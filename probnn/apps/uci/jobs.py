@@ -74,21 +74,12 @@ def _check_outputs(args):
     return results_dir, table_only, rerun, output
 
 
-def _check_methods(args):
-    """The methods to run: `--methods` (each known) or all."""
-    methods = args.methods or list(METHODS)
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise ValueError(f"{_OWNER}: unknown method {unknown[0]!r} (choose from {', '.join(METHODS)})")
-    return methods
-
-
-def _table_only_datasets(args):
-    """The data sets of a `--table-only` run: `--datasets` (each a UCI name) or all."""
-    names = args.datasets or list(UCI_DATASETS)
-    bad = [d for d in names if d not in UCI_DATASETS]
+def _known(kind, given, choices):
+    """`given` (each one of `choices`) or, when empty, all `choices`; else a one-line error."""
+    names = given or list(choices)
+    bad = [name for name in names if name not in choices]
     if bad:
-        raise ValueError(f"{_OWNER}: unknown data set {bad[0]!r} (choose from {', '.join(UCI_DATASETS)})")
+        raise ValueError(f"{_OWNER}: unknown {kind} {bad[0]!r} (choose from {', '.join(choices)})")
     return names
 
 
@@ -136,12 +127,12 @@ def _check_existing_results(job):
 def check_cli_arguments(args):
     """Check `probnn bench uci`'s arguments (no TensorFlow needed); return a `BenchJob`."""
     results_dir, table_only, rerun, output = _check_outputs(args)
-    methods = _check_methods(args)
+    methods = _known("method", args.methods, METHODS)
     if args.data_dir is None and not table_only:
         raise ValueError(f"{_OWNER}: --data-dir PATH is required (the folder of the UCI data set folders)")
     data_dir = None if args.data_dir is None else pathlib.Path(args.data_dir)
     if table_only:
-        names = _table_only_datasets(args)
+        names = _known("data set", args.datasets, UCI_DATASETS)
         return BenchJob(
             data_dir, names, {}, methods, bool(args.quick), output, int(args.seed), results_dir, rerun, True
         )
