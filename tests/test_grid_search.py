@@ -22,8 +22,7 @@ def _build(units=8):
     )
 
 
-@pytest.mark.integration
-def _solo_fit(build, params, seed, data, *, epochs, patience):
+def _solo_fit(build, params, seed, data, *, epochs, patience, validation_samples=None):
     """A model trained alone by probnn.fit, as GridSearch promises each member ends:
     `(model, history)` with Keras's EarlyStopping on val_nll restoring the best weights."""
     x, y, xv, yv = data
@@ -37,6 +36,7 @@ def _solo_fit(build, params, seed, data, *, epochs, patience):
         epochs=epochs,
         batch_size=16,
         validation_data=(xv, yv),
+        validation_samples=validation_samples,
         seed=seed,
         verbose=0,
         callbacks=[
@@ -119,14 +119,18 @@ def test_stochastic_members_draw_their_solo_noise(rng):
         )
 
     search = probnn.GridSearch(build, {"learning_rate": [1e-2, 3e-2]}, seeds=[5])
-    search.fit(x, y, validation_data=(xv, yv), epochs=6, batch_size=16, patience=None)
+    search.fit(x, y, validation_data=(xv, yv), epochs=6, batch_size=16, patience=None, validation_samples=3)
     ((stack, _),) = search._stacks.values()
-    assert stack._shared_seeds == (0,)  # the dropout seed state runs shared
+    assert stack._shared_seeds == (0,)  # the dropout seed state runs shared, in validation too
     for index, result in enumerate(search.results):
-        alone, history = _solo_fit(build, result["params"], 5, (x, y, xv, yv), epochs=6, patience=6)
+        alone, history = _solo_fit(
+            build, result["params"], 5, (x, y, xv, yv), epochs=6, patience=6, validation_samples=3
+        )
         # float32, as in the deterministic test above (same noise: the masks are equal)
         for got, want in zip(search.trained_model(index).get_weights(), alone.get_weights()):
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        # The validation passes draw the solo model's noise: the same mixture NLL.
+        assert result["val_nll"] == pytest.approx(min(history.history["val_nll"]), abs=1e-5)
         assert result["best_epoch"] == int(np.argmin(history.history["val_nll"])) + 1
 
 

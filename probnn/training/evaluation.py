@@ -12,9 +12,14 @@ stochastic passes, `-(logsumexp_k log p_k(y) - log K)`, the quantity
 `probnn.predict_distribution(model, x, num_samples=K, seed=seed)` scores, per
 member for a stack. The K passes (K x M for a stack of M members) are ONE
 `stacked_call` of the template under the repeated weights and K x M seed
-states (`seed_states` of the model, seeded by fit's seed). The seed states are
-the same at every epoch: the change of `val_nll` between epochs is the
-model's, not the noise's.
+states (`seed_states` of the model, seeded by fit's seed). A stack whose
+members share one seed state (`Ensemble.from_models` of members built with
+one seed: every `GridSearch` stack) runs pass k with one state shared by the
+members, as `predict_distribution` does: K calls of the M members, each
+drawing its noise vectorised, where K x M distinct states make pfor draw it
+in a sequential loop of K x M iterations. The seed states are the same at
+every epoch: the change of `val_nll` between epochs is the model's, not the
+noise's.
 """
 
 import functools
@@ -182,44 +187,75 @@ def _validation_loop(model, objective, batch_terms, x_all, y_all, samples, size,
 
 
 def _pass_states(model, samples, seed):
-    """Seed states of the K validation passes: `(K * M,) + v.shape` per template state `v`.
+    """Seed states of the K validation passes, one tensor per template state `v`.
 
     `seed_states(model, K, seed)`, as `predict_distribution(num_samples=K,
-    seed=seed)` draws them; for a stack of M members (shape `(K, M, ...)`)
-    flattened so that pass k of member m is slice `k * M + m`.
+    seed=seed)` draws them. A single model: `(K,) + v.shape`. A stack of M
+    members: `(K * M,) + v.shape`, pass k of member m at slice `k * M + m`,
+    except a state the members share (`model._shared_seeds`): `(K,) + v.shape`,
+    pass k's state (member 0's entry, the one `Ensemble.call` runs).
     """
     template = getattr(model, "probnn_template", model)
+    shared = getattr(model, "_shared_seeds", ())
     states = seed_states(model, samples, seed)
-    return [tf.reshape(s, (-1,) + tuple(v.shape)) for s, v in zip(states, template.non_trainable_variables)]
+    return [
+        s[:, 0] if j in shared else tf.reshape(s, (-1,) + tuple(v.shape))
+        for j, (s, v) in enumerate(zip(states, template.non_trainable_variables))
+    ]
+
+
+def _pass_outputs(model, weights, xb, state, samples, member_wise):
+    """Outputs `(K * M, rows, P)` and losses `(K * M,)` of the K passes, slice `k * M + m`.
+
+    `weights` are the members' stacks `(M, ...)` (M = 1 for a single model).
+    Without shared seed states: ONE `stacked_call` of K x M slices. With them:
+    one `stacked_call` of the M members per pass (its shared state keeps the
+    random ops vectorised), concatenated.
+    """
+    template = getattr(model, "probnn_template", model)
+    shared = getattr(model, "_shared_seeds", ())
+    if member_wise:  # (rows, M, ...) -> (M, rows, ...): slice m is member m's rows
+        xb = tf.nest.map_structure(lambda t: tf.experimental.numpy.swapaxes(t, 0, 1), xb)
+
+    def call(weights, xb, state):
+        return stacked_call(
+            template,
+            weights,
+            xb,
+            non_trainable=state,
+            return_losses=True,
+            gradient="vectorized",
+            x_stacked=member_wise,
+        )
+
+    if not shared:
+        tiled = [tf.tile(w, [samples] + [1] * (len(w.shape) - 1)) for w in weights]
+        if member_wise:
+            xb = tf.nest.map_structure(lambda t: tf.tile(t, [samples] + [1] * (len(t.shape) - 1)), xb)
+        outputs, _, losses = call(tiled, xb, state)
+        return outputs, losses
+    members = weights[0].shape[0]
+    passes = []
+    for k in range(samples):
+        state_k = [s[k] if j in shared else s[k * members : (k + 1) * members] for j, s in enumerate(state)]
+        outputs, _, losses = call(weights, xb, state_k)
+        passes.append((outputs, losses))
+    return tuple(tf.concat(list(parts), 0) for parts in zip(*passes))
 
 
 def _mixture_terms(model, objective, xb, yb, state, samples, member_wise=False):
     """Per-example NLL of the mixture of `samples` passes (rows, members or 1), and the regularisation.
 
-    One `stacked_call` of the template under the weights repeated K times
-    (K x M slices for a stack of M members, slice `k * M + m`) and the
-    seed states `state` of `_pass_states`. The regularisation is the mean over
-    the passes of `model.losses` (summed over the members, as in training).
-    `member_wise`: `xb` and `yb` are `(rows, M, ...)`, member m's passes see `xb[:, m]`.
+    The template under the weights of every (pass, member) slice
+    (`_pass_outputs`: K x M slices for a stack of M members, slice `k * M + m`)
+    and the seed states `state` of `_pass_states`. The regularisation is the
+    mean over the passes of `model.losses` (summed over the members, as in
+    training). `member_wise`: `xb` and `yb` are `(rows, M, ...)`, member m's
+    passes see `xb[:, m]`.
     """
     members = objective.members
-    template = getattr(model, "probnn_template", model)
     weights = [v.value if members else v.value[None] for v in model.trainable_variables]
-    weights = [tf.tile(w, [samples] + [1] * (len(w.shape) - 1)) for w in weights]
-    if member_wise:  # (rows, M, ...) -> (K * M, rows, ...): slice k * M + m is member m's rows
-        xb = tf.nest.map_structure(
-            lambda t: tf.tile(tf.experimental.numpy.swapaxes(t, 0, 1), [samples] + [1] * (len(t.shape) - 1)),
-            xb,
-        )
-    outputs, _, losses = stacked_call(
-        template,
-        weights,
-        xb,
-        non_trainable=state,
-        return_losses=True,
-        gradient="vectorized",
-        x_stacked=member_wise,
-    )  # (K * M, rows, P)
+    outputs, losses = _pass_outputs(model, weights, xb, state, samples, member_wise)  # (K * M, rows, P)
     width = members or 1
     outputs = tf.reshape(outputs, tf.concat([[samples, width], tf.shape(outputs)[1:]], 0))
     outputs = tf.experimental.numpy.swapaxes(outputs, 1, 2)  # (K, rows, M, P)

@@ -353,7 +353,12 @@ def _check_validation_samples(model, validation, samples):
 
 
 def _validation_seed(seed):
-    """One integer seed for the validation passes from fit's seed (an int, or one per member)."""
+    """One integer seed for the validation passes from fit's seed (an int, or one per member).
+
+    Members given one seed validate with it, as each would alone.
+    """
+    if isinstance(seed, tuple) and len(set(seed)) == 1:
+        return seed[0]
     if isinstance(seed, tuple):
         return int(np.random.SeedSequence(list(seed)).generate_state(1)[0] % (2**31 - 1))
     return seed
