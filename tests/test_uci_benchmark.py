@@ -310,3 +310,18 @@ def test_unknown_methods_and_data_sets_are_named_in_one_line():
         ValueError, match=r"^probnn bench uci: unknown data set 'boston' \(choose from bostonHousing, "
     ):
         _known("data set", ["yacht", "boston"], UCI_DATASETS)
+
+
+@needs_uci
+def test_partition_weighs_data_sets_by_their_epochs():
+    """Protein (5 splits of 20 epochs) is not one process's whole share: the former rows-only
+    weight gave it a process alone and naval, power and kin8nm (3x its CPU time) the other."""
+    from probnn.apps.uci.jobs import BenchJob, partition
+
+    datasets = ["kin8nm", "naval-propulsion-plant", "power-plant", "protein-tertiary-structure"]
+    splits = {d: list(range(uci_num_splits(d, UCI))) for d in datasets}
+    job = BenchJob(UCI, datasets, splits, ["normal"], False, None, 0, jobs=2)
+    assert sorted(partition(job)) == [
+        ["kin8nm", "naval-propulsion-plant"],
+        ["power-plant", "protein-tertiary-structure"],
+    ]

@@ -223,8 +223,10 @@ def table_text(job, results, wall=None):
 def partition(job):
     """The pending data sets split into `job.jobs` lists of about equal work (largest first).
 
-    Work of a data set: its pending methods x splits x data rows (x 2 for 100 hidden units);
-    measured CPU time grows about linearly in each.
+    Work of a data set: its pending methods x splits x data rows x `n_epochs.txt` epochs
+    (x 2 for 100 hidden units); measured CPU time grows about linearly in each (without the
+    epochs, protein's 5 splits of 20 epochs weighed as naval's, power's and kin8nm's 20
+    splits of 40 together, and took a third of their CPU time).
     """
     pending = {}
     for d, _ in job.pending():
@@ -234,7 +236,8 @@ def partition(job):
         folder = uci_folder(d, job.data_dir, "probnn bench uci")
         rows = sum(1 for _ in open(folder / "data.txt"))
         hidden = int((folder / "n_hidden.txt").read_text().split()[0])
-        cost[d] = methods * len(job.splits[d]) * rows * (hidden / 50)
+        epochs = int((folder / "n_epochs.txt").read_text().split()[0])
+        cost[d] = methods * len(job.splits[d]) * rows * epochs * (hidden / 50)
     groups = [[] for _ in range(job.jobs)]
     load = [0.0] * job.jobs
     for d in sorted(cost, key=cost.get, reverse=True):
