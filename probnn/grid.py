@@ -111,14 +111,7 @@ def _check_splits(x, y, validation_data):
             f"got {len(x)}, {len(y)}, {len(xv)} and {len(yv)}"
         )
     for name, parts in (("x", x), ("y", y), ("validation x", xv), ("validation y", yv)):
-        shapes = [tuple(np.shape(a)) for a in keras.tree.flatten(parts[0])]
-        for k, part in enumerate(parts[1:], 1):
-            other = [tuple(np.shape(a)) for a in keras.tree.flatten(part)]
-            if other != shapes:
-                raise _err(
-                    f"every split's {name} must have the same shape (rows included), "
-                    f"split 0 has {shapes}, split {k} has {other}"
-                )
+        _same_shapes(name, parts)
     return len(y)
 
 
@@ -497,8 +490,14 @@ class GridSearch:
         Every seed's model is built and initialised as in `fit`, and trained
         for `epochs` epochs.
 
+        After a `fit` over several splits, `x` and `y` can be lists, one
+        training set per split (the same shapes): every split's best
+        configuration is retrained on its own data for its own best epochs,
+        the splits that chose one structure as members of ONE program (as in
+        `fit`); each model is the one `refit(x[k], y[k], split=k)` returns.
+
         Args:
-            x, y: the training data.
+            x, y: the training data (lists of them, one per split: see above).
             epochs: None: each seed its own `best_epoch` (the UCI protocol;
                 with other `seeds`, the mean best epoch, rounded); an integer:
                 the same number for all.
@@ -507,42 +506,113 @@ class GridSearch:
             build_model: another builder for the retrained models (default:
                 the search's), e.g. one that scales a KL term to the larger data.
             batch_size, verbose: as in `fit`.
-            split: after a `fit` over several splits, the split k whose best
-                configuration and best epochs are retrained (required then).
+            split: after a `fit` over several splits with `x`, `y` arrays, the
+                split k whose best configuration and best epochs are retrained.
 
         Returns:
-            The retrained Keras model (an `Ensemble` of the seeds if several).
+            The retrained Keras model (an `Ensemble` of the seeds if several);
+            with lists `x`, `y`, a list of them, one per split.
         """
         self._check_fitted("refit")
-        best_params, split = self._best_of(split, "refit")
-        best = self.best_epochs(split)
         seeds = self.seeds if seeds is None else _check_seeds(seeds)
+        if isinstance(y, list) and split is None and self._splits is not None:
+            return self._refit_splits(x, y, epochs, seeds, build_model, batch_size, verbose)
+        best_params, split = self._best_of(split, "refit")
+        counts = self._refit_epochs(split, epochs, seeds)
+        (models,) = self._refit_group(
+            [best_params], [counts], (x, y), seeds, build_model, batch_size, verbose
+        )
+        return models
+
+    def _refit_epochs(self, split, epochs, seeds):
+        """Epochs of each seed's retraining: its best epoch, their rounded mean, or `epochs`."""
+        best = self.best_epochs(split)
         if epochs is None:
             counts = best if seeds == self.seeds else [int(round(np.mean(best)))] * len(seeds)
         else:
             counts = [epochs] * len(seeds)
         if not all(isinstance(e, (int, np.integer)) and e >= 1 for e in counts):
             raise _err(f"refit: epochs must be a positive integer or None, got {epochs!r}")
-        structure = tuple((k, v) for k, v in best_params.items() if k not in MEMBER_KEYS)
-        models = [self._build(structure, seed, build_model) for seed in seeds]
-        key = ("refit", tuple(best_params.items()), len(seeds), id(build_model))
-        stack, optimizer = self._reused_stack(key, models, [best_params] * len(seeds))
+        return counts
+
+    def _refit_splits(self, x, y, epochs, seeds, build_model, batch_size, verbose):
+        """`refit` of every split (lists `x`, `y`): one program per chosen structure."""
+        if not isinstance(x, list) or len(x) != len(y) or len(y) != self._splits:
+            raise _err(
+                f"refit: the search ran {self._splits} splits; give x and y as lists of "
+                f"{self._splits} training sets (or arrays and split=k)"
+            )
+        _same_shapes("x", x)
+        _same_shapes("y", y)
+        groups = {}
+        for k, params in enumerate(self.best_params_per_split):
+            structure = tuple((key, v) for key, v in params.items() if key not in MEMBER_KEYS)
+            groups.setdefault(structure, []).append(k)
+        refitted = [None] * self._splits
+        for ks in groups.values():
+            data = (x[ks[0]], y[ks[0]])
+            if len(ks) > 1:
+                data = (
+                    _member_wise([x[k] for k in ks], len(seeds)),
+                    _member_wise([y[k] for k in ks], len(seeds)),
+                )
+            models = self._refit_group(
+                [self.best_params_per_split[k] for k in ks],
+                [self._refit_epochs(k, epochs, seeds) for k in ks],
+                data,
+                seeds,
+                build_model,
+                batch_size,
+                verbose,
+            )
+            for k, model in zip(ks, models):
+                refitted[k] = model
+        return refitted
+
+    def _refit_group(self, params, counts, data, seeds, build_model, batch_size, verbose):
+        """Retrain configurations `params` (one structure) x `seeds` in one stack.
+
+        `counts[g]` are configuration g's epochs per seed; `data` is `(x, y)`,
+        member-wise (member `g * len(seeds) + r`) for several configurations.
+        Returns one model per configuration (an `Ensemble` of its seeds if several).
+        """
+        structure = tuple((k, v) for k, v in params[0].items() if k not in MEMBER_KEYS)
+        models = [self._build(structure, seed, build_model) for _ in params for seed in seeds]
+        member_params = [p for p in params for _ in seeds]
+        key = ("refit", tuple(tuple(p.items()) for p in member_params), tuple(seeds), id(build_model))
+        stack, optimizer = self._reused_stack(key, models, member_params)
+        counts = [int(c) for per_config in counts for c in per_config]
         probnn_fit(
             stack,
-            x,
-            y,
+            *data,
             loss=self._loss(stack),
             optimizer=optimizer,
-            seed=list(seeds),
-            epochs=int(max(counts)),
+            seed=list(seeds) * len(params),
+            epochs=max(counts),
             initial_epoch=0,
             batch_size=batch_size,
             callbacks=[MemberEpochs(counts)],
             verbose=verbose,
         )
-        # A copy: the stack itself is reused (overwritten) by a later refit.
-        members = [stack.member(i) for i in range(len(seeds))]
-        return members[0] if len(members) == 1 else _stack(members)
+        # Copies: the stack itself is reused (overwritten) by a later refit.
+        members = [stack.member(i) for i in range(len(member_params))]
+        per = len(seeds)
+        return [
+            members[g * per] if per == 1 else _stack(members[g * per : (g + 1) * per])
+            for g in range(len(params))
+        ]
+
+
+def _same_shapes(name, parts):
+    """Every split's `name` has split 0's shapes (member-wise data needs them)."""
+    shapes = [tuple(np.shape(a)) for a in keras.tree.flatten(parts[0])]
+    for k, part in enumerate(parts[1:], 1):
+        other = [tuple(np.shape(a)) for a in keras.tree.flatten(part)]
+        if other != shapes:
+            raise _err(
+                f"every split's {name} must have the same shape (rows included), "
+                f"split 0 has {shapes}, split {k} has {other}"
+            )
 
 
 def _stack(models):

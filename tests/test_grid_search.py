@@ -257,6 +257,37 @@ def test_splits_in_one_program_match_one_split_searches(rng):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
+def test_refit_of_every_split_is_each_splits_refit(rng):
+    """refit with lists: every split's chosen configuration, the splits of one structure in one
+    program; each model equals refit(x[k], y[k], split=k)."""
+    splits = [_data(rng, 48) for _ in range(3)]
+    validation = [_data(rng, 24) for _ in range(3)]
+    search = probnn.GridSearch(_build, {"learning_rate": [1e-2, 5e-2], "units": [3, 6]}, seeds=[1, 2])
+    search.fit(
+        [x for x, _ in splits],
+        [y for _, y in splits],
+        validation_data=([x for x, _ in validation], [y for _, y in validation]),
+        epochs=8,
+        batch_size=16,
+        patience=2,
+    )
+    xs, ys = [x for x, _ in splits], [y for _, y in splits]
+    refits = search.refit(xs, ys, batch_size=16)
+    assert len(refits) == 3
+    for k, refit in enumerate(refits):
+        units = search.best_params_per_split[k]["units"]
+        assert tuple(refit.probnn_template.layers[0].kernel.shape) == (3, units)
+        # float32, batched matmuls of different stack widths: 1e-5, as above.
+        for a, b in zip(
+            refit.get_weights(), search.refit(xs[k], ys[k], split=k, batch_size=16).get_weights()
+        ):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="every split's x must have the same shape"):
+        search.refit([xs[0], xs[1], xs[2][:40]], [ys[0], ys[1], ys[2][:40]])
+    with pytest.raises(ValueError, match="give x and y as lists of 3 training sets"):
+        search.refit(xs[:2], ys[:2])
+
+
 def test_split_errors(rng):
     (x, y), (xv, yv) = _data(rng, 32), _data(rng, 16)
     search = probnn.GridSearch(_build, {"learning_rate": [1e-2]})

@@ -26,8 +26,8 @@ from probnn.apps.uci.methods import (
 from probnn.apps.uci.protocol import (
     MethodResult,
     SplitResult,
-    finish_split,
     integer_valued,
+    refit_splits,
     run_method,
     search_splits,
 )
@@ -71,7 +71,7 @@ __all__ = [
     "run_in_processes",
     "run_job",
     "run_method",
-    "finish_split",
+    "refit_splits",
     "search_splits",
     "save_result",
     "table_text",

@@ -56,10 +56,11 @@ is a member of one compiled program per network structure, with early
 stopping on its split's validation NLL: for the stochastic methods that of the
 mixture of `Settings.val_samples` = 4 noisy passes, `probnn.fit`'s
 `validation_samples`, as the old engine did), its
-`refit` (or a `probnn.Ensemble` of `members` networks through `probnn.fit`)
-retrains the chosen configuration on the whole training split for the chosen
-number of epochs, and `probnn.predict_distribution` gives the test
-predictive distribution (the mixture over members or noise draws).
+`refit` of every split retrains each split's chosen configuration on its whole
+training split for its chosen number of epochs (the splits that chose one
+structure as members of one program; the ensemble's `members` seeds each),
+and `probnn.predict_distribution` gives the test predictive distribution
+(the mixture over members or noise draws).
 """
 
 import dataclasses
@@ -167,25 +168,31 @@ def search_splits(search, method, prepared, settings, max_epochs):
     )
 
 
-def finish_split(search, index, refit_build, method, data, settings):
-    """Split `index` of a searched `search`: refit on the whole training split, test scores.
+def refit_splits(search, refit_build, method, prepared, settings):
+    """Every split's chosen configuration retrained on its whole training split, for its chosen epochs.
+
+    `probnn.GridSearch.refit` with lists: the splits that chose one structure
+    retrain as members of one program. The ensemble's members are more seeds
+    of the configuration chosen on one network.
+    """
+    return search.refit(
+        [data["x_train"] for data in prepared],
+        [data["y_train"] for data in prepared],
+        build_model=refit_build,
+        seeds=[settings.seed + 1 + i for i in range(method.members)],
+        batch_size=settings.batch_for(len(prepared[0]["x_train"])),
+    )
+
+
+def score_split(search, index, model, method, data, settings):
+    """Split `index`'s refitted `model` on its test rows.
 
     Returns `(test_ll, rmse, chosen configuration, epochs, MAP test LL or None)`.
     """
     import probnn
 
     chosen = dict(search.best_params_per_split[index])
-    epochs = max(search.best_epochs(split=index)[0], 1)
-    # The ensemble's members: more seeds of the configuration chosen on one network.
-    model = search.refit(
-        data["x_train"],
-        data["y_train"],
-        epochs=epochs,
-        build_model=refit_build,
-        seeds=[settings.seed + 1 + i for i in range(method.members)],
-        batch_size=settings.batch_for(len(data["x_train"])),
-        split=index,
-    )
+    epochs = search.best_epochs(split=index)[0]
     dist = probnn.predict_distribution(
         model,
         data["x_test"],
@@ -239,10 +246,11 @@ def run_method(dataset, method, splits, data_dir, settings, log=print):
     )
     search_splits(search, method, prepared, settings, max_epochs)
     log(f"  {dataset} {method.name}: {len(splits)} splits searched, {time.perf_counter() - started:.0f} s")
-    refit_build = builder(len(prepared[0]["x_train"]))
+    models = refit_splits(search, builder(len(prepared[0]["x_train"])), method, prepared, settings)
+    log(f"  {dataset} {method.name}: {len(splits)} splits refitted, {time.perf_counter() - started:.0f} s")
     results = []
-    for index, (k, data) in enumerate(zip(splits, prepared)):
-        ll, rmse, config, epochs, map_ll = finish_split(search, index, refit_build, method, data, settings)
+    for index, (k, data, model) in enumerate(zip(splits, prepared, models)):
+        ll, rmse, config, epochs, map_ll = score_split(search, index, model, method, data, settings)
         results.append(SplitResult(ll, rmse, config, int(epochs), split=int(k), map_test_ll=map_ll))
         log(
             f"  {dataset} {method.name} split {k}: test LL {ll:.3f}, {config}, {epochs} epochs, "
