@@ -257,6 +257,7 @@ def test_splits_in_one_program_match_one_split_searches(rng):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
 
 
+@pytest.mark.integration
 def test_refit_of_every_split_is_each_splits_refit(rng):
     """refit with lists: every split's chosen configuration, the splits of one structure in one
     program; each model equals refit(x[k], y[k], split=k)."""
