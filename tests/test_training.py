@@ -74,6 +74,10 @@ def test_probnn_fit_learns_heteroscedastic_noise():
     assert sigma_relative_error(model) < 0.15
 
 
+# In the full suite only: the fast tier trains with model.fit and NegativeLogLikelihood in
+# tests/test_training_keras_parity.py (equal to probnn.fit's weights, e.g.
+# test_batch_norm_never_sees_padded_rows) and in tests/test_heads.py.
+@pytest.mark.integration
 def test_keras_fit_with_nll_loss_learns_heteroscedastic_noise():
     x, y = heteroscedastic_cubic(8192, seed=1)
     model = normal_mlp(width=64, depth=2)
@@ -205,16 +209,19 @@ def test_resume_from_checkpoint_matches_uninterrupted_training(tmp_path, rng):
         keras.utils.set_random_seed(11)
         return normal_mlp(16, inputs=2)
 
+    # Without XLA: the three fits are three models, each an XLA compile otherwise; the
+    # checkpoint path is the same with or without it.
+    options = dict(batch_size=64, verbose=0, jit_compile=False)
     straight = fresh()
-    h_straight = probnn.fit(straight, x, y, epochs=4, batch_size=64, verbose=0, seed=3)
+    h_straight = probnn.fit(straight, x, y, epochs=4, seed=3, **options)
 
     first = fresh()
-    probnn.fit(first, x, y, epochs=2, batch_size=64, verbose=0, seed=3, checkpoint_dir=tmp_path)
+    probnn.fit(first, x, y, epochs=2, seed=3, checkpoint_dir=tmp_path, **options)
     assert (tmp_path / "ckpt-2.index").exists()
     resumed = fresh()  # a new process would start from fresh weights too
     h_resumed = probnn.fit(
-        resumed, x, y, epochs=4, batch_size=64, verbose=0, checkpoint_dir=tmp_path
-    )  # seed comes from the checkpoint
+        resumed, x, y, epochs=4, checkpoint_dir=tmp_path, **options
+    )  # seed from the checkpoint
     assert h_resumed.epoch == [0, 1, 2, 3]
     np.testing.assert_allclose(h_resumed.history["loss"], h_straight.history["loss"], rtol=1e-5)
     assert max_abs_diff(resumed.get_weights(), straight.get_weights()) < 1e-5
