@@ -211,13 +211,13 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     ],
     ids=["missing-column", "non-numeric", "nan", "empty-cell", "empty-file", "too-few-rows", "constant"],
 )
-@pytest.mark.cli
-def test_fit_rejects_bad_input_in_one_line(tmp_path, content, args, message):
+def test_fit_rejects_bad_input_in_one_line(tmp_path, monkeypatch, content, args, message):
+    """In this process (`main`): the program's exit status and stderr line are checked for
+    bad input by test_predict_rejects_a_folder_that_is_not_a_model (cli tier)."""
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "data.csv").write_text(content)
-    result = probnn("fit", "data.csv", *args, "--out", "m", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.startswith("probnn fit: ") and message in result.stderr, result.stderr
-    assert result.stderr.count("\n") == 1 and not (tmp_path / "m").exists()
+    check_one_line(["fit", "data.csv", *args, "--out", "m"], "fit", message)
+    assert not (tmp_path / "m").exists()
 
 
 def truncate_model_copy(folder, broken):
