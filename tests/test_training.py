@@ -64,6 +64,9 @@ def cosine_adam(peak, steps):
     return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(peak, decay_steps=steps, alpha=0.05))
 
 
+# In the full suite only (3,200 steps): the fast tier's probnn.fit tests check the training
+# step by step against model.fit (tests/test_training_keras_parity.py) and below.
+@pytest.mark.integration
 def test_probnn_fit_learns_heteroscedastic_noise():
     x, y = heteroscedastic_cubic(8192, seed=1)
     model = normal_mlp(width=64, depth=2)
