@@ -22,13 +22,19 @@ def _fresh_keras_state():
     yield
 
 
-# Docstring examples that run a whole MCMC fit or grid search (5-10 s each on a quiet
-# 2-core machine): the integration tier (pyproject.toml), like the tests marked so.
+# Docstring examples that run a whole MCMC fit, grid search or a stack's training (3-10 s
+# each on a quiet 2-core machine, mostly XLA compiles): the integration tier (pyproject.toml),
+# like the tests marked so. Each one's code path has a cheaper test in the fast tier (named).
 INTEGRATION_DOCTESTS = {
     "probnn.bayes.linear.linear_regression",
     "probnn.bayes.glm.glm",
+    "probnn.bayes.glm.Groups",  # varying slopes by VI: tests/test_bayes_glm.py
+    "probnn.bayes.nuts.run_nuts",  # NUTS: tests/test_bayes_settings.py, tests/test_bayes_sample.py
     "probnn.bayes.sample.sample",
     "probnn.grid.GridSearch",
+    "probnn.sklearn.classifier.ProbabilisticClassifier",  # tests/test_sklearn.py
+    "probnn.training.member_stopping.MemberEarlyStopping",  # tests/test_member_wise_data.py
+    "probnn.training.member_stopping.MemberEpochs",  # GridSearch.refit: tests/test_grid_search.py
 }
 
 

@@ -343,17 +343,23 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
 
 
 def test_predictive_refuses_a_label_that_matches_a_level_only_as_text(rng):
-    """[0, "new"] becomes ["0", "new"] in numpy: "0" must not silently count as a new group."""
+    """[0, "new"] becomes ["0", "new"] in numpy: "0" must not silently count as a new group.
+
+    Varying slopes too: the fast tier's run of that model (the docstring example of
+    probnn.bayes.Groups samples it by NUTS, in the integration tier)."""
     g = np.repeat(np.arange(4), 10)
     x = rng.normal(size=(40, 1))
     y = rng.poisson(np.exp(0.5 + 0.3 * x[:, 0]))
-    idata = probnn.bayes.glm(
-        x,
-        y,
-        family="poisson",
-        groups=g,
-        sampler=probnn.bayes.VI("advi", num_steps=50, num_samples=20, seed=0),
-    )
+    with warnings.catch_warnings():  # 50 ADVI steps: the fit's warnings say it is unconverged
+        warnings.simplefilter("ignore", RuntimeWarning)
+        idata = probnn.bayes.glm(
+            x,
+            y,
+            family="poisson",
+            groups=Groups(g, effects="intercept+slopes"),
+            sampler=probnn.bayes.VI("advi", num_steps=50, num_samples=20, seed=0),
+        )
+    assert idata.posterior["group_slope"].dims == ("chain", "draw", "group", "group_slope_feature")
     dist = probnn.bayes.glm_predictive(idata, np.zeros((2, 1)), groups=[0, 9], seed=0)
     assert dist.batch_shape.as_list() == [2]
     with pytest.raises(ValueError, match=r"^glm_predictive: group label '0' matches the fitted level 0 only"):

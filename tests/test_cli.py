@@ -6,7 +6,9 @@ grouped: one demo run, one fit + predict (with calibration, the split and
 (well under a second), most of them in this process through `main([...])`.
 """
 
+import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -158,21 +160,24 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     assert abs(np.median(std) / 0.5 - 1) < 0.1, std
     assert np.all(np.abs(np.percentile(std, [5, 95]) / 0.5 - 1) < 0.3), std
 
+    # The rest in this process through main([...]) (each `python -m probnn` run imports
+    # TensorFlow again); the program's own entry is the fit and predict runs above.
     # Nothing is overwritten: the model folder and the prediction file are left alone.
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    again = probnn("fit", "train.csv", "--target", "y", "--out", "model", cwd=tmp_path)
-    assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+    train, new = str(tmp_path / "train.csv"), str(tmp_path / "new.csv")
+    check_one_line(["fit", train, "--target", "y", "--out", str(folder)], "fit", "--overwrite")
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     pred_before = (tmp_path / "pred.csv").read_bytes()
-    again = probnn("predict", "model", "new.csv", "--output", "pred.csv", cwd=tmp_path)
-    assert again.returncode == 2 and "--overwrite" in again.stderr
+    check_one_line(
+        ["predict", str(folder), new, "--output", str(tmp_path / "pred.csv")], "predict", "--overwrite"
+    )
     assert (tmp_path / "pred.csv").read_bytes() == pred_before
 
     # --mark-split on the training file: the split column is split.csv's roles, row by row.
-    marked = probnn(
-        "predict", "model", "train.csv", "--mark-split", "--interval", "0.5", cwd=tmp_path, check=True
-    )
-    table = list(csv.reader(marked.stdout.splitlines()))
+    marked = io.StringIO()
+    with contextlib.redirect_stdout(marked):
+        assert main(["predict", str(folder), train, "--mark-split", "--interval", "0.5"]) == 0
+    table = list(csv.reader(marked.getvalue().splitlines()))
     assert table[0][-1] == "split" and [row[-1] for row in table[1:]] == roles
     # A truncated copy of the real model file is refused before TensorFlow, in this process.
     truncate_model_copy(folder, tmp_path / "broken")
@@ -211,13 +216,13 @@ def test_fit_then_predict_on_a_generated_csv(tmp_path):
     ],
     ids=["missing-column", "non-numeric", "nan", "empty-cell", "empty-file", "too-few-rows", "constant"],
 )
-@pytest.mark.cli
-def test_fit_rejects_bad_input_in_one_line(tmp_path, content, args, message):
+def test_fit_rejects_bad_input_in_one_line(tmp_path, monkeypatch, content, args, message):
+    """In this process (`main`): the program's exit status and stderr line are checked for
+    bad input by test_predict_rejects_a_folder_that_is_not_a_model (cli tier)."""
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "data.csv").write_text(content)
-    result = probnn("fit", "data.csv", *args, "--out", "m", cwd=tmp_path)
-    assert result.returncode == 2
-    assert result.stderr.startswith("probnn fit: ") and message in result.stderr, result.stderr
-    assert result.stderr.count("\n") == 1 and not (tmp_path / "m").exists()
+    check_one_line(["fit", "data.csv", *args, "--out", "m"], "fit", message)
+    assert not (tmp_path / "m").exists()
 
 
 def truncate_model_copy(folder, broken):
@@ -237,9 +242,6 @@ def truncate_model_copy(folder, broken):
 
 def check_one_line(argv, command, message, capsys=None):
     """`main(argv)` in this process: exit status 2 and one stderr line holding `message`."""
-    import contextlib
-    import io
-
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         status = main(argv)

@@ -22,9 +22,14 @@ def _build(units=8):
     )
 
 
-def _solo_fit(build, params, seed, data, *, epochs, patience, validation_samples=None):
+def _solo_fit(build, params, seed, data, *, epochs, patience, validation_samples=None, jit_compile=False):
     """A model trained alone by probnn.fit, as GridSearch promises each member ends:
-    `(model, history)` with Keras's EarlyStopping on val_nll restoring the best weights."""
+    `(model, history)` with Keras's EarlyStopping on val_nll restoring the best weights.
+
+    Without XLA by default: the reference's arithmetic is the same up to float32 rounding
+    (as in tests/test_member_wise_data.py), and it skips an XLA compile per solo model.
+    Stochastic layers need `jit_compile="auto"`: TF's stateless RNG draws other masks
+    without XLA (tests/test_training_keras_parity.py), and the stack runs with XLA."""
     x, y, xv, yv = data
     keras.utils.set_random_seed(seed)
     model = build()
@@ -39,6 +44,7 @@ def _solo_fit(build, params, seed, data, *, epochs, patience, validation_samples
         validation_samples=validation_samples,
         seed=seed,
         verbose=0,
+        jit_compile=jit_compile,
         callbacks=[
             keras.callbacks.EarlyStopping("val_nll", mode="min", patience=patience, restore_best_weights=True)
         ],
@@ -124,7 +130,14 @@ def test_stochastic_members_draw_their_solo_noise(rng):
     assert stack._shared_seeds == (0,)  # the dropout seed state runs shared, in validation too
     for index, result in enumerate(search.results):
         alone, history = _solo_fit(
-            build, result["params"], 5, (x, y, xv, yv), epochs=6, patience=6, validation_samples=3
+            build,
+            result["params"],
+            5,
+            (x, y, xv, yv),
+            epochs=6,
+            patience=6,
+            validation_samples=3,
+            jit_compile="auto",
         )
         # float32, as in the deterministic test above (same noise: the masks are equal)
         for got, want in zip(search.trained_model(index).get_weights(), alone.get_weights()):
