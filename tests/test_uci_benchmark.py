@@ -286,6 +286,10 @@ def test_posterior_methods_report_the_map_they_start_from(tmp_path):
     assert laplace.splits[0].test_ll != laplace.splits[0].map_test_ll
     swag = run_method("yacht", quick(METHODS["swag"]), [0], data, settings, log=quiet)
     assert math.isfinite(swag.splits[0].test_ll) and math.isfinite(swag.splits[0].map_test_ll)
+    # SWAG's learning rate is chosen on the validation part, among the method's candidates.
+    from probnn.apps.uci.methods import SWAG_LEARNING_RATES
+
+    assert swag.splits[0].config["swag_lr"] in SWAG_LEARNING_RATES
 
 
 @pytest.mark.integration

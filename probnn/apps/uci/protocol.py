@@ -38,7 +38,9 @@ Methods (`METHODS`):
     swag         a Normal head with one shared scale (homoscedastic: SGD from the
                  heteroscedastic head's MAP diverged on yacht, its scale's gradients
                  ~1/sigma^2), grid as the Normal head; then `probnn.bayes.swag` (SGD
-                 from the MAP, `methods.swag_schedule`), the mixture over 100 draws
+                 from the MAP, `methods.swag_schedule`), the mixture over 100 draws;
+                 SGD's learning rate is chosen per split on the validation part
+                 (`swag_learning_rate`)
     evidential   `EvidentialHead` (Normal-Inverse-Gamma) trained with
                  `EvidentialLoss(reg_weight=1e-2)`, its Student-t predictive scored;
                  epochs and configuration chosen on the validation evidential loss
@@ -200,20 +202,53 @@ def score_split(search, index, model, method, data, settings):
         seed=settings.seed,
     )
     ll, rmse = _scores(dist, data)
-    map_ll = None
+    map_ll, posterior_settings = None, {}
+    if method.posterior == "swag":
+        posterior_settings["swag_lr"] = swag_learning_rate(search, index, data, settings)
     if method.posterior is not None:
         map_ll = ll
-        dist = _posterior_predictive(method, model, data, settings)
+        dist = _posterior_predictive(method, model, data, settings, **posterior_settings)
         ll, rmse = _scores(dist, data)
     lr = chosen.pop("learning_rate")
     wd = chosen.pop("kernel_l2")
-    return ll, rmse, dict(chosen, lr=lr, wd=wd), epochs, map_ll
+    return ll, rmse, dict(chosen, lr=lr, wd=wd, **posterior_settings), epochs, map_ll
 
 
-def _posterior_predictive(method, model, data, settings):
-    """The test predictive of a post-hoc posterior around the refitted (MAP) model."""
+def _swag_predictive(model, x, y, x_new, settings, learning_rate):
+    """SWAG around `model` (SGD on `(x, y)` at `learning_rate`), its predictive at `x_new`."""
     import probnn
     from probnn.apps.uci.methods import swag_schedule
+
+    schedule = swag_schedule(len(x), learning_rate)
+    posterior = probnn.bayes.swag(model, x, y, schedule=schedule, seed=settings.seed)
+    return probnn.predict_distribution(
+        model, x_new, posterior=posterior, num_draws=settings.test_samples, seed=settings.seed
+    )
+
+
+def swag_learning_rate(search, index, data, settings):
+    """SWAG's learning rate for split `index`, chosen as the protocol chooses every hyperparameter.
+
+    SWAG around the search's best model of the split (trained on the split's
+    80 %), its SGD on the same 80 %, for each of `SWAG_LEARNING_RATES`: the
+    rate whose predictive has the lowest NLL on the 20 % validation part.
+    """
+    from probnn.apps.uci.methods import SWAG_LEARNING_RATES
+
+    best = search.best_params_per_split[index]
+    (trained,) = [i for i, r in enumerate(search.results) if r["split"] == index and r["params"] == best]
+    model = search.trained_model(trained)
+    scores = []
+    for rate in SWAG_LEARNING_RATES:
+        dist = _swag_predictive(model, data["x_fit"], data["y_fit"], data["x_val"], settings, rate)
+        nll = -float(np.mean(dist.log_prob(data["y_val"]).numpy()))
+        scores.append(nll if math.isfinite(nll) else math.inf)
+    return SWAG_LEARNING_RATES[int(np.argmin(scores))]
+
+
+def _posterior_predictive(method, model, data, settings, swag_lr=None):
+    """The test predictive of a post-hoc posterior around the refitted (MAP) model."""
+    import probnn
 
     x, y = data["x_train"], data["y_train"]
     if method.posterior == "laplace":
@@ -221,10 +256,7 @@ def _posterior_predictive(method, model, data, settings):
             model, x, y, weights="last_layer", hessian="kron", prior_precision="marglik"
         )
         return probnn.predict_distribution(model, data["x_test"], posterior=posterior)
-    posterior = probnn.bayes.swag(model, x, y, schedule=swag_schedule(len(x)), seed=settings.seed)
-    return probnn.predict_distribution(
-        model, data["x_test"], posterior=posterior, num_draws=settings.test_samples, seed=settings.seed
-    )
+    return _swag_predictive(model, x, y, data["x_test"], settings, swag_lr)
 
 
 def run_method(dataset, method, splits, data_dir, settings, log=print):
