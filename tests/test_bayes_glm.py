@@ -292,6 +292,7 @@ def test_bad_input_is_one_clear_line_before_sampling(rng):
         probnn.bayes.glm_predictive(az.from_dict(posterior={"a": np.zeros((1, 2))}), x)
 
 
+@pytest.mark.integration
 def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
     pytest.importorskip("formulae")
     from probnn.bayes.formula import design_from_formula
@@ -342,6 +343,7 @@ def test_formula_form_builds_the_design_and_names(monkeypatch, rng):
         probnn.bayes.glm("y ~ x1", data=frame)
 
 
+@pytest.mark.integration
 def test_predictive_refuses_a_label_that_matches_a_level_only_as_text(rng):
     """[0, "new"] becomes ["0", "new"] in numpy: "0" must not silently count as a new group.
 

@@ -139,6 +139,7 @@ def test_bnn_posterior_predictive_covers_held_out_data_and_widens_in_the_gap():
     assert width(gap) > 1.5 * width(seen)
 
 
+@pytest.mark.integration
 def test_divergences_are_counted_and_warned_about():
     # Neal's funnel: v ~ N(0, 3), z ~ N(0, exp(v / 2)); its neck makes NUTS diverge.
     def log_prob(theta):

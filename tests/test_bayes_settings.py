@@ -48,6 +48,7 @@ def test_settings_are_frozen_values():
     assert hash(nuts) == hash(probnn.bayes.NUTS(num_samples=300, seed=2))
 
 
+@pytest.mark.integration
 def test_a_continued_run_is_the_uninterrupted_run(data):
     x, y = data
     settings = dict(num_chains=2, num_warmup=150, seed=0, verbose=0)
@@ -78,6 +79,7 @@ def test_a_continued_run_is_the_uninterrupted_run(data):
     np.testing.assert_array_equal(other.sample_stats["step_size"].values[:, 0], step)
 
 
+@pytest.mark.integration
 def test_continuing_another_model_or_a_vi_fit_is_one_clear_line(data):
     x, y = data
     first = probnn.bayes.linear_regression(

@@ -83,6 +83,7 @@ def test_draws_have_the_swag_covariance():
     np.testing.assert_allclose(draws.mean(0), mean, atol=5 * np.sqrt(np.diag(expected) / k).max())
 
 
+@pytest.mark.integration
 def test_batch_norm_statistics_are_refreshed_per_draw(data):
     """With zero variance every draw is the mean; its refreshed statistics are those of the inputs."""
     x, _ = data
@@ -195,6 +196,7 @@ def test_diverged_scale_is_an_error(data):
         probnn.predict_distribution(model, x[:4], posterior=posterior, num_draws=2, seed=0)
 
 
+@pytest.mark.integration
 def test_decoupled_weight_decay_is_a_prior_of_precision_wd_times_one_minus_momentum():
     """The `weight_decay` docstring: Keras's decoupled decay with momentum m ends where
     loss + wd (1 - m) / 2 |w|^2 is smallest (PyTorch's coupled decay: loss + wd / 2 |w|^2)."""

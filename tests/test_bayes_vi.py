@@ -73,6 +73,7 @@ def test_advi_linear_regression_matches_least_squares(rng):
     assert abs(float(idata.posterior["sigma"].mean()) - resid) < 0.1
 
 
+@pytest.mark.integration
 def test_an_unfinished_fit_is_reported():
     target = tfd.MultivariateNormalDiag(
         tf.constant([30.0, -20.0], tf.float64), tf.constant([1.0, 2.0], tf.float64)

@@ -363,6 +363,7 @@ def test_cli_rejects_bad_arguments(capsys):
     assert main(["--version"]) == 0
 
 
+@pytest.mark.integration
 def test_fit_table_with_an_ensemble_saves_and_predicts_the_mixture(tmp_path):
     """--ensemble M: a probnn.Ensemble, saved and loaded back; predictions are the members' mixture."""
     from probnn.apps import tabular

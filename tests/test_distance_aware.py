@@ -89,6 +89,7 @@ def _phi_sum(gp, features):
     return phi.T @ phi
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("loop", ["probnn.fit", "model.fit"])
 def test_precision_is_the_last_epoch_closed_form_and_survives_save(loop, tmp_path):
     x, y = probnn.datasets.two_moons(64, seed=3)
@@ -167,6 +168,7 @@ def test_duq_detects_far_points(moons, capsys):
     assert auroc >= 0.95
 
 
+@pytest.mark.integration
 def test_duq_centroids_follow_the_ema_and_penalty_is_a_loss(tmp_path):
     x, y = probnn.datasets.two_moons(32, seed=5)
     model = _duq(gradient_penalty=0.5, gamma=0.9)

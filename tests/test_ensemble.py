@@ -46,6 +46,7 @@ def test_members_equal_stand_alone_models_and_inputs_are_member_wise(rng):
     assert probnn.heads.find_head(ensemble) is probnn.heads.find_head(ensemble.probnn_template)
 
 
+@pytest.mark.integration
 def test_losses_and_gradients_are_each_members_own(rng):
     ensemble = probnn.Ensemble(lambda: _build(variational=True), members=3)
     x = rng.normal(size=(6, 3)).astype("float32")
@@ -74,6 +75,7 @@ def test_losses_and_gradients_are_each_members_own(rng):
     assert all(g is not None for g in grads)
 
 
+@pytest.mark.integration
 def test_state_per_member_and_save_load_identical(rng, tmp_path):
     ensemble = probnn.Ensemble(lambda: _build(dropout=True, batchnorm=True), members=3)
     x = rng.normal(2.0, 1.0, size=(16, 3)).astype("float32")

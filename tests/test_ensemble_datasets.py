@@ -8,6 +8,7 @@ targets of shape (rows,) + (1,)").
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import probnn
@@ -22,6 +23,7 @@ def _ensemble():
     return probnn.Ensemble(_build, members=3)
 
 
+@pytest.mark.integration
 def test_ensemble_on_a_dataset_trains_as_on_arrays(rng):
     x = rng.normal(size=(64, 3)).astype("float32")
     y = (x[:, :1] + 0.1 * rng.normal(size=(64, 1))).astype("float32")

@@ -74,6 +74,7 @@ def test_grid_members_match_solo_fits(rng):
     assert search.best_params == best["params"]
 
 
+@pytest.mark.integration
 def test_kernel_l2_members_match_solo_fits_with_kernel_regularizers(rng):
     """`kernel_l2` stacks L2 penalties in one program; each member is the solo model with L2 kernels."""
     x, y = _data(rng, 96)
@@ -109,6 +110,7 @@ def test_kernel_l2_members_match_solo_fits_with_kernel_regularizers(rng):
     assert norms[2] < norms[0] and norms[5] < norms[3]
 
 
+@pytest.mark.integration
 def test_stochastic_members_draw_their_solo_noise(rng):
     """MC dropout: the members share one seed state (vectorised noise) and still end as trained alone."""
     x, y = _data(rng, 64)
@@ -175,6 +177,7 @@ def test_member_adam_is_keras_adam_and_adamw_member_by_member(rng):
         MemberAdam.from_optimizers([keras.optimizers.SGD()])
 
 
+@pytest.mark.integration
 def test_structures_seeds_best_model_and_refit(rng):
     x, y = _data(rng, 64)
     xv, yv = _data(rng, 32)
@@ -217,6 +220,7 @@ def test_errors_before_any_training(rng):
         search.fit(x, y, validation_data=None, epochs=1)
 
 
+@pytest.mark.integration
 def test_a_second_fit_reuses_the_stack_and_trains_as_a_fresh_search(rng):
     """`fit` on other data (another fold or split) reinitialises the earlier stack instead of
     building (and compiling) a new one; the results are those of a fresh search."""
@@ -302,6 +306,7 @@ def test_refit_of_every_split_is_each_splits_refit(rng):
         search.refit(xs[:2], ys[:2])
 
 
+@pytest.mark.integration
 def test_split_errors(rng):
     (x, y), (xv, yv) = _data(rng, 32), _data(rng, 16)
     search = probnn.GridSearch(_build, {"learning_rate": [1e-2]})

@@ -311,6 +311,7 @@ def test_find_head_needs_exactly_one_head():
         probnn.heads.find_head(two)
 
 
+@pytest.mark.integration
 def test_mixture_head_fits_a_bimodal_target(rng):
     """y = s (1 + x/2) + 0.15 eps with a random sign s: two branches a unimodal head cannot fit."""
     n = 4096

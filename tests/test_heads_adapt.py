@@ -115,6 +115,7 @@ def test_adapt_maps_every_real_valued_head_to_the_targets_units():
         probnn.heads.NormalHead().adapt([1.0, np.nan, 2.0])
 
 
+@pytest.mark.integration
 def test_likelihood_loss_takes_1d_targets_under_keras_and_probnn_fit():
     x, y = data(256, seed=2)
     z = (y - LOC) / SCALE

@@ -221,6 +221,7 @@ NEW_HEADS = [
 ]
 
 
+@pytest.mark.integration
 @pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_save_load_round_trip_gives_identical_outputs(tmp_path, rng):
     """One model with every new head as an output; each loss through Keras's serialisation."""

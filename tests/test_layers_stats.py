@@ -110,6 +110,7 @@ def _mse(model, x, y):
     return float(np.mean((model(x).numpy() - y) ** 2))
 
 
+@pytest.mark.integration
 def test_layers_train_in_compiled_model_fit(rng):
     x, y = _data(rng)
     model = _model()
@@ -157,6 +158,7 @@ def test_save_and_load_round_trip(tmp_path, rng):
         assert restored.get_config() == original.get_config(), name
 
 
+@pytest.mark.integration
 def test_layers_train_with_probnn_fit(rng):
     """The same model through probnn's own XLA training loop (jit_compile=True: no fallback)."""
     x, y = _data(rng)

@@ -59,6 +59,7 @@ def _solo(m, x, y, xv, yv, epochs, dropout=False):
     return model, history
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("dropout", [False, True], ids=["deterministic", "mc_dropout"])
 def test_members_match_solo_fits_on_their_own_data(rng, dropout):
     x, y = _member_data(rng, 72)  # 72 rows: 4 full batches of 16 and a last batch of 8
@@ -88,6 +89,7 @@ def test_members_match_solo_fits_on_their_own_data(rng, dropout):
         assert stopping.best[m] == pytest.approx(min(history.history["val_nll"]), abs=1e-5)
 
 
+@pytest.mark.integration
 def test_member_wise_validation_samples_score_each_member_on_its_own_rows(rng):
     """validation_samples=2: member m's mixture NLL is the one it gets with xv[:, m] given to every member."""
     x, y = _member_data(rng, 32)
@@ -115,6 +117,7 @@ def test_member_wise_validation_samples_score_each_member_on_its_own_rows(rng):
         np.testing.assert_allclose(member_wise[m], member_logs((xv[:, m], yv[:, m]))[m], rtol=1e-6)
 
 
+@pytest.mark.integration
 def test_member_wise_sample_weights_are_each_members_own(rng):
     x, y = _member_data(rng, 40)
     w = rng.uniform(0.5, 2.0, size=(40, 3)).astype("float32")

@@ -123,6 +123,7 @@ def test_crps_of_a_student_t_mixture_by_quantile_integration(rng):
     np.testing.assert_allclose(metrics.crps(dist, y, reduction="none").numpy(), expected, rtol=2e-3)
 
 
+@pytest.mark.integration
 def test_crps_is_differentiable_and_compiles():
     loc = tf.Variable([0.3, -1.0], dtype=tf.float64)
     scale = tf.constant([1.0, 2.0], tf.float64)

@@ -184,6 +184,7 @@ def test_bad_arguments_raise_one_clear_line():
         reg.predict_interval(X, confidence=90)
 
 
+@pytest.mark.integration
 def test_sample_weight_zero_rows_are_ignored():
     """Half the rows have y = 0, half y = 10 with the same inputs; weight 0 on the second half."""
     rng = np.random.default_rng(0)
@@ -220,6 +221,7 @@ def test_mixture_head_by_name_gives_ordered_quantiles():
 # ------------------------------------------------------------------ ensembles, state, round trips
 
 
+@pytest.mark.integration
 def test_ensemble_is_reproducible_and_round_trips_through_pickle_and_joblib():
     X, y = _linear_data(80, 3)
     params = dict(hidden_units=(8,), members=3, epochs=5, random_state=7)
@@ -280,6 +282,7 @@ def test_pipeline_cross_val_score_with_the_nll_scorer():
     assert scores.shape == (3,) and np.all(scores > baseline + 0.3)
 
 
+@pytest.mark.integration
 def test_grid_search_with_the_nll_scorer_rejects_an_untrained_candidate():
     """learning_rate 1e-6 barely moves the weights in 20 epochs: its NLL must lose."""
     X, y = _linear_data(120, 5)

@@ -23,6 +23,7 @@ The data are drawn on a grid of 2**-20, so `x + 1e8` is exact in float64.
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import scipy.stats
 import tensorflow as tf
 from hypothesis import given
@@ -100,6 +101,7 @@ def _paired_statistics(lib, x, y):
     scale=st.sampled_from(sorted(SCALES)),
     sign=st.sampled_from([1, -1]),
 )
+@pytest.mark.integration
 def test_shift_and_scale_leave_invariant_statistics_unchanged(seed, n, scale, sign):
     rng = np.random.default_rng(seed)
     x, y = _grid_sample(rng, (n, 3)), _grid_sample(rng, (n, 3))

@@ -350,6 +350,7 @@ def test_huge_learning_rate_diverges_with_clear_error(rng):
 # ---------------------------------------------------------- data forms, devices
 
 
+@pytest.mark.integration
 def test_tf_data_dataset_input(rng):
     x = rng.normal(size=(230, 1)).astype("float32")
     y = (x + 0.3 * rng.normal(size=(230, 1))).astype("float32")
@@ -451,6 +452,7 @@ class _NumpyIdentity(layers.Layer):
         return out
 
 
+@pytest.mark.integration
 def test_xla_failure_falls_back_with_warning(rng, caplog):
     x = rng.normal(size=(64, 1)).astype("float32")
     y = rng.normal(size=(64, 1)).astype("float32")

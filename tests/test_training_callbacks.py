@@ -39,6 +39,7 @@ def small_model(features=3):
 # ------------------------------------------------------------- compile once
 
 
+@pytest.mark.integration
 def test_second_fit_does_not_retrace(rng):
     x, y = data(rng)
     CountingDense.calls = 0
@@ -66,6 +67,7 @@ def test_second_fit_does_not_retrace(rng):
     assert CountingDense.calls - built == traced + 3
 
 
+@pytest.mark.integration
 def test_second_fit_on_a_dataset_does_not_retrace(rng):
     # The streaming runner (tf.data input) caches its compiled loop on the model too.
     x, y = data(rng)

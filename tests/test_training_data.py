@@ -45,6 +45,7 @@ def test_sample_weight_reports_the_weighted_mean(rng):
     np.testing.assert_allclose(history.history["nll"], [expected] * 2, rtol=1e-5)
 
 
+@pytest.mark.integration
 def test_integer_sample_weights_equal_repeated_rows(rng):
     """A full-batch step with weight k on a row is the step on data with the row k times."""
     x = rng.normal(size=(40, 2)).astype("float32")
@@ -96,6 +97,7 @@ def two_input_model():
     return keras.Model({"a": a, "b": b}, NormalHead()(h))
 
 
+@pytest.mark.integration
 def test_two_input_functional_model_trains_from_dict_and_tuple(rng):
     xa = rng.normal(size=(512, 3)).astype("float32")
     xb = rng.normal(size=(512, 2)).astype("float32")

@@ -99,6 +99,7 @@ def test_mixed_precision_loss_is_computed_in_float32(dtype_policy, rng):
     np.testing.assert_allclose(history.history["loss"], [reference], rtol=1e-6)
 
 
+@pytest.mark.integration
 def test_mixed_precision_update_matches_keras_fit(dtype_policy, rng):
     """Training under mixed_float16 gives model.fit's weights (float32 loss, scaled loss)."""
     dtype_policy("mixed_float16")
@@ -203,6 +204,7 @@ def test_mixed_float16_wraps_the_optimizer_in_loss_scaling(dtype_policy, rng):
 # ------------------------------------------------- 3. BatchNorm and the last batch
 
 
+@pytest.mark.integration
 def test_batch_norm_never_sees_padded_rows(rng):
     """150 rows, batch 64: the last batch has 22 rows, as in model.fit."""
     x = (rng.normal(size=(150, 2)) + np.linspace(0, 6, 150)[:, None]).astype("float32")
@@ -235,6 +237,7 @@ def test_batch_norm_never_sees_padded_rows(rng):
 # ------------------------------------------ 4. resuming a finished (early-stopped) run
 
 
+@pytest.mark.integration
 def test_resuming_an_early_stopped_run_returns_its_weights(tmp_path, rng):
     """Train on y = x, validate on y = -x: validation gets worse every epoch."""
     x = rng.uniform(-1, 1, size=(256, 1)).astype("float32")
@@ -409,6 +412,7 @@ def test_negative_seed_is_rejected_up_front(rng):
 # ------------------------------------------------- missing tests of the audit
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("policy", ["float64", "mixed_float16"])
 def test_policy_end_to_end_fit_predict_save_load(policy, dtype_policy, rng, tmp_path):
     dtype_policy(policy)
@@ -431,7 +435,9 @@ def test_policy_end_to_end_fit_predict_save_load(policy, dtype_policy, rng, tmp_
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
 
 
-@pytest.mark.parametrize("jit, rows", [("auto", 96), (True, 100), (False, 100)])
+@pytest.mark.parametrize(
+    "jit, rows", [("auto", 96), pytest.param(True, 100, marks=pytest.mark.integration), (False, 100)]
+)
 def test_dropout_in_the_fused_loop_matches_keras_fit(jit, rows, rng):
     """Same dropout masks as model.fit: the seed generator advances once per step.
 

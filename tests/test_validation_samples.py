@@ -112,6 +112,7 @@ def test_flipout_validation_nll_and_kl():
     )
 
 
+@pytest.mark.integration
 def test_stack_validation_nll_per_member():
     x, y, xv, yv = _data(2)
     keras.utils.set_random_seed(2)
