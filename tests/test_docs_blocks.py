@@ -1,9 +1,10 @@
 """Every ```python block of README.md and docs/*.md runs alone, as if pasted into a fresh interpreter.
 
 The blocks run in a few Python processes (tests/docs_blocks_runner.py), whole
-documents to a process, one block after another, each in a new `__main__` namespace that holds only the builtins,
-in its own empty temporary folder, with the process state a block can change
-(environment, Keras session and settings, seeds, figures) put back in between: a
+documents to a process, one block after another, each in a new `__main__`
+namespace that holds only the builtins, in its own empty temporary folder, with
+the process state a block can change (environment, Keras session and settings,
+seeds, figures) put back in between: a
 block that leans on an import or a variable of an earlier block fails with the
 NameError a reader who pastes it on its own would see. A block that fails there is
 run once more alone, with `python block.py` in a new process (`PYTHONPATH` = this
@@ -20,7 +21,8 @@ Every fence must carry a tag, so an untagged block cannot slip through unrun.
 
 The documents are shared out among processes run in parallel (one per core not
 taken by another pytest-xdist worker, so one in the full suite on 2 cores;
-`PROBNN_DOCS_WORKERS` overrides it); each test waits for its own block. Each block gets `BLOCK_TIMEOUT` seconds.
+`PROBNN_DOCS_WORKERS` overrides it); each test waits for its own block. Each
+block gets `BLOCK_TIMEOUT` seconds.
 """
 
 import concurrent.futures
@@ -131,7 +133,7 @@ def run_block(code, timeout=BLOCK_TIMEOUT):
             return subprocess.CompletedProcess(exc.cmd, -1, exc.stdout or "", f"timed out after {timeout} s")
 
 
-def run_document(codes, timeout=BLOCK_TIMEOUT):
+def run_in_one_process(codes, timeout=BLOCK_TIMEOUT):
     """Run blocks (whole documents') in one process (docs_blocks_runner.py); a CompletedProcess per block.
 
     Each block runs in a fresh namespace and folder; the process gets `timeout` seconds per
@@ -170,18 +172,18 @@ def block_results(request):
         if getattr(item, "originalname", None) == "test_block_runs_alone" and hasattr(item, "callspec"):
             params = item.callspec.params
             documents.setdefault(params["doc"], {})[params["index"]] = params["code"]
-    # One process per core, shared with the other pytest-xdist workers (the suite runs `-n auto`).
+    # One process per core not taken by another pytest-xdist worker (the suite runs `-n auto`),
+    # each running whole documents (TensorFlow starts once per process, not once per document):
+    # the longest documents first, each to the shortest queue.
     share = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     workers = int(os.environ.get("PROBNN_DOCS_WORKERS", max(1, (os.cpu_count() or 1) // share)))
-    # One process per worker, each running whole documents (TensorFlow's start-up once per
-    # process, not once per document): the longest documents first, each to the shortest queue.
     queues = [[] for _ in range(max(1, workers))]
     for doc, blocks in sorted(documents.items(), key=lambda item: -len(item[1])):
         min(queues, key=len).extend((doc, index, blocks[index]) for index in sorted(blocks))
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(queues))
     futures = {}
     for queue in filter(None, queues):
-        future = pool.submit(run_document, [code for _, _, code in queue])
+        future = pool.submit(run_in_one_process, [code for _, _, code in queue])
         for position, (doc, index, _) in enumerate(queue):
             futures[(doc, index)] = lambda future=future, position=position: future.result()[position]
     yield futures
@@ -225,7 +227,7 @@ def test_document_runner_runs_each_block_as_if_pasted_alone():
         "seeded = random.random()\n"
     )
     third = "import random\nassert random.random() != SEEDED\nprint(value)\n"
-    results = run_document(
+    results = run_in_one_process(
         [first, second, third.replace("SEEDED", repr(__import__("random").Random(0).random()))]
     )
     assert [r.returncode for r in results[:2]] == [0, 0], results[1].stderr
