@@ -202,16 +202,16 @@ def score_split(search, index, model, method, data, settings):
         seed=settings.seed,
     )
     ll, rmse = _scores(dist, data)
-    map_ll, posterior_settings = None, {}
+    lr, wd = chosen.pop("learning_rate"), chosen.pop("kernel_l2")
+    config = dict(chosen, lr=lr, wd=wd)
+    map_ll = None
     if method.posterior == "swag":
-        posterior_settings["swag_lr"] = swag_learning_rate(search, index, data, settings)
+        config["swag_lr"] = swag_learning_rate(search, index, data, settings)
     if method.posterior is not None:
         map_ll = ll
-        dist = _posterior_predictive(method, model, data, settings, **posterior_settings)
+        dist = _posterior_predictive(method, model, data, settings, config.get("swag_lr"))
         ll, rmse = _scores(dist, data)
-    lr = chosen.pop("learning_rate")
-    wd = chosen.pop("kernel_l2")
-    return ll, rmse, dict(chosen, lr=lr, wd=wd, **posterior_settings), epochs, map_ll
+    return ll, rmse, config, epochs, map_ll
 
 
 def _swag_predictive(model, x, y, x_new, settings, learning_rate):
